@@ -1,0 +1,39 @@
+//! AWS clients and configuration from the environment, built once per cold start.
+//!
+//! `AWS_ENDPOINT_URL_DYNAMODB` / `AWS_ENDPOINT_URL_S3` (the SDK's own variables) point
+//! the clients at DynamoDB Local and the local S3 server; S3 then uses path-style keys.
+
+use aws_config::BehaviorVersion;
+use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
+
+/// Names of the resources, read from the environment at start-up.
+#[derive(Clone, Debug)]
+pub struct Resources {
+    pub table: String,
+    pub bucket: String,
+}
+
+impl Resources {
+    /// Fails at start-up, not on the first request, when a variable is missing.
+    pub fn from_env() -> anyhow::Result<Resources> {
+        let var = |name: &str| std::env::var(name).map_err(|_| anyhow::anyhow!("environment variable {name} is not set"));
+        Ok(Resources { table: var("TABLE_NAME")?, bucket: var("BUCKET_NAME")? })
+    }
+}
+
+pub async fn sdk_config() -> aws_config::SdkConfig {
+    let http = aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
+        .build_https();
+    aws_config::defaults(BehaviorVersion::latest()).http_client(http).load().await
+}
+
+pub fn dynamodb_client(config: &aws_config::SdkConfig) -> aws_sdk_dynamodb::Client {
+    aws_sdk_dynamodb::Client::new(config)
+}
+
+pub fn s3_client(config: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
+    let local = std::env::var("AWS_ENDPOINT_URL_S3").is_ok() || std::env::var("AWS_ENDPOINT_URL").is_ok();
+    let s3_config = aws_sdk_s3::config::Builder::from(config).force_path_style(local).build();
+    aws_sdk_s3::Client::from_conf(s3_config)
+}

@@ -1,0 +1,428 @@
+//! Reading CSV bytes: sniffing what the file is, finding the columns by their headers,
+//! and yielding each data row with its cells mapped to roles. Pure: it reads from any
+//! `std::io::Read`, so the validator can stream an S3 object through it.
+
+use crate::domain::{FileProblem, Issue, IssueCode, MatchMethod, RowInput};
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::io::{Chain, Cursor, Read};
+use std::rc::Rc;
+
+/// Rows above this count make the import fail with a clear message.
+pub const MAX_ROWS: u64 = 1_000_000;
+/// Largest upload accepted, in bytes.
+pub const MAX_FILE_BYTES: u64 = 200 * 1024 * 1024;
+
+const SNIFF_BYTES: usize = 64 * 1024;
+
+/// The roles a column can play, each with the header spellings accepted for it
+/// (compared after lower-casing and dropping everything but letters and digits).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    Email,
+    Phone,
+    EmployeeId,
+    FullName,
+    FirstName,
+    LastName,
+    Training,
+    CompletionDate,
+}
+
+impl Role {
+    pub fn canonical(self) -> &'static str {
+        match self {
+            Role::Email => "email",
+            Role::Phone => "phone",
+            Role::EmployeeId => "employee_id",
+            Role::FullName => "full_name",
+            Role::FirstName => "first_name",
+            Role::LastName => "last_name",
+            Role::Training => "training",
+            Role::CompletionDate => "completion_date",
+        }
+    }
+
+    pub fn aliases(self) -> &'static [&'static str] {
+        match self {
+            Role::Email => &["email", "emailaddress", "mail", "workemail", "emailid"],
+            Role::Phone => &["phone", "phonenumber", "mobile", "mobilenumber", "mobilephone", "cell", "cellphone", "telephone", "tel"],
+            Role::EmployeeId => &["employeeid", "employee", "employeeno", "employeenumber", "empid", "empno", "hrisid", "staffid", "workerid", "personnelnumber"],
+            Role::FullName => &["fullname", "name", "employeename", "learner", "learnername", "person"],
+            Role::FirstName => &["firstname", "givenname", "first", "forename"],
+            Role::LastName => &["lastname", "surname", "familyname", "last"],
+            Role::Training => &["training", "trainingid", "trainingname", "trainingtitle", "course", "courseid", "coursename", "coursetitle"],
+            Role::CompletionDate => &["completiondate", "datecompleted", "completedon", "completed", "completedate", "completedat", "date"],
+        }
+    }
+}
+
+pub fn header_key(h: &str) -> String {
+    h.chars().filter(|c| c.is_alphanumeric()).flat_map(char::to_lowercase).collect()
+}
+
+/// Which column plays which role, decided once from the header row.
+#[derive(Clone, Debug)]
+pub struct CsvLayout {
+    pub headers: Vec<String>,
+    person: Vec<usize>,
+    training: usize,
+    date: usize,
+    pub ignored_columns: Vec<String>,
+}
+
+fn find(headers: &[String], role: Role) -> Option<usize> {
+    let keys: Vec<String> = headers.iter().map(|h| header_key(h)).collect();
+    role.aliases().iter().find_map(|alias| keys.iter().position(|k| k == alias))
+}
+
+fn missing_column(roles: &[Role], headers: &[String]) -> FileProblem {
+    let wanted: Vec<String> = roles
+        .iter()
+        .map(|r| format!("'{}' (also accepted: {})", r.canonical(), r.aliases().join(", ")))
+        .collect();
+    FileProblem::new(
+        "MISSING_COLUMN",
+        format!(
+            "the file has no {} column. Its header row is: {}. Add the column, or rename one to the accepted name.",
+            wanted.join(" or "),
+            headers.iter().map(|h| format!("'{h}'")).collect::<Vec<_>>().join(", ")
+        ),
+    )
+}
+
+impl CsvLayout {
+    pub fn from_headers(headers: Vec<String>, method: MatchMethod) -> Result<CsvLayout, FileProblem> {
+        let person = match method {
+            MatchMethod::Email => vec![find(&headers, Role::Email).ok_or_else(|| missing_column(&[Role::Email], &headers))?],
+            MatchMethod::Phone => vec![find(&headers, Role::Phone).ok_or_else(|| missing_column(&[Role::Phone], &headers))?],
+            MatchMethod::Hris => vec![find(&headers, Role::EmployeeId).ok_or_else(|| missing_column(&[Role::EmployeeId], &headers))?],
+            MatchMethod::Name => match (find(&headers, Role::FirstName), find(&headers, Role::LastName), find(&headers, Role::FullName)) {
+                (Some(f), Some(l), _) => vec![f, l],
+                (_, _, Some(full)) => vec![full],
+                _ => return Err(missing_column(&[Role::FullName, Role::FirstName, Role::LastName], &headers)),
+            },
+        };
+        let training = find(&headers, Role::Training).ok_or_else(|| missing_column(&[Role::Training], &headers))?;
+        let date = find(&headers, Role::CompletionDate).ok_or_else(|| missing_column(&[Role::CompletionDate], &headers))?;
+        let used: Vec<usize> = person.iter().copied().chain([training, date]).collect();
+        let ignored_columns = headers
+            .iter()
+            .enumerate()
+            .filter(|(i, h)| !used.contains(i) && !h.trim().is_empty())
+            .map(|(_, h)| h.clone())
+            .collect();
+        Ok(CsvLayout { headers, person, training, date, ignored_columns })
+    }
+
+    pub fn date_index(&self) -> usize {
+        self.date
+    }
+
+    fn input(&self, cells: &[String]) -> RowInput {
+        let cell = |i: usize| (self.headers[i].clone(), cells.get(i).cloned().unwrap_or_default());
+        RowInput {
+            person: self.person.iter().map(|&i| cell(i)).collect(),
+            training: Some(cell(self.training)),
+            date: Some(cell(self.date)),
+        }
+    }
+}
+
+/// One data row as read: its line in the file, its original cells, and the cells by role.
+#[derive(Clone, Debug)]
+pub struct RawRow {
+    /// 1-based line number of the row's first line (the header is line 1).
+    pub line: u64,
+    pub cells: Vec<String>,
+    pub input: RowInput,
+    /// A structural problem (wrong number of fields, bytes that are not text).
+    pub problem: Option<Issue>,
+}
+
+type Sniffed<R> = LineTracker<Chain<Cursor<Vec<u8>>, R>>;
+
+/// Counts line breaks as bytes pass to the CSV parser, so each record gets the line a
+/// spreadsheet user sees (the csv crate's own count is off after blank lines and CRLF).
+pub struct LineTracker<R> {
+    inner: R,
+    state: Rc<RefCell<LineState>>,
+}
+
+#[derive(Default)]
+struct LineState {
+    offset: u64,
+    /// Offsets of '\n' bytes not yet pruned, and how many were pruned before them.
+    newlines: VecDeque<u64>,
+    pruned: u64,
+    /// Runs of '\r'/'\n' bytes as (start, end): a record never starts inside one.
+    runs: VecDeque<(u64, u64)>,
+    run_start: Option<u64>,
+}
+
+impl<R: Read> Read for LineTracker<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let mut st = self.state.borrow_mut();
+        for &b in &buf[..n] {
+            let at = st.offset;
+            if b == b'\n' || b == b'\r' {
+                if b == b'\n' {
+                    st.newlines.push_back(at);
+                }
+                if st.run_start.is_none() {
+                    st.run_start = Some(at);
+                }
+            } else if let Some(start) = st.run_start.take() {
+                st.runs.push_back((start, at));
+            }
+            st.offset += 1;
+        }
+        Ok(n)
+    }
+}
+
+impl LineState {
+    /// The 1-based line of a record the parser says starts at byte `from`.
+    fn line_of(&mut self, from: u64) -> u64 {
+        while self.runs.front().is_some_and(|&(_, end)| end <= from) {
+            self.runs.pop_front();
+        }
+        let start = match self.runs.front() {
+            Some(&(s, e)) if s <= from => e,
+            _ => from,
+        };
+        while self.newlines.front().is_some_and(|&o| o < start) {
+            self.newlines.pop_front();
+            self.pruned += 1;
+        }
+        self.pruned + 1
+    }
+}
+
+/// A streaming reader of one CSV file.
+pub struct CsvRows<R: Read> {
+    reader: csv::Reader<Sniffed<R>>,
+    pub layout: CsvLayout,
+    record: csv::ByteRecord,
+    rows: u64,
+    lines: Rc<RefCell<LineState>>,
+}
+
+/// Looks at the first bytes: refuses what is not text, drops a UTF-8 byte order mark and
+/// picks the delimiter (comma, semicolon or tab) from the header line.
+fn sniff<R: Read>(mut source: R) -> Result<(Sniffed<R>, u8), FileProblem> {
+    let mut head = vec![0u8; SNIFF_BYTES];
+    let mut filled = 0;
+    while filled < head.len() {
+        let n = source
+            .read(&mut head[filled..])
+            .map_err(|e| FileProblem::new("READ_FAILED", format!("the file could not be read: {e}")))?;
+        if n == 0 {
+            break;
+        }
+        filled += n;
+    }
+    head.truncate(filled);
+    if head.starts_with(b"PK\x03\x04") {
+        return Err(FileProblem::new("NOT_A_CSV", "this is an Excel workbook (.xlsx) or another zip file, not a CSV. In Excel use File > Save As > 'CSV UTF-8 (Comma delimited)' and upload that file."));
+    }
+    if head.starts_with(&[0xFF, 0xFE]) || head.starts_with(&[0xFE, 0xFF]) {
+        return Err(FileProblem::new("UNSUPPORTED_ENCODING", "this file is UTF-16 text (Excel's 'Unicode Text'). Save it as 'CSV UTF-8 (Comma delimited)' and upload that file."));
+    }
+    if head.starts_with(&[0xEF, 0xBB, 0xBF]) {
+        head.drain(..3);
+    }
+    if head.iter().take(8192).any(|&b| b == 0) {
+        return Err(FileProblem::new("NOT_A_CSV", "this file contains binary data (it looks like an image, a PDF or a spreadsheet), not CSV text. Export the sheet as CSV and upload that file."));
+    }
+    if head.iter().all(|b| b.is_ascii_whitespace()) {
+        return Err(FileProblem::new("EMPTY_FILE", "the file is empty. It needs a header row and at least one data row."));
+    }
+    let first_line_end = head.iter().position(|&b| b == b'\n' || b == b'\r').unwrap_or(head.len());
+    let delimiter = pick_delimiter(&head[..first_line_end]);
+    let tracker = LineTracker { inner: Cursor::new(head).chain(source), state: Rc::default() };
+    Ok((tracker, delimiter))
+}
+
+fn pick_delimiter(header_line: &[u8]) -> u8 {
+    let mut counts = [(b',', 0usize), (b';', 0), (b'\t', 0)];
+    let mut in_quotes = false;
+    for &b in header_line {
+        if b == b'"' {
+            in_quotes = !in_quotes;
+        } else if !in_quotes {
+            for c in counts.iter_mut() {
+                if c.0 == b {
+                    c.1 += 1;
+                }
+            }
+        }
+    }
+    counts.iter().max_by_key(|c| c.1).filter(|c| c.1 > 0).map(|c| c.0).unwrap_or(b',')
+}
+
+impl<R: Read> CsvRows<R> {
+    pub fn open(source: R, method: MatchMethod) -> Result<CsvRows<R>, FileProblem> {
+        let (bytes, delimiter) = sniff(source)?;
+        let lines = bytes.state.clone();
+        let mut reader = csv::ReaderBuilder::new()
+            .delimiter(delimiter)
+            .flexible(true)
+            .has_headers(true)
+            .from_reader(bytes);
+        let headers = reader
+            .byte_headers()
+            .map_err(|e| FileProblem::new("NOT_A_CSV", format!("the header row cannot be read: {e}")))?
+            .iter()
+            .map(|h| String::from_utf8_lossy(h).trim().to_string())
+            .collect::<Vec<_>>();
+        let layout = CsvLayout::from_headers(headers, method)?;
+        Ok(CsvRows { reader, layout, record: csv::ByteRecord::new(), rows: 0, lines })
+    }
+
+    /// The next non-blank data row, `Ok(None)` at the end.
+    pub fn next_row(&mut self) -> Result<Option<RawRow>, FileProblem> {
+        loop {
+            let more = self.reader.read_byte_record(&mut self.record).map_err(|e| {
+                FileProblem::new("NOT_A_CSV", format!("the file stops being readable CSV near line {}: {e}", self.line_hint()))
+            })?;
+            if !more {
+                return Ok(None);
+            }
+            if self.record.iter().all(|c| c.iter().all(u8::is_ascii_whitespace)) {
+                continue;
+            }
+            self.rows += 1;
+            if self.rows > MAX_ROWS {
+                return Err(FileProblem::new("TOO_MANY_ROWS", format!("the file has more than {MAX_ROWS} data rows. Split it into files of at most {MAX_ROWS} rows.")));
+            }
+            let from = self.record.position().map(|p| p.byte()).unwrap_or(0);
+            let line = self.lines.borrow_mut().line_of(from);
+            let mut problem = None;
+            let cells: Vec<String> = self
+                .record
+                .iter()
+                .map(|c| match std::str::from_utf8(c) {
+                    Ok(s) => s.to_string(),
+                    Err(_) => {
+                        problem = Some(Issue::new(IssueCode::InvalidEncoding, None, "this row has bytes that are not UTF-8 text: save the file as 'CSV UTF-8' and upload it again"));
+                        String::from_utf8_lossy(c).into_owned()
+                    }
+                })
+                .collect();
+            let expected = self.layout.headers.len();
+            // Trailing empty cells are ignored; extra filled cells or missing required
+            // cells mean the row does not line up with the header.
+            let filled_len = cells.iter().rposition(|c| !c.trim().is_empty()).map_or(0, |i| i + 1);
+            if problem.is_none() && (filled_len > expected || self.needed_missing(&cells)) {
+                problem = Some(Issue::new(
+                    IssueCode::WrongFieldCount,
+                    None,
+                    format!(
+                        "this row has {} cells but the header has {expected}: look for a stray delimiter or an unclosed quote",
+                        if filled_len > expected { filled_len } else { cells.len() }
+                    ),
+                ));
+            }
+            let input = self.layout.input(&cells);
+            return Ok(Some(RawRow { line, cells, input, problem }));
+        }
+    }
+
+    fn needed_missing(&self, cells: &[String]) -> bool {
+        self.layout.person.iter().chain([&self.layout.training, &self.layout.date]).any(|&i| i >= cells.len())
+    }
+
+    fn line_hint(&self) -> u64 {
+        self.record.position().map(|p| p.line()).unwrap_or(0) + 1
+    }
+}
+
+/// Reads only the date column of a file, for deciding its day/month order.
+pub fn date_cells<R: Read>(source: R, method: MatchMethod, mut each: impl FnMut(&str)) -> Result<(), FileProblem> {
+    let mut rows = CsvRows::open(source, method)?;
+    let idx = rows.layout.date_index();
+    let mut record = csv::ByteRecord::new();
+    while rows.reader.read_byte_record(&mut record).map_err(|e| FileProblem::new("NOT_A_CSV", e.to_string()))? {
+        if let Some(Ok(s)) = record.get(idx).map(std::str::from_utf8) {
+            each(s);
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read_all(text: &[u8], method: MatchMethod) -> Result<Vec<RawRow>, FileProblem> {
+        let mut rows = CsvRows::open(text, method)?;
+        let mut out = vec![];
+        while let Some(r) = rows.next_row()? {
+            out.push(r);
+        }
+        Ok(out)
+    }
+
+    #[test]
+    fn headers_are_matched_ignoring_case_spaces_and_punctuation() {
+        let rows = read_all(b"E-mail Address,Course,Date Completed,Notes\nana@example.com,Forklift,2024-01-02,x\n", MatchMethod::Email).unwrap();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].input.person[0].1, "ana@example.com");
+        assert_eq!(rows[0].input.training.as_ref().unwrap().1, "Forklift");
+        assert_eq!(rows[0].line, 2);
+    }
+
+    #[test]
+    fn missing_required_column_names_it_and_the_accepted_names() {
+        let err = read_all(b"email,date\nana@example.com,2024-01-02\n", MatchMethod::Email).unwrap_err();
+        assert_eq!(err.code, "MISSING_COLUMN");
+        assert!(err.message.contains("'training'") && err.message.contains("course"), "{}", err.message);
+    }
+
+    #[test]
+    fn semicolon_and_tab_files_are_detected() {
+        let rows = read_all(b"\xEF\xBB\xBFemail;training;completion date\r\nana@example.com;\"Fork; lift\";2024-01-02\r\n", MatchMethod::Email).unwrap();
+        assert_eq!(rows[0].input.training.as_ref().unwrap().1, "Fork; lift");
+        let rows = read_all(b"employee id\ttraining\tdate\nE1\tForklift\t2024-01-02\n", MatchMethod::Hris).unwrap();
+        assert_eq!(rows[0].input.person[0].1, "E1");
+    }
+
+    #[test]
+    fn blank_lines_are_ignored_and_line_numbers_kept() {
+        let rows = read_all(b"email,training,date\n\nana@example.com,F,2024-01-02\n,,\nbo@example.com,F,2024-01-02\n", MatchMethod::Email).unwrap();
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0].line, 3);
+        assert_eq!(rows[1].line, 5);
+    }
+
+    #[test]
+    fn line_numbers_survive_crlf_and_line_breaks_inside_quotes() {
+        let rows = read_all(b"email,training,date\r\n\r\nana@example.com,\"Fork\r\nlift\",2024-01-02\r\nbo@example.com,F,2024-01-02", MatchMethod::Email).unwrap();
+        assert_eq!(rows.iter().map(|r| r.line).collect::<Vec<_>>(), vec![3, 5]);
+    }
+
+    #[test]
+    fn a_row_with_too_many_fields_is_a_row_error_not_a_file_error() {
+        let rows = read_all(b"email,training,date\nana@example.com,F,2024-01-02,extra\nbo@example.com,F,2024-01-02\n", MatchMethod::Email).unwrap();
+        assert_eq!(rows[0].problem.as_ref().unwrap().code, IssueCode::WrongFieldCount);
+        assert!(rows[1].problem.is_none());
+    }
+
+    #[test]
+    fn first_and_last_name_columns_are_used_for_name_matching() {
+        let rows = read_all(b"First Name,Last Name,Training,Date\nAna,Lopez,F,2024-01-02\n", MatchMethod::Name).unwrap();
+        assert_eq!(rows[0].input.person.len(), 2);
+    }
+
+    #[test]
+    fn workbooks_and_binary_files_are_refused_with_how_to_export() {
+        let err = read_all(b"PK\x03\x04rest-of-zip", MatchMethod::Email).unwrap_err();
+        assert_eq!(err.code, "NOT_A_CSV");
+        assert!(err.message.contains("CSV UTF-8"));
+        let err = read_all(b"\x89PNG\r\n\x1a\n\0\0\0", MatchMethod::Email).unwrap_err();
+        assert_eq!(err.code, "NOT_A_CSV");
+        assert_eq!(read_all(b"", MatchMethod::Email).unwrap_err().code, "EMPTY_FILE");
+    }
+}

@@ -1,0 +1,19 @@
+//! The pure domain: values that can only hold checked data, the matching rules and the
+//! outcome of each row. Nothing here performs I/O or knows about AWS.
+
+mod date;
+mod ids;
+mod issue;
+mod normalize;
+mod status;
+mod validate;
+
+pub use date::{CompletionDate, DateOrder};
+pub use ids::{ImportId, OrgId, PersonId, TrainingId};
+pub use issue::{FileProblem, Issue, IssueCode};
+pub use normalize::{Email, MatchKey, PersonName, PhoneNumber};
+pub use status::{ImportStatus, MatchMethod, Outcome, RowStatus};
+pub use validate::{
+    match_person, DirectorySnapshot, ParsedRow, PersonMatch, PersonRef, RowInput, RowVerdict,
+    Training, TrainingRef,
+};

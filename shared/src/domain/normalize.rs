@@ -1,0 +1,233 @@
+//! Normalised values that people are matched by. Each type can only hold a checked,
+//! canonical value, so two spellings of the same email, phone or name compare equal.
+
+use super::status::MatchMethod;
+use unicode_normalization::UnicodeNormalization;
+
+/// An email address, trimmed and lower-cased.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Email(String);
+
+impl Email {
+    pub fn parse(raw: &str) -> Result<Email, String> {
+        let s = raw.trim().trim_matches(|c| c == '<' || c == '>').trim();
+        let s = s.strip_prefix("mailto:").unwrap_or(s);
+        let lower = s.to_lowercase();
+        let Some((local, domain)) = lower.split_once('@') else {
+            return Err(format!("'{}' has no '@'", clip(raw)));
+        };
+        let ok_local = !local.is_empty()
+            && local.len() <= 64
+            && !local.starts_with('.')
+            && !local.ends_with('.')
+            && !local.contains("..")
+            && local.chars().all(|c| !c.is_whitespace() && !c.is_control() && !"@,;<>()[]\\\"".contains(c));
+        let labels: Vec<&str> = domain.split('.').collect();
+        let ok_domain = labels.len() >= 2
+            && domain.len() <= 253
+            && labels.iter().all(|l| {
+                !l.is_empty()
+                    && !l.starts_with('-')
+                    && !l.ends_with('-')
+                    && l.chars().all(|c| c.is_alphanumeric() || c == '-')
+            })
+            && labels.last().is_some_and(|tld| tld.len() >= 2 && !tld.chars().all(|c| c.is_ascii_digit()));
+        if ok_local && ok_domain {
+            Ok(Email(lower))
+        } else {
+            Err(format!("'{}' is not a valid email address", clip(raw)))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A phone number in E.164 form (`+447911123456`).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct PhoneNumber(String);
+
+impl PhoneNumber {
+    /// Parses with a real numbering-plan library; national numbers use `default_country`
+    /// (ISO 3166 alpha-2, e.g. "US", "GB").
+    pub fn parse(raw: &str, default_country: Option<&str>) -> Result<PhoneNumber, String> {
+        let s = raw.trim();
+        if s.is_empty() {
+            return Err("the phone number is empty".into());
+        }
+        if looks_like_scientific_notation(s) {
+            return Err(format!(
+                "'{}' looks like a number a spreadsheet turned into scientific notation: format the column as text and re-export",
+                clip(raw)
+            ));
+        }
+        let country = default_country.and_then(|c| c.to_ascii_uppercase().parse::<phonenumber::country::Id>().ok());
+        let parsed = phonenumber::parse(country, s).map_err(|_| {
+            if country.is_none() && !s.starts_with('+') {
+                format!("'{}' has no country code: write it as +<country code> <number> or set the import's default country", clip(raw))
+            } else {
+                format!("'{}' is not a phone number", clip(raw))
+            }
+        })?;
+        if !phonenumber::is_valid(&parsed) {
+            return Err(format!("'{}' is not a valid phone number for its country", clip(raw)));
+        }
+        Ok(PhoneNumber(parsed.format().mode(phonenumber::Mode::E164).to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+fn looks_like_scientific_notation(s: &str) -> bool {
+    let lower = s.to_ascii_lowercase();
+    match lower.split_once("e+") {
+        Some((mantissa, exp)) => {
+            !mantissa.is_empty()
+                && mantissa.chars().all(|c| c.is_ascii_digit() || c == '.' || c == ',')
+                && !exp.is_empty()
+                && exp.chars().all(|c| c.is_ascii_digit())
+        }
+        None => false,
+    }
+}
+
+/// A person's name, compared after Unicode NFKC, case folding and collapsing spaces.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct PersonName(String);
+
+impl PersonName {
+    pub fn parse(raw: &str) -> Result<PersonName, String> {
+        let folded: String = raw.nfkc().collect::<String>().to_lowercase();
+        let collapsed = folded.split_whitespace().collect::<Vec<_>>().join(" ");
+        if collapsed.is_empty() {
+            return Err("the name is empty".into());
+        }
+        if collapsed.chars().any(char::is_control) || collapsed.chars().count() > 200 {
+            return Err(format!("'{}' is not a usable name", clip(raw)));
+        }
+        Ok(PersonName(collapsed))
+    }
+
+    /// First and last name from separate columns.
+    pub fn from_parts(first: &str, last: &str) -> Result<PersonName, String> {
+        PersonName::parse(&format!("{} {}", first.trim(), last.trim()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// The normalised value a row or a person is matched by, with its method.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct MatchKey {
+    method: MatchMethod,
+    value: String,
+}
+
+impl MatchKey {
+    pub fn email(e: &Email) -> MatchKey {
+        MatchKey { method: MatchMethod::Email, value: e.as_str().to_string() }
+    }
+    pub fn phone(p: &PhoneNumber) -> MatchKey {
+        MatchKey { method: MatchMethod::Phone, value: p.as_str().to_string() }
+    }
+    pub fn name(n: &PersonName) -> MatchKey {
+        MatchKey { method: MatchMethod::Name, value: n.as_str().to_string() }
+    }
+    /// Employee IDs are compared exactly after trimming, with no case change: HR systems
+    /// differ on whether "e12" and "E12" are the same person, so we do not guess.
+    pub fn employee_id(raw: &str) -> Result<MatchKey, String> {
+        let v = raw.trim();
+        if v.is_empty() {
+            return Err("the employee ID is empty".into());
+        }
+        if v.chars().count() > 64 || v.chars().any(char::is_control) {
+            return Err(format!("'{}' is not a usable employee ID", clip(raw)));
+        }
+        Ok(MatchKey { method: MatchMethod::Hris, value: v.to_string() })
+    }
+
+    /// Rebuilds a key from its stored parts (already normalised).
+    pub fn from_stored(method: MatchMethod, value: &str) -> MatchKey {
+        MatchKey { method, value: value.to_string() }
+    }
+
+    pub fn method(&self) -> MatchMethod {
+        self.method
+    }
+    pub fn value(&self) -> &str {
+        &self.value
+    }
+}
+
+pub(crate) fn clip(s: &str) -> String {
+    let mut out: String = s.chars().take(60).collect();
+    if s.chars().count() > 60 {
+        out.push('…');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emails_are_trimmed_and_compared_case_insensitively() {
+        assert_eq!(Email::parse("  Ana.Lopez@Example.COM ").unwrap(), Email::parse("ana.lopez@example.com").unwrap());
+    }
+
+    #[test]
+    fn malformed_emails_are_rejected() {
+        for bad in ["", "ana", "ana@", "@example.com", "ana@example", "a b@example.com", "ana@@example.com", "ana@example.c"] {
+            assert!(Email::parse(bad).is_err(), "{bad} accepted");
+        }
+    }
+
+    #[test]
+    fn phones_become_e164_with_the_default_country() {
+        let a = PhoneNumber::parse("(415) 555-2671", Some("US")).unwrap();
+        let b = PhoneNumber::parse("+1 415 555 2671", None).unwrap();
+        assert_eq!(a, b);
+        assert_eq!(a.as_str(), "+14155552671");
+        assert_eq!(PhoneNumber::parse("07911 123456", Some("GB")).unwrap().as_str(), "+447911123456");
+    }
+
+    #[test]
+    fn national_phone_without_a_country_is_an_error_that_says_how_to_fix_it() {
+        let err = PhoneNumber::parse("4155552671", None).unwrap_err();
+        assert!(err.contains("country"), "{err}");
+    }
+
+    #[test]
+    fn phone_in_scientific_notation_gets_a_hint() {
+        let err = PhoneNumber::parse("4.15555E+09", Some("US")).unwrap_err();
+        assert!(err.contains("scientific"), "{err}");
+    }
+
+    #[test]
+    fn invalid_phone_is_rejected() {
+        assert!(PhoneNumber::parse("12", Some("US")).is_err());
+        assert!(PhoneNumber::parse("not a phone", Some("US")).is_err());
+    }
+
+    #[test]
+    fn names_are_normalised_for_comparison() {
+        let a = PersonName::parse("  ANA   López ").unwrap();
+        let b = PersonName::parse("ana lo\u{301}pez").unwrap();
+        assert_eq!(a, b);
+        assert_eq!(PersonName::from_parts("Ana", "López").unwrap(), a);
+        assert!(PersonName::parse("   ").is_err());
+    }
+
+    #[test]
+    fn employee_ids_are_exact_after_trimming() {
+        assert_eq!(MatchKey::employee_id(" E-100 ").unwrap().value(), "E-100");
+        assert_ne!(MatchKey::employee_id("e-100").unwrap(), MatchKey::employee_id("E-100").unwrap());
+        assert!(MatchKey::employee_id("").is_err());
+    }
+}

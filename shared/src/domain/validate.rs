@@ -1,0 +1,425 @@
+//! The row rules: from a row's cells (already mapped to their roles) to its outcome.
+//! Two steps so lookups can be batched: [`RowInput::parse`] normalises the cells and
+//! names the match key; [`RowInput::decide`] applies the matching rules against a
+//! snapshot of the directory fetched for many rows at once.
+
+use super::date::{CompletionDate, DateOrder};
+use super::ids::{PersonId, TrainingId};
+use super::issue::{Issue, IssueCode};
+use super::normalize::{clip, Email, MatchKey, PersonName, PhoneNumber};
+use super::status::{MatchMethod, Outcome};
+use chrono::NaiveDate;
+use std::collections::{HashMap, HashSet};
+
+/// The cells of one data row that matter, by role. Column names are kept for messages.
+#[derive(Clone, Debug, Default)]
+pub struct RowInput {
+    pub person: Vec<(String, String)>,
+    pub training: Option<(String, String)>,
+    pub date: Option<(String, String)>,
+}
+
+/// A row after normalising, before lookups.
+#[derive(Clone, Debug)]
+pub struct ParsedRow {
+    pub key: Option<MatchKey>,
+    pub training_text: Option<String>,
+    pub date: Option<CompletionDate>,
+    pub issues: Vec<Issue>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PersonRef {
+    pub person_id: PersonId,
+    pub signed_up: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Training {
+    pub id: TrainingId,
+    pub title: String,
+    pub published: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TrainingRef {
+    pub id: TrainingId,
+    pub title: String,
+}
+
+/// What the matching rules say about one key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PersonMatch {
+    NotFound,
+    Roster(PersonId),
+    SignedUp(PersonId),
+    Ambiguous(usize),
+}
+
+pub fn match_person(people: &[PersonRef]) -> PersonMatch {
+    match people {
+        [] => PersonMatch::NotFound,
+        [one] if one.signed_up => PersonMatch::SignedUp(one.person_id.clone()),
+        [one] => PersonMatch::Roster(one.person_id.clone()),
+        many => PersonMatch::Ambiguous(many.len()),
+    }
+}
+
+/// The lookups for a batch of rows, fetched once.
+#[derive(Debug, Default)]
+pub struct DirectorySnapshot {
+    pub people: HashMap<MatchKey, Vec<PersonRef>>,
+    pub trainings_by_id: HashMap<String, Training>,
+    pub trainings_by_title: HashMap<String, Vec<Training>>,
+    /// (person, training, date) already completed in the platform.
+    pub completions: HashSet<(PersonId, TrainingId, CompletionDate)>,
+}
+
+impl DirectorySnapshot {
+    pub fn add_training(&mut self, t: Training) {
+        self.trainings_by_title.entry(title_key(&t.title)).or_default().push(t.clone());
+        self.trainings_by_id.insert(t.id.as_str().to_string(), t);
+    }
+
+    /// A training by its ID, else by its exact title (ignoring case and extra spaces).
+    pub fn find_training(&self, text: &str) -> Result<&Training, (IssueCode, String)> {
+        let t = text.trim();
+        if let Some(found) = self.trainings_by_id.get(t) {
+            return Ok(found);
+        }
+        match self.trainings_by_title.get(&title_key(t)).map(Vec::as_slice) {
+            Some([one]) => Ok(one),
+            Some(many) if many.len() > 1 => Err((
+                IssueCode::UnknownTraining,
+                format!("{} trainings have the title '{}': use the training's ID", many.len(), clip(t)),
+            )),
+            _ => Err((IssueCode::UnknownTraining, format!("no training has the ID or title '{}'", clip(t)))),
+        }
+    }
+}
+
+pub(crate) fn title_key(title: &str) -> String {
+    title.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase()
+}
+
+/// The verdict on one row.
+#[derive(Clone, Debug)]
+pub struct RowVerdict {
+    pub outcome: Outcome,
+    pub issues: Vec<Issue>,
+    pub key: Option<MatchKey>,
+    pub person_id: Option<PersonId>,
+    pub training: Option<TrainingRef>,
+    pub date: Option<CompletionDate>,
+}
+
+impl RowInput {
+    pub fn parse(&self, method: MatchMethod, default_country: Option<&str>, order: DateOrder, today: NaiveDate) -> ParsedRow {
+        let mut issues = Vec::new();
+        let key = self.parse_person(method, default_country, &mut issues);
+        let training_text = match &self.training {
+            Some((_, v)) if !v.trim().is_empty() => Some(v.trim().to_string()),
+            Some((col, _)) => {
+                issues.push(Issue::new(IssueCode::MissingValue, Some(col), "the training is empty: give its ID or exact title"));
+                None
+            }
+            None => None,
+        };
+        let date = match &self.date {
+            Some((col, v)) if !v.trim().is_empty() => match CompletionDate::parse(v, order, today) {
+                Ok(d) => Some(d),
+                Err((code, msg)) => {
+                    issues.push(Issue::new(code, Some(col), msg));
+                    None
+                }
+            },
+            Some((col, _)) => {
+                issues.push(Issue::new(IssueCode::MissingValue, Some(col), "the completion date is empty: write it as YYYY-MM-DD"));
+                None
+            }
+            None => None,
+        };
+        ParsedRow { key, training_text, date, issues }
+    }
+
+    fn cell(&self, role_index: usize) -> Option<&(String, String)> {
+        self.person.get(role_index)
+    }
+
+    fn parse_person(&self, method: MatchMethod, default_country: Option<&str>, issues: &mut Vec<Issue>) -> Option<MatchKey> {
+        let missing = |col: &str, what: &str| Issue::new(IssueCode::MissingValue, Some(col), format!("the {what} is empty"));
+        match method {
+            MatchMethod::Email | MatchMethod::Phone | MatchMethod::Hris => {
+                let (col, value) = self.cell(0)?;
+                if value.trim().is_empty() {
+                    let what = match method {
+                        MatchMethod::Email => "email address",
+                        MatchMethod::Phone => "phone number",
+                        _ => "employee ID",
+                    };
+                    issues.push(missing(col, what));
+                    return None;
+                }
+                let parsed = match method {
+                    MatchMethod::Email => Email::parse(value).map(|e| MatchKey::email(&e)).map_err(|m| (IssueCode::InvalidEmail, m)),
+                    MatchMethod::Phone => PhoneNumber::parse(value, default_country)
+                        .map(|p| MatchKey::phone(&p))
+                        .map_err(|m| (IssueCode::InvalidPhone, m)),
+                    _ => MatchKey::employee_id(value).map_err(|m| (IssueCode::InvalidEmployeeId, m)),
+                };
+                parsed.map_err(|(code, msg)| issues.push(Issue::new(code, Some(col), msg))).ok()
+            }
+            MatchMethod::Name => {
+                let name = match self.person.as_slice() {
+                    [(col, full)] => {
+                        if full.trim().is_empty() {
+                            issues.push(missing(col, "name"));
+                            return None;
+                        }
+                        PersonName::parse(full).map_err(|m| (col.clone(), m))
+                    }
+                    [(fcol, first), (lcol, last)] => {
+                        let mut empty = false;
+                        for (col, v, what) in [(fcol, first, "first name"), (lcol, last, "last name")] {
+                            if v.trim().is_empty() {
+                                issues.push(missing(col, what));
+                                empty = true;
+                            }
+                        }
+                        if empty {
+                            return None;
+                        }
+                        PersonName::from_parts(first, last).map_err(|m| (fcol.clone(), m))
+                    }
+                    _ => return None,
+                };
+                name.map(|n| MatchKey::name(&n))
+                    .map_err(|(col, m)| issues.push(Issue::new(IssueCode::MissingValue, Some(&col), m)))
+                    .ok()
+            }
+        }
+    }
+}
+
+impl ParsedRow {
+    /// Applies the matching rules. `seen` holds the (key, training, date) of earlier
+    /// non-error rows of the same file: a repeat is skipped, the first is kept.
+    pub fn decide(
+        self,
+        method: MatchMethod,
+        dir: &DirectorySnapshot,
+        seen: &mut HashSet<u64>,
+    ) -> RowVerdict {
+        let mut issues = self.issues;
+        let training = self.training_text.as_deref().and_then(|text| match dir.find_training(text) {
+            Ok(t) if t.published => Some(TrainingRef { id: t.id.clone(), title: t.title.clone() }),
+            Ok(t) => {
+                issues.push(Issue::new(
+                    IssueCode::TrainingNotPublished,
+                    None,
+                    format!("the training '{}' is not published: publish it first", clip(&t.title)),
+                ));
+                None
+            }
+            Err((code, msg)) => {
+                issues.push(Issue::new(code, None, msg));
+                None
+            }
+        });
+        let mut person_id = None;
+        let mut signed_up = false;
+        if let Some(key) = &self.key {
+            let people = dir.people.get(key).map(Vec::as_slice).unwrap_or(&[]);
+            match match_person(people) {
+                PersonMatch::NotFound if method == MatchMethod::Hris => issues.push(Issue::new(
+                    IssueCode::UnknownEmployeeId,
+                    None,
+                    format!("no one on the roster has employee ID '{}': add them to the roster first", clip(key.value())),
+                )),
+                PersonMatch::NotFound => {}
+                PersonMatch::Roster(pid) => person_id = Some(pid),
+                PersonMatch::SignedUp(pid) => {
+                    person_id = Some(pid);
+                    signed_up = true;
+                }
+                PersonMatch::Ambiguous(n) => issues.push(Issue::new(
+                    IssueCode::AmbiguousPerson,
+                    None,
+                    format!("{n} people share this {}: match by HRIS ID or email instead", method_noun(method)),
+                )),
+            }
+        }
+        // Column-level issues sort first so the message an admin reads first is the cell.
+        let fixed_issue_order = |a: &Issue, b: &Issue| b.column.is_some().cmp(&a.column.is_some());
+        issues.sort_by(fixed_issue_order);
+
+        let mut verdict = RowVerdict {
+            outcome: Outcome::Error,
+            issues,
+            key: self.key,
+            person_id,
+            training,
+            date: self.date,
+        };
+        if !verdict.issues.is_empty() {
+            return verdict;
+        }
+        let (Some(key), Some(t), Some(date)) = (&verdict.key, &verdict.training, verdict.date) else {
+            return verdict;
+        };
+        if !seen.insert(row_identity(key, &t.id, date)) {
+            verdict.outcome = Outcome::Skipped;
+            verdict.issues.push(Issue::new(
+                IssueCode::DuplicateInFile,
+                None,
+                "the same person, training and date appear earlier in the file; the first row is kept",
+            ));
+            return verdict;
+        }
+        if let Some(pid) = &verdict.person_id {
+            if dir.completions.contains(&(pid.clone(), t.id.clone(), date)) {
+                verdict.outcome = Outcome::Skipped;
+                verdict.issues.push(Issue::new(IssueCode::AlreadyCompleted, None, "this completion is already recorded"));
+                return verdict;
+            }
+        }
+        verdict.outcome = if signed_up { Outcome::Ready } else { Outcome::Pending };
+        verdict
+    }
+}
+
+fn method_noun(method: MatchMethod) -> &'static str {
+    match method {
+        MatchMethod::Email => "email address",
+        MatchMethod::Phone => "phone number",
+        MatchMethod::Name => "name",
+        MatchMethod::Hris => "employee ID",
+    }
+}
+
+/// A 64-bit identity of (person key, training, date), for duplicate detection in files
+/// too large to keep every key in memory.
+fn row_identity(key: &MatchKey, training: &TrainingId, date: CompletionDate) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    key.hash(&mut h);
+    training.hash(&mut h);
+    date.hash(&mut h);
+    h.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn today() -> NaiveDate {
+        NaiveDate::from_ymd_opt(2026, 11, 25).unwrap()
+    }
+
+    fn dir() -> DirectorySnapshot {
+        let mut d = DirectorySnapshot::default();
+        d.add_training(Training { id: TrainingId::parse("forklift").unwrap(), title: "Forklift Safety".into(), published: true });
+        d.add_training(Training { id: TrainingId::parse("draft").unwrap(), title: "Draft Course".into(), published: false });
+        let ana = PersonRef { person_id: PersonId::parse("p-ana").unwrap(), signed_up: true };
+        let bo = PersonRef { person_id: PersonId::parse("p-bo").unwrap(), signed_up: false };
+        d.people.insert(MatchKey::email(&Email::parse("ana@example.com").unwrap()), vec![ana.clone()]);
+        d.people.insert(MatchKey::employee_id("E1").unwrap(), vec![bo.clone()]);
+        d.people.insert(MatchKey::name(&PersonName::parse("Sam Lee").unwrap()), vec![ana, bo]);
+        d
+    }
+
+    fn row(method: MatchMethod, person: &[(&str, &str)], training: &str, date: &str) -> RowVerdict {
+        let input = RowInput {
+            person: person.iter().map(|(c, v)| (c.to_string(), v.to_string())).collect(),
+            training: Some(("training".into(), training.into())),
+            date: Some(("completion_date".into(), date.into())),
+        };
+        input.parse(method, Some("US"), DateOrder::Undecided, today()).decide(method, &dir(), &mut HashSet::new())
+    }
+
+    #[test]
+    fn signed_up_person_and_published_training_is_ready() {
+        let v = row(MatchMethod::Email, &[("email", "ANA@example.com")], "Forklift Safety", "2024-01-02");
+        assert_eq!(v.outcome, Outcome::Ready);
+        assert_eq!(v.person_id.unwrap().as_str(), "p-ana");
+    }
+
+    #[test]
+    fn unknown_email_is_pending_not_an_error() {
+        let v = row(MatchMethod::Email, &[("email", "new@example.com")], "forklift", "2024-01-02");
+        assert_eq!(v.outcome, Outcome::Pending);
+        assert!(v.person_id.is_none());
+    }
+
+    #[test]
+    fn roster_person_not_signed_up_is_pending() {
+        let v = row(MatchMethod::Hris, &[("employee_id", "E1")], "forklift", "2024-01-02");
+        assert_eq!(v.outcome, Outcome::Pending);
+        assert_eq!(v.person_id.unwrap().as_str(), "p-bo");
+    }
+
+    #[test]
+    fn unknown_hris_id_is_an_error_not_pending() {
+        let v = row(MatchMethod::Hris, &[("employee_id", "E404")], "forklift", "2024-01-02");
+        assert_eq!(v.outcome, Outcome::Error);
+        assert_eq!(v.issues[0].code, IssueCode::UnknownEmployeeId);
+    }
+
+    #[test]
+    fn a_name_shared_by_two_people_is_an_error_that_says_how_many() {
+        let v = row(MatchMethod::Name, &[("first_name", "sam"), ("last_name", " LEE ")], "forklift", "2024-01-02");
+        assert_eq!(v.outcome, Outcome::Error);
+        assert_eq!(v.issues[0].code, IssueCode::AmbiguousPerson);
+        assert!(v.issues[0].message.starts_with("2 people"));
+    }
+
+    #[test]
+    fn unpublished_or_unknown_training_is_an_error() {
+        assert_eq!(row(MatchMethod::Email, &[("email", "ana@example.com")], "Draft Course", "2024-01-02").issues[0].code, IssueCode::TrainingNotPublished);
+        assert_eq!(row(MatchMethod::Email, &[("email", "ana@example.com")], "Knitting", "2024-01-02").issues[0].code, IssueCode::UnknownTraining);
+    }
+
+    #[test]
+    fn every_problem_of_a_row_is_reported_with_its_column() {
+        let v = row(MatchMethod::Phone, &[("phone", "12")], "", "2030-01-01");
+        assert_eq!(v.outcome, Outcome::Error);
+        let codes: Vec<_> = v.issues.iter().map(|i| (i.code, i.column.clone().unwrap_or_default())).collect();
+        assert!(codes.contains(&(IssueCode::InvalidPhone, "phone".into())), "{codes:?}");
+        assert!(codes.contains(&(IssueCode::MissingValue, "training".into())), "{codes:?}");
+        assert!(codes.contains(&(IssueCode::FutureDate, "completion_date".into())), "{codes:?}");
+    }
+
+    #[test]
+    fn second_identical_row_is_skipped_and_the_first_kept() {
+        let d = dir();
+        let mut seen = HashSet::new();
+        let input = RowInput {
+            person: vec![("email".into(), "ana@example.com".into())],
+            training: Some(("training".into(), "forklift".into())),
+            date: Some(("date".into(), "2024-01-02".into())),
+        };
+        let first = input.parse(MatchMethod::Email, None, DateOrder::Undecided, today()).decide(MatchMethod::Email, &d, &mut seen);
+        let second = input.parse(MatchMethod::Email, None, DateOrder::Undecided, today()).decide(MatchMethod::Email, &d, &mut seen);
+        assert_eq!(first.outcome, Outcome::Ready);
+        assert_eq!(second.outcome, Outcome::Skipped);
+        assert_eq!(second.issues[0].code, IssueCode::DuplicateInFile);
+    }
+
+    #[test]
+    fn an_existing_completion_is_skipped() {
+        let mut d = dir();
+        d.completions.insert((
+            PersonId::parse("p-ana").unwrap(),
+            TrainingId::parse("forklift").unwrap(),
+            CompletionDate::from_iso("2024-01-02").unwrap(),
+        ));
+        let input = RowInput {
+            person: vec![("email".into(), "ana@example.com".into())],
+            training: Some(("training".into(), "forklift".into())),
+            date: Some(("date".into(), "2024-01-02".into())),
+        };
+        let v = input.parse(MatchMethod::Email, None, DateOrder::Undecided, today()).decide(MatchMethod::Email, &d, &mut HashSet::new());
+        assert_eq!(v.outcome, Outcome::Skipped);
+        assert_eq!(v.issues[0].code, IssueCode::AlreadyCompleted);
+    }
+}

@@ -1,0 +1,104 @@
+//! The layout of keys in DynamoDB and S3, in one place. Every key starts with the
+//! organisation, so no request can reach another organisation's items or objects.
+
+use crate::domain::{ImportId, MatchKey, MatchMethod, OrgId, PersonId, TrainingId};
+
+pub fn org_pk(org: &OrgId) -> String {
+    format!("ORG#{org}")
+}
+pub fn training_sk(id: &TrainingId) -> String {
+    format!("TRAINING#{id}")
+}
+pub fn person_pk(org: &OrgId, person: &PersonId) -> String {
+    format!("ORG#{org}#PERSON#{person}")
+}
+pub const PROFILE_SK: &str = "PROFILE";
+pub fn completion_sk(training: &TrainingId, date_iso: &str) -> String {
+    format!("COMPLETION#{training}#{date_iso}")
+}
+/// The partition holding every person with one match key; also the pending-row index key.
+pub fn match_key_pk(org: &OrgId, key: &MatchKey) -> String {
+    format!("ORG#{org}#KEY#{}#{}", key.method(), key.value())
+}
+pub fn person_key_sk(person: &PersonId) -> String {
+    format!("PERSON#{person}")
+}
+pub fn import_pk(org: &OrgId, import: &ImportId) -> String {
+    format!("ORG#{org}#IMPORT#{import}")
+}
+pub const SUMMARY_SK: &str = "SUMMARY";
+pub fn row_sk(row: u64) -> String {
+    format!("ROW#{row:09}")
+}
+pub fn imports_index_pk(org: &OrgId) -> String {
+    format!("ORG#{org}#IMPORTS")
+}
+
+/// S3 object keys.
+pub mod s3 {
+    use super::*;
+
+    pub const UPLOADS: &str = "uploads/";
+    pub const COMMITS: &str = "commits/";
+    pub const DROPS: &str = "drop/";
+
+    /// `uploads/<org>/<import>/source.csv`: files sent through the API.
+    pub fn upload_key(org: &OrgId, import: &ImportId) -> String {
+        format!("{UPLOADS}{org}/{import}/source.csv")
+    }
+    /// `commits/<org>/<import>.json`: a commit request, picked up by the worker.
+    pub fn commit_key(org: &OrgId, import: &ImportId) -> String {
+        format!("{COMMITS}{org}/{import}.json")
+    }
+
+    /// What an object key means to the worker.
+    #[derive(Debug, PartialEq, Eq)]
+    pub enum ObjectRole {
+        Upload { org: OrgId, import: ImportId },
+        Commit { org: OrgId, import: ImportId },
+        /// `drop/<org>/<method>/<any name>.csv`: a file sent by another system.
+        Drop { org: OrgId, method: MatchMethod, name: String },
+    }
+
+    pub fn classify(key: &str) -> Result<ObjectRole, String> {
+        let parts: Vec<&str> = key.split('/').collect();
+        let bad = || format!("object key '{key}' is not under uploads/<org>/<import>/, commits/<org>/ or drop/<org>/<method>/");
+        match parts.as_slice() {
+            ["uploads", org, import, _file] => Ok(ObjectRole::Upload {
+                org: OrgId::parse(org)?,
+                import: ImportId::parse(import)?,
+            }),
+            ["commits", org, file] => Ok(ObjectRole::Commit {
+                org: OrgId::parse(org)?,
+                import: ImportId::parse(file.strip_suffix(".json").ok_or_else(bad)?)?,
+            }),
+            ["drop", org, method, name @ ..] if !name.is_empty() && !name.iter().any(|n| n.is_empty()) => Ok(ObjectRole::Drop {
+                org: OrgId::parse(org)?,
+                method: method.parse()?,
+                name: name.join("/"),
+            }),
+            _ => Err(bad()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::s3::*;
+    use super::*;
+
+    #[test]
+    fn object_keys_say_what_they_are() {
+        let org = OrgId::parse("acme").unwrap();
+        let imp = ImportId::parse("abc").unwrap();
+        assert_eq!(classify(&upload_key(&org, &imp)).unwrap(), ObjectRole::Upload { org: org.clone(), import: imp.clone() });
+        assert_eq!(classify(&commit_key(&org, &imp)).unwrap(), ObjectRole::Commit { org: org.clone(), import: imp });
+        assert_eq!(
+            classify("drop/acme/email/nightly/2024.csv").unwrap(),
+            ObjectRole::Drop { org, method: MatchMethod::Email, name: "nightly/2024.csv".into() }
+        );
+        assert!(classify("drop/acme/fax/x.csv").is_err());
+        assert!(classify("uploads/ac#me/x/source.csv").is_err());
+        assert!(classify("other/thing").is_err());
+    }
+}
