@@ -1,1 +1,71 @@
+//! Every DynamoDB and S3 call of the system, and the conversions between items and the
+//! domain. The access patterns and keys are listed in docs/data-model.md.
 
+mod directory;
+mod imports;
+mod items;
+mod objects;
+pub mod schema;
+mod write;
+
+pub use directory::PersonProfile;
+pub use imports::{CommitRequest, Condition, ImportOptions, ImportSummary, OutcomeCounts, RowPage, RowRecord, RowTransition, StatusCounts};
+pub use items::{CompletionRecord, TrainingRecord};
+pub use objects::ObjectInfo;
+
+use aws_sdk_dynamodb::Client as DynamoClient;
+use aws_sdk_s3::Client as S3Client;
+
+/// A store error. `ConditionFailed` means a conditional write lost (the item was not
+/// in the state the write expected); everything else is a service failure.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("the item is not in the expected state")]
+    ConditionFailed,
+    #[error("stored item is malformed: {0}")]
+    Corrupt(String),
+    #[error(transparent)]
+    Service(#[from] anyhow::Error),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+pub(crate) fn service<E>(context: &'static str) -> impl FnOnce(E) -> StoreError
+where
+    E: std::error::Error + Send + Sync + 'static,
+{
+    move |e| StoreError::Service(anyhow::Error::new(e).context(context))
+}
+
+/// The single table and the bucket, with their clients. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pub(crate) ddb: DynamoClient,
+    pub(crate) s3: S3Client,
+    pub(crate) table: String,
+    pub(crate) bucket: String,
+}
+
+impl Store {
+    pub fn new(ddb: DynamoClient, s3: S3Client, table: impl Into<String>, bucket: impl Into<String>) -> Store {
+        Store { ddb, s3, table: table.into(), bucket: bucket.into() }
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+    pub fn bucket(&self) -> &str {
+        &self.bucket
+    }
+    pub fn dynamodb(&self) -> &DynamoClient {
+        &self.ddb
+    }
+    pub fn s3(&self) -> &S3Client {
+        &self.s3
+    }
+}
+
+/// The current time as stored in items (RFC 3339, UTC, milliseconds).
+pub fn now_rfc3339() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}

@@ -1,0 +1,238 @@
+//! What the API changes: creating imports, the commit request, pending deletes, and the
+//! small directory (trainings and the HRIS roster).
+
+use super::{conflict, invalid, PipelineError};
+use crate::csv_input::MAX_FILE_BYTES;
+use crate::domain::{DateOrder, Email, ImportId, ImportStatus, MatchKey, MatchMethod, OrgId, PersonId, PersonName, PhoneNumber, RowStatus, TrainingId};
+use crate::keys;
+use crate::store::{now_rfc3339, CommitRequest, Condition, ImportOptions, ImportSummary, PersonProfile, Store, StoreError, TrainingRecord};
+use aws_sdk_dynamodb::types::AttributeValue;
+use std::time::Duration;
+
+/// How long a presigned upload URL stays valid.
+pub const UPLOAD_URL_TTL: Duration = Duration::from_secs(15 * 60);
+pub const CSV_CONTENT_TYPE: &str = "text/csv";
+
+pub struct NewImport {
+    pub method: MatchMethod,
+    pub file_name: String,
+    pub options: ImportOptions,
+    /// Pasted CSV text; without it the caller gets an upload URL.
+    pub csv_text: Option<String>,
+}
+
+pub struct CreatedImport {
+    pub summary: ImportSummary,
+    pub upload_url: Option<String>,
+}
+
+pub fn check_options(options: &ImportOptions) -> Result<ImportOptions, PipelineError> {
+    let mut out = options.clone();
+    if let Some(c) = &options.default_country {
+        let upper = c.trim().to_ascii_uppercase();
+        if upper.parse::<phonenumber::country::Id>().is_err() {
+            return Err(invalid("INVALID_OPTION", format!("default_country '{c}' is not an ISO 3166 two-letter country code such as US, GB or DE")));
+        }
+        out.default_country = Some(upper);
+    }
+    if let Some(f) = &options.date_format {
+        DateOrder::from_option(f).map_err(|m| invalid("INVALID_OPTION", m))?;
+        out.date_format = Some(f.trim().to_ascii_lowercase());
+    }
+    Ok(out)
+}
+
+fn clean_file_name(name: &str) -> String {
+    let base = name.rsplit(['/', '\\']).next().unwrap_or("");
+    let cleaned: String = base.chars().filter(|c| !c.is_control()).take(200).collect();
+    if cleaned.trim().is_empty() { "import.csv".into() } else { cleaned }
+}
+
+pub async fn create_import(store: &Store, org: &OrgId, new: NewImport) -> Result<CreatedImport, PipelineError> {
+    let options = check_options(&new.options)?;
+    let id = ImportId::generate();
+    let key = keys::s3::upload_key(org, &id);
+    let source = if new.csv_text.is_some() { "paste" } else { "upload" };
+    let summary = ImportSummary::new(org, &id, new.method, &clean_file_name(&new.file_name), source, &key, options);
+    if let Some(text) = &new.csv_text {
+        if text.trim().is_empty() {
+            return Err(invalid("EMPTY_CSV", "the pasted CSV is empty: paste the header row and at least one data row"));
+        }
+        if text.len() as u64 > MAX_FILE_BYTES {
+            return Err(invalid("FILE_TOO_LARGE", "the pasted CSV is too large: upload it as a file instead"));
+        }
+    }
+    store.create_import(&summary).await?;
+    let Some(text) = new.csv_text else {
+        let url = store.presign_upload(&key, CSV_CONTENT_TYPE, UPLOAD_URL_TTL).await?;
+        return Ok(CreatedImport { summary, upload_url: Some(url) });
+    };
+    // Status first, then the object: the object's event finds the import `uploaded`.
+    let summary = store.transition_import(org, &id, &[ImportStatus::Created], ImportStatus::Uploaded, vec![], None).await?;
+    store.put_object(&key, CSV_CONTENT_TYPE, text.into_bytes()).await?;
+    Ok(CreatedImport { summary, upload_url: None })
+}
+
+pub async fn get_import(store: &Store, org: &OrgId, id: &ImportId) -> Result<ImportSummary, PipelineError> {
+    store.get_import(org, id).await?.ok_or(PipelineError::NotFound { what: "import" })
+}
+
+/// The Import click. Clicking again while the commit runs, or after, answers with the
+/// current summary and starts nothing new.
+pub async fn request_commit(store: &Store, org: &OrgId, id: &ImportId, skip_invalid_rows: bool) -> Result<ImportSummary, PipelineError> {
+    let request = CommitRequest { skip_invalid_rows, requested_at: now_rfc3339(), finished_at: None };
+    let commit_av = serde_dynamo::to_attribute_value(&request).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let result = store
+        .transition_import(
+            org,
+            id,
+            &[ImportStatus::Validated],
+            ImportStatus::Importing,
+            vec![("commit", commit_av)],
+            Some(Condition {
+                expression: "outcomes.#err = :zero OR :skip = :yes",
+                names: vec![("#err", "error")],
+                values: vec![(":zero", AttributeValue::N("0".into())), (":skip", AttributeValue::Bool(skip_invalid_rows)), (":yes", AttributeValue::Bool(true))],
+            }),
+        )
+        .await;
+    let summary = match result {
+        Ok(s) => s,
+        Err(StoreError::ConditionFailed) => {
+            let current = get_import(store, org, id).await?;
+            return match current.status {
+                ImportStatus::Importing | ImportStatus::Imported => Ok(current),
+                ImportStatus::Validated => Err(conflict(
+                    "IMPORT_HAS_ERRORS",
+                    format!(
+                        "{} rows have errors. Fix them and validate again, or import with skip_invalid_rows=true to leave them out.",
+                        current.outcomes.error
+                    ),
+                )),
+                ImportStatus::Failed => Err(conflict("IMPORT_FAILED", "this import failed validation and cannot be imported; upload a corrected file as a new import")),
+                other => Err(conflict("IMPORT_NOT_VALIDATED", format!("the import is '{other}': wait until validation has finished"))),
+            };
+        }
+        Err(e) => return Err(e.into()),
+    };
+    store.put_object(&keys::s3::commit_key(org, id), "application/json", serde_json::to_vec(&request).unwrap_or_default()).await?;
+    Ok(summary)
+}
+
+/// Deletes one pending row. An applied row answers ROW_ALREADY_APPLIED.
+pub async fn delete_pending_row(store: &Store, org: &OrgId, id: &ImportId, row: u64) -> Result<crate::store::RowRecord, PipelineError> {
+    match store.delete_pending_row(org, id, row).await {
+        Ok(()) => {}
+        Err(StoreError::ConditionFailed) => {}
+        Err(e) => return Err(e.into()),
+    }
+    let record = store.get_row(org, id, row).await?.ok_or(PipelineError::NotFound { what: "row" })?;
+    match record.status {
+        RowStatus::Deleted => Ok(record),
+        RowStatus::Applied => Err(conflict(
+            "ROW_ALREADY_APPLIED",
+            format!(
+                "row {row} was applied when the person signed up{}; applied completions cannot be deleted through imports",
+                record.applied_at.as_deref().map(|a| format!(" ({a})")).unwrap_or_default()
+            ),
+        )),
+        RowStatus::Imported => Err(conflict("ROW_NOT_PENDING", format!("row {row} was imported; only pending rows can be deleted"))),
+        other => Err(conflict("ROW_NOT_PENDING", format!("row {row} is '{other}'; only pending rows can be deleted"))),
+    }
+}
+
+#[derive(Debug, Default, serde::Serialize)]
+pub struct BulkDelete {
+    pub deleted: usize,
+    /// Rows applied by a sign-up while the delete ran.
+    pub no_longer_pending: usize,
+}
+
+pub async fn delete_all_pending(store: &Store, org: &OrgId, id: &ImportId) -> Result<BulkDelete, PipelineError> {
+    get_import(store, org, id).await?;
+    let mut out = BulkDelete::default();
+    let mut cursor = None;
+    loop {
+        let page = store.list_rows(org, id, None, Some(RowStatus::Pending), 200, cursor.as_deref()).await?;
+        for row in &page.rows {
+            match store.delete_pending_row(org, id, row.row).await {
+                Ok(()) => out.deleted += 1,
+                Err(StoreError::ConditionFailed) => out.no_longer_pending += 1,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        match page.next_cursor {
+            Some(c) => cursor = Some(c),
+            None => return Ok(out),
+        }
+    }
+}
+
+// ---- directory ------------------------------------------------------------------------
+
+pub async fn create_training(store: &Store, org: &OrgId, title: &str, published: bool, id: Option<&str>) -> Result<TrainingRecord, PipelineError> {
+    let title = title.split_whitespace().collect::<Vec<_>>().join(" ");
+    if title.is_empty() || title.chars().count() > 200 {
+        return Err(invalid("INVALID_TITLE", "the title must have 1 to 200 characters"));
+    }
+    let training_id = match id {
+        Some(raw) => TrainingId::parse(raw).map_err(|m| invalid("INVALID_ID", m))?,
+        None => TrainingId::generate(),
+    };
+    if store.get_training(org, &training_id).await?.is_some() {
+        return Err(conflict("TRAINING_EXISTS", format!("a training with ID '{training_id}' exists already")));
+    }
+    let record = TrainingRecord { training_id: training_id.to_string(), title, published, created_at: now_rfc3339() };
+    store.put_training(org, &record).await?;
+    Ok(record)
+}
+
+pub async fn publish_training(store: &Store, org: &OrgId, id: &TrainingId, published: bool) -> Result<TrainingRecord, PipelineError> {
+    match store.set_training_published(org, id, published).await {
+        Ok(t) => Ok(t),
+        Err(StoreError::ConditionFailed) => Err(PipelineError::NotFound { what: "training" }),
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub struct NewRosterPerson {
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub employee_id: Option<String>,
+    pub default_country: Option<String>,
+}
+
+/// Adds a person known before sign-up (from the HR system) to the roster.
+pub async fn add_roster_person(store: &Store, org: &OrgId, new: NewRosterPerson) -> Result<PersonProfile, PipelineError> {
+    let mut keys = Vec::new();
+    let mut profile = PersonProfile { person_id: PersonId::generate().to_string(), created_at: now_rfc3339(), ..Default::default() };
+    if let Some(e) = new.employee_id.as_deref().filter(|s| !s.trim().is_empty()) {
+        let key = MatchKey::employee_id(e).map_err(|m| invalid("INVALID_EMPLOYEE_ID", m))?;
+        if !store.people_with_key(org, &key).await?.is_empty() {
+            return Err(conflict("EMPLOYEE_ID_TAKEN", format!("employee ID '{}' is already on the roster", key.value())));
+        }
+        profile.employee_id = Some(key.value().to_string());
+        keys.push(key);
+    }
+    if let Some(e) = new.email.as_deref().filter(|s| !s.trim().is_empty()) {
+        let email = Email::parse(e).map_err(|m| invalid("INVALID_EMAIL", m))?;
+        profile.email = Some(email.as_str().to_string());
+        keys.push(MatchKey::email(&email));
+    }
+    if let Some(p) = new.phone.as_deref().filter(|s| !s.trim().is_empty()) {
+        let phone = PhoneNumber::parse(p, new.default_country.as_deref()).map_err(|m| invalid("INVALID_PHONE", m))?;
+        profile.phone = Some(phone.as_str().to_string());
+        keys.push(MatchKey::phone(&phone));
+    }
+    if let Some(n) = new.name.as_deref().filter(|s| !s.trim().is_empty()) {
+        let name = PersonName::parse(n).map_err(|m| invalid("INVALID_NAME", m))?;
+        profile.name = Some(n.split_whitespace().collect::<Vec<_>>().join(" "));
+        keys.push(MatchKey::name(&name));
+    }
+    if keys.is_empty() {
+        return Err(invalid("PERSON_NEEDS_A_KEY", "give at least one of employee_id, email, phone or name"));
+    }
+    store.put_person(org, &profile, &keys).await?;
+    Ok(profile)
+}

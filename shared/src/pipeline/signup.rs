@@ -1,0 +1,127 @@
+//! A confirmed sign-up: link the new account to its roster entry, make the person
+//! active under each of their match keys, then apply every pending row waiting for
+//! them, across imports. Safe to run twice: applied rows are not pending any more.
+
+use super::PipelineError;
+use crate::domain::{match_person, Email, ImportId, MatchKey, MatchMethod, OrgId, PersonId, PersonMatch, PersonName, PhoneNumber};
+use crate::store::{now_rfc3339, PersonProfile, Store, StoreError};
+
+/// What Cognito tells us about the person who signed up.
+#[derive(Clone, Debug, Default)]
+pub struct SignUp {
+    pub user_sub: String,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub name: Option<String>,
+    pub employee_id: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SignUpReport {
+    pub person_id: String,
+    pub linked_to_roster: bool,
+    pub applied: usize,
+    /// Rows already applied or deleted by someone else meanwhile.
+    pub no_longer_pending: usize,
+    /// Name-matched rows left pending because the name is now shared.
+    pub ambiguous: usize,
+}
+
+fn keys_of(profile: &PersonProfile) -> Vec<MatchKey> {
+    let mut keys = Vec::new();
+    if let Some(k) = profile.employee_id.as_deref().and_then(|e| MatchKey::employee_id(e).ok()) {
+        keys.push(k);
+    }
+    if let Some(e) = profile.email.as_deref().and_then(|e| Email::parse(e).ok()) {
+        keys.push(MatchKey::email(&e));
+    }
+    if let Some(p) = profile.phone.as_deref().and_then(|p| PhoneNumber::parse(p, None).ok()) {
+        keys.push(MatchKey::phone(&p));
+    }
+    if let Some(n) = profile.name.as_deref().and_then(|n| PersonName::parse(n).ok()) {
+        keys.push(MatchKey::name(&n));
+    }
+    keys
+}
+
+/// Finds the roster entry this account belongs to: by employee ID, then email, then
+/// phone. A key shared by several roster entries links nothing.
+async fn find_roster_entry(store: &Store, org: &OrgId, signup: &SignUp) -> Result<Option<PersonId>, PipelineError> {
+    let probe = PersonProfile {
+        employee_id: signup.employee_id.clone(),
+        email: signup.email.clone(),
+        phone: signup.phone.clone(),
+        ..Default::default()
+    };
+    for key in keys_of(&probe) {
+        match match_person(&store.people_with_key(org, &key).await?) {
+            PersonMatch::Roster(pid) | PersonMatch::SignedUp(pid) => return Ok(Some(pid)),
+            PersonMatch::NotFound | PersonMatch::Ambiguous(_) => {}
+        }
+    }
+    Ok(None)
+}
+
+pub async fn apply_sign_up(store: &Store, org: &OrgId, signup: &SignUp) -> Result<SignUpReport, PipelineError> {
+    let roster = find_roster_entry(store, org, signup).await?;
+    let linked_to_roster = roster.is_some();
+    let person_id = match roster {
+        Some(pid) => pid,
+        None => PersonId::parse(&signup.user_sub)
+            .map_err(|m| super::invalid("INVALID_USER", format!("the user's sub cannot be used as a person id: {m}")))?,
+    };
+    let mut profile = store.get_person(org, &person_id).await?.unwrap_or_else(|| PersonProfile {
+        person_id: person_id.to_string(),
+        created_at: now_rfc3339(),
+        ..Default::default()
+    });
+    profile.signed_up = true;
+    profile.user_sub = Some(signup.user_sub.clone());
+    profile.signed_up_at.get_or_insert_with(now_rfc3339);
+    // The roster's values stay; the sign-up fills what the roster did not know.
+    profile.email = profile.email.take().or_else(|| signup.email.as_deref().and_then(|e| Email::parse(e).ok()).map(|e| e.as_str().to_string()));
+    profile.phone = profile.phone.take().or_else(|| signup.phone.clone());
+    profile.name = profile.name.take().or_else(|| signup.name.clone());
+    profile.employee_id = profile.employee_id.take().or_else(|| signup.employee_id.clone());
+    let keys = keys_of(&profile);
+    store.put_person(org, &profile, &keys).await?;
+
+    let mut report = SignUpReport { person_id: person_id.to_string(), linked_to_roster, ..Default::default() };
+    for key in &keys {
+        if key.method() == MatchMethod::Name {
+            let people = store.people_with_key(org, key).await?;
+            if people.len() > 1 {
+                let waiting = store.pending_rows_for_key(org, key).await?.len();
+                report.ambiguous += waiting;
+                if waiting > 0 {
+                    tracing::warn!(org = %org, person = %person_id, rows = waiting, "name-matched pending rows left pending: the name is shared");
+                }
+                continue;
+            }
+        }
+        for (import, row) in store.pending_rows_for_key(org, key).await? {
+            apply_one(store, org, &import, &row, &person_id, &mut report).await?;
+        }
+    }
+    tracing::info!(org = %org, person = %person_id, applied = report.applied, no_longer_pending = report.no_longer_pending, "sign-up applied");
+    Ok(report)
+}
+
+async fn apply_one(
+    store: &Store,
+    org: &OrgId,
+    import: &ImportId,
+    row: &crate::store::RowRecord,
+    person: &PersonId,
+    report: &mut SignUpReport,
+) -> Result<(), PipelineError> {
+    match store.apply_pending_row(org, import, row, person).await {
+        Ok(()) => report.applied += 1,
+        Err(StoreError::ConditionFailed) => {
+            tracing::info!(org = %org, import = %import, row = row.row, "row no longer pending (deleted or already applied); nothing to do");
+            report.no_longer_pending += 1;
+        }
+        Err(e) => return Err(e.into()),
+    }
+    Ok(())
+}

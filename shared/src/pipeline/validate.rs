@@ -1,0 +1,281 @@
+//! Validation of one CSV object: streamed from S3 through the CSV reader on a blocking
+//! thread, checked in chunks against the directory (lookups batched and cached for the
+//! invocation), rows written in batches, then the summary.
+
+use super::{commit, PipelineError};
+use crate::csv_input::{date_cells, CsvRows, RawRow, MAX_FILE_BYTES};
+use crate::domain::{
+    CompletionDate, DateOrder, DirectorySnapshot, FileProblem, ImportId, ImportStatus, MatchMethod, OrgId, Outcome,
+    PersonId, PersonMatch, RowStatus, RowVerdict, Training, TrainingId,
+};
+use crate::keys::s3::{classify, ObjectRole};
+use crate::store::{ImportOptions, ImportSummary, RowRecord, Store, StoreError};
+use chrono::NaiveDate;
+use std::collections::{BTreeMap, HashSet};
+use tokio::sync::mpsc;
+
+/// Rows checked and written together.
+pub const CHUNK_ROWS: usize = 1000;
+
+/// Handles one ObjectCreated record: validates an upload or a drop, or runs a commit.
+pub async fn handle_object(store: &Store, key: &str, etag: Option<&str>, size: Option<i64>, today: NaiveDate) -> Result<(), PipelineError> {
+    let role = classify(key).map_err(|m| super::invalid("UNKNOWN_OBJECT_KEY", m))?;
+    match role {
+        ObjectRole::Upload { org, import } => validate_import(store, &org, &import, today).await,
+        ObjectRole::Commit { org, import } => commit::run_commit(store, &org, &import).await,
+        ObjectRole::Drop { org, method, name } => {
+            let import = drop_import_id(key, etag);
+            let file_name = name.rsplit('/').next().unwrap_or(&name).to_string();
+            let mut summary = ImportSummary::new(&org, &import, method, &file_name, "drop", key, ImportOptions::default());
+            summary.status = ImportStatus::Uploaded;
+            match store.create_import(&summary).await {
+                Ok(()) | Err(StoreError::ConditionFailed) => {}
+                Err(e) => return Err(e.into()),
+            }
+            let _ = size;
+            validate_import(store, &org, &import, today).await
+        }
+    }
+}
+
+/// A dropped object's import id: the same object delivered twice maps to one import.
+fn drop_import_id(key: &str, etag: Option<&str>) -> ImportId {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    key.hash(&mut h);
+    etag.unwrap_or("").trim_matches('"').hash(&mut h);
+    ImportId::parse(&format!("drop-{:016x}", h.finish())).expect("hex is a valid id")
+}
+
+/// Validates an import's object. A repeated delivery of a finished import does nothing.
+pub async fn validate_import(store: &Store, org: &OrgId, id: &ImportId, today: NaiveDate) -> Result<(), PipelineError> {
+    let summary = match store
+        .transition_import(org, id, &[ImportStatus::Created, ImportStatus::Uploaded, ImportStatus::Validating], ImportStatus::Validating, vec![], None)
+        .await
+    {
+        Ok(s) => s,
+        Err(StoreError::ConditionFailed) => {
+            let current = store.get_import(org, id).await?;
+            match current {
+                None => {
+                    tracing::warn!(org = %org, import = %id, "object has no import record; ignored");
+                    return Err(PipelineError::NotFound { what: "import" });
+                }
+                Some(s) => {
+                    tracing::info!(org = %org, import = %id, status = %s.status, "import already past validation; delivery ignored");
+                    return Ok(());
+                }
+            }
+        }
+        Err(e) => return Err(e.into()),
+    };
+    match run_validation(store, org, id, &summary, today).await {
+        Ok(()) => Ok(()),
+        Err(Failure::File(problem)) => {
+            tracing::info!(org = %org, import = %id, code = %problem.code, "import failed validation");
+            store.fail_import(org, id, &problem).await?;
+            Ok(())
+        }
+        Err(Failure::Pipeline(e)) => Err(e),
+    }
+}
+
+enum Failure {
+    File(FileProblem),
+    Pipeline(PipelineError),
+}
+
+impl From<StoreError> for Failure {
+    fn from(e: StoreError) -> Self {
+        Failure::Pipeline(e.into())
+    }
+}
+
+enum Chunk {
+    Header { headers: Vec<String>, ignored: Vec<String> },
+    Rows(Vec<RawRow>),
+}
+
+/// Streams an object through the CSV reader on a blocking thread, in chunks.
+async fn stream_rows(store: &Store, key: &str, method: MatchMethod) -> Result<(mpsc::Receiver<Chunk>, tokio::task::JoinHandle<Result<(), FileProblem>>), Failure> {
+    let object = store.open_object(key).await?;
+    if object.size.is_some_and(|s| s as u64 > MAX_FILE_BYTES) {
+        return Err(Failure::File(too_big(object.size.unwrap_or(0))));
+    }
+    let reader = tokio_util::io::SyncIoBridge::new(Box::pin(object.body.into_async_read()));
+    let (tx, rx) = mpsc::channel::<Chunk>(2);
+    let handle = tokio::task::spawn_blocking(move || {
+        let mut rows = CsvRows::open(reader, method)?;
+        let header = Chunk::Header { headers: rows.layout.headers.clone(), ignored: rows.layout.ignored_columns.clone() };
+        if tx.blocking_send(header).is_err() {
+            return Ok(());
+        }
+        let mut chunk = Vec::with_capacity(CHUNK_ROWS);
+        while let Some(row) = rows.next_row()? {
+            chunk.push(row);
+            if chunk.len() == CHUNK_ROWS && tx.blocking_send(Chunk::Rows(std::mem::take(&mut chunk))).is_err() {
+                return Ok(());
+            }
+        }
+        if !chunk.is_empty() {
+            let _ = tx.blocking_send(Chunk::Rows(chunk));
+        }
+        Ok(())
+    });
+    Ok((rx, handle))
+}
+
+fn too_big(size: i64) -> FileProblem {
+    FileProblem::new(
+        "FILE_TOO_LARGE",
+        format!("the file is {} MB; the limit is {} MB. Split it into smaller files.", size / 1_048_576, MAX_FILE_BYTES / 1_048_576),
+    )
+}
+
+async fn decide_date_order(store: &Store, summary: &ImportSummary) -> Result<DateOrder, Failure> {
+    if let Some(fmt) = &summary.options.date_format {
+        if let Some(order) = DateOrder::from_option(fmt).map_err(|m| Failure::File(FileProblem::new("INVALID_OPTION", m)))? {
+            return Ok(order);
+        }
+    }
+    let object = store.open_object(&summary.object_key).await?;
+    let reader = tokio_util::io::SyncIoBridge::new(Box::pin(object.body.into_async_read()));
+    let method = summary.method;
+    tokio::task::spawn_blocking(move || {
+        let mut dates: Vec<String> = Vec::new();
+        let mut settle = (false, false);
+        date_cells(reader, method, |d| {
+            // Only dates that settle the order matter; keep one of each kind.
+            match DateOrder::detect([d]) {
+                DateOrder::DayFirst if !settle.0 => {
+                    settle.0 = true;
+                    dates.push(d.to_string())
+                }
+                DateOrder::MonthFirst if !settle.1 => {
+                    settle.1 = true;
+                    dates.push(d.to_string())
+                }
+                _ => {}
+            }
+        })?;
+        Ok(DateOrder::detect(dates.iter().map(String::as_str)))
+    })
+    .await
+    .map_err(|e| Failure::Pipeline(PipelineError::Store(StoreError::Service(anyhow::anyhow!("date scan task: {e}")))))?
+    .map_err(Failure::File)
+}
+
+async fn load_trainings(store: &Store, org: &OrgId, dir: &mut DirectorySnapshot) -> Result<(), StoreError> {
+    for t in store.list_trainings(org).await? {
+        if let Ok(id) = TrainingId::parse(&t.training_id) {
+            dir.add_training(Training { id, title: t.title, published: t.published });
+        }
+    }
+    Ok(())
+}
+
+async fn run_validation(store: &Store, org: &OrgId, id: &ImportId, summary: &ImportSummary, today: NaiveDate) -> Result<(), Failure> {
+    let method = summary.method;
+    let country = summary.options.default_country.clone();
+    let order = decide_date_order(store, summary).await?;
+    let mut dir = DirectorySnapshot::default();
+    load_trainings(store, org, &mut dir).await?;
+    let mut checked_completions: HashSet<(PersonId, TrainingId, String)> = HashSet::new();
+    let mut seen = HashSet::new();
+    let mut result = summary.clone();
+    result.outcomes = Default::default();
+    result.issues = BTreeMap::new();
+    result.rows_total = 0;
+    result.date_order = Some(match order {
+        DateOrder::DayFirst => "dmy",
+        DateOrder::MonthFirst => "mdy",
+        DateOrder::Undecided => "undecided",
+    }
+    .to_string());
+
+    let (mut rx, reader) = stream_rows(store, &summary.object_key, method).await?;
+    while let Some(chunk) = rx.recv().await {
+        let raw_rows = match chunk {
+            Chunk::Header { headers, ignored } => {
+                result.headers = headers;
+                result.ignored_columns = ignored;
+                continue;
+            }
+            Chunk::Rows(rows) => rows,
+        };
+        let parsed: Vec<_> = raw_rows
+            .iter()
+            .map(|r| r.problem.is_none().then(|| r.input.parse(method, country.as_deref(), order, today)))
+            .collect();
+        // People for every key of the chunk not seen before, fetched together.
+        let wanted: HashSet<_> = parsed.iter().flatten().filter_map(|p| p.key.clone()).filter(|k| !dir.people.contains_key(k)).collect();
+        dir.people.extend(store.people_with_keys(org, wanted.into_iter().collect()).await?);
+        // Completions that would make a ready row a repeat, fetched together.
+        let mut candidates = HashSet::new();
+        for p in parsed.iter().flatten() {
+            let (Some(key), Some(text), Some(date)) = (&p.key, &p.training_text, p.date) else { continue };
+            let (Ok(t), Some(people)) = (dir.find_training(text), dir.people.get(key)) else { continue };
+            if let PersonMatch::SignedUp(pid) = crate::domain::match_person(people) {
+                let c = (pid, t.id.clone(), date.iso());
+                if !checked_completions.contains(&c) {
+                    candidates.insert(c);
+                }
+            }
+        }
+        for (p, t, d) in store.existing_completions(org, &candidates).await? {
+            if let Some(date) = CompletionDate::from_iso(&d) {
+                dir.completions.insert((p, t, date));
+            }
+        }
+        checked_completions.extend(candidates);
+
+        let mut records = Vec::with_capacity(raw_rows.len());
+        for (raw, parsed) in raw_rows.into_iter().zip(parsed) {
+            let verdict = match parsed {
+                Some(p) => p.decide(method, &dir, &mut seen),
+                None => RowVerdict {
+                    outcome: Outcome::Error,
+                    issues: raw.problem.clone().into_iter().collect(),
+                    key: None,
+                    person_id: None,
+                    training: None,
+                    date: None,
+                },
+            };
+            result.rows_total += 1;
+            result.outcomes.add(verdict.outcome);
+            for issue in &verdict.issues {
+                *result.issues.entry(issue.code.as_str().to_string()).or_default() += 1;
+            }
+            records.push(RowRecord {
+                import_id: id.to_string(),
+                row: raw.line,
+                cells: raw.cells,
+                outcome: verdict.outcome,
+                status: RowStatus::Validated,
+                issues: verdict.issues,
+                match_method: method,
+                match_value: verdict.key.as_ref().map(|k| k.value().to_string()),
+                person_id: verdict.person_id.map(|p| p.to_string()),
+                training_id: verdict.training.as_ref().map(|t| t.id.to_string()),
+                training_title: verdict.training.map(|t| t.title),
+                completion_date: verdict.date.map(|d| d.iso()),
+                commit_note: None,
+                imported_at: None,
+                applied_at: None,
+                deleted_at: None,
+            });
+        }
+        store.write_rows(org, id, &records).await?;
+    }
+    reader
+        .await
+        .map_err(|e| Failure::Pipeline(PipelineError::Store(StoreError::Service(anyhow::anyhow!("reader task: {e}")))))?
+        .map_err(Failure::File)?;
+    if result.rows_total == 0 {
+        return Err(Failure::File(FileProblem::new("NO_DATA_ROWS", "the file has a header row but no data rows. Add one row per completion.")));
+    }
+    store.finish_validation(org, id, &result).await?;
+    tracing::info!(org = %org, import = %id, rows = result.rows_total, ready = result.outcomes.ready, pending = result.outcomes.pending, errors = result.outcomes.error, skipped = result.outcomes.skipped, "import validated");
+    Ok(())
+}

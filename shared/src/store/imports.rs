@@ -1,0 +1,677 @@
+//! Imports: the summary item and the row items, and the conditional writes that move
+//! them through their lifecycle. Every count change happens in the same transaction as
+//! the row change it counts, so a summary always equals what its rows say.
+
+use super::items::{from_item, keyed};
+use super::schema::{IMPORTS_INDEX, IMPORTS_INDEX_PK, IMPORTS_INDEX_SK, PENDING_INDEX, PENDING_INDEX_PK};
+use super::write::{Item, TxOutcome};
+use super::{now_rfc3339, service, Store, StoreError, StoreResult};
+use crate::domain::{FileProblem, ImportId, ImportStatus, Issue, MatchKey, MatchMethod, OrgId, Outcome, PersonId, RowStatus, TrainingId};
+use crate::keys;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, TransactWriteItem, Update};
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+fn n(v: i64) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct ImportOptions {
+    /// ISO 3166 alpha-2 country for phone numbers written without a country code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_country: Option<String>,
+    /// `auto` (default), `dmy` or `mdy`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub date_format: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct OutcomeCounts {
+    pub ready: u64,
+    pub pending: u64,
+    pub error: u64,
+    pub skipped: u64,
+}
+
+impl OutcomeCounts {
+    pub fn add(&mut self, o: Outcome) {
+        match o {
+            Outcome::Ready => self.ready += 1,
+            Outcome::Pending => self.pending += 1,
+            Outcome::Error => self.error += 1,
+            Outcome::Skipped => self.skipped += 1,
+        }
+    }
+}
+
+/// Rows by lifecycle status after the commit (`validated` rows are not counted).
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct StatusCounts {
+    pub imported: i64,
+    pub pending: i64,
+    pub applied: i64,
+    pub deleted: i64,
+    pub not_imported: i64,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct CommitRequest {
+    pub skip_invalid_rows: bool,
+    pub requested_at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct ImportSummary {
+    pub import_id: String,
+    pub org_id: String,
+    pub method: MatchMethod,
+    pub status: ImportStatus,
+    pub file_name: String,
+    /// `upload`, `paste` or `drop`.
+    pub source: String,
+    pub object_key: String,
+    #[serde(default)]
+    pub options: ImportOptions,
+    pub created_at: String,
+    pub updated_at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<FileProblem>,
+    #[serde(default)]
+    pub headers: Vec<String>,
+    #[serde(default)]
+    pub ignored_columns: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub date_order: Option<String>,
+    #[serde(default)]
+    pub rows_total: u64,
+    #[serde(default)]
+    pub outcomes: OutcomeCounts,
+    #[serde(default)]
+    pub statuses: StatusCounts,
+    #[serde(default)]
+    pub issues: BTreeMap<String, u64>,
+    /// Rows the commit has finished with (progress while `importing`).
+    #[serde(default)]
+    pub rows_committed: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit: Option<CommitRequest>,
+}
+
+impl ImportSummary {
+    pub fn new(org: &OrgId, id: &ImportId, method: MatchMethod, file_name: &str, source: &str, object_key: &str, options: ImportOptions) -> ImportSummary {
+        let now = now_rfc3339();
+        ImportSummary {
+            import_id: id.to_string(),
+            org_id: org.to_string(),
+            method,
+            status: ImportStatus::Created,
+            file_name: file_name.to_string(),
+            source: source.to_string(),
+            object_key: object_key.to_string(),
+            options,
+            created_at: now.clone(),
+            updated_at: now,
+            failure: None,
+            headers: vec![],
+            ignored_columns: vec![],
+            date_order: None,
+            rows_total: 0,
+            outcomes: OutcomeCounts::default(),
+            statuses: StatusCounts::default(),
+            issues: BTreeMap::new(),
+            rows_committed: 0,
+            commit: None,
+        }
+    }
+}
+
+/// One data row of an import as stored.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct RowRecord {
+    pub import_id: String,
+    /// The row's line in the file (the header is line 1); also its id.
+    pub row: u64,
+    pub cells: Vec<String>,
+    pub outcome: Outcome,
+    pub status: RowStatus,
+    #[serde(default)]
+    pub issues: Vec<Issue>,
+    pub match_method: MatchMethod,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub match_value: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub person_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub training_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub training_title: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completion_date: Option<String>,
+    /// Why the commit did not import a row it was asked to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit_note: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub imported_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub applied_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deleted_at: Option<String>,
+}
+
+impl RowRecord {
+    pub fn match_key(&self) -> Option<MatchKey> {
+        self.match_value.as_deref().map(|v| MatchKey::from_stored(self.match_method, v))
+    }
+}
+
+pub struct RowPage {
+    pub rows: Vec<RowRecord>,
+    pub next_cursor: Option<String>,
+}
+
+/// An extra condition for [`Store::transition_import`], with its names and values.
+pub struct Condition<'a> {
+    pub expression: &'a str,
+    pub names: Vec<(&'a str, &'a str)>,
+    pub values: Vec<(&'a str, AttributeValue)>,
+}
+
+/// What the commit does with one row.
+#[derive(Clone, Debug)]
+pub enum RowTransition {
+    Import { person: PersonId, training: TrainingId, title: String, date: String },
+    Wait { key: MatchKey, person: Option<PersonId> },
+    Skip { note: Option<String> },
+}
+
+fn status_path(status: RowStatus) -> &'static str {
+    match status {
+        RowStatus::Imported => "imported",
+        RowStatus::Pending => "pending",
+        RowStatus::Applied => "applied",
+        RowStatus::Deleted => "deleted",
+        RowStatus::NotImported | RowStatus::Validated => "not_imported",
+    }
+}
+
+fn encode_cursor(key: &Item) -> Option<String> {
+    let sk = key.get("sk")?.as_s().ok()?;
+    Some(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sk))
+}
+
+fn decode_cursor(cursor: &str) -> Result<String, StoreError> {
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(cursor)
+        .map_err(|_| StoreError::Corrupt("cursor".into()))?;
+    let sk = String::from_utf8(raw).map_err(|_| StoreError::Corrupt("cursor".into()))?;
+    if !sk.starts_with("ROW#") && !sk.starts_with("IMPORT#") && !sk.contains('#') {
+        return Err(StoreError::Corrupt("cursor".into()));
+    }
+    Ok(sk)
+}
+
+impl Store {
+    fn summary_key(&self, org: &OrgId, id: &ImportId) -> (AttributeValue, AttributeValue) {
+        (s(keys::import_pk(org, id)), s(keys::SUMMARY_SK))
+    }
+
+    fn summary_update(&self, org: &OrgId, id: &ImportId) -> aws_sdk_dynamodb::types::builders::UpdateBuilder {
+        let (pk, sk) = self.summary_key(org, id);
+        Update::builder().table_name(&self.table).key("pk", pk).key("sk", sk)
+    }
+
+    /// Creates the summary; ConditionFailed when an import with this id exists.
+    pub async fn create_import(&self, summary: &ImportSummary) -> StoreResult<()> {
+        let org = OrgId::parse(&summary.org_id).map_err(StoreError::Corrupt)?;
+        let id = ImportId::parse(&summary.import_id).map_err(StoreError::Corrupt)?;
+        let mut item = keyed(keys::import_pk(&org, &id), keys::SUMMARY_SK.into(), summary);
+        item.insert(IMPORTS_INDEX_PK.into(), s(keys::imports_index_pk(&org)));
+        item.insert(IMPORTS_INDEX_SK.into(), s(format!("{}#{}", summary.created_at, summary.import_id)));
+        let out = self
+            .ddb
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match out {
+            Ok(_) => Ok(()),
+            Err(e) => match e.into_service_error() {
+                aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(_) => Err(StoreError::ConditionFailed),
+                other => Err(service("create import")(other)),
+            },
+        }
+    }
+
+    pub async fn get_import(&self, org: &OrgId, id: &ImportId) -> StoreResult<Option<ImportSummary>> {
+        let (pk, sk) = self.summary_key(org, id);
+        let out = self
+            .ddb
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", pk)
+            .key("sk", sk)
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(service("get import"))?;
+        out.item.map(from_item::<ImportSummary>).transpose()
+    }
+
+    /// An organisation's imports, newest first.
+    pub async fn list_imports(&self, org: &OrgId, limit: i32, cursor: Option<&str>) -> StoreResult<(Vec<ImportSummary>, Option<String>)> {
+        let start = match cursor {
+            Some(c) => {
+                let created_key = decode_cursor(c)?;
+                let import_id = created_key.rsplit('#').next().unwrap_or_default().to_string();
+                let id = ImportId::parse(&import_id).map_err(StoreError::Corrupt)?;
+                Some(HashMap::from([
+                    ("pk".to_string(), s(keys::import_pk(org, &id))),
+                    ("sk".to_string(), s(keys::SUMMARY_SK)),
+                    (IMPORTS_INDEX_PK.to_string(), s(keys::imports_index_pk(org))),
+                    (IMPORTS_INDEX_SK.to_string(), s(created_key)),
+                ]))
+            }
+            None => None,
+        };
+        let out = self
+            .ddb
+            .query()
+            .table_name(&self.table)
+            .index_name(IMPORTS_INDEX)
+            .key_condition_expression("#p = :p")
+            .expression_attribute_names("#p", IMPORTS_INDEX_PK)
+            .expression_attribute_values(":p", s(keys::imports_index_pk(org)))
+            .scan_index_forward(false)
+            .limit(limit)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(service("list imports"))?;
+        let next = out.last_evaluated_key.as_ref().and_then(|k| {
+            let ck = k.get(IMPORTS_INDEX_SK)?.as_s().ok()?;
+            Some(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(ck))
+        });
+        let items = out.items.unwrap_or_default().into_iter().map(from_item::<ImportSummary>).collect::<StoreResult<Vec<_>>>()?;
+        Ok((items, next))
+    }
+
+    /// Moves an import from one of `from` to `to`, setting the given extra attributes.
+    /// Returns the new summary; ConditionFailed when the import is in another status.
+    pub async fn transition_import(
+        &self,
+        org: &OrgId,
+        id: &ImportId,
+        from: &[ImportStatus],
+        to: ImportStatus,
+        extra: Vec<(&str, AttributeValue)>,
+        extra_condition: Option<Condition<'_>>,
+    ) -> StoreResult<ImportSummary> {
+        let (pk, sk) = self.summary_key(org, id);
+        let mut sets = vec!["#status = :to".to_string(), "updated_at = :now".to_string()];
+        let mut req = self
+            .ddb
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", pk)
+            .key("sk", sk)
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":to", s(to.as_str()))
+            .expression_attribute_values(":now", s(now_rfc3339()));
+        for (i, (name, value)) in extra.into_iter().enumerate() {
+            sets.push(format!("#x{i} = :x{i}"));
+            req = req.expression_attribute_names(format!("#x{i}"), name).expression_attribute_values(format!(":x{i}"), value);
+        }
+        let mut froms = Vec::new();
+        for (i, f) in from.iter().enumerate() {
+            froms.push(format!("#status = :f{i}"));
+            req = req.expression_attribute_values(format!(":f{i}"), s(f.as_str()));
+        }
+        let mut condition = format!("attribute_exists(pk) AND ({})", froms.join(" OR "));
+        if let Some(extra) = extra_condition {
+            condition = format!("{condition} AND ({})", extra.expression);
+            for (k, v) in extra.names {
+                req = req.expression_attribute_names(k, v);
+            }
+            for (k, v) in extra.values {
+                req = req.expression_attribute_values(k, v);
+            }
+        }
+        let out = req
+            .update_expression(format!("SET {}", sets.join(", ")))
+            .condition_expression(condition)
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        match out {
+            Ok(o) => from_item(o.attributes.unwrap_or_default()),
+            Err(e) => match e.into_service_error() {
+                UpdateItemError::ConditionalCheckFailedException(_) => Err(StoreError::ConditionFailed),
+                other => Err(service("transition import")(other)),
+            },
+        }
+    }
+
+    /// Records a file-level failure (from any status before `imported`).
+    pub async fn fail_import(&self, org: &OrgId, id: &ImportId, problem: &FileProblem) -> StoreResult<ImportSummary> {
+        let failure = serde_dynamo::to_attribute_value(problem).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        self.transition_import(
+            org,
+            id,
+            &[ImportStatus::Created, ImportStatus::Uploaded, ImportStatus::Validating, ImportStatus::Importing],
+            ImportStatus::Failed,
+            vec![("failure", failure)],
+            None,
+        )
+        .await
+    }
+
+    /// Ends validation: the counts and what was learnt about the file.
+    pub async fn finish_validation(&self, org: &OrgId, id: &ImportId, summary: &ImportSummary) -> StoreResult<ImportSummary> {
+        let av = |v: &dyn erased::Ser| v.to_av();
+        self.transition_import(
+            org,
+            id,
+            &[ImportStatus::Validating],
+            ImportStatus::Validated,
+            vec![
+                ("rows_total", n(summary.rows_total as i64)),
+                ("outcomes", av(&summary.outcomes)),
+                ("statuses", av(&StatusCounts::default())),
+                ("issues", av(&summary.issues)),
+                ("headers", av(&summary.headers)),
+                ("ignored_columns", av(&summary.ignored_columns)),
+                ("date_order", av(&summary.date_order)),
+                ("rows_committed", n(0)),
+            ],
+            None,
+        )
+        .await
+    }
+
+    // ---- rows --------------------------------------------------------------------------
+
+    pub async fn write_rows(&self, org: &OrgId, id: &ImportId, rows: &[RowRecord]) -> StoreResult<()> {
+        let items = rows.iter().map(|r| keyed(keys::import_pk(org, id), keys::row_sk(r.row), r)).collect();
+        self.put_items(items).await
+    }
+
+    pub async fn get_row(&self, org: &OrgId, id: &ImportId, row: u64) -> StoreResult<Option<RowRecord>> {
+        let out = self
+            .ddb
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(keys::import_pk(org, id)))
+            .key("sk", s(keys::row_sk(row)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(service("get row"))?;
+        out.item.map(from_item::<RowRecord>).transpose()
+    }
+
+    /// A page of an import's rows in file order, optionally only one outcome or status.
+    pub async fn list_rows(
+        &self,
+        org: &OrgId,
+        id: &ImportId,
+        outcome: Option<Outcome>,
+        status: Option<RowStatus>,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> StoreResult<RowPage> {
+        let mut rows = Vec::new();
+        let mut start = match cursor {
+            Some(c) => Some(HashMap::from([("pk".to_string(), s(keys::import_pk(org, id))), ("sk".to_string(), s(decode_cursor(c)?))])),
+            None => None,
+        };
+        loop {
+            let mut q = self
+                .ddb
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND begins_with(sk, :row)")
+                .expression_attribute_values(":pk", s(keys::import_pk(org, id)))
+                .expression_attribute_values(":row", s("ROW#"))
+                .limit((limit - rows.len()).max(1) as i32)
+                .set_exclusive_start_key(start.take());
+            let mut filters = vec![];
+            if let Some(o) = outcome {
+                filters.push("outcome = :o");
+                q = q.expression_attribute_values(":o", s(o.as_str()));
+            }
+            if let Some(st) = status {
+                filters.push("#st = :st");
+                q = q.expression_attribute_names("#st", "status").expression_attribute_values(":st", s(st.as_str()));
+            }
+            if !filters.is_empty() {
+                q = q.filter_expression(filters.join(" AND "));
+            }
+            let page = q.send().await.map_err(service("list rows"))?;
+            for item in page.items.unwrap_or_default() {
+                rows.push(from_item::<RowRecord>(item)?);
+            }
+            match page.last_evaluated_key {
+                Some(k) if !k.is_empty() => {
+                    if rows.len() >= limit {
+                        return Ok(RowPage { rows, next_cursor: encode_cursor(&k) });
+                    }
+                    start = Some(k);
+                }
+                _ => return Ok(RowPage { rows, next_cursor: None }),
+            }
+        }
+    }
+
+    /// Pending rows of every import of the organisation waiting for this key.
+    pub async fn pending_rows_for_key(&self, org: &OrgId, key: &MatchKey) -> StoreResult<Vec<(ImportId, RowRecord)>> {
+        let mut out = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .ddb
+                .query()
+                .table_name(&self.table)
+                .index_name(PENDING_INDEX)
+                .key_condition_expression("#k = :k")
+                .expression_attribute_names("#k", PENDING_INDEX_PK)
+                .expression_attribute_values(":k", s(keys::match_key_pk(org, key)))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(service("query pending rows"))?;
+            for item in page.items.unwrap_or_default() {
+                let row: RowRecord = from_item(item)?;
+                let import = ImportId::parse(&row.import_id).map_err(StoreError::Corrupt)?;
+                out.push((import, row));
+            }
+            match page.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => return Ok(out),
+            }
+        }
+    }
+
+    // ---- transactional row changes -------------------------------------------------------
+
+    fn completion_upsert(&self, org: &OrgId, person: &PersonId, training: &TrainingId, title: &str, date: &str, import: &ImportId, row: u64) -> TransactWriteItem {
+        let now = now_rfc3339();
+        let update = Update::builder()
+            .table_name(&self.table)
+            .key("pk", s(keys::person_pk(org, person)))
+            .key("sk", s(keys::completion_sk(training, date)))
+            // The first source wins; a repeat (retry, second import) changes nothing.
+            .update_expression(
+                "SET person_id = if_not_exists(person_id, :p), training_id = if_not_exists(training_id, :t), \
+                 training_title = if_not_exists(training_title, :title), completed_on = if_not_exists(completed_on, :d), \
+                 source_import = if_not_exists(source_import, :i), source_row = if_not_exists(source_row, :r), \
+                 recorded_at = if_not_exists(recorded_at, :now)",
+            )
+            .expression_attribute_values(":p", s(person.as_str()))
+            .expression_attribute_values(":t", s(training.as_str()))
+            .expression_attribute_values(":title", s(title))
+            .expression_attribute_values(":d", s(date))
+            .expression_attribute_values(":i", s(import.as_str()))
+            .expression_attribute_values(":r", n(row as i64))
+            .expression_attribute_values(":now", s(now))
+            .build()
+            .expect("key and expression set");
+        TransactWriteItem::builder().update(update).build()
+    }
+
+    fn counts_update(&self, org: &OrgId, id: &ImportId, deltas: &BTreeMap<&'static str, i64>, committed: i64) -> TransactWriteItem {
+        let mut parts = Vec::new();
+        let mut b = self.summary_update(org, id).expression_attribute_values(":now", s(now_rfc3339()));
+        for (i, (name, delta)) in deltas.iter().enumerate() {
+            parts.push(format!("statuses.#c{i} = statuses.#c{i} + :d{i}"));
+            b = b.expression_attribute_names(format!("#c{i}"), *name).expression_attribute_values(format!(":d{i}"), n(*delta));
+        }
+        if committed != 0 {
+            parts.push("rows_committed = rows_committed + :rc".into());
+            b = b.expression_attribute_values(":rc", n(committed));
+        }
+        parts.push("updated_at = :now".into());
+        let update = b
+            .update_expression(format!("SET {}", parts.join(", ")))
+            .condition_expression("attribute_exists(pk)")
+            .build()
+            .expect("key and expression set");
+        TransactWriteItem::builder().update(update).build()
+    }
+
+    /// Commits rows still `validated`, all in one transaction with their count changes.
+    /// ConditionFailed when any row was already committed (by a concurrent run): the
+    /// caller then retries rows one by one.
+    pub async fn commit_rows(&self, org: &OrgId, id: &ImportId, rows: &[(u64, RowTransition)]) -> StoreResult<()> {
+        let now = now_rfc3339();
+        let mut items = Vec::with_capacity(rows.len() * 2 + 1);
+        let mut deltas: BTreeMap<&'static str, i64> = BTreeMap::new();
+        for (row, transition) in rows {
+            let mut u = Update::builder()
+                .table_name(&self.table)
+                .key("pk", s(keys::import_pk(org, id)))
+                .key("sk", s(keys::row_sk(*row)))
+                .condition_expression("#st = :validated")
+                .expression_attribute_names("#st", "status")
+                .expression_attribute_values(":validated", s(RowStatus::Validated.as_str()));
+            let status = match transition {
+                RowTransition::Import { person, training, title, date } => {
+                    items.push(self.completion_upsert(org, person, training, title, date, id, *row));
+                    u = u
+                        .update_expression("SET #st = :to, person_id = :p, imported_at = :now")
+                        .expression_attribute_values(":p", s(person.as_str()))
+                        .expression_attribute_values(":now", s(now.clone()));
+                    RowStatus::Imported
+                }
+                RowTransition::Wait { key, person } => {
+                    let mut expr = "SET #st = :to, #pk = :key".to_string();
+                    u = u.expression_attribute_names("#pk", PENDING_INDEX_PK).expression_attribute_values(":key", s(keys::match_key_pk(org, key)));
+                    if let Some(p) = person {
+                        expr.push_str(", person_id = :p");
+                        u = u.expression_attribute_values(":p", s(p.as_str()));
+                    }
+                    u = u.update_expression(expr);
+                    RowStatus::Pending
+                }
+                RowTransition::Skip { note } => {
+                    let mut expr = "SET #st = :to".to_string();
+                    if let Some(note) = note {
+                        expr.push_str(", commit_note = :note");
+                        u = u.expression_attribute_values(":note", s(note.clone()));
+                    }
+                    u = u.update_expression(expr);
+                    RowStatus::NotImported
+                }
+            };
+            *deltas.entry(status_path(status)).or_default() += 1;
+            let update = u.expression_attribute_values(":to", s(status.as_str())).build().expect("key and expression set");
+            items.push(TransactWriteItem::builder().update(update).build());
+        }
+        items.push(self.counts_update(org, id, &deltas, rows.len() as i64));
+        match self.transact(items).await? {
+            TxOutcome::Committed => Ok(()),
+            TxOutcome::ConditionFailed => Err(StoreError::ConditionFailed),
+        }
+    }
+
+    /// Applies one pending row to a person who signed up: the row becomes `applied` and
+    /// the completion is recorded, or nothing happens (ConditionFailed) when the row is
+    /// no longer pending (deleted, or applied by a concurrent run).
+    pub async fn apply_pending_row(&self, org: &OrgId, id: &ImportId, row: &RowRecord, person: &PersonId) -> StoreResult<()> {
+        let (Some(training), Some(date)) = (&row.training_id, &row.completion_date) else {
+            return Err(StoreError::Corrupt(format!("pending row {} has no training or date", row.row)));
+        };
+        let training = TrainingId::parse(training).map_err(StoreError::Corrupt)?;
+        let title = row.training_title.clone().unwrap_or_default();
+        let update = Update::builder()
+            .table_name(&self.table)
+            .key("pk", s(keys::import_pk(org, id)))
+            .key("sk", s(keys::row_sk(row.row)))
+            .condition_expression("#st = :pending")
+            .update_expression("SET #st = :applied, person_id = :p, applied_at = :now REMOVE #pk")
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_names("#pk", PENDING_INDEX_PK)
+            .expression_attribute_values(":pending", s(RowStatus::Pending.as_str()))
+            .expression_attribute_values(":applied", s(RowStatus::Applied.as_str()))
+            .expression_attribute_values(":p", s(person.as_str()))
+            .expression_attribute_values(":now", s(now_rfc3339()))
+            .build()
+            .expect("key and expression set");
+        let deltas = BTreeMap::from([("applied", 1), ("pending", -1)]);
+        let items = vec![
+            TransactWriteItem::builder().update(update).build(),
+            self.completion_upsert(org, person, &training, &title, date, id, row.row),
+            self.counts_update(org, id, &deltas, 0),
+        ];
+        match self.transact(items).await? {
+            TxOutcome::Committed => Ok(()),
+            TxOutcome::ConditionFailed => Err(StoreError::ConditionFailed),
+        }
+    }
+
+    /// Deletes one pending row; ConditionFailed when the row is not pending.
+    pub async fn delete_pending_row(&self, org: &OrgId, id: &ImportId, row: u64) -> StoreResult<()> {
+        let update = Update::builder()
+            .table_name(&self.table)
+            .key("pk", s(keys::import_pk(org, id)))
+            .key("sk", s(keys::row_sk(row)))
+            .condition_expression("#st = :pending")
+            .update_expression("SET #st = :deleted, deleted_at = :now REMOVE #pk")
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_names("#pk", PENDING_INDEX_PK)
+            .expression_attribute_values(":pending", s(RowStatus::Pending.as_str()))
+            .expression_attribute_values(":deleted", s(RowStatus::Deleted.as_str()))
+            .expression_attribute_values(":now", s(now_rfc3339()))
+            .build()
+            .expect("key and expression set");
+        let deltas = BTreeMap::from([("deleted", 1), ("pending", -1)]);
+        let items = vec![TransactWriteItem::builder().update(update).build(), self.counts_update(org, id, &deltas, 0)];
+        match self.transact(items).await? {
+            TxOutcome::Committed => Ok(()),
+            TxOutcome::ConditionFailed => Err(StoreError::ConditionFailed),
+        }
+    }
+}
+
+/// Serialising helper values to attribute values in one call.
+mod erased {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    pub trait Ser {
+        fn to_av(&self) -> AttributeValue;
+    }
+    impl<T: serde::Serialize> Ser for T {
+        fn to_av(&self) -> AttributeValue {
+            serde_dynamo::to_attribute_value(self).expect("plain data serialises")
+        }
+    }
+}
+

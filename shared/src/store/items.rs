@@ -1,0 +1,51 @@
+//! Item shapes of the directory (trainings, people, match keys, completions) and their
+//! conversion with serde_dynamo. Keys come from crate::keys only.
+
+use super::write::Item;
+use super::StoreError;
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+
+pub(crate) fn to_item<T: Serialize>(value: &T) -> Item {
+    serde_dynamo::to_item(value).expect("our item types always serialise to a map")
+}
+
+pub(crate) fn from_item<T: DeserializeOwned>(item: Item) -> Result<T, StoreError> {
+    serde_dynamo::from_item(item).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct TrainingRecord {
+    pub training_id: String,
+    pub title: String,
+    pub published: bool,
+    pub created_at: String,
+}
+
+/// A record's attributes plus its table keys.
+pub(crate) fn keyed<T: Serialize>(pk: String, sk: String, record: &T) -> Item {
+    let mut item = to_item(record);
+    item.insert("pk".into(), aws_sdk_dynamodb::types::AttributeValue::S(pk));
+    item.insert("sk".into(), aws_sdk_dynamodb::types::AttributeValue::S(sk));
+    item
+}
+
+/// A person who appears under one match key. Duplicated from the profile so that
+/// matching is one Query per key.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) struct PersonKeyItem {
+    pub pk: String,
+    pub sk: String,
+    pub person_id: String,
+    pub signed_up: bool,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct CompletionRecord {
+    pub person_id: String,
+    pub training_id: String,
+    pub training_title: String,
+    pub completed_on: String,
+    pub source_import: String,
+    pub source_row: u64,
+    pub recorded_at: String,
+}

@@ -1,0 +1,48 @@
+//! S3: the uploaded files and commit requests.
+
+use super::{service, Store, StoreResult};
+use aws_sdk_s3::presigning::PresigningConfig;
+use aws_sdk_s3::primitives::ByteStream;
+use std::time::Duration;
+
+/// Size and body of an object being read.
+pub struct ObjectInfo {
+    pub size: Option<i64>,
+    pub body: ByteStream,
+}
+
+impl Store {
+    pub async fn put_object(&self, key: &str, content_type: &str, body: Vec<u8>) -> StoreResult<()> {
+        self.s3
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_type(content_type)
+            .body(ByteStream::from(body))
+            .send()
+            .await
+            .map_err(service("put object"))?;
+        Ok(())
+    }
+
+    /// Opens an object for streaming; the caller reads the body as it arrives.
+    pub async fn open_object(&self, key: &str) -> StoreResult<ObjectInfo> {
+        let out = self.s3.get_object().bucket(&self.bucket).key(key).send().await.map_err(service("get object"))?;
+        Ok(ObjectInfo { size: out.content_length, body: out.body })
+    }
+
+    /// A presigned PUT for one key and content type, valid for `ttl`.
+    pub async fn presign_upload(&self, key: &str, content_type: &str, ttl: Duration) -> StoreResult<String> {
+        let config = PresigningConfig::expires_in(ttl).map_err(service("presigning config"))?;
+        let req = self
+            .s3
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_type(content_type)
+            .presigned(config)
+            .await
+            .map_err(service("presign upload"))?;
+        Ok(req.uri().to_string())
+    }
+}

@@ -1,0 +1,103 @@
+//! Batched and transactional writes with retries: UnprocessedItems are resent and
+//! transaction conflicts retried with exponential backoff and jitter.
+
+use super::{service, Store, StoreError, StoreResult};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, TransactWriteItem, WriteRequest};
+use futures::stream::{self, TryStreamExt};
+use std::collections::HashMap;
+use std::time::Duration;
+
+pub(crate) type Item = HashMap<String, AttributeValue>;
+
+/// How many BatchWriteItem calls run at once.
+pub const WRITE_CONCURRENCY: usize = 4;
+const MAX_ATTEMPTS: u32 = 10;
+
+pub(crate) async fn backoff(attempt: u32) {
+    let base = 25u64 << attempt.min(8);
+    let jitter = uuid::Uuid::new_v4().as_u128() as u64 % (base + 1);
+    tokio::time::sleep(Duration::from_millis(base / 2 + jitter / 2)).await;
+}
+
+/// How a transaction ended when it did not commit.
+#[derive(Debug)]
+pub(crate) enum TxOutcome {
+    Committed,
+    /// A condition failed on at least one item.
+    ConditionFailed,
+}
+
+impl Store {
+    /// Writes items with BatchWriteItem, 25 a request, a few requests at a time,
+    /// resending UnprocessedItems with backoff until none are left.
+    pub(crate) async fn put_items(&self, items: Vec<Item>) -> StoreResult<()> {
+        let chunks: Vec<Vec<Item>> = items.chunks(25).map(<[Item]>::to_vec).collect();
+        stream::iter(chunks.into_iter().map(Ok::<_, StoreError>))
+            .try_for_each_concurrent(WRITE_CONCURRENCY, |chunk| self.put_batch(chunk))
+            .await
+    }
+
+    async fn put_batch(&self, chunk: Vec<Item>) -> StoreResult<()> {
+        let mut pending: Vec<WriteRequest> = chunk
+            .into_iter()
+            .map(|item| {
+                WriteRequest::builder()
+                    .put_request(PutRequest::builder().set_item(Some(item)).build().expect("item is set"))
+                    .build()
+            })
+            .collect();
+        for attempt in 0..MAX_ATTEMPTS {
+            let out = self
+                .ddb
+                .batch_write_item()
+                .request_items(&self.table, pending)
+                .send()
+                .await
+                .map_err(service("batch write"))?;
+            pending = out.unprocessed_items.and_then(|mut m| m.remove(&self.table)).unwrap_or_default();
+            if pending.is_empty() {
+                return Ok(());
+            }
+            tracing::warn!(unprocessed = pending.len(), attempt, "batch write left items unprocessed; resending");
+            backoff(attempt).await;
+        }
+        Err(StoreError::Service(anyhow::anyhow!(
+            "batch write still had {} unprocessed items after {MAX_ATTEMPTS} attempts",
+            pending.len()
+        )))
+    }
+
+    /// Runs a transaction, retrying conflicts with other transactions. A failed
+    /// condition is not retried: the caller decides what it means.
+    pub(crate) async fn transact(&self, items: Vec<TransactWriteItem>) -> StoreResult<TxOutcome> {
+        for attempt in 0..MAX_ATTEMPTS {
+            let result = self.ddb.transact_write_items().set_transact_items(Some(items.clone())).send().await;
+            let err = match result {
+                Ok(_) => return Ok(TxOutcome::Committed),
+                Err(e) => e,
+            };
+            match err.into_service_error() {
+                TransactWriteItemsError::TransactionCanceledException(cancel) => {
+                    let codes: Vec<String> = cancel
+                        .cancellation_reasons()
+                        .iter()
+                        .map(|r| r.code().unwrap_or("None").to_string())
+                        .collect();
+                    if codes.iter().any(|c| c == "ConditionalCheckFailed") {
+                        return Ok(TxOutcome::ConditionFailed);
+                    }
+                    tracing::warn!(?codes, attempt, "transaction cancelled; retrying");
+                }
+                TransactWriteItemsError::ProvisionedThroughputExceededException(_)
+                | TransactWriteItemsError::ThrottlingException(_)
+                | TransactWriteItemsError::TransactionInProgressException(_) => {
+                    tracing::warn!(attempt, "transaction conflict or throttling; retrying");
+                }
+                other => return Err(StoreError::Service(anyhow::Error::new(other).context("transact write"))),
+            }
+            backoff(attempt).await;
+        }
+        Err(StoreError::Service(anyhow::anyhow!("transaction still conflicting after {MAX_ATTEMPTS} attempts")))
+    }
+}
