@@ -1,1 +1,66 @@
-pub fn placeholder() {}
+//! Cognito PostConfirmation trigger: applies the new person's pending rows. Only a
+//! sign-up confirmation acts; a forgotten-password confirmation changes nothing. The
+//! event is returned unchanged, as Cognito requires.
+
+use aws_lambda_events::event::cognito::{CognitoEventUserPoolsPostConfirmation, CognitoEventUserPoolsPostConfirmationTriggerSource};
+use serde_json::Value;
+use training_imports::domain::OrgId;
+use training_imports::pipeline::signup::{apply_sign_up, SignUp, SignUpReport};
+use training_imports::pipeline::PipelineError;
+use training_imports::store::Store;
+
+/// The user pool attribute holding the person's organisation, set when invited.
+pub const ORG_ATTRIBUTE: &str = "custom:org_id";
+pub const EMPLOYEE_ID_ATTRIBUTE: &str = "custom:employee_id";
+
+/// What the trigger did, for logs and tests.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Handled {
+    Applied(SignUpReport),
+    NotASignUp,
+    NoOrganisation,
+}
+
+pub async fn process(store: &Store, event: &Value) -> Result<Handled, lambda_runtime::Error> {
+    let typed: CognitoEventUserPoolsPostConfirmation = serde_json::from_value(event.clone())?;
+    let header = &typed.cognito_event_user_pools_header;
+    if header.trigger_source != Some(CognitoEventUserPoolsPostConfirmationTriggerSource::ConfirmSignUp) {
+        tracing::info!(trigger = ?header.trigger_source, "not a sign-up confirmation; nothing to do");
+        return Ok(Handled::NotASignUp);
+    }
+    let attrs = &typed.request.user_attributes;
+    let Some(org) = attrs.get(ORG_ATTRIBUTE).and_then(|o| OrgId::parse(o).ok()) else {
+        tracing::warn!("sign-up has no valid custom:org_id; no organisation's rows can be applied");
+        return Ok(Handled::NoOrganisation);
+    };
+    let user_sub = attrs.get("sub").cloned().or_else(|| header.user_name.clone()).unwrap_or_default();
+    let name = attrs.get("name").cloned().or_else(|| {
+        match (attrs.get("given_name"), attrs.get("family_name")) {
+            (Some(g), Some(f)) => Some(format!("{g} {f}")),
+            _ => None,
+        }
+    });
+    let signup = SignUp {
+        user_sub,
+        email: attrs.get("email").cloned(),
+        phone: attrs.get("phone_number").cloned(),
+        name,
+        employee_id: attrs.get(EMPLOYEE_ID_ATTRIBUTE).cloned(),
+    };
+    // Boxed: the pipeline future is deep enough to overflow the compiler's layout limit.
+    match Box::pin(apply_sign_up(store, &org, &signup)).await {
+        Ok(report) => Ok(Handled::Applied(report)),
+        Err(PipelineError::Store(e)) => Err(e.into()),
+        Err(other) => {
+            // Bad data in the user's attributes: never block their sign-up over it.
+            tracing::warn!(org = %org, error = %other, "sign-up not applied");
+            Ok(Handled::NoOrganisation)
+        }
+    }
+}
+
+/// The Lambda handler: process, then hand the event back unchanged.
+pub async fn handle(store: &Store, event: Value) -> Result<Value, lambda_runtime::Error> {
+    process(store, &event).await?;
+    Ok(event)
+}

@@ -1,0 +1,81 @@
+//! Who is calling. Deployed, API Gateway's JWT authorizer has checked the Cognito token
+//! and passes its claims; the organisation is the `custom:org_id` claim and the caller
+//! must be in the admins group. Locally there is no authorizer: the process may be
+//! started with `LOCAL_DEV_ORG_ID`, which template.yaml never sets. A request can never
+//! choose its identity: no header or body field is read for it.
+
+use crate::error::ApiError;
+use lambda_http::request::RequestContext;
+use lambda_http::{Request, RequestExt};
+use training_imports::domain::OrgId;
+
+pub const ORG_CLAIM: &str = "custom:org_id";
+pub const GROUPS_CLAIM: &str = "cognito:groups";
+pub const ADMIN_GROUP: &str = "admins";
+pub const DEV_ORG_ENV: &str = "LOCAL_DEV_ORG_ID";
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Caller {
+    pub org: OrgId,
+}
+
+/// How callers are identified, fixed at start-up.
+#[derive(Clone, Debug)]
+pub enum IdentityMode {
+    /// Only JWT claims from the authorizer count.
+    Jwt,
+    /// Local development: requests without claims act as an admin of this organisation.
+    LocalDevelopment(OrgId),
+}
+
+impl IdentityMode {
+    pub fn from_env() -> anyhow::Result<IdentityMode> {
+        match std::env::var(DEV_ORG_ENV) {
+            Ok(org) if !org.is_empty() => {
+                let org = OrgId::parse(&org).map_err(|m| anyhow::anyhow!("{DEV_ORG_ENV}: {m}"))?;
+                tracing::warn!(org = %org, "local development identity is on: requests without a token act as an admin of this organisation");
+                Ok(IdentityMode::LocalDevelopment(org))
+            }
+            _ => Ok(IdentityMode::Jwt),
+        }
+    }
+}
+
+fn groups_contain_admin(raw: &str) -> bool {
+    // The claim arrives as "[admins other]" or "admins,other" depending on the path.
+    raw.trim_matches(|c| c == '[' || c == ']')
+        .split([' ', ','])
+        .any(|g| g.trim_matches('"') == ADMIN_GROUP)
+}
+
+pub fn caller(mode: &IdentityMode, req: &Request) -> Result<Caller, ApiError> {
+    let claims = match req.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(ctx)) => ctx.authorizer.as_ref().and_then(|a| a.jwt.as_ref()).map(|j| &j.claims),
+        _ => None,
+    };
+    match (claims, mode) {
+        (Some(claims), _) if !claims.is_empty() => {
+            let org = claims.get(ORG_CLAIM).and_then(|o| OrgId::parse(o).ok()).ok_or(ApiError::Forbidden)?;
+            if !claims.get(GROUPS_CLAIM).is_some_and(|g| groups_contain_admin(g)) {
+                return Err(ApiError::Forbidden);
+            }
+            Ok(Caller { org })
+        }
+        (_, IdentityMode::LocalDevelopment(org)) => Ok(Caller { org: org.clone() }),
+        _ => Err(ApiError::Unauthorized),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn admin_group_is_found_in_either_claim_format() {
+        assert!(groups_contain_admin("[admins]"));
+        assert!(groups_contain_admin("[staff admins]"));
+        assert!(groups_contain_admin("staff,admins"));
+        assert!(!groups_contain_admin("[administrators]"));
+        assert!(!groups_contain_admin(""));
+    }
+}

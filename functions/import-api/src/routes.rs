@@ -1,0 +1,346 @@
+//! The route table and one handler per route.
+
+use crate::error::ApiError;
+use crate::identity::Caller;
+use crate::ApiContext;
+use http::Method;
+use lambda_http::{Body, Request, RequestExt, Response};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use training_imports::domain::{ImportId, IssueCode, MatchMethod, Outcome, PersonId, RowStatus, TrainingId};
+use training_imports::pipeline::manage::{self, NewImport, NewRosterPerson, CSV_CONTENT_TYPE, UPLOAD_URL_TTL};
+use training_imports::store::ImportOptions;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Op {
+    OpenApi,
+    ListImports,
+    CreateImport,
+    GetImport,
+    ListRows,
+    Commit,
+    DeleteRow,
+    DeletePending,
+    PersonCompletions,
+    AddPerson,
+    ListTrainings,
+    CreateTraining,
+    PublishTraining,
+    UnpublishTraining,
+    IssueCodes,
+}
+
+pub struct Route {
+    pub method: &'static str,
+    pub pattern: &'static str,
+    pub op: Op,
+    /// Served without a caller (the API description only).
+    pub public: bool,
+}
+
+macro_rules! r {
+    ($m:literal, $p:literal, $op:ident) => {
+        Route { method: $m, pattern: $p, op: Op::$op, public: false }
+    };
+}
+
+pub const ROUTES: &[Route] = &[
+    Route { method: "GET", pattern: "/openapi.json", op: Op::OpenApi, public: true },
+    r!("GET", "/imports", ListImports),
+    r!("POST", "/imports", CreateImport),
+    r!("GET", "/imports/{import_id}", GetImport),
+    r!("GET", "/imports/{import_id}/rows", ListRows),
+    r!("POST", "/imports/{import_id}/commit", Commit),
+    r!("DELETE", "/imports/{import_id}/rows/{row}", DeleteRow),
+    r!("DELETE", "/imports/{import_id}/pending-rows", DeletePending),
+    r!("GET", "/people/{person_id}/completions", PersonCompletions),
+    r!("POST", "/people", AddPerson),
+    r!("GET", "/trainings", ListTrainings),
+    r!("POST", "/trainings", CreateTraining),
+    r!("POST", "/trainings/{training_id}/publish", PublishTraining),
+    r!("POST", "/trainings/{training_id}/unpublish", UnpublishTraining),
+    r!("GET", "/issue-codes", IssueCodes),
+];
+
+type Params = HashMap<&'static str, String>;
+
+fn matches(pattern: &'static str, path: &str) -> Option<Params> {
+    let p: Vec<&str> = pattern.trim_matches('/').split('/').collect();
+    let s: Vec<&str> = path.trim_end_matches('/').trim_start_matches('/').split('/').collect();
+    if p.len() != s.len() {
+        return None;
+    }
+    let mut params = Params::new();
+    for (pp, ss) in p.iter().zip(&s) {
+        if let Some(name) = pp.strip_prefix('{').and_then(|x| x.strip_suffix('}')) {
+            let decoded = percent_encoding::percent_decode_str(ss).decode_utf8().ok()?.into_owned();
+            if decoded.is_empty() {
+                return None;
+            }
+            params.insert(name, decoded);
+        } else if pp != ss {
+            return None;
+        }
+    }
+    Some(params)
+}
+
+pub fn route(method: &Method, path: &str) -> Result<(&'static Route, Params), ApiError> {
+    let mut path_matched = false;
+    for r in ROUTES {
+        if let Some(params) = matches(r.pattern, path) {
+            path_matched = true;
+            if r.method == method.as_str() {
+                return Ok((r, params));
+            }
+        }
+    }
+    if path_matched {
+        Err(ApiError::MethodNotAllowed { method: method.to_string() })
+    } else {
+        Err(ApiError::NotFound { what: "route" })
+    }
+}
+
+fn json_response(status: u16, value: Value) -> Response<Body> {
+    Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .body(Body::Text(value.to_string()))
+        .expect("static response parts are valid")
+}
+
+fn body_json<T: for<'de> Deserialize<'de> + Default>(req: &Request) -> Result<T, ApiError> {
+    let bytes: &[u8] = match req.body() {
+        Body::Empty => return Ok(T::default()),
+        Body::Text(t) => t.as_bytes(),
+        Body::Binary(b) => b,
+        _ => return Ok(T::default()),
+    };
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(bytes).map_err(|e| ApiError::bad("INVALID_JSON", format!("the request body is not the JSON this route expects: {e}")))
+}
+
+fn query(req: &Request, name: &str) -> Option<String> {
+    req.query_string_parameters_ref().and_then(|q| q.first(name)).map(str::to_string)
+}
+
+fn import_id(params: &Params) -> Result<ImportId, ApiError> {
+    // An id that cannot exist is simply not found, like any other missing import.
+    ImportId::parse(&params["import_id"]).map_err(|_| ApiError::NotFound { what: "import" })
+}
+
+fn limit(req: &Request) -> Result<usize, ApiError> {
+    match query(req, "limit") {
+        None => Ok(50),
+        Some(l) => match l.parse::<usize>() {
+            Ok(n) if (1..=500).contains(&n) => Ok(n),
+            _ => Err(ApiError::bad("INVALID_LIMIT", "limit must be a whole number from 1 to 500")),
+        },
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct CreateImportBody {
+    method: Option<String>,
+    file_name: Option<String>,
+    #[serde(default)]
+    default_country: Option<String>,
+    #[serde(default)]
+    date_format: Option<String>,
+    /// Pasted CSV text. Without it the answer carries an upload URL.
+    #[serde(default)]
+    csv: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct CommitBody {
+    #[serde(default)]
+    skip_invalid_rows: bool,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct TrainingBody {
+    title: Option<String>,
+    #[serde(default)]
+    training_id: Option<String>,
+    #[serde(default)]
+    published: bool,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct PersonBody {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    email: Option<String>,
+    #[serde(default)]
+    phone: Option<String>,
+    #[serde(default)]
+    employee_id: Option<String>,
+    #[serde(default)]
+    default_country: Option<String>,
+}
+
+fn create_import_body(req: &Request) -> Result<CreateImportBody, ApiError> {
+    let content_type = req.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_ascii_lowercase();
+    if content_type.starts_with("text/csv") || content_type.starts_with("text/plain") {
+        // Raw CSV in the body, options in the query string (handy with curl --data-binary).
+        let text = match req.body() {
+            Body::Text(t) => t.clone(),
+            Body::Binary(b) => String::from_utf8(b.clone()).map_err(|_| ApiError::bad("INVALID_ENCODING", "the CSV body is not UTF-8 text; save the file as 'CSV UTF-8'"))?,
+            _ => String::new(),
+        };
+        return Ok(CreateImportBody {
+            method: query(req, "method"),
+            file_name: query(req, "file_name"),
+            default_country: query(req, "default_country"),
+            date_format: query(req, "date_format"),
+            csv: Some(text),
+        });
+    }
+    body_json(req)
+}
+
+pub async fn dispatch(ctx: &ApiContext, who: Option<Caller>, route: &Route, params: &Params, req: &Request) -> Result<Response<Body>, ApiError> {
+    let store = &ctx.store;
+    if route.op == Op::OpenApi {
+        return Ok(Response::builder()
+            .status(200)
+            .header("content-type", "application/json")
+            .body(Body::Text(crate::OPENAPI_JSON.to_string()))
+            .expect("static response parts are valid"));
+    }
+    let org = who.ok_or(ApiError::Unauthorized)?.org;
+    match route.op {
+        Op::OpenApi => unreachable!("answered above"),
+        Op::IssueCodes => {
+            let codes: Vec<Value> = IssueCode::ALL
+                .iter()
+                .map(|c| {
+                    let (meaning, fix) = c.meaning_and_fix();
+                    json!({"code": c.as_str(), "outcome": if c.is_skip_reason() { "skipped" } else { "error" }, "meaning": meaning, "fix": fix})
+                })
+                .collect();
+            Ok(json_response(200, json!({ "issue_codes": codes })))
+        }
+        Op::ListImports => {
+            let cursor = query(req, "cursor");
+            let (imports, next) = store.list_imports(&org, limit(req)? as i32, cursor.as_deref()).await.map_err(|e| match e {
+                training_imports::store::StoreError::Corrupt(_) => ApiError::bad("INVALID_CURSOR", "the cursor is not one this API gave out"),
+                other => other.into(),
+            })?;
+            Ok(json_response(200, json!({ "imports": imports, "next_cursor": next })))
+        }
+        Op::CreateImport => {
+            let body = create_import_body(req)?;
+            let method_text = body.method.ok_or_else(|| ApiError::bad("MISSING_METHOD", "give the matching method: one of email, phone, name, hris"))?;
+            let method: MatchMethod = method_text.parse().map_err(|m: String| ApiError::bad("INVALID_METHOD", format!("method {m}")))?;
+            let created = manage::create_import(
+                store,
+                &org,
+                NewImport {
+                    method,
+                    file_name: body.file_name.unwrap_or_else(|| "import.csv".into()),
+                    options: ImportOptions { default_country: body.default_country, date_format: body.date_format },
+                    csv_text: body.csv,
+                },
+            )
+            .await?;
+            let mut out = json!({ "import": created.summary });
+            if let Some(url) = created.upload_url {
+                out["upload"] = json!({
+                    "url": url,
+                    "method": "PUT",
+                    "headers": { "content-type": CSV_CONTENT_TYPE },
+                    "expires_in_seconds": UPLOAD_URL_TTL.as_secs(),
+                });
+            }
+            Ok(json_response(201, out))
+        }
+        Op::GetImport => {
+            let summary = manage::get_import(store, &org, &import_id(params)?).await?;
+            Ok(json_response(200, json!({ "import": summary })))
+        }
+        Op::ListRows => {
+            let id = import_id(params)?;
+            manage::get_import(store, &org, &id).await?;
+            let outcome = query(req, "outcome")
+                .map(|o| o.parse::<Outcome>().map_err(|m| ApiError::bad("INVALID_FILTER", format!("outcome {m}"))))
+                .transpose()?;
+            let status = query(req, "status")
+                .map(|s| s.parse::<RowStatus>().map_err(|m| ApiError::bad("INVALID_FILTER", format!("status {m}"))))
+                .transpose()?;
+            let cursor = query(req, "cursor");
+            let page = store.list_rows(&org, &id, outcome, status, limit(req)?, cursor.as_deref()).await.map_err(|e| match e {
+                training_imports::store::StoreError::Corrupt(_) => ApiError::bad("INVALID_CURSOR", "the cursor is not one this API gave out"),
+                other => other.into(),
+            })?;
+            Ok(json_response(200, json!({ "rows": page.rows, "next_cursor": page.next_cursor })))
+        }
+        Op::Commit => {
+            let body: CommitBody = body_json(req)?;
+            let summary = manage::request_commit(store, &org, &import_id(params)?, body.skip_invalid_rows).await?;
+            Ok(json_response(202, json!({ "import": summary })))
+        }
+        Op::DeleteRow => {
+            let id = import_id(params)?;
+            let row: u64 = params["row"].parse().map_err(|_| ApiError::NotFound { what: "row" })?;
+            let record = manage::delete_pending_row(store, &org, &id, row).await?;
+            Ok(json_response(200, json!({ "row": record })))
+        }
+        Op::DeletePending => {
+            let result = manage::delete_all_pending(store, &org, &import_id(params)?).await?;
+            Ok(json_response(200, json!(result)))
+        }
+        Op::PersonCompletions => {
+            let person = PersonId::parse(&params["person_id"]).map_err(|_| ApiError::NotFound { what: "person" })?;
+            let profile = store.get_person(&org, &person).await?.ok_or(ApiError::NotFound { what: "person" })?;
+            let completions = store.list_completions(&org, &person).await?;
+            Ok(json_response(200, json!({ "person": profile, "completions": completions })))
+        }
+        Op::AddPerson => {
+            let body: PersonBody = body_json(req)?;
+            let profile = manage::add_roster_person(
+                store,
+                &org,
+                NewRosterPerson { name: body.name, email: body.email, phone: body.phone, employee_id: body.employee_id, default_country: body.default_country },
+            )
+            .await?;
+            Ok(json_response(201, json!({ "person": profile })))
+        }
+        Op::ListTrainings => Ok(json_response(200, json!({ "trainings": store.list_trainings(&org).await? }))),
+        Op::CreateTraining => {
+            let body: TrainingBody = body_json(req)?;
+            let title = body.title.ok_or_else(|| ApiError::bad("MISSING_TITLE", "give the training's title"))?;
+            let t = manage::create_training(store, &org, &title, body.published, body.training_id.as_deref()).await?;
+            Ok(json_response(201, json!({ "training": t })))
+        }
+        Op::PublishTraining | Op::UnpublishTraining => {
+            let id = TrainingId::parse(&params["training_id"]).map_err(|_| ApiError::NotFound { what: "training" })?;
+            let t = manage::publish_training(store, &org, &id, route.op == Op::PublishTraining).await?;
+            Ok(json_response(200, json!({ "training": t })))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_match_with_parameters_and_405_for_wrong_method() {
+        let (r, p) = route(&Method::DELETE, "/imports/abc/rows/12").unwrap();
+        assert_eq!(r.op, Op::DeleteRow);
+        assert_eq!(p["row"], "12");
+        assert!(matches!(route(&Method::PUT, "/imports"), Err(ApiError::MethodNotAllowed { .. })));
+        assert!(matches!(route(&Method::GET, "/nope"), Err(ApiError::NotFound { .. })));
+    }
+}
