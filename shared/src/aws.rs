@@ -21,11 +21,16 @@ impl Resources {
     }
 }
 
-pub async fn sdk_config() -> aws_config::SdkConfig {
-    let http = aws_smithy_http_client::Builder::new()
+/// The HTTP client every SDK client uses: rustls with ring (no aws-lc to compile).
+pub fn http_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
+    aws_smithy_http_client::Builder::new()
         .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
-        .build_https();
-    aws_config::defaults(BehaviorVersion::latest()).http_client(http).load().await
+        .build_https()
+}
+
+/// The SDK configuration from the environment (region, credentials, endpoints).
+pub async fn sdk_config() -> aws_config::SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest()).http_client(http_client()).load().await
 }
 
 pub fn dynamodb_client(config: &aws_config::SdkConfig) -> aws_sdk_dynamodb::Client {

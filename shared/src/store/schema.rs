@@ -73,7 +73,11 @@ impl Store {
         if self.s3.head_bucket().bucket(&self.bucket).send().await.is_ok() {
             return Ok(());
         }
-        self.s3.create_bucket().bucket(&self.bucket).send().await.map_err(service("create bucket"))?;
-        Ok(())
+        match self.s3.create_bucket().bucket(&self.bucket).send().await {
+            Ok(_) => Ok(()),
+            // Created meanwhile by a concurrent caller: what we wanted.
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_bucket_already_owned_by_you() || s.is_bucket_already_exists()) => Ok(()),
+            Err(e) => Err(service("create bucket")(e)),
+        }
     }
 }

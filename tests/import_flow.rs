@@ -1,0 +1,346 @@
+//! The whole product flow for each matching method, through the functions' handlers with
+//! real event JSON, against DynamoDB Local and the local S3 server.
+
+use serde_json::{json, Value};
+use suite::*;
+use training_imports::domain::OrgId;
+use training_imports::keys;
+
+const CONFIRM: &str = "PostConfirmation_ConfirmSignUp";
+
+struct World {
+    env: TestEnv,
+    api: import_api::ApiContext,
+    claims: Value,
+}
+
+async fn world(name: &str) -> World {
+    let env = test_env(name).await;
+    let api = api_context(&env.store);
+    let claims = admin_claims(&env.org);
+    let w = World { env, api, claims };
+    for (id, title, published) in [("forklift", "Forklift Safety", true), ("first-aid", "First Aid", true), ("draft", "Draft Course", false)] {
+        let (status, body) = w.call("POST", "/trainings", Some(json!({"training_id": id, "title": title, "published": published}))).await;
+        assert_eq!(status, 201, "{body}");
+    }
+    w
+}
+
+impl World {
+    async fn call(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        call_api(&self.api, method, path, body, Some(self.claims.clone())).await
+    }
+
+    fn org(&self) -> &OrgId {
+        &self.env.org
+    }
+
+    fn attrs<'a>(&'a self, extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+        let mut v = vec![("custom:org_id", self.env.org.as_str())];
+        v.extend_from_slice(extra);
+        v
+    }
+
+    /// Creates an import from pasted CSV and delivers the upload's S3 event.
+    async fn import(&self, method: &str, csv: &str, extra: Value) -> String {
+        let mut body = json!({"method": method, "file_name": format!("{method}.csv"), "csv": csv});
+        for (k, v) in extra.as_object().cloned().unwrap_or_default() {
+            body[k] = v;
+        }
+        let (status, created) = self.call("POST", "/imports", Some(body)).await;
+        assert_eq!(status, 201, "{created}");
+        assert_eq!(created["import"]["status"], "uploaded");
+        let id = created["import"]["import_id"].as_str().unwrap().to_string();
+        let key = created["import"]["object_key"].as_str().unwrap().to_string();
+        let report = deliver(&self.env.store, &key).await;
+        assert_eq!(report.handled, 1);
+        id
+    }
+
+    async fn summary(&self, id: &str) -> Value {
+        let (status, body) = self.call("GET", &format!("/imports/{id}"), None).await;
+        assert_eq!(status, 200, "{body}");
+        body["import"].clone()
+    }
+
+    async fn rows(&self, id: &str, filter: &str) -> Vec<Value> {
+        let (status, body) = self.call("GET", &format!("/imports/{id}/rows?{filter}"), None).await;
+        assert_eq!(status, 200, "{body}");
+        body["rows"].as_array().unwrap().clone()
+    }
+
+    /// Clicks Import and delivers the commit request's S3 event.
+    async fn commit(&self, id: &str, skip_invalid: bool) -> Value {
+        let (status, body) = self.call("POST", &format!("/imports/{id}/commit"), Some(json!({"skip_invalid_rows": skip_invalid}))).await;
+        assert_eq!(status, 202, "{body}");
+        let import = training_imports::domain::ImportId::parse(id).unwrap();
+        deliver(&self.env.store, &keys::s3::commit_key(self.org(), &import)).await;
+        self.summary(id).await
+    }
+
+    async fn completions(&self, person: &str) -> Vec<Value> {
+        let (status, body) = self.call("GET", &format!("/people/{person}/completions"), None).await;
+        assert_eq!(status, 200, "{body}");
+        body["completions"].as_array().unwrap().clone()
+    }
+}
+
+fn counts(summary: &Value, group: &str) -> (u64, u64, u64, u64) {
+    let g = &summary[group];
+    let get = |k: &str| g[k].as_u64().unwrap_or_else(|| g[k].as_i64().unwrap_or(0) as u64);
+    match group {
+        "outcomes" => (get("ready"), get("pending"), get("error"), get("skipped")),
+        _ => (get("imported"), get("pending"), get("applied"), get("deleted")),
+    }
+}
+
+fn codes(row: &Value) -> Vec<String> {
+    row["issues"].as_array().unwrap().iter().map(|i| i["code"].as_str().unwrap().to_string()).collect()
+}
+
+#[tokio::test]
+async fn email_import_end_to_end_with_ready_pending_error_and_skipped_rows() {
+    let w = world("email").await;
+    sign_up(&w.env.store, CONFIRM, "sub-ana", &w.attrs(&[("email", "ana@example.com")])).await;
+
+    let csv = "Email,Course,Date Completed,Notes\n\
+               ANA@example.com,Forklift Safety,2024-03-01,first\n\
+               bo@example.com,forklift,2024-03-02,\n\
+               ana@example.com,Draft Course,2024-03-03,\n\
+               not-an-email,First Aid,2024-03-04,\n\
+               ana@example.com,Forklift Safety,2024-03-01,repeat\n";
+    let id = w.import("email", csv, json!({})).await;
+
+    let s = w.summary(&id).await;
+    assert_eq!(s["status"], "validated", "{s}");
+    assert_eq!(counts(&s, "outcomes"), (1, 1, 2, 1), "{s}");
+    assert_eq!(s["issues"]["TRAINING_NOT_PUBLISHED"], 1);
+    assert_eq!(s["issues"]["INVALID_EMAIL"], 1);
+    assert_eq!(s["ignored_columns"], json!(["Notes"]));
+    let errors = w.rows(&id, "outcome=error").await;
+    assert_eq!(errors.iter().map(|r| r["row"].as_u64().unwrap()).collect::<Vec<_>>(), vec![4, 5]);
+    assert_eq!(codes(&errors[1]), vec!["INVALID_EMAIL"]);
+    assert_eq!(errors[1]["issues"][0]["column"], "Email");
+    let skipped = w.rows(&id, "outcome=skipped").await;
+    assert_eq!(codes(&skipped[0]), vec!["DUPLICATE_IN_FILE"]);
+
+    // Validation writes no completion.
+    assert!(w.completions("sub-ana").await.is_empty());
+
+    // Import is refused while errors remain, unless invalid rows are skipped.
+    let (status, body) = w.call("POST", &format!("/imports/{id}/commit"), Some(json!({}))).await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["code"], "IMPORT_HAS_ERRORS");
+    let s = w.commit(&id, true).await;
+    assert_eq!(s["status"], "imported", "{s}");
+    assert_eq!(counts(&s, "statuses"), (1, 1, 0, 0), "{s}");
+    assert_eq!(s["statuses"]["not_imported"], 3);
+    assert_eq!(s["rows_committed"], 5);
+
+    let ana = w.completions("sub-ana").await;
+    assert_eq!(ana.len(), 1);
+    assert_eq!(ana[0]["training_id"], "forklift");
+    assert_eq!(ana[0]["completed_on"], "2024-03-01");
+
+    // Bo signs up: his pending row is applied by itself.
+    let handled = sign_up(&w.env.store, CONFIRM, "sub-bo", &w.attrs(&[("email", "Bo@Example.com")])).await;
+    match handled {
+        on_signup::Handled::Applied(r) => assert_eq!(r.applied, 1),
+        other => panic!("{other:?}"),
+    }
+    let s = w.summary(&id).await;
+    assert_eq!(counts(&s, "statuses"), (1, 0, 1, 0), "{s}");
+    assert_eq!(w.completions("sub-bo").await.len(), 1);
+
+    // An applied row cannot be deleted.
+    let applied = w.rows(&id, "status=applied").await;
+    let row = applied[0]["row"].as_u64().unwrap();
+    let (status, body) = w.call("DELETE", &format!("/imports/{id}/rows/{row}"), None).await;
+    assert_eq!(status, 409);
+    assert_eq!(body["code"], "ROW_ALREADY_APPLIED");
+}
+
+#[tokio::test]
+async fn hris_import_needs_the_roster_and_applies_at_sign_up() {
+    let w = world("hris").await;
+    for (eid, name) in [("E100", "Rosa Diaz"), ("E200", "Tom Kent")] {
+        let (status, body) = w.call("POST", "/people", Some(json!({"employee_id": eid, "name": name}))).await;
+        assert_eq!(status, 201, "{body}");
+    }
+    // Tom has signed up already; Rosa has not.
+    let handled = sign_up(&w.env.store, CONFIRM, "sub-tom", &w.attrs(&[("email", "tom@example.com"), ("custom:employee_id", "E200")])).await;
+    let tom_id = match handled {
+        on_signup::Handled::Applied(r) => {
+            assert!(r.linked_to_roster);
+            r.person_id
+        }
+        other => panic!("{other:?}"),
+    };
+
+    let csv = "Employee #,Training,Completion Date\nE100,first-aid,2023-11-30\nE200,First Aid,2023-12-01\nE999,First Aid,2023-12-02\n";
+    let id = w.import("hris", csv, json!({})).await;
+    let s = w.summary(&id).await;
+    assert_eq!(counts(&s, "outcomes"), (1, 1, 1, 0), "{s}");
+    let errors = w.rows(&id, "outcome=error").await;
+    assert_eq!(codes(&errors[0]), vec!["UNKNOWN_EMPLOYEE_ID"]);
+
+    let s = w.commit(&id, true).await;
+    assert_eq!(counts(&s, "statuses"), (1, 1, 0, 0), "{s}");
+    assert_eq!(w.completions(&tom_id).await.len(), 1);
+
+    let handled = sign_up(&w.env.store, CONFIRM, "sub-rosa", &w.attrs(&[("custom:employee_id", "E100")])).await;
+    let rosa_id = match handled {
+        on_signup::Handled::Applied(r) => {
+            assert_eq!(r.applied, 1);
+            r.person_id
+        }
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(w.completions(&rosa_id).await.len(), 1);
+    assert_eq!(counts(&w.summary(&id).await, "statuses"), (1, 0, 1, 0));
+}
+
+#[tokio::test]
+async fn phone_import_uses_the_default_country_and_e164() {
+    let w = world("phone").await;
+    sign_up(&w.env.store, CONFIRM, "sub-kim", &w.attrs(&[("phone_number", "+14155552671")])).await;
+    let csv = "Mobile;Course;Date\n(415) 555-2671;Forklift Safety;31/12/2023\n+44 7911 123456;Forklift Safety;13/01/2024\n12;Forklift Safety;01/02/2024\n";
+    let id = w.import("phone", csv, json!({"default_country": "us"})).await;
+    let s = w.summary(&id).await;
+    assert_eq!(s["date_order"], "dmy");
+    assert_eq!(counts(&s, "outcomes"), (1, 1, 1, 0), "{s}");
+    let ready = w.rows(&id, "outcome=ready").await;
+    assert_eq!(ready[0]["match_value"], "+14155552671");
+    assert_eq!(ready[0]["completion_date"], "2023-12-31");
+    let errors = w.rows(&id, "outcome=error").await;
+    assert_eq!(codes(&errors[0]), vec!["INVALID_PHONE"]);
+
+    w.commit(&id, true).await;
+    let handled = sign_up(&w.env.store, CONFIRM, "sub-uk", &w.attrs(&[("phone_number", "+447911123456")])).await;
+    assert!(matches!(handled, on_signup::Handled::Applied(ref r) if r.applied == 1), "{handled:?}");
+    assert_eq!(w.completions("sub-uk").await[0]["completed_on"], "2024-01-13");
+}
+
+#[tokio::test]
+async fn name_import_flags_a_shared_name_and_keeps_unknown_people_pending() {
+    let w = world("name").await;
+    for _ in 0..2 {
+        let (status, _) = w.call("POST", "/people", Some(json!({"name": "Sam Lee"}))).await;
+        assert_eq!(status, 201);
+    }
+    sign_up(&w.env.store, CONFIRM, "sub-ana", &w.attrs(&[("name", "Ana López"), ("email", "ana@example.com")])).await;
+    let csv = "First Name,Last Name,Training,Date\nSam,Lee,Forklift Safety,2024-05-01\nana,LÓPEZ,Forklift Safety,2024-05-01\nNew,Person,Forklift Safety,2024-05-01\n";
+    let id = w.import("name", csv, json!({})).await;
+    let s = w.summary(&id).await;
+    assert_eq!(counts(&s, "outcomes"), (1, 1, 1, 0), "{s}");
+    let errors = w.rows(&id, "outcome=error").await;
+    assert_eq!(codes(&errors[0]), vec!["AMBIGUOUS_PERSON"]);
+    assert!(errors[0]["issues"][0]["message"].as_str().unwrap().starts_with("2 people"));
+    w.commit(&id, true).await;
+    assert_eq!(w.completions("sub-ana").await.len(), 1);
+    let handled = sign_up(&w.env.store, CONFIRM, "sub-new", &w.attrs(&[("given_name", "New"), ("family_name", "Person")])).await;
+    assert!(matches!(handled, on_signup::Handled::Applied(ref r) if r.applied == 1), "{handled:?}");
+}
+
+#[tokio::test]
+async fn pending_rows_can_be_deleted_one_or_all_and_are_then_never_applied() {
+    let w = world("delete").await;
+    let csv = "email,training,date\na@example.com,forklift,2024-01-01\nb@example.com,forklift,2024-01-01\nc@example.com,forklift,2024-01-01\n";
+    let id = w.import("email", csv, json!({})).await;
+    let s = w.commit(&id, false).await;
+    assert_eq!(counts(&s, "statuses"), (0, 3, 0, 0));
+
+    let (status, body) = w.call("DELETE", &format!("/imports/{id}/rows/2"), None).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["row"]["status"], "deleted");
+    // Deleting again is harmless.
+    let (status, _) = w.call("DELETE", &format!("/imports/{id}/rows/2"), None).await;
+    assert_eq!(status, 200);
+    let (status, body) = w.call("DELETE", &format!("/imports/{id}/rows/99"), None).await;
+    assert_eq!((status, body["code"].as_str()), (404, Some("NOT_FOUND")));
+
+    let (status, body) = w.call("DELETE", &format!("/imports/{id}/pending-rows"), None).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["deleted"], 2);
+    assert_eq!(counts(&w.summary(&id).await, "statuses"), (0, 0, 0, 3));
+
+    let handled = sign_up(&w.env.store, CONFIRM, "sub-a", &w.attrs(&[("email", "a@example.com")])).await;
+    assert!(matches!(handled, on_signup::Handled::Applied(ref r) if r.applied == 0), "{handled:?}");
+    assert!(w.completions("sub-a").await.is_empty());
+}
+
+#[tokio::test]
+async fn forgotten_password_confirmation_applies_nothing_and_repeats_change_nothing() {
+    let w = world("trigger").await;
+    let id = w.import("email", "email,training,date\nzed@example.com,forklift,2024-01-01\n", json!({})).await;
+    w.commit(&id, false).await;
+    let handled = sign_up(&w.env.store, "PostConfirmation_ConfirmForgotPassword", "sub-zed", &w.attrs(&[("email", "zed@example.com")])).await;
+    assert_eq!(handled, on_signup::Handled::NotASignUp);
+    assert_eq!(counts(&w.summary(&id).await, "statuses"), (0, 1, 0, 0));
+
+    // The sign_up helper invokes the trigger twice; the second must change nothing.
+    sign_up(&w.env.store, CONFIRM, "sub-zed", &w.attrs(&[("email", "zed@example.com")])).await;
+    assert_eq!(counts(&w.summary(&id).await, "statuses"), (0, 0, 1, 0));
+    assert_eq!(w.completions("sub-zed").await.len(), 1);
+    // A sign-up without an organisation cannot apply anything.
+    let handled = sign_up(&w.env.store, CONFIRM, "sub-x", &[("email", "x@example.com")]).await;
+    assert_eq!(handled, on_signup::Handled::NoOrganisation);
+}
+
+#[tokio::test]
+async fn a_file_missing_a_required_column_fails_with_a_reason() {
+    let w = world("failed").await;
+    let id = w.import("email", "email,date\na@example.com,2024-01-01\n", json!({})).await;
+    let s = w.summary(&id).await;
+    assert_eq!(s["status"], "failed");
+    assert_eq!(s["failure"]["code"], "MISSING_COLUMN");
+    assert!(s["failure"]["message"].as_str().unwrap().contains("training"));
+    let (status, body) = w.call("POST", &format!("/imports/{id}/commit"), Some(json!({"skip_invalid_rows": true}))).await;
+    assert_eq!((status, body["code"].as_str()), (409, Some("IMPORT_FAILED")));
+}
+
+#[tokio::test]
+async fn presigned_upload_goes_through_the_same_validator() {
+    let w = world("presigned").await;
+    let (status, created) = w.call("POST", "/imports", Some(json!({"method": "email", "file_name": "q1.csv"}))).await;
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(created["import"]["status"], "created");
+    let url = created["upload"]["url"].as_str().unwrap();
+    let put = http_put(url, "text/csv", b"email,training,date\nnew@example.com,forklift,2024-02-02\n").await;
+    assert_eq!(put, 200, "PUT to the presigned URL");
+    let id = created["import"]["import_id"].as_str().unwrap();
+    deliver(&w.env.store, created["import"]["object_key"].as_str().unwrap()).await;
+    assert_eq!(counts(&w.summary(id).await, "outcomes"), (0, 1, 0, 0));
+}
+
+#[tokio::test]
+async fn a_dropped_file_creates_its_import_once_even_when_delivered_twice() {
+    let w = world("drop").await;
+    let key = format!("drop/{}/email/nightly export.csv", w.org());
+    let body = b"email,training,date\nx@example.com,forklift,2024-02-02\n";
+    put_and_deliver(&w.env.store, &key, body).await;
+    deliver(&w.env.store, &key).await;
+    let (status, list) = w.call("GET", "/imports", None).await;
+    assert_eq!(status, 200);
+    let imports = list["imports"].as_array().unwrap();
+    assert_eq!(imports.len(), 1, "{list}");
+    assert_eq!(imports[0]["source"], "drop");
+    assert_eq!(imports[0]["file_name"], "nightly export.csv");
+    assert_eq!(imports[0]["status"], "validated");
+    assert_eq!(imports[0]["rows_total"], 1);
+}
+
+#[tokio::test]
+async fn another_organisation_sees_nothing() {
+    let w = world("tenant").await;
+    let id = w.import("email", "email,training,date\na@example.com,forklift,2024-01-01\n", json!({})).await;
+    let other = admin_claims(&OrgId::parse("someone-else").unwrap());
+    for (method, path) in [("GET", format!("/imports/{id}")), ("GET", format!("/imports/{id}/rows")), ("POST", format!("/imports/{id}/commit")), ("DELETE", format!("/imports/{id}/rows/2")), ("DELETE", format!("/imports/{id}/pending-rows"))] {
+        let (status, body) = call_api(&w.api, method, &path, None, Some(other.clone())).await;
+        assert_eq!(status, 404, "{method} {path}: {body}");
+    }
+    // Not an admin: 403. No token: 401.
+    let staff = json!({"custom:org_id": w.org().as_str(), "cognito:groups": "[staff]"});
+    assert_eq!(call_api(&w.api, "GET", "/imports", None, Some(staff)).await.0, 403);
+    assert_eq!(call_api(&w.api, "GET", "/imports", None, None).await.0, 401);
+}
