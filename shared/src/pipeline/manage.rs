@@ -105,7 +105,7 @@ pub async fn request_commit(store: &Store, org: &OrgId, id: &ImportId, skip_inva
                 ImportStatus::Validated => Err(conflict(
                     "IMPORT_HAS_ERRORS",
                     format!(
-                        "{} rows have errors. Fix them and validate again, or import with skip_invalid_rows=true to leave them out.",
+                        "{} rows have errors. Fix them and upload the corrected file as a new import, or import with skip_invalid_rows=true to leave them out.",
                         current.outcomes.error
                     ),
                 )),
