@@ -3,6 +3,7 @@
 //! `std::io::Read`, so the validator can stream an S3 object through it.
 
 use crate::domain::{FileProblem, Issue, IssueCode, MatchMethod, RowInput};
+use encoding_rs::{Encoding, UTF_16BE, UTF_16LE, UTF_8, WINDOWS_1252};
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::io::{Chain, Cursor, Read};
@@ -140,7 +141,7 @@ pub struct RawRow {
     pub problem: Option<Issue>,
 }
 
-type Sniffed<R> = LineTracker<Chain<Cursor<Vec<u8>>, R>>;
+type Sniffed<R> = LineTracker<Decoded<Chain<Cursor<Vec<u8>>, R>>>;
 
 /// Counts line breaks as bytes pass to the CSV parser, so each record gets the line a
 /// spreadsheet user sees (the csv crate's own count is off after blank lines and CRLF).
@@ -207,11 +208,13 @@ pub struct CsvRows<R: Read> {
     record: csv::ByteRecord,
     rows: u64,
     lines: Rc<RefCell<LineState>>,
+    /// The text encoding the file was read in (UTF-8, UTF-16 or Windows-1252).
+    pub encoding: &'static str,
 }
 
 /// Looks at the first bytes: refuses what is not text, drops a UTF-8 byte order mark and
 /// picks the delimiter (comma, semicolon or tab) from the header line.
-fn sniff<R: Read>(mut source: R) -> Result<(Sniffed<R>, u8), FileProblem> {
+fn sniff<R: Read>(mut source: R) -> Result<(Sniffed<R>, u8, &'static Encoding), FileProblem> {
     let mut head = vec![0u8; SNIFF_BYTES];
     let mut filled = 0;
     while filled < head.len() {
@@ -227,22 +230,95 @@ fn sniff<R: Read>(mut source: R) -> Result<(Sniffed<R>, u8), FileProblem> {
     if head.starts_with(b"PK\x03\x04") {
         return Err(FileProblem::new("NOT_A_CSV", "this is an Excel workbook (.xlsx) or another zip file, not a CSV. In Excel use File > Save As > 'CSV UTF-8 (Comma delimited)' and upload that file."));
     }
-    if head.starts_with(&[0xFF, 0xFE]) || head.starts_with(&[0xFE, 0xFF]) {
-        return Err(FileProblem::new("UNSUPPORTED_ENCODING", "this file is UTF-16 text (Excel's 'Unicode Text'). Save it as 'CSV UTF-8 (Comma delimited)' and upload that file."));
+    if head.starts_with(&[0xD0, 0xCF, 0x11, 0xE0]) {
+        return Err(FileProblem::new("NOT_A_CSV", "this is an old Excel workbook (.xls), not a CSV. In Excel use File > Save As > 'CSV UTF-8 (Comma delimited)' and upload that file."));
     }
-    if head.starts_with(&[0xEF, 0xBB, 0xBF]) {
-        head.drain(..3);
+    if head.starts_with(b"%PDF") {
+        return Err(FileProblem::new("NOT_A_CSV", "this is a PDF, not a CSV. Export the data from its source as CSV and upload that file."));
     }
-    if head.iter().take(8192).any(|&b| b == 0) {
-        return Err(FileProblem::new("NOT_A_CSV", "this file contains binary data (it looks like an image, a PDF or a spreadsheet), not CSV text. Export the sheet as CSV and upload that file."));
-    }
-    if head.iter().all(|b| b.is_ascii_whitespace()) {
+    let (encoding, bom) = detect_encoding(&head)?;
+    head.drain(..bom);
+    let text = encoding.decode_without_bom_handling(&head[..head.len().min(8192)]).0;
+    if text.trim().is_empty() {
         return Err(FileProblem::new("EMPTY_FILE", "the file is empty. It needs a header row and at least one data row."));
     }
-    let first_line_end = head.iter().position(|&b| b == b'\n' || b == b'\r').unwrap_or(head.len());
-    let delimiter = pick_delimiter(&head[..first_line_end]);
-    let tracker = LineTracker { inner: Cursor::new(head).chain(source), state: Rc::default() };
-    Ok((tracker, delimiter))
+    let first_line = text.split(['\n', '\r']).next().unwrap_or("");
+    let delimiter = pick_delimiter(first_line.as_bytes());
+    let decoder = (encoding != UTF_8).then(|| encoding.new_decoder_without_bom_handling());
+    let decoded = Decoded { inner: Cursor::new(head).chain(source), decoder, raw: vec![0; 16 * 1024], out: Vec::new(), out_pos: 0, eof: false };
+    let tracker = LineTracker { inner: decoded, state: Rc::default() };
+    Ok((tracker, delimiter, encoding))
+}
+
+/// What the first bytes say the text encoding is, and how long the byte order mark is.
+/// Text that is not valid UTF-8 is read as Windows-1252 (what legacy Excel writes).
+fn detect_encoding(head: &[u8]) -> Result<(&'static Encoding, usize), FileProblem> {
+    if head.starts_with(&[0xEF, 0xBB, 0xBF]) {
+        return Ok((UTF_8, 3));
+    }
+    if head.starts_with(&[0xFF, 0xFE]) {
+        return Ok((UTF_16LE, 2));
+    }
+    if head.starts_with(&[0xFE, 0xFF]) {
+        return Ok((UTF_16BE, 2));
+    }
+    let sample = &head[..head.len().min(8192)];
+    if sample.contains(&0) {
+        // UTF-16 without a byte order mark: ASCII text leaves every other byte zero.
+        let zeros_at = |parity: usize| sample.iter().skip(parity).step_by(2).filter(|&&b| b == 0).count();
+        let half = sample.len() / 2;
+        if half > 0 && zeros_at(1) * 10 > half * 4 && zeros_at(0) * 20 < half {
+            return Ok((UTF_16LE, 0));
+        }
+        if half > 0 && zeros_at(0) * 10 > half * 4 && zeros_at(1) * 20 < half {
+            return Ok((UTF_16BE, 0));
+        }
+        return Err(FileProblem::new("NOT_A_CSV", "this file contains binary data (it looks like an image, a PDF or a spreadsheet), not CSV text. Export the sheet as CSV and upload that file."));
+    }
+    match std::str::from_utf8(head) {
+        Ok(_) => Ok((UTF_8, 0)),
+        // Cut in the middle of a character at the end of the sample: still UTF-8.
+        Err(e) if e.error_len().is_none() => Ok((UTF_8, 0)),
+        Err(_) => Ok((WINDOWS_1252, 0)),
+    }
+}
+
+/// Turns text in another encoding into UTF-8 as it streams; UTF-8 passes through.
+pub struct Decoded<R> {
+    inner: R,
+    decoder: Option<encoding_rs::Decoder>,
+    raw: Vec<u8>,
+    out: Vec<u8>,
+    out_pos: usize,
+    eof: bool,
+}
+
+impl<R: Read> Read for Decoded<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let Some(decoder) = self.decoder.as_mut() else {
+            return self.inner.read(buf);
+        };
+        loop {
+            if self.out_pos < self.out.len() {
+                let n = buf.len().min(self.out.len() - self.out_pos);
+                buf[..n].copy_from_slice(&self.out[self.out_pos..self.out_pos + n]);
+                self.out_pos += n;
+                return Ok(n);
+            }
+            if self.eof {
+                return Ok(0);
+            }
+            let n = self.inner.read(&mut self.raw)?;
+            let last = n == 0;
+            self.eof = last;
+            let capacity = decoder.max_utf8_buffer_length(n).unwrap_or(n * 3 + 16);
+            self.out.clear();
+            self.out.resize(capacity, 0);
+            let (_, _, written, _) = decoder.decode_to_utf8(&self.raw[..n], &mut self.out, last);
+            self.out.truncate(written);
+            self.out_pos = 0;
+        }
+    }
 }
 
 fn pick_delimiter(header_line: &[u8]) -> u8 {
@@ -264,7 +340,7 @@ fn pick_delimiter(header_line: &[u8]) -> u8 {
 
 impl<R: Read> CsvRows<R> {
     pub fn open(source: R, method: MatchMethod) -> Result<CsvRows<R>, FileProblem> {
-        let (bytes, delimiter) = sniff(source)?;
+        let (bytes, delimiter, encoding) = sniff(source)?;
         let lines = bytes.state.clone();
         let mut reader = csv::ReaderBuilder::new()
             .delimiter(delimiter)
@@ -278,7 +354,7 @@ impl<R: Read> CsvRows<R> {
             .map(|h| String::from_utf8_lossy(h).trim().to_string())
             .collect::<Vec<_>>();
         let layout = CsvLayout::from_headers(headers, method)?;
-        Ok(CsvRows { reader, layout, record: csv::ByteRecord::new(), rows: 0, lines })
+        Ok(CsvRows { reader, layout, record: csv::ByteRecord::new(), rows: 0, lines, encoding: encoding.name() })
     }
 
     /// The next non-blank data row, `Ok(None)` at the end.
@@ -414,6 +490,36 @@ mod tests {
     fn first_and_last_name_columns_are_used_for_name_matching() {
         let rows = read_all(b"First Name,Last Name,Training,Date\nAna,Lopez,F,2024-01-02\n", MatchMethod::Name).unwrap();
         assert_eq!(rows[0].input.person.len(), 2);
+    }
+
+    fn utf16(text: &str, little_endian: bool, bom: bool) -> Vec<u8> {
+        let mut out = vec![];
+        if bom {
+            out.extend(if little_endian { [0xFF, 0xFE] } else { [0xFE, 0xFF] });
+        }
+        for unit in text.encode_utf16() {
+            out.extend(if little_endian { unit.to_le_bytes() } else { unit.to_be_bytes() });
+        }
+        out
+    }
+
+    #[test]
+    fn utf16_files_from_excel_unicode_text_are_read() {
+        let text = "Email\tCourse\tDate\r\nzoë@example.com\tFörklift\t2024-01-02\r\n";
+        for (le, bom) in [(true, true), (false, true), (true, false)] {
+            let rows = read_all(&utf16(text, le, bom), MatchMethod::Email).unwrap();
+            assert_eq!(rows.len(), 1, "le={le} bom={bom}");
+            assert_eq!(rows[0].input.person[0].1, "zoë@example.com");
+            assert_eq!(rows[0].input.training.as_ref().unwrap().1, "Förklift");
+        }
+    }
+
+    #[test]
+    fn windows_1252_files_from_legacy_excel_are_read() {
+        let bytes = b"Name,Training,Date\nJos\xe9 Mu\xf1oz,Forklift,2024-01-02\n";
+        let rows = read_all(bytes, MatchMethod::Name).unwrap();
+        assert_eq!(rows[0].input.person[0].1, "José Muñoz");
+        assert!(rows[0].problem.is_none());
     }
 
     #[test]

@@ -48,8 +48,12 @@ pub async fn process(store: &Store, event: &Value) -> Result<Handled, lambda_run
         employee_id: attrs.get(EMPLOYEE_ID_ATTRIBUTE).cloned(),
     };
     // Boxed: the pipeline future is deep enough to overflow the compiler's layout limit.
+    let started = std::time::Instant::now();
     match Box::pin(apply_sign_up(store, &org, &signup)).await {
-        Ok(report) => Ok(Handled::Applied(report)),
+        Ok(report) => {
+            tracing::info!(org = %org, applied = report.applied, elapsed_ms = started.elapsed().as_millis() as u64, "post-confirmation handled");
+            Ok(Handled::Applied(report))
+        }
         Err(PipelineError::Store(e)) => Err(e.into()),
         Err(other) => {
             // Bad data in the user's attributes: never block their sign-up over it.

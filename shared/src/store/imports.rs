@@ -172,6 +172,9 @@ impl RowRecord {
     }
 }
 
+/// Rows a filtered listing reads before it answers with a partial page and a cursor.
+const MAX_EXAMINED_PER_PAGE: usize = 20_000;
+
 pub struct RowPage {
     pub rows: Vec<RowRecord>,
     pub next_cursor: Option<String>,
@@ -430,6 +433,7 @@ impl Store {
         cursor: Option<&str>,
     ) -> StoreResult<RowPage> {
         let mut rows = Vec::new();
+        let mut examined = 0usize;
         let mut start = match cursor {
             Some(c) => Some(HashMap::from([("pk".to_string(), s(keys::import_pk(org, id))), ("sk".to_string(), s(decode_cursor(c)?))])),
             None => None,
@@ -457,12 +461,15 @@ impl Store {
                 q = q.filter_expression(filters.join(" AND "));
             }
             let page = q.send().await.map_err(service("list rows"))?;
+            examined += page.scanned_count.max(0) as usize;
             for item in page.items.unwrap_or_default() {
                 rows.push(from_item::<RowRecord>(item)?);
             }
             match page.last_evaluated_key {
                 Some(k) if !k.is_empty() => {
-                    if rows.len() >= limit {
+                    // A rare filter over a large import must not run past the API's time
+                    // limit: answer with what was found so far and a cursor to go on.
+                    if rows.len() >= limit || examined >= MAX_EXAMINED_PER_PAGE {
                         return Ok(RowPage { rows, next_cursor: encode_cursor(&k) });
                     }
                     start = Some(k);
