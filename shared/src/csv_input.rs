@@ -159,6 +159,7 @@ struct LineState {
     /// Runs of '\r'/'\n' bytes as (start, end): a record never starts inside one.
     runs: VecDeque<(u64, u64)>,
     run_start: Option<u64>,
+    after_cr: bool,
 }
 
 impl<R: Read> Read for LineTracker<R> {
@@ -168,14 +169,19 @@ impl<R: Read> Read for LineTracker<R> {
         for &b in &buf[..n] {
             let at = st.offset;
             if b == b'\n' || b == b'\r' {
-                if b == b'\n' {
+                // A line ends at "\n", at "\r\n" (counted once) and at a lone "\r".
+                if b == b'\r' || !st.after_cr {
                     st.newlines.push_back(at);
                 }
+                st.after_cr = b == b'\r';
                 if st.run_start.is_none() {
                     st.run_start = Some(at);
                 }
-            } else if let Some(start) = st.run_start.take() {
-                st.runs.push_back((start, at));
+            } else {
+                st.after_cr = false;
+                if let Some(start) = st.run_start.take() {
+                    st.runs.push_back((start, at));
+                }
             }
             st.offset += 1;
         }

@@ -24,6 +24,7 @@ pub struct RowInput {
 pub struct ParsedRow {
     pub key: Option<MatchKey>,
     pub training_text: Option<String>,
+    pub training_column: Option<String>,
     pub date: Option<CompletionDate>,
     pub issues: Vec<Issue>,
 }
@@ -139,7 +140,8 @@ impl RowInput {
             }
             None => None,
         };
-        ParsedRow { key, training_text, date, issues }
+        let training_column = self.training.as_ref().map(|(col, _)| col.clone());
+        ParsedRow { key, training_text, training_column, date, issues }
     }
 
     fn cell(&self, role_index: usize) -> Option<&(String, String)> {
@@ -211,18 +213,19 @@ impl ParsedRow {
         seen: &mut HashSet<u64>,
     ) -> RowVerdict {
         let mut issues = self.issues;
+        let tcol = self.training_column.as_deref();
         let training = self.training_text.as_deref().and_then(|text| match dir.find_training(text) {
             Ok(t) if t.published => Some(TrainingRef { id: t.id.clone(), title: t.title.clone() }),
             Ok(t) => {
                 issues.push(Issue::new(
                     IssueCode::TrainingNotPublished,
-                    None,
+                    tcol,
                     format!("the training '{}' is not published: publish it first", clip(&t.title)),
                 ));
                 None
             }
             Err((code, msg)) => {
-                issues.push(Issue::new(code, None, msg));
+                issues.push(Issue::new(code, tcol, msg));
                 None
             }
         });
