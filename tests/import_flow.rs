@@ -344,3 +344,25 @@ async fn another_organisation_sees_nothing() {
     assert_eq!(call_api(&w.api, "GET", "/imports", None, Some(staff)).await.0, 403);
     assert_eq!(call_api(&w.api, "GET", "/imports", None, None).await.0, 401);
 }
+
+#[tokio::test]
+async fn a_row_already_pending_from_an_earlier_import_is_skipped() {
+    let w = world("again").await;
+    let csv = "email,training,date\nlater@example.com,forklift,2024-01-01\n";
+    let first = w.import("email", csv, json!({})).await;
+    w.commit(&first, false).await;
+    let second = w.import("email", csv, json!({})).await;
+    let s = w.summary(&second).await;
+    assert_eq!(counts(&s, "outcomes"), (0, 0, 0, 1), "{s}");
+    assert_eq!(codes(&w.rows(&second, "").await[0]), vec!["ALREADY_PENDING"]);
+}
+
+#[tokio::test]
+async fn a_column_mapping_reads_headers_no_alias_covers() {
+    let w = world("mapping").await;
+    let csv = "Correo,Curso,Fecha\nnuevo@example.com,forklift,2024-01-01\n";
+    let id = w.import("email", csv, json!({"columns": {"email": "Correo", "training": "Curso", "completion_date": "Fecha"}})).await;
+    assert_eq!(counts(&w.summary(&id).await, "outcomes"), (0, 1, 0, 0));
+    let (status, body) = w.call("POST", "/imports", Some(json!({"method": "email", "csv": csv, "columns": {"correo": "Correo"}}))).await;
+    assert_eq!((status, body["code"].as_str()), (400, Some("INVALID_OPTION")), "{body}");
+}

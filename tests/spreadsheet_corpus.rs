@@ -27,6 +27,7 @@ fn directory() -> DirectorySnapshot {
     d.people.insert(name("Sam Lee"), vec![person("p-sam1", false), person("p-sam2", true)]);
     d.people.insert(MatchKey::employee_id("E100").unwrap(), vec![person("p-e100", false)]);
     d.people.insert(MatchKey::employee_id("E200").unwrap(), vec![person("p-e200", true)]);
+    d.pending.insert((email("bo@example.com"), TrainingId::parse("first-aid").unwrap(), CompletionDate::from_iso("2023-06-01").unwrap()));
     d.completions.insert((PersonId::parse("p-ana").unwrap(), TrainingId::parse("forklift").unwrap(), CompletionDate::from_iso("2024-01-15").unwrap()));
     d
 }
@@ -72,7 +73,7 @@ fn validate(bytes: &[u8], options: &BTreeMap<String, String>) -> (Vec<String>, V
         Some(Some(order)) => order,
         _ => {
             let mut cells = vec![];
-            if let Err(p) = date_cells(bytes, method, |d| cells.push(d.to_string())) {
+            if let Err(p) = date_cells(bytes, method, &Default::default(), |d| cells.push(d.to_string())) {
                 return (vec![format!("file {}", p.code)], vec![]);
             }
             DateOrder::detect(cells.iter().map(String::as_str))
@@ -95,7 +96,7 @@ fn validate(bytes: &[u8], options: &BTreeMap<String, String>) -> (Vec<String>, V
             Some(issue) => (Outcome::Error, vec![issue.code], None),
             None => {
                 let v = raw.input.parse(method, country, order, today).decide(method, &dir, &mut seen);
-                (v.outcome, v.issues.iter().map(|i| i.code).collect(), v.date)
+                (v.outcome, v.issues.iter().chain(&v.warnings).map(|i| i.code).collect(), v.date)
             }
         };
         let codes: Vec<&str> = codes.iter().map(|c| c.as_str()).collect();

@@ -31,6 +31,12 @@ pub enum Role {
 }
 
 impl Role {
+    pub const ALL: [Role; 8] = [Role::Email, Role::Phone, Role::EmployeeId, Role::FullName, Role::FirstName, Role::LastName, Role::Training, Role::CompletionDate];
+
+    pub fn from_canonical(name: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|r| r.canonical() == name)
+    }
+
     pub fn canonical(self) -> &'static str {
         match self {
             Role::Email => "email",
@@ -49,7 +55,10 @@ impl Role {
             Role::Email => &["email", "emailaddress", "mail", "workemail", "emailid"],
             Role::Phone => &["phone", "phonenumber", "mobile", "mobilenumber", "mobilephone", "cell", "cellphone", "telephone", "tel"],
             Role::EmployeeId => &["employeeid", "employee", "employeeno", "employeenumber", "empid", "empno", "hrisid", "staffid", "workerid", "personnelnumber"],
-            Role::FullName => &["fullname", "name", "employeename", "learner", "learnername", "person"],
+            Role::FullName => &[
+                "fullname", "name", "employeename", "learner", "learnername", "person",
+                "lastfirst", "lastnamefirstname", "surnamefirstname", "namelastfirst", "namelastnamefirstname", "employeenamelastfirst",
+            ],
             Role::FirstName => &["firstname", "givenname", "first", "forename"],
             Role::LastName => &["lastname", "surname", "familyname", "last"],
             Role::Training => &["training", "trainingid", "trainingname", "trainingtitle", "course", "courseid", "coursename", "coursetitle"],
@@ -62,19 +71,43 @@ pub fn header_key(h: &str) -> String {
     h.chars().filter(|c| c.is_alphanumeric()).flat_map(char::to_lowercase).collect()
 }
 
+/// Header names the admin gave for roles (`{"email": "Correo"}`), by canonical role name.
+pub type ColumnMapping = std::collections::BTreeMap<String, String>;
+
+/// Checks a column mapping's role names.
+pub fn check_mapping(mapping: &ColumnMapping) -> Result<(), String> {
+    for role in mapping.keys() {
+        if Role::from_canonical(role).is_none() {
+            let names: Vec<&str> = Role::ALL.iter().map(|r| r.canonical()).collect();
+            return Err(format!("columns: '{role}' is not one of {}", names.join(", ")));
+        }
+    }
+    Ok(())
+}
+
 /// Which column plays which role, decided once from the header row.
 #[derive(Clone, Debug)]
 pub struct CsvLayout {
     pub headers: Vec<String>,
     person: Vec<usize>,
+    last_first: bool,
     training: usize,
     date: usize,
     pub ignored_columns: Vec<String>,
 }
 
-fn find(headers: &[String], role: Role) -> Option<usize> {
+fn find_in(headers: &[String], role: Role, mapping: &ColumnMapping) -> Result<Option<usize>, FileProblem> {
     let keys: Vec<String> = headers.iter().map(|h| header_key(h)).collect();
-    role.aliases().iter().find_map(|alias| keys.iter().position(|k| k == alias))
+    if let Some(given) = mapping.get(role.canonical()) {
+        return match keys.iter().position(|k| *k == header_key(given)) {
+            Some(i) => Ok(Some(i)),
+            None => Err(FileProblem::new(
+                "MISSING_COLUMN",
+                format!("the column mapping names '{given}' for {}, but the header row has no such column; it has: {}", role.canonical(), headers.join(", ")),
+            )),
+        };
+    }
+    Ok(role.aliases().iter().find_map(|alias| keys.iter().position(|k| k == alias)))
 }
 
 fn missing_column(roles: &[Role], headers: &[String]) -> FileProblem {
@@ -93,19 +126,25 @@ fn missing_column(roles: &[Role], headers: &[String]) -> FileProblem {
 }
 
 impl CsvLayout {
-    pub fn from_headers(headers: Vec<String>, method: MatchMethod) -> Result<CsvLayout, FileProblem> {
+    pub fn from_headers(headers: Vec<String>, method: MatchMethod, mapping: &ColumnMapping) -> Result<CsvLayout, FileProblem> {
+        let find = |role: Role| find_in(&headers, role, mapping);
+        let need = |role: Role| find(role)?.ok_or_else(|| missing_column(&[role], &headers));
         let person = match method {
-            MatchMethod::Email => vec![find(&headers, Role::Email).ok_or_else(|| missing_column(&[Role::Email], &headers))?],
-            MatchMethod::Phone => vec![find(&headers, Role::Phone).ok_or_else(|| missing_column(&[Role::Phone], &headers))?],
-            MatchMethod::Hris => vec![find(&headers, Role::EmployeeId).ok_or_else(|| missing_column(&[Role::EmployeeId], &headers))?],
-            MatchMethod::Name => match (find(&headers, Role::FirstName), find(&headers, Role::LastName), find(&headers, Role::FullName)) {
+            MatchMethod::Email => vec![need(Role::Email)?],
+            MatchMethod::Phone => vec![need(Role::Phone)?],
+            MatchMethod::Hris => vec![need(Role::EmployeeId)?],
+            MatchMethod::Name => match (find(Role::FirstName)?, find(Role::LastName)?, find(Role::FullName)?) {
                 (Some(f), Some(l), _) => vec![f, l],
                 (_, _, Some(full)) => vec![full],
                 _ => return Err(missing_column(&[Role::FullName, Role::FirstName, Role::LastName], &headers)),
             },
         };
-        let training = find(&headers, Role::Training).ok_or_else(|| missing_column(&[Role::Training], &headers))?;
-        let date = find(&headers, Role::CompletionDate).ok_or_else(|| missing_column(&[Role::CompletionDate], &headers))?;
+        let last_first = method == MatchMethod::Name && person.len() == 1 && {
+            let k = header_key(&headers[person[0]]);
+            k.contains("lastfirst") || k.contains("lastnamefirstname") || k.contains("surnamefirstname")
+        };
+        let training = need(Role::Training)?;
+        let date = need(Role::CompletionDate)?;
         let used: Vec<usize> = person.iter().copied().chain([training, date]).collect();
         let ignored_columns = headers
             .iter()
@@ -113,7 +152,7 @@ impl CsvLayout {
             .filter(|(i, h)| !used.contains(i) && !h.trim().is_empty())
             .map(|(_, h)| h.clone())
             .collect();
-        Ok(CsvLayout { headers, person, training, date, ignored_columns })
+        Ok(CsvLayout { headers, person, last_first, training, date, ignored_columns })
     }
 
     pub fn date_index(&self) -> usize {
@@ -123,6 +162,7 @@ impl CsvLayout {
     fn input(&self, cells: &[String]) -> RowInput {
         let cell = |i: usize| (self.headers[i].clone(), cells.get(i).cloned().unwrap_or_default());
         RowInput {
+            last_first: self.last_first,
             person: self.person.iter().map(|&i| cell(i)).collect(),
             training: Some(cell(self.training)),
             date: Some(cell(self.date)),
@@ -140,6 +180,8 @@ pub struct RawRow {
     /// A structural problem (wrong number of fields, bytes that are not text).
     pub problem: Option<Issue>,
 }
+
+const RECORD_TOO_LONG: &str = "record too long";
 
 type Sniffed<R> = LineTracker<Decoded<Chain<Cursor<Vec<u8>>, R>>>;
 
@@ -160,12 +202,22 @@ struct LineState {
     runs: VecDeque<(u64, u64)>,
     run_start: Option<u64>,
     after_cr: bool,
+    /// Bytes read since the parser started its current record.
+    since_record: u64,
 }
+
+/// One row may be at most this long; a bigger one (a runaway quote, a pasted blob) stops
+/// the file before it can exhaust memory.
+pub const MAX_RECORD_BYTES: u64 = 1024 * 1024;
 
 impl<R: Read> Read for LineTracker<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
         let mut st = self.state.borrow_mut();
+        st.since_record += n as u64;
+        if st.since_record > MAX_RECORD_BYTES + 64 * 1024 {
+            return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, RECORD_TOO_LONG));
+        }
         for &b in &buf[..n] {
             let at = st.offset;
             if b == b'\n' || b == b'\r' {
@@ -346,6 +398,10 @@ fn pick_delimiter(header_line: &[u8]) -> u8 {
 
 impl<R: Read> CsvRows<R> {
     pub fn open(source: R, method: MatchMethod) -> Result<CsvRows<R>, FileProblem> {
+        CsvRows::open_with(source, method, &ColumnMapping::new())
+    }
+
+    pub fn open_with(source: R, method: MatchMethod, mapping: &ColumnMapping) -> Result<CsvRows<R>, FileProblem> {
         let (bytes, delimiter, encoding) = sniff(source)?;
         let lines = bytes.state.clone();
         let mut reader = csv::ReaderBuilder::new()
@@ -359,16 +415,15 @@ impl<R: Read> CsvRows<R> {
             .iter()
             .map(|h| String::from_utf8_lossy(h).trim().to_string())
             .collect::<Vec<_>>();
-        let layout = CsvLayout::from_headers(headers, method)?;
+        let layout = CsvLayout::from_headers(headers, method, mapping)?;
         Ok(CsvRows { reader, layout, record: csv::ByteRecord::new(), rows: 0, lines, encoding: encoding.name() })
     }
 
     /// The next non-blank data row, `Ok(None)` at the end.
     pub fn next_row(&mut self) -> Result<Option<RawRow>, FileProblem> {
         loop {
-            let more = self.reader.read_byte_record(&mut self.record).map_err(|e| {
-                FileProblem::new("NOT_A_CSV", format!("the file stops being readable CSV near line {}: {e}", self.line_hint()))
-            })?;
+            self.lines.borrow_mut().since_record = 0;
+            let more = self.reader.read_byte_record(&mut self.record).map_err(|e| self.read_problem(e))?;
             if !more {
                 return Ok(None);
             }
@@ -416,17 +471,31 @@ impl<R: Read> CsvRows<R> {
         self.layout.person.iter().chain([&self.layout.training, &self.layout.date]).any(|&i| i >= cells.len())
     }
 
-    fn line_hint(&self) -> u64 {
-        self.record.position().map(|p| p.line()).unwrap_or(0) + 1
+    fn read_problem(&self, e: csv::Error) -> FileProblem {
+        let line = self.lines.borrow().pruned + 1;
+        if let csv::ErrorKind::Io(io) = e.kind() {
+            if io.to_string() == RECORD_TOO_LONG {
+                return FileProblem::new(
+                    "ROW_TOO_LONG",
+                    format!("a row starting near line {line} is longer than {} KB: look for a quote that is never closed, or a cell holding a whole document", MAX_RECORD_BYTES / 1024),
+                );
+            }
+        }
+        FileProblem::new("NOT_A_CSV", format!("the file stops being readable CSV near line {line}: {e}"))
     }
 }
 
 /// Reads only the date column of a file, for deciding its day/month order.
-pub fn date_cells<R: Read>(source: R, method: MatchMethod, mut each: impl FnMut(&str)) -> Result<(), FileProblem> {
-    let mut rows = CsvRows::open(source, method)?;
+pub fn date_cells<R: Read>(source: R, method: MatchMethod, mapping: &ColumnMapping, mut each: impl FnMut(&str)) -> Result<(), FileProblem> {
+    let mut rows = CsvRows::open_with(source, method, mapping)?;
     let idx = rows.layout.date_index();
     let mut record = csv::ByteRecord::new();
-    while rows.reader.read_byte_record(&mut record).map_err(|e| FileProblem::new("NOT_A_CSV", e.to_string()))? {
+    loop {
+        rows.lines.borrow_mut().since_record = 0;
+        let more = rows.reader.read_byte_record(&mut record).map_err(|e| rows.read_problem(e))?;
+        if !more {
+            break;
+        }
         if let Some(Ok(s)) = record.get(idx).map(std::str::from_utf8) {
             each(s);
         }
@@ -526,6 +595,30 @@ mod tests {
         let rows = read_all(bytes, MatchMethod::Name).unwrap();
         assert_eq!(rows[0].input.person[0].1, "José Muñoz");
         assert!(rows[0].problem.is_none());
+    }
+
+    #[test]
+    fn a_huge_field_stops_the_file_with_a_clear_problem_and_bounded_memory() {
+        let mut bytes = b"email,training,date\na@example.com,\"".to_vec();
+        bytes.extend(std::iter::repeat_n(b'x', 3 * 1024 * 1024));
+        let err = read_all(&bytes, MatchMethod::Email).unwrap_err();
+        assert_eq!(err.code, "ROW_TOO_LONG");
+    }
+
+    #[test]
+    fn an_explicit_column_mapping_wins_over_aliases() {
+        let mapping = ColumnMapping::from([("email".to_string(), "Correo".to_string()), ("training".to_string(), "Curso".to_string())]);
+        let mut rows = CsvRows::open_with(&b"Correo,Curso,Fecha,Date\nana@example.com,F,x,2024-01-02\n"[..], MatchMethod::Email, &mapping).unwrap();
+        let row = rows.next_row().unwrap().unwrap();
+        assert_eq!(row.input.person[0].1, "ana@example.com");
+        let err = CsvRows::open_with(&b"Email,Training,Date\n"[..], MatchMethod::Email, &mapping).err().unwrap();
+        assert!(err.message.contains("'Correo'"), "{}", err.message);
+    }
+
+    #[test]
+    fn last_comma_first_header_is_recognised() {
+        let mut rows = CsvRows::open(&b"\"Name (Last, First)\",Training,Date\n\"Lopez, Ana\",F,2024-01-02\n"[..], MatchMethod::Name).unwrap();
+        assert!(rows.next_row().unwrap().unwrap().input.last_first);
     }
 
     #[test]

@@ -68,6 +68,13 @@ case("duplicates-in-file-and-already-completed", "email", E + "ana@example.com,F
 case("hris-unknown-and-roster", "hris", "Employee Number,Training,Date\nE100,First Aid,2024-03-01\nE200,First Aid,2024-03-01\nE999,First Aid,2024-03-01\n  ,First Aid,2024-03-01\n", ["2 pending", "3 ready", "4 error UNKNOWN_EMPLOYEE_ID", "5 error MISSING_VALUE"])
 case("several-problems-on-one-row", "email", E + "not-an-email,Knitting,2030-01-01\n", ["2 error INVALID_EMAIL FUTURE_DATE UNKNOWN_TRAINING"])
 
+# --- more names, emails, phones, trainings
+case("names-last-comma-first", "name", '"Employee Name (Last, First)",Training,Date\n"Lopez, Ana",First Aid,2024-03-01\n"Muñoz, José",First Aid,2024-03-01\n', ["2 ready", "3 pending"])
+case("emails-domain-typo-warning", "email", E + "newperson@gmial.com,First Aid,2024-03-01\n", ["2 pending EMAIL_DOMAIN_TYPO"])
+case("phones-extension-and-lost-plus", "phone", "Phone,Training,Date\n415-555-2671 ext. 7,First Aid,2024-03-01\n447911123456,First Aid,2024-03-01\n", ["2 ready", "3 error INVALID_PHONE"], default_country="US")
+case("trainings-near-miss", "email", E + "ana@example.com,Forklift Safty,2024-03-01\n", ["2 error UNKNOWN_TRAINING"])
+case("already-pending-from-earlier-import", "email", E + "bo@example.com,First Aid,2023-06-01\nbo@example.com,First Aid,2023-06-02\n", ["2 skipped ALREADY_PENDING", "3 pending"])
+
 for name, method, options, data, expect in cases:
     with open(os.path.join(HERE, name + ".csv"), "wb") as f:
         f.write(data)

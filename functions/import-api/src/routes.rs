@@ -152,6 +152,8 @@ struct CreateImportBody {
     default_country: Option<String>,
     #[serde(default)]
     date_format: Option<String>,
+    #[serde(default)]
+    columns: Option<std::collections::BTreeMap<String, String>>,
     /// Pasted CSV text. Without it the answer carries an upload URL.
     #[serde(default)]
     csv: Option<String>,
@@ -203,6 +205,7 @@ fn create_import_body(req: &Request) -> Result<CreateImportBody, ApiError> {
             file_name: query(req, "file_name"),
             default_country: query(req, "default_country"),
             date_format: query(req, "date_format"),
+            columns: None,
             csv: Some(text),
         });
     }
@@ -226,7 +229,7 @@ pub async fn dispatch(ctx: &ApiContext, who: Option<Caller>, route: &Route, para
                 .iter()
                 .map(|c| {
                     let (meaning, fix) = c.meaning_and_fix();
-                    json!({"code": c.as_str(), "outcome": if c.is_skip_reason() { "skipped" } else { "error" }, "meaning": meaning, "fix": fix})
+                    json!({"code": c.as_str(), "outcome": c.kind(), "meaning": meaning, "fix": fix})
                 })
                 .collect();
             Ok(json_response(200, json!({ "issue_codes": codes })))
@@ -249,7 +252,7 @@ pub async fn dispatch(ctx: &ApiContext, who: Option<Caller>, route: &Route, para
                 NewImport {
                     method,
                     file_name: body.file_name.unwrap_or_else(|| "import.csv".into()),
-                    options: ImportOptions { default_country: body.default_country, date_format: body.date_format },
+                    options: ImportOptions { default_country: body.default_country, date_format: body.date_format, columns: body.columns },
                     csv_text: body.csv,
                 },
             )

@@ -22,6 +22,8 @@ pub enum IssueCode {
     AmbiguousPerson,
     DuplicateInFile,
     AlreadyCompleted,
+    AlreadyPending,
+    EmailDomainTypo,
 }
 
 impl IssueCode {
@@ -42,6 +44,8 @@ impl IssueCode {
         IssueCode::AmbiguousPerson,
         IssueCode::DuplicateInFile,
         IssueCode::AlreadyCompleted,
+        IssueCode::AlreadyPending,
+        IssueCode::EmailDomainTypo,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -62,6 +66,8 @@ impl IssueCode {
             IssueCode::AmbiguousPerson => "AMBIGUOUS_PERSON",
             IssueCode::DuplicateInFile => "DUPLICATE_IN_FILE",
             IssueCode::AlreadyCompleted => "ALREADY_COMPLETED",
+            IssueCode::AlreadyPending => "ALREADY_PENDING",
+            IssueCode::EmailDomainTypo => "EMAIL_DOMAIN_TYPO",
         }
     }
 
@@ -69,9 +75,25 @@ impl IssueCode {
         IssueCode::ALL.iter().copied().find(|c| c.as_str() == s)
     }
 
-    /// Skip reasons leave the row `skipped`; every other code makes it an `error`.
+    /// Skip reasons leave the row `skipped`.
     pub fn is_skip_reason(self) -> bool {
-        matches!(self, IssueCode::DuplicateInFile | IssueCode::AlreadyCompleted)
+        matches!(self, IssueCode::DuplicateInFile | IssueCode::AlreadyCompleted | IssueCode::AlreadyPending)
+    }
+
+    /// Warnings are shown on the row but change nothing: the row keeps its outcome.
+    pub fn is_warning(self) -> bool {
+        matches!(self, IssueCode::EmailDomainTypo)
+    }
+
+    /// The outcome a row with this code gets: `error`, `skipped` or `warning`.
+    pub fn kind(self) -> &'static str {
+        if self.is_warning() {
+            "warning"
+        } else if self.is_skip_reason() {
+            "skipped"
+        } else {
+            "error"
+        }
     }
 
     /// What the code means and how to fix it, for the docs and the API.
@@ -93,6 +115,8 @@ impl IssueCode {
             IssueCode::AmbiguousPerson => ("More than one person matches this row.", "Use a more specific matching method (HRIS ID or email)."),
             IssueCode::DuplicateInFile => ("The same person, training and date appear earlier in the file; the first is kept.", "Nothing to do, or remove the repeated row."),
             IssueCode::AlreadyCompleted => ("This completion is already recorded in the platform.", "Nothing to do."),
+            IssueCode::AlreadyPending => ("This completion is already pending from an earlier import, waiting for the person's sign-up.", "Nothing to do."),
+            IssueCode::EmailDomainTypo => ("Warning: the email's domain looks like a typo of a common one (gmial.com).", "Check the address; the row is kept as it is."),
         }
     }
 }

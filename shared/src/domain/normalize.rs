@@ -42,6 +42,23 @@ impl Email {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// A likely typo of a common mail domain ("gmial.com"), with the domain meant.
+    pub fn domain_typo(&self) -> Option<&'static str> {
+        const COMMON: &[&str] = &[
+            "gmail.com", "googlemail.com", "yahoo.com", "hotmail.com", "outlook.com", "live.com", "icloud.com",
+            "aol.com", "msn.com", "hotmail.co.uk", "yahoo.co.uk", "protonmail.com", "gmx.com", "gmx.de", "web.de",
+        ];
+        let domain = self.0.rsplit('@').next()?;
+        if COMMON.contains(&domain) {
+            return None;
+        }
+        COMMON
+            .iter()
+            .copied()
+            .filter(|c| strsim::damerau_levenshtein(domain, c) == 1 || (domain.len() > 6 && strsim::damerau_levenshtein(domain, c) == 2 && domain.split('.').next_back() == c.split('.').next_back()))
+            .min_by_key(|c| strsim::damerau_levenshtein(domain, c))
+    }
 }
 
 /// A phone number in E.164 form (`+447911123456`).
@@ -71,6 +88,14 @@ impl PhoneNumber {
             }
         })?;
         if !phonenumber::is_valid(&parsed) {
+            let digits: String = s.chars().filter(char::is_ascii_digit).collect();
+            let with_plus = format!("+{}", digits.trim_start_matches("00"));
+            if !s.starts_with('+') && digits.len() >= 10 && phonenumber::parse(None, &with_plus).is_ok_and(|p| phonenumber::is_valid(&p)) {
+                return Err(format!(
+                    "'{}' is not valid for the default country; it looks like an international number that lost its '+': write it as {with_plus}",
+                    clip(raw)
+                ));
+            }
             return Err(format!("'{}' is not a valid phone number for its country", clip(raw)));
         }
         Ok(PhoneNumber(parsed.format().mode(phonenumber::Mode::E164).to_string()))
@@ -109,6 +134,14 @@ impl PersonName {
             return Err(format!("'{}' is not a usable name", clip(raw)));
         }
         Ok(PersonName(collapsed))
+    }
+
+    /// "Last, First" (the header says the column is written that way).
+    pub fn from_last_first(raw: &str) -> Result<PersonName, String> {
+        match raw.split_once(',') {
+            Some((last, first)) => PersonName::from_parts(first, last),
+            None => PersonName::parse(raw),
+        }
     }
 
     /// First and last name from separate columns.
@@ -222,6 +255,30 @@ mod tests {
         assert_eq!(a, b);
         assert_eq!(PersonName::from_parts("Ana", "López").unwrap(), a);
         assert!(PersonName::parse("   ").is_err());
+    }
+
+    #[test]
+    fn likely_mail_domain_typos_are_spotted() {
+        assert_eq!(Email::parse("ana@gmial.com").unwrap().domain_typo(), Some("gmail.com"));
+        assert_eq!(Email::parse("ana@hotmal.com").unwrap().domain_typo(), Some("hotmail.com"));
+        assert_eq!(Email::parse("ana@gmail.com").unwrap().domain_typo(), None);
+        assert_eq!(Email::parse("ana@acme.com").unwrap().domain_typo(), None);
+    }
+
+    #[test]
+    fn international_number_without_its_plus_gets_a_hint() {
+        let err = PhoneNumber::parse("447911123456", Some("US")).unwrap_err();
+        assert!(err.contains("+447911123456"), "{err}");
+    }
+
+    #[test]
+    fn extensions_do_not_change_the_number_matched() {
+        assert_eq!(PhoneNumber::parse("415-555-2671 ext. 12", Some("US")).unwrap().as_str(), "+14155552671");
+    }
+
+    #[test]
+    fn last_comma_first_names_compare_equal_to_first_last() {
+        assert_eq!(PersonName::from_last_first("López, Ana").unwrap(), PersonName::parse("Ana López").unwrap());
     }
 
     #[test]

@@ -15,6 +15,8 @@ use std::collections::{HashMap, HashSet};
 #[derive(Clone, Debug, Default)]
 pub struct RowInput {
     pub person: Vec<(String, String)>,
+    /// The name column is written "Last, First".
+    pub last_first: bool,
     pub training: Option<(String, String)>,
     pub date: Option<(String, String)>,
 }
@@ -23,6 +25,7 @@ pub struct RowInput {
 #[derive(Clone, Debug)]
 pub struct ParsedRow {
     pub key: Option<MatchKey>,
+    pub warnings: Vec<Issue>,
     pub training_text: Option<String>,
     pub training_column: Option<String>,
     pub date: Option<CompletionDate>,
@@ -74,6 +77,10 @@ pub struct DirectorySnapshot {
     pub trainings_by_title: HashMap<String, Vec<Training>>,
     /// (person, training, date) already completed in the platform.
     pub completions: HashSet<(PersonId, TrainingId, CompletionDate)>,
+    /// (key, training, date) already pending from an earlier import.
+    pub pending: HashSet<(MatchKey, TrainingId, CompletionDate)>,
+    /// "Did you mean" answers, computed once per unknown training text.
+    suggestions: std::sync::Mutex<HashMap<String, Option<String>>>,
 }
 
 impl DirectorySnapshot {
@@ -94,8 +101,31 @@ impl DirectorySnapshot {
                 IssueCode::UnknownTraining,
                 format!("{} trainings have the title '{}': use the training's ID", many.len(), clip(t)),
             )),
-            _ => Err((IssueCode::UnknownTraining, format!("no training has the ID or title '{}'", clip(t)))),
+            _ => {
+                let hint = self.suggest(t).map(|s| format!(". Did you mean {s}?")).unwrap_or_default();
+                Err((IssueCode::UnknownTraining, format!("no training has the ID or title '{}'{hint}", clip(t))))
+            }
         }
+    }
+
+    /// The closest training title or ID to a text that matched none, if close enough.
+    fn suggest(&self, text: &str) -> Option<String> {
+        let key = title_key(text);
+        let mut cache = self.suggestions.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(found) = cache.get(&key) {
+            return found.clone();
+        }
+        let best = self
+            .trainings_by_id
+            .values()
+            .flat_map(|t| [(strsim::normalized_damerau_levenshtein(&key, &title_key(&t.title)), t), (strsim::normalized_damerau_levenshtein(&key, &t.id.as_str().to_lowercase()), t)])
+            .filter(|(score, _)| *score >= 0.75)
+            .max_by(|a, b| a.0.total_cmp(&b.0))
+            .map(|(_, t)| format!("'{}' (ID {})", t.title, t.id));
+        if cache.len() < 10_000 {
+            cache.insert(key, best.clone());
+        }
+        best
     }
 }
 
@@ -108,6 +138,8 @@ pub(crate) fn title_key(title: &str) -> String {
 pub struct RowVerdict {
     pub outcome: Outcome,
     pub issues: Vec<Issue>,
+    /// Shown on the row; they do not change its outcome.
+    pub warnings: Vec<Issue>,
     pub key: Option<MatchKey>,
     pub person_id: Option<PersonId>,
     pub training: Option<TrainingRef>,
@@ -117,7 +149,13 @@ pub struct RowVerdict {
 impl RowInput {
     pub fn parse(&self, method: MatchMethod, default_country: Option<&str>, order: DateOrder, today: NaiveDate) -> ParsedRow {
         let mut issues = Vec::new();
+        let mut warnings = Vec::new();
         let key = self.parse_person(method, default_country, &mut issues);
+        if let (MatchMethod::Email, Some(k), Some((col, _))) = (method, &key, self.person.first()) {
+            if let Some(meant) = Email::parse(k.value()).ok().and_then(|e| e.domain_typo()) {
+                warnings.push(Issue::new(IssueCode::EmailDomainTypo, Some(col), format!("'{}' may be a typo of {meant}: check the address", clip(k.value()))));
+            }
+        }
         let training_text = match &self.training {
             Some((_, v)) if !v.trim().is_empty() => Some(v.trim().to_string()),
             Some((col, _)) => {
@@ -141,7 +179,7 @@ impl RowInput {
             None => None,
         };
         let training_column = self.training.as_ref().map(|(col, _)| col.clone());
-        ParsedRow { key, training_text, training_column, date, issues }
+        ParsedRow { key, warnings, training_text, training_column, date, issues }
     }
 
     fn cell(&self, role_index: usize) -> Option<&(String, String)> {
@@ -178,7 +216,8 @@ impl RowInput {
                             issues.push(missing(col, "name"));
                             return None;
                         }
-                        PersonName::parse(full).map_err(|m| (col.clone(), m))
+                        let parsed = if self.last_first { PersonName::from_last_first(full) } else { PersonName::parse(full) };
+                        parsed.map_err(|m| (col.clone(), m))
                     }
                     [(fcol, first), (lcol, last)] => {
                         let mut empty = false;
@@ -259,6 +298,7 @@ impl ParsedRow {
         let mut verdict = RowVerdict {
             outcome: Outcome::Error,
             issues,
+            warnings: self.warnings,
             key: self.key,
             person_id,
             training,
@@ -285,6 +325,11 @@ impl ParsedRow {
                 verdict.issues.push(Issue::new(IssueCode::AlreadyCompleted, None, "this completion is already recorded"));
                 return verdict;
             }
+        }
+        if !signed_up && dir.pending.contains(&(key.clone(), t.id.clone(), date)) {
+            verdict.outcome = Outcome::Skipped;
+            verdict.issues.push(Issue::new(IssueCode::AlreadyPending, None, "this completion is already pending from an earlier import"));
+            return verdict;
         }
         verdict.outcome = if signed_up { Outcome::Ready } else { Outcome::Pending };
         verdict
@@ -336,6 +381,7 @@ mod tests {
             person: person.iter().map(|(c, v)| (c.to_string(), v.to_string())).collect(),
             training: Some(("training".into(), training.into())),
             date: Some(("completion_date".into(), date.into())),
+            ..Default::default()
         };
         input.parse(method, Some("US"), DateOrder::Undecided, today()).decide(method, &dir(), &mut HashSet::new())
     }
@@ -400,12 +446,45 @@ mod tests {
             person: vec![("email".into(), "ana@example.com".into())],
             training: Some(("training".into(), "forklift".into())),
             date: Some(("date".into(), "2024-01-02".into())),
+            ..Default::default()
         };
         let first = input.parse(MatchMethod::Email, None, DateOrder::Undecided, today()).decide(MatchMethod::Email, &d, &mut seen);
         let second = input.parse(MatchMethod::Email, None, DateOrder::Undecided, today()).decide(MatchMethod::Email, &d, &mut seen);
         assert_eq!(first.outcome, Outcome::Ready);
         assert_eq!(second.outcome, Outcome::Skipped);
         assert_eq!(second.issues[0].code, IssueCode::DuplicateInFile);
+    }
+
+    #[test]
+    fn a_near_miss_training_gets_a_suggestion() {
+        let v = row(MatchMethod::Email, &[("email", "ana@example.com")], "Forklift Safty", "2024-01-02");
+        assert_eq!(v.issues[0].code, IssueCode::UnknownTraining);
+        assert!(v.issues[0].message.contains("Did you mean 'Forklift Safety' (ID forklift)?"), "{}", v.issues[0].message);
+        let v = row(MatchMethod::Email, &[("email", "ana@example.com")], "Knitting", "2024-01-02");
+        assert!(!v.issues[0].message.contains("Did you mean"));
+    }
+
+    #[test]
+    fn a_likely_email_typo_is_a_warning_that_keeps_the_outcome() {
+        let v = row(MatchMethod::Email, &[("email", "new@gmial.com")], "forklift", "2024-01-02");
+        assert_eq!(v.outcome, Outcome::Pending);
+        assert_eq!(v.warnings[0].code, IssueCode::EmailDomainTypo);
+    }
+
+    #[test]
+    fn a_completion_pending_from_an_earlier_import_is_skipped() {
+        let mut d = dir();
+        let key = MatchKey::email(&Email::parse("new@example.com").unwrap());
+        d.pending.insert((key, TrainingId::parse("forklift").unwrap(), CompletionDate::from_iso("2024-01-02").unwrap()));
+        let input = RowInput {
+            person: vec![("email".into(), "new@example.com".into())],
+            training: Some(("training".into(), "forklift".into())),
+            date: Some(("date".into(), "2024-01-02".into())),
+            ..Default::default()
+        };
+        let v = input.parse(MatchMethod::Email, None, DateOrder::Undecided, today()).decide(MatchMethod::Email, &d, &mut HashSet::new());
+        assert_eq!(v.outcome, Outcome::Skipped);
+        assert_eq!(v.issues[0].code, IssueCode::AlreadyPending);
     }
 
     #[test]
@@ -420,6 +499,7 @@ mod tests {
             person: vec![("email".into(), "ana@example.com".into())],
             training: Some(("training".into(), "forklift".into())),
             date: Some(("date".into(), "2024-01-02".into())),
+            ..Default::default()
         };
         let v = input.parse(MatchMethod::Email, None, DateOrder::Undecided, today()).decide(MatchMethod::Email, &d, &mut HashSet::new());
         assert_eq!(v.outcome, Outcome::Skipped);

@@ -35,6 +35,9 @@ pub fn check_options(options: &ImportOptions) -> Result<ImportOptions, PipelineE
         }
         out.default_country = Some(upper);
     }
+    if let Some(columns) = &options.columns {
+        crate::csv_input::check_mapping(columns).map_err(|m| invalid("INVALID_OPTION", m))?;
+    }
     if let Some(f) = &options.date_format {
         DateOrder::from_option(f).map_err(|m| invalid("INVALID_OPTION", m))?;
         out.date_format = Some(f.trim().to_ascii_lowercase());

@@ -3,7 +3,7 @@
 //! invocation), rows written in batches, then the summary.
 
 use super::{commit, PipelineError};
-use crate::csv_input::{date_cells, CsvRows, RawRow, MAX_FILE_BYTES};
+use crate::csv_input::{date_cells, ColumnMapping, CsvRows, RawRow, MAX_FILE_BYTES};
 use crate::domain::{
     CompletionDate, DateOrder, DirectorySnapshot, FileProblem, ImportId, ImportStatus, MatchMethod, OrgId, Outcome,
     PersonId, PersonMatch, RowStatus, RowVerdict, Training, TrainingId,
@@ -97,7 +97,7 @@ enum Chunk {
 }
 
 /// Streams an object through the CSV reader on a blocking thread, in chunks.
-async fn stream_rows(store: &Store, key: &str, method: MatchMethod) -> Result<(mpsc::Receiver<Chunk>, tokio::task::JoinHandle<Result<(), FileProblem>>), Failure> {
+async fn stream_rows(store: &Store, key: &str, method: MatchMethod, mapping: ColumnMapping) -> Result<(mpsc::Receiver<Chunk>, tokio::task::JoinHandle<Result<(), FileProblem>>), Failure> {
     let object = store.open_object(key).await?;
     if object.size.is_some_and(|s| s as u64 > MAX_FILE_BYTES) {
         return Err(Failure::File(too_big(object.size.unwrap_or(0))));
@@ -105,7 +105,7 @@ async fn stream_rows(store: &Store, key: &str, method: MatchMethod) -> Result<(m
     let reader = tokio_util::io::SyncIoBridge::new(Box::pin(object.body.into_async_read()));
     let (tx, rx) = mpsc::channel::<Chunk>(2);
     let handle = tokio::task::spawn_blocking(move || {
-        let mut rows = CsvRows::open(reader, method)?;
+        let mut rows = CsvRows::open_with(reader, method, &mapping)?;
         let header = Chunk::Header { headers: rows.layout.headers.clone(), ignored: rows.layout.ignored_columns.clone() };
         if tx.blocking_send(header).is_err() {
             return Ok(());
@@ -141,10 +141,11 @@ async fn decide_date_order(store: &Store, summary: &ImportSummary) -> Result<Dat
     let object = store.open_object(&summary.object_key).await?;
     let reader = tokio_util::io::SyncIoBridge::new(Box::pin(object.body.into_async_read()));
     let method = summary.method;
+    let mapping = summary.options.columns.clone().unwrap_or_default();
     tokio::task::spawn_blocking(move || {
         let mut dates: Vec<String> = Vec::new();
         let mut settle = (false, false);
-        date_cells(reader, method, |d| {
+        date_cells(reader, method, &mapping, |d| {
             // Only dates that settle the order matter; keep one of each kind.
             match DateOrder::detect([d]) {
                 DateOrder::DayFirst if !settle.0 => {
@@ -193,7 +194,9 @@ async fn run_validation(store: &Store, org: &OrgId, id: &ImportId, summary: &Imp
     }
     .to_string());
 
-    let (mut rx, reader) = stream_rows(store, &summary.object_key, method).await?;
+    let mut pending_checked: HashSet<crate::domain::MatchKey> = HashSet::new();
+    let mapping = summary.options.columns.clone().unwrap_or_default();
+    let (mut rx, reader) = stream_rows(store, &summary.object_key, method, mapping).await?;
     while let Some(chunk) = rx.recv().await {
         let raw_rows = match chunk {
             Chunk::Header { headers, ignored } => {
@@ -228,6 +231,22 @@ async fn run_validation(store: &Store, org: &OrgId, id: &ImportId, summary: &Imp
             }
         }
         checked_completions.extend(candidates);
+        // Rows of earlier imports already pending for people who have not signed up.
+        let waiting: Vec<_> = parsed
+            .iter()
+            .flatten()
+            .filter_map(|p| p.key.clone())
+            .filter(|k| !pending_checked.contains(k))
+            .filter(|k| !matches!(dir.people.get(k).map(|p| crate::domain::match_person(p)), Some(PersonMatch::SignedUp(_))))
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        pending_checked.extend(waiting.iter().cloned());
+        for (key, row) in store.pending_rows_for_keys(org, waiting).await? {
+            if let (Some(t), Some(d)) = (row.training_id.as_deref().and_then(|t| TrainingId::parse(t).ok()), row.completion_date.as_deref().and_then(CompletionDate::from_iso)) {
+                dir.pending.insert((key, t, d));
+            }
+        }
 
         let mut records = Vec::with_capacity(raw_rows.len());
         for (raw, parsed) in raw_rows.into_iter().zip(parsed) {
@@ -235,6 +254,7 @@ async fn run_validation(store: &Store, org: &OrgId, id: &ImportId, summary: &Imp
                 Some(p) => p.decide(method, &dir, &mut seen),
                 None => RowVerdict {
                     outcome: Outcome::Error,
+                    warnings: vec![],
                     issues: raw.problem.clone().into_iter().collect(),
                     key: None,
                     person_id: None,
@@ -244,7 +264,7 @@ async fn run_validation(store: &Store, org: &OrgId, id: &ImportId, summary: &Imp
             };
             result.rows_total += 1;
             result.outcomes.add(verdict.outcome);
-            for issue in &verdict.issues {
+            for issue in verdict.issues.iter().chain(&verdict.warnings) {
                 *result.issues.entry(issue.code.as_str().to_string()).or_default() += 1;
             }
             records.push(RowRecord {
@@ -254,6 +274,7 @@ async fn run_validation(store: &Store, org: &OrgId, id: &ImportId, summary: &Imp
                 outcome: verdict.outcome,
                 status: RowStatus::Validated,
                 issues: verdict.issues,
+                warnings: verdict.warnings,
                 match_method: method,
                 match_value: verdict.key.as_ref().map(|k| k.value().to_string()),
                 person_id: verdict.person_id.map(|p| p.to_string()),

@@ -29,6 +29,9 @@ pub struct ImportOptions {
     /// `auto` (default), `dmy` or `mdy`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub date_format: Option<String>,
+    /// Header names for roles when the aliases do not fit: `{"email": "Correo"}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub columns: Option<std::collections::BTreeMap<String, String>>,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
@@ -144,6 +147,9 @@ pub struct RowRecord {
     pub status: RowStatus,
     #[serde(default)]
     pub issues: Vec<Issue>,
+    /// Shown on the row; they do not change its outcome.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<Issue>,
     pub match_method: MatchMethod,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub match_value: Option<String>,
@@ -477,6 +483,20 @@ impl Store {
                 _ => return Ok(RowPage { rows, next_cursor: None }),
             }
         }
+    }
+
+    /// Pending rows for many keys, with bounded concurrency.
+    pub async fn pending_rows_for_keys(&self, org: &OrgId, keys_wanted: Vec<MatchKey>) -> StoreResult<Vec<(MatchKey, RowRecord)>> {
+        use futures::stream::{self, StreamExt, TryStreamExt};
+        let found: Vec<Vec<(MatchKey, RowRecord)>> = stream::iter(keys_wanted)
+            .map(|k| async move {
+                let rows = self.pending_rows_for_key(org, &k).await?;
+                Ok::<_, StoreError>(rows.into_iter().map(|(_, r)| (k.clone(), r)).collect())
+            })
+            .buffer_unordered(16)
+            .try_collect()
+            .await?;
+        Ok(found.into_iter().flatten().collect())
     }
 
     /// Pending rows of every import of the organisation waiting for this key.
