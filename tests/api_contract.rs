@@ -114,6 +114,13 @@ async fn responses_match_the_documented_schemas() {
     call_checked(&api, &c, "GET", "/imports/{import_id}/rows", &format!("/imports/{id}/rows?limit=1"), None).await;
     let (s, _) = call_checked(&api, &c, "GET", "/imports/{import_id}/rows", &format!("/imports/{id}/rows?outcome=nope"), None).await;
     assert_eq!(s, 400);
+    let (s, _) = call_checked(&api, &c, "PATCH", "/imports/{import_id}/rows/{row}", &format!("/imports/{id}/rows/3"), Some(json!({"cells": {"email": "c@example.com"}}))).await;
+    assert_eq!(s, 200);
+    let (s, _) = call_checked(&api, &c, "PATCH", "/imports/{import_id}/rows/{row}", &format!("/imports/{id}/rows/3"), Some(json!({"cells": {"nope": "x"}}))).await;
+    assert_eq!(s, 400);
+    let (s, report) = call_checked(&api, &c, "GET", "/imports/{import_id}/error-report", &format!("/imports/{id}/error-report"), None).await;
+    assert_eq!(s, 200);
+    assert!(report.as_str().unwrap().contains("Import problems"));
     let (s, _) = call_checked(&api, &c, "POST", "/imports/{import_id}/commit", &format!("/imports/{id}/commit"), Some(json!({}))).await;
     assert_eq!(s, 202);
     deliver(&env.store, &format!("commits/{}/{id}.json", env.org)).await;

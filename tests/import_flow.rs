@@ -366,3 +366,45 @@ async fn a_column_mapping_reads_headers_no_alias_covers() {
     let (status, body) = w.call("POST", "/imports", Some(json!({"method": "email", "csv": csv, "columns": {"correo": "Correo"}}))).await;
     assert_eq!((status, body["code"].as_str()), (400, Some("INVALID_OPTION")), "{body}");
 }
+
+#[tokio::test]
+async fn rows_are_fixed_in_place_and_the_error_report_round_trips() {
+    let w = world("fix").await;
+    let csv = "Email,Course,Date\nnot-an-email,Forklift Safety,2024-01-01\n=HYPERLINK(\"x\"),Forklift Safty,2024-01-02\nok@example.com,First Aid,2024-01-03\n";
+    let id = w.import("email", csv, json!({})).await;
+    let s = w.summary(&id).await;
+    assert_eq!(counts(&s, "outcomes"), (0, 1, 2, 0), "{s}");
+
+    // The report: error rows, original cells, what is wrong, formulas guarded.
+    let (status, report) = w.call("GET", &format!("/imports/{id}/error-report"), None).await;
+    assert_eq!(status, 200);
+    let report = report.as_str().unwrap().trim_start_matches('\u{feff}').to_string();
+    let lines: Vec<&str> = report.lines().collect();
+    assert_eq!(lines[0], "Email,Course,Date,Import problems");
+    assert!(lines[1].starts_with("not-an-email,Forklift Safety,2024-01-01,INVALID_EMAIL (Email):"), "{report}");
+    assert!(lines[2].starts_with("\"'=HYPERLINK(\"\"x\"\")\",Forklift Safty,"), "{report}");
+    assert!(lines[2].contains("Did you mean 'Forklift Safety'"), "{report}");
+    assert_eq!(lines.len(), 3);
+
+    // Fix the first error in place: the row and the counts change together.
+    let (status, fixed) = w.call("PATCH", &format!("/imports/{id}/rows/2"), Some(json!({"cells": {"Email": "fixed@example.com"}}))).await;
+    assert_eq!(status, 200, "{fixed}");
+    assert_eq!(fixed["row"]["outcome"], "pending");
+    assert_eq!(counts(&fixed["import"], "outcomes"), (0, 2, 1, 0));
+    assert_eq!(fixed["import"]["issues"]["INVALID_EMAIL"], 1, "row 3 still has one");
+
+    // The report, fixed in a spreadsheet and uploaded again, is accepted.
+    let fixed_report = report
+        .replace("\"'=HYPERLINK(\"\"x\"\")\"", "report@example.com")
+        .replace("not-an-email,", "second@example.com,")
+        .replace("Forklift Safty,", "Forklift Safety,");
+    let again = w.import("email", &fixed_report, json!({})).await;
+    let s = w.summary(&again).await;
+    assert_eq!(counts(&s, "outcomes"), (0, 2, 0, 0), "{s}\n{fixed_report}");
+    assert_eq!(s["ignored_columns"], json!(["Import problems"]));
+
+    // After the import is committed, rows can no longer be fixed.
+    w.commit(&id, true).await;
+    let (status, body) = w.call("PATCH", &format!("/imports/{id}/rows/3"), Some(json!({"cells": {"Course": "First Aid"}}))).await;
+    assert_eq!((status, body["code"].as_str()), (409, Some("IMPORT_NOT_EDITABLE")));
+}

@@ -159,14 +159,26 @@ impl CsvLayout {
         self.date
     }
 
-    fn input(&self, cells: &[String]) -> RowInput {
-        let cell = |i: usize| (self.headers[i].clone(), cells.get(i).cloned().unwrap_or_default());
+    /// The cells of a row by role. A leading apostrophe that guards a formula character
+    /// (our error report writes "'+44...") is dropped, so a fixed report reads back.
+    pub fn input(&self, cells: &[String]) -> RowInput {
+        let cell = |i: usize| (self.headers[i].clone(), unguard(cells.get(i).map(String::as_str).unwrap_or_default()).to_string());
         RowInput {
             last_first: self.last_first,
             person: self.person.iter().map(|&i| cell(i)).collect(),
             training: Some(cell(self.training)),
             date: Some(cell(self.date)),
         }
+    }
+}
+
+/// Characters that make a spreadsheet treat a cell as a formula.
+pub const FORMULA_STARTS: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
+
+fn unguard(cell: &str) -> &str {
+    match cell.strip_prefix('\'') {
+        Some(rest) if rest.starts_with(FORMULA_STARTS) => rest,
+        _ => cell,
     }
 }
 
@@ -619,6 +631,13 @@ mod tests {
     fn last_comma_first_header_is_recognised() {
         let mut rows = CsvRows::open(&b"\"Name (Last, First)\",Training,Date\n\"Lopez, Ana\",F,2024-01-02\n"[..], MatchMethod::Name).unwrap();
         assert!(rows.next_row().unwrap().unwrap().input.last_first);
+    }
+
+    #[test]
+    fn a_guarded_cell_from_an_error_report_reads_back_as_its_value() {
+        let rows = read_all(b"phone,training,date\n'+1 415 555 2671,F,2024-01-02\n", MatchMethod::Phone).unwrap();
+        assert_eq!(rows[0].input.person[0].1, "+1 415 555 2671");
+        assert_eq!(rows[0].cells[0], "'+1 415 555 2671");
     }
 
     #[test]

@@ -51,6 +51,11 @@ pub mod s3 {
         format!("{COMMITS}{org}/{import}.json")
     }
 
+    /// `reports/<org>/<import>/errors.csv`: a large error report, handed out by URL.
+    pub fn report_key(org: &OrgId, import: &ImportId) -> String {
+        format!("reports/{org}/{import}/errors.csv")
+    }
+
     /// What an object key means to the worker.
     #[derive(Debug, PartialEq, Eq)]
     pub enum ObjectRole {

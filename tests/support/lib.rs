@@ -180,7 +180,7 @@ pub async fn call_api(ctx: &import_api::ApiContext, method: &str, path: &str, bo
     let status = resp.status().as_u16();
     let body = match resp.body() {
         lambda_http::Body::Text(t) => serde_json::from_str(t).unwrap_or(Value::String(t.clone())),
-        lambda_http::Body::Binary(b) => serde_json::from_slice(b).unwrap_or(Value::Null),
+        lambda_http::Body::Binary(b) => serde_json::from_slice(b).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(b).into_owned())),
         _ => Value::Null,
     };
     (status, body)

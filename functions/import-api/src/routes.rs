@@ -29,6 +29,8 @@ pub enum Op {
     PublishTraining,
     UnpublishTraining,
     IssueCodes,
+    FixRow,
+    ErrorReport,
 }
 
 pub struct Route {
@@ -53,6 +55,8 @@ pub const ROUTES: &[Route] = &[
     r!("GET", "/imports/{import_id}/rows", ListRows),
     r!("POST", "/imports/{import_id}/commit", Commit),
     r!("DELETE", "/imports/{import_id}/rows/{row}", DeleteRow),
+    r!("PATCH", "/imports/{import_id}/rows/{row}", FixRow),
+    r!("GET", "/imports/{import_id}/error-report", ErrorReport),
     r!("DELETE", "/imports/{import_id}/pending-rows", DeletePending),
     r!("GET", "/people/{person_id}/completions", PersonCompletions),
     r!("POST", "/people", AddPerson),
@@ -165,6 +169,16 @@ struct CommitBody {
     #[serde(default)]
     skip_invalid_rows: bool,
 }
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct FixBody {
+    #[serde(default)]
+    cells: std::collections::BTreeMap<String, String>,
+}
+
+/// Error reports bigger than this are handed out through S3 (Lambda answers are capped at 6 MB).
+const INLINE_REPORT_BYTES: usize = 4 * 1024 * 1024;
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -298,6 +312,37 @@ pub async fn dispatch(ctx: &ApiContext, who: Option<Caller>, route: &Route, para
             let row: u64 = params["row"].parse().map_err(|_| ApiError::NotFound { what: "row" })?;
             let record = manage::delete_pending_row(store, &org, &id, row).await?;
             Ok(json_response(200, json!({ "row": record })))
+        }
+        Op::FixRow => {
+            let id = import_id(params)?;
+            let row: u64 = params["row"].parse().map_err(|_| ApiError::NotFound { what: "row" })?;
+            let body: FixBody = body_json(req)?;
+            let today = chrono::Utc::now().date_naive();
+            let record = training_imports::pipeline::fix::fix_row(store, &org, &id, row, &body.cells, today).await?;
+            let summary = manage::get_import(store, &org, &id).await?;
+            Ok(json_response(200, json!({ "row": record, "import": summary })))
+        }
+        Op::ErrorReport => {
+            let id = import_id(params)?;
+            let summary = manage::get_import(store, &org, &id).await?;
+            let csv = training_imports::pipeline::report::error_report(store, &org, &id).await?;
+            let base = summary.file_name.trim_end_matches(".csv").replace(['"', '\\', '\r', '\n'], "_");
+            let file_name = format!("{base}-errors.csv");
+            if csv.len() > INLINE_REPORT_BYTES {
+                let key = training_imports::keys::s3::report_key(&org, &id);
+                store.put_object(&key, "text/csv; charset=utf-8", csv).await?;
+                let url = store.presign_download(&key, &file_name, std::time::Duration::from_secs(300)).await?;
+                return Ok(Response::builder().status(303).header("location", url).body(Body::Empty).expect("valid response"));
+            }
+            // A byte order mark so that Excel opens the UTF-8 text as UTF-8.
+            let mut body = b"\xEF\xBB\xBF".to_vec();
+            body.extend(csv);
+            Ok(Response::builder()
+                .status(200)
+                .header("content-type", "text/csv; charset=utf-8")
+                .header("content-disposition", format!("attachment; filename=\"{file_name}\""))
+                .body(Body::Binary(body))
+                .expect("valid response"))
         }
         Op::DeletePending => {
             let result = manage::delete_all_pending(store, &org, &import_id(params)?).await?;

@@ -6,7 +6,9 @@
 //!   the directory).
 
 pub mod commit;
+pub mod fix;
 pub mod manage;
+pub mod report;
 pub mod signup;
 pub mod validate;
 

@@ -665,6 +665,56 @@ impl Store {
         }
     }
 
+    /// Replaces a row still `validated` after a fix, moving the summary's outcome and
+    /// issue counts in the same transaction. ConditionFailed when the row changed
+    /// meanwhile or the import is no longer `validated`.
+    pub async fn replace_validated_row(&self, org: &OrgId, id: &ImportId, old: &RowRecord, new: &RowRecord) -> StoreResult<()> {
+        let put = aws_sdk_dynamodb::types::Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(keyed(keys::import_pk(org, id), keys::row_sk(new.row), new)))
+            .condition_expression("#st = :validated AND outcome = :old")
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_values(":validated", s(RowStatus::Validated.as_str()))
+            .expression_attribute_values(":old", s(old.outcome.as_str()))
+            .build()
+            .expect("item and expression set");
+        let mut deltas: BTreeMap<String, i64> = BTreeMap::new();
+        for i in old.issues.iter().chain(&old.warnings) {
+            *deltas.entry(i.code.as_str().to_string()).or_default() -= 1;
+        }
+        for i in new.issues.iter().chain(&new.warnings) {
+            *deltas.entry(i.code.as_str().to_string()).or_default() += 1;
+        }
+        deltas.retain(|_, d| *d != 0);
+        let mut sets = vec!["updated_at = :now".to_string()];
+        let mut b = self
+            .summary_update(org, id)
+            .condition_expression("#status = :validated")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":validated", s(ImportStatus::Validated.as_str()))
+            .expression_attribute_values(":now", s(now_rfc3339()));
+        if old.outcome != new.outcome {
+            sets.push("outcomes.#o_old = outcomes.#o_old - :one, outcomes.#o_new = outcomes.#o_new + :one".into());
+            b = b
+                .expression_attribute_names("#o_old", old.outcome.as_str())
+                .expression_attribute_names("#o_new", new.outcome.as_str())
+                .expression_attribute_values(":one", n(1));
+        }
+        if !deltas.is_empty() {
+            b = b.expression_attribute_values(":zero", n(0));
+        }
+        for (i, (code, delta)) in deltas.iter().enumerate() {
+            sets.push(format!("issues.#i{i} = if_not_exists(issues.#i{i}, :zero) + :i{i}"));
+            b = b.expression_attribute_names(format!("#i{i}"), code).expression_attribute_values(format!(":i{i}"), n(*delta));
+        }
+        let update = b.update_expression(format!("SET {}", sets.join(", "))).build().expect("key and expression set");
+        let items = vec![TransactWriteItem::builder().put(put).build(), TransactWriteItem::builder().update(update).build()];
+        match self.transact(items).await? {
+            TxOutcome::Committed => Ok(()),
+            TxOutcome::ConditionFailed => Err(StoreError::ConditionFailed),
+        }
+    }
+
     /// Deletes one pending row; ConditionFailed when the row is not pending.
     pub async fn delete_pending_row(&self, org: &OrgId, id: &ImportId, row: u64) -> StoreResult<()> {
         let update = Update::builder()

@@ -31,6 +31,21 @@ impl Store {
         Ok(ObjectInfo { size: out.content_length, body: out.body })
     }
 
+    /// A presigned GET that downloads an object under the given file name.
+    pub async fn presign_download(&self, key: &str, file_name: &str, ttl: Duration) -> StoreResult<String> {
+        let config = PresigningConfig::expires_in(ttl).map_err(service("presigning config"))?;
+        let req = self
+            .s3
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .response_content_disposition(format!("attachment; filename=\"{file_name}\""))
+            .presigned(config)
+            .await
+            .map_err(service("presign download"))?;
+        Ok(req.uri().to_string())
+    }
+
     /// A presigned PUT for one key and content type, valid for `ttl`.
     pub async fn presign_upload(&self, key: &str, content_type: &str, ttl: Duration) -> StoreResult<String> {
         let config = PresigningConfig::expires_in(ttl).map_err(service("presigning config"))?;
