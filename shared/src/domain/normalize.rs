@@ -285,6 +285,14 @@ mod tests {
     }
 
     #[test]
+    fn a_national_number_that_lost_its_leading_zero_still_matches() {
+        // Spreadsheets drop the trunk 0 of numbers stored as numbers; the numbering plan
+        // reads the national significant number the same way.
+        assert_eq!(PhoneNumber::parse("15123456789", Some("DE")).unwrap(), PhoneNumber::parse("015123456789", Some("DE")).unwrap());
+        assert_eq!(PhoneNumber::parse("7911123456", Some("GB")).unwrap().as_str(), "+447911123456");
+    }
+
+    #[test]
     fn extensions_do_not_change_the_number_matched() {
         assert_eq!(PhoneNumber::parse("415-555-2671 ext. 12", Some("US")).unwrap().as_str(), "+14155552671");
     }
