@@ -96,13 +96,6 @@ impl PhoneNumber {
                     clip(raw)
                 ));
             }
-            let with_zero = format!("0{digits}");
-            if !s.starts_with('+') && !s.starts_with('0') && phonenumber::parse(country, &with_zero).is_ok_and(|p| phonenumber::is_valid(&p)) {
-                return Err(format!(
-                    "'{}' looks like a number that lost its leading 0 when a spreadsheet stored it as a number: format the column as text, or write it as {with_zero}",
-                    clip(raw)
-                ));
-            }
             return Err(format!("'{}' is not a valid phone number for its country", clip(raw)));
         }
         Ok(PhoneNumber(parsed.format().mode(phonenumber::Mode::E164).to_string()))
@@ -276,12 +269,6 @@ mod tests {
     fn international_number_without_its_plus_gets_a_hint() {
         let err = PhoneNumber::parse("447911123456", Some("US")).unwrap_err();
         assert!(err.contains("+447911123456"), "{err}");
-    }
-
-    #[test]
-    fn a_number_that_lost_its_leading_zero_gets_a_hint() {
-        let err = PhoneNumber::parse("1512345678", Some("DE")).unwrap_err();
-        assert!(err.contains("leading 0"), "{err}");
     }
 
     #[test]
