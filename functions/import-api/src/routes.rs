@@ -254,7 +254,11 @@ pub async fn dispatch(ctx: &ApiContext, who: Option<Caller>, route: &Route, para
                 training_imports::store::StoreError::Corrupt(_) => ApiError::bad("INVALID_CURSOR", "the cursor is not one this API gave out"),
                 other => other.into(),
             })?;
-            Ok(json_response(200, json!({ "imports": imports, "next_cursor": next })))
+            let mut current = Vec::with_capacity(imports.len());
+            for summary in imports {
+                current.push(manage::recover_if_stopped(store, summary).await?);
+            }
+            Ok(json_response(200, json!({ "imports": current, "next_cursor": next })))
         }
         Op::CreateImport => {
             let body = create_import_body(req)?;

@@ -76,8 +76,75 @@ pub async fn create_import(store: &Store, org: &OrgId, new: NewImport) -> Result
     Ok(CreatedImport { summary, upload_url: None })
 }
 
+/// How long an import may sit in `validating` or `importing` without progress before it
+/// is treated as stopped. Lambda runs a function for 15 minutes at most.
+pub const STALE_AFTER: chrono::Duration = chrono::Duration::minutes(16);
+/// How many times a stopped commit is started again before the import is failed.
+pub const MAX_COMMIT_RESUMES: u64 = 3;
+
 pub async fn get_import(store: &Store, org: &OrgId, id: &ImportId) -> Result<ImportSummary, PipelineError> {
-    store.get_import(org, id).await?.ok_or(PipelineError::NotFound { what: "import" })
+    let summary = store.get_import(org, id).await?.ok_or(PipelineError::NotFound { what: "import" })?;
+    recover_if_stopped(store, summary).await
+}
+
+fn is_stale(summary: &ImportSummary) -> bool {
+    chrono::DateTime::parse_from_rfc3339(&summary.updated_at)
+        .map(|t| chrono::Utc::now().signed_duration_since(t) > STALE_AFTER)
+        .unwrap_or(false)
+}
+
+/// Nothing stays in `validating` or `importing` forever: a validation that stopped (the
+/// worker crashed or timed out and its retries ran out) ends `failed` with a reason; a
+/// commit that stopped is started again, since its rows are half moved, up to
+/// MAX_COMMIT_RESUMES times.
+pub async fn recover_if_stopped(store: &Store, summary: ImportSummary) -> Result<ImportSummary, PipelineError> {
+    if !is_stale(&summary) {
+        return Ok(summary);
+    }
+    let org = OrgId::parse(&summary.org_id).map_err(|m| StoreError::Corrupt(m))?;
+    let id = ImportId::parse(&summary.import_id).map_err(|m| StoreError::Corrupt(m))?;
+    let result = match summary.status {
+        ImportStatus::Validating => {
+            let problem = crate::domain::FileProblem::new(
+                "PROCESSING_STOPPED",
+                "validation stopped before it finished (the worker crashed or ran out of time). Upload the file again as a new import; if it happens again, split the file.",
+            );
+            tracing::warn!(org = %org, import = %id, "validation stopped; import marked failed");
+            store.fail_import(&org, &id, &problem).await
+        }
+        ImportStatus::Importing if summary.commit_resumes < MAX_COMMIT_RESUMES => {
+            tracing::warn!(org = %org, import = %id, resumes = summary.commit_resumes, "commit stopped; starting it again");
+            let resumed = store
+                .transition_import(
+                    &org,
+                    &id,
+                    &[ImportStatus::Importing],
+                    ImportStatus::Importing,
+                    vec![("commit_resumes", AttributeValue::N((summary.commit_resumes + 1).to_string()))],
+                    None,
+                )
+                .await;
+            if resumed.is_ok() {
+                let request = summary.commit.clone().unwrap_or_default();
+                store.put_object(&keys::s3::commit_key(&org, &id), "application/json", serde_json::to_vec(&request).unwrap_or_default()).await?;
+            }
+            resumed
+        }
+        ImportStatus::Importing => {
+            let problem = crate::domain::FileProblem::new(
+                "PROCESSING_STOPPED",
+                "the import stopped several times before it finished; the rows already imported are kept. Contact support with this import's id.",
+            );
+            store.fail_import(&org, &id, &problem).await
+        }
+        _ => return Ok(summary),
+    };
+    match result {
+        Ok(s) => Ok(s),
+        // Someone else moved it meanwhile: show what is there now.
+        Err(StoreError::ConditionFailed) => store.get_import(&org, &id).await?.ok_or(PipelineError::NotFound { what: "import" }),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// The Import click. Clicking again while the commit runs, or after, answers with the

@@ -73,8 +73,11 @@ pub async fn validate_import(store: &Store, org: &OrgId, id: &ImportId, today: N
         Ok(()) => Ok(()),
         Err(Failure::File(problem)) => {
             tracing::info!(org = %org, import = %id, code = %problem.code, "import failed validation");
-            store.fail_import(org, id, &problem).await?;
-            Ok(())
+            match store.fail_import(org, id, &problem).await {
+                // A concurrent delivery of the same object ended it first.
+                Ok(_) | Err(StoreError::ConditionFailed) => Ok(()),
+                Err(e) => Err(e.into()),
+            }
         }
         Err(Failure::Pipeline(e)) => Err(e),
     }
@@ -296,7 +299,15 @@ async fn run_validation(store: &Store, org: &OrgId, id: &ImportId, summary: &Imp
     if result.rows_total == 0 {
         return Err(Failure::File(FileProblem::new("NO_DATA_ROWS", "the file has a header row but no data rows. Add one row per completion.")));
     }
-    store.finish_validation(org, id, &result).await?;
+    match store.finish_validation(org, id, &result).await {
+        Ok(_) => {}
+        Err(StoreError::ConditionFailed) => {
+            // A concurrent delivery of the same object finished first, with the same rows.
+            tracing::info!(org = %org, import = %id, "validation already finished by another delivery");
+            return Ok(());
+        }
+        Err(e) => return Err(e.into()),
+    }
     tracing::info!(org = %org, import = %id, rows = result.rows_total, ready = result.outcomes.ready, pending = result.outcomes.pending, errors = result.outcomes.error, skipped = result.outcomes.skipped, "import validated");
     Ok(())
 }

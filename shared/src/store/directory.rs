@@ -41,6 +41,7 @@ impl Store {
 
     pub async fn put_training(&self, org: &OrgId, record: &TrainingRecord) -> StoreResult<()> {
         let id = TrainingId::parse(&record.training_id).map_err(StoreError::Corrupt)?;
+        self.write_point("put training")?;
         self.ddb
             .put_item()
             .table_name(&self.table)
@@ -53,6 +54,7 @@ impl Store {
 
     /// Sets `published`; ConditionFailed when the training does not exist.
     pub async fn set_training_published(&self, org: &OrgId, id: &TrainingId, published: bool) -> StoreResult<TrainingRecord> {
+        self.write_point("publish training")?;
         let out = self
             .ddb
             .update_item()

@@ -106,6 +106,9 @@ pub struct ImportSummary {
     pub rows_committed: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub commit: Option<CommitRequest>,
+    /// Times a stopped commit was started again.
+    #[serde(default)]
+    pub commit_resumes: u64,
 }
 
 impl ImportSummary {
@@ -132,6 +135,7 @@ impl ImportSummary {
             issues: BTreeMap::new(),
             rows_committed: 0,
             commit: None,
+            commit_resumes: 0,
         }
     }
 }
@@ -244,6 +248,7 @@ impl Store {
         let mut item = keyed(keys::import_pk(&org, &id), keys::SUMMARY_SK.into(), summary);
         item.insert(IMPORTS_INDEX_PK.into(), s(keys::imports_index_pk(&org)));
         item.insert(IMPORTS_INDEX_SK.into(), s(format!("{}#{}", summary.created_at, summary.import_id)));
+        self.write_point("create import")?;
         let out = self
             .ddb
             .put_item()
@@ -355,6 +360,7 @@ impl Store {
                 req = req.expression_attribute_values(k, v);
             }
         }
+        self.write_point("import status")?;
         let out = req
             .update_expression(format!("SET {}", sets.join(", ")))
             .condition_expression(condition)

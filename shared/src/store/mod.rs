@@ -44,11 +44,45 @@ pub struct Store {
     pub(crate) s3: S3Client,
     pub(crate) table: String,
     pub(crate) bucket: String,
+    crash: Option<std::sync::Arc<CrashPlan>>,
+}
+
+/// A crash injected for tests: the store fails every write after the first `after`, as
+/// if the process had been killed there. It also counts the writes attempted, so a test
+/// can learn how many writes an uninterrupted run makes.
+#[derive(Debug)]
+pub struct CrashPlan {
+    after: Option<u64>,
+    writes: std::sync::atomic::AtomicU64,
+}
+
+impl CrashPlan {
+    pub fn writes(&self) -> u64 {
+        self.writes.load(std::sync::atomic::Ordering::SeqCst)
+    }
 }
 
 impl Store {
     pub fn new(ddb: DynamoClient, s3: S3Client, table: impl Into<String>, bucket: impl Into<String>) -> Store {
-        Store { ddb, s3, table: table.into(), bucket: bucket.into() }
+        Store { ddb, s3, table: table.into(), bucket: bucket.into(), crash: None }
+    }
+
+    /// Testing only: a copy of this store that fails every write after the first
+    /// `after` (`None`: never, only count). Production code never calls it.
+    pub fn with_crash_plan(&self, after: Option<u64>) -> (Store, std::sync::Arc<CrashPlan>) {
+        let plan = std::sync::Arc::new(CrashPlan { after, writes: Default::default() });
+        (Store { crash: Some(plan.clone()), ..self.clone() }, plan)
+    }
+
+    /// Called before every write: where an injected crash happens.
+    pub(crate) fn write_point(&self, what: &'static str) -> StoreResult<()> {
+        if let Some(plan) = &self.crash {
+            let n = plan.writes.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+            if plan.after.is_some_and(|after| n > after) {
+                return Err(StoreError::Service(anyhow::anyhow!("injected crash before write {n} ({what})")));
+            }
+        }
+        Ok(())
     }
 
     pub fn table(&self) -> &str {

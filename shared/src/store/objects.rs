@@ -13,6 +13,7 @@ pub struct ObjectInfo {
 
 impl Store {
     pub async fn put_object(&self, key: &str, content_type: &str, body: Vec<u8>) -> StoreResult<()> {
+        self.write_point("put object")?;
         self.s3
             .put_object()
             .bucket(&self.bucket)

@@ -47,6 +47,7 @@ impl Store {
                     .build()
             })
             .collect();
+        self.write_point("batch write")?;
         for attempt in 0..MAX_ATTEMPTS {
             let out = self
                 .ddb
@@ -71,6 +72,7 @@ impl Store {
     /// Runs a transaction, retrying conflicts with other transactions. A failed
     /// condition is not retried: the caller decides what it means.
     pub(crate) async fn transact(&self, items: Vec<TransactWriteItem>) -> StoreResult<TxOutcome> {
+        self.write_point("transaction")?;
         for attempt in 0..MAX_ATTEMPTS {
             let result = self.ddb.transact_write_items().set_transact_items(Some(items.clone())).send().await;
             let err = match result {

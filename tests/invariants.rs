@@ -1,0 +1,456 @@
+//! The seven invariants of docs (DESIGN: exactly once, nothing stranded, delete against
+//! apply, crash-safe, tenant isolation, validation writes no completion, counts equal
+//! rows), proved against DynamoDB Local and the local S3 server through the handlers.
+
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use suite::*;
+use training_imports::domain::{ImportId, OrgId, RowStatus};
+use training_imports::keys;
+use training_imports::store::Store;
+
+const CONFIRM: &str = "PostConfirmation_ConfirmSignUp";
+
+fn new_org() -> OrgId {
+    OrgId::parse(&format!("org-{}", &uuid::Uuid::new_v4().simple().to_string()[..10])).unwrap()
+}
+
+async fn call(store: &Store, org: &OrgId, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+    call_api(&api_context(store), method, path, body, Some(admin_claims(org))).await
+}
+
+async fn setup_org(store: &Store, org: &OrgId) {
+    for (id, title) in [("forklift", "Forklift Safety"), ("first-aid", "First Aid")] {
+        let (status, body) = call(store, org, "POST", "/trainings", Some(json!({"training_id": id, "title": title, "published": true}))).await;
+        assert_eq!(status, 201, "{body}");
+    }
+}
+
+fn attrs(org: &OrgId, email: &str) -> Vec<(String, String)> {
+    vec![("custom:org_id".into(), org.to_string()), ("email".into(), email.into())]
+}
+
+async fn signup(store: &Store, org: &OrgId, sub: &str, email: &str) -> on_signup::Handled {
+    let a = attrs(org, email);
+    let refs: Vec<(&str, &str)> = a.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let event = post_confirmation_event(CONFIRM, sub, &refs);
+    on_signup::process(store, &event).await.expect("trigger succeeds")
+}
+
+/// Creates an import from pasted CSV (the upload event is not delivered).
+async fn create(store: &Store, org: &OrgId, csv: &str) -> (ImportId, String) {
+    let (status, body) = call(store, org, "POST", "/imports", Some(json!({"method": "email", "csv": csv}))).await;
+    assert_eq!(status, 201, "{body}");
+    (ImportId::parse(body["import"]["import_id"].as_str().unwrap()).unwrap(), body["import"]["object_key"].as_str().unwrap().to_string())
+}
+
+async fn summary(store: &Store, org: &OrgId, id: &ImportId) -> Value {
+    let (status, body) = call(store, org, "GET", &format!("/imports/{id}"), None).await;
+    assert_eq!(status, 200, "{body}");
+    body["import"].clone()
+}
+
+async fn all_rows(store: &Store, org: &OrgId, id: &ImportId) -> Vec<Value> {
+    let mut rows = vec![];
+    let mut cursor = String::new();
+    loop {
+        let (status, body) = call(store, org, "GET", &format!("/imports/{id}/rows?limit=500{cursor}"), None).await;
+        assert_eq!(status, 200);
+        rows.extend(body["rows"].as_array().unwrap().iter().cloned());
+        match body["next_cursor"].as_str() {
+            Some(c) => cursor = format!("&cursor={c}"),
+            None => return rows,
+        }
+    }
+}
+
+/// Invariant 7: the summary's counts equal what its rows say.
+async fn assert_counts_match_rows(store: &Store, org: &OrgId, id: &ImportId) -> Value {
+    let s = summary(store, org, id).await;
+    let rows = all_rows(store, org, id).await;
+    let mut outcomes: BTreeMap<String, u64> = BTreeMap::new();
+    let mut statuses: BTreeMap<String, i64> = BTreeMap::new();
+    for r in &rows {
+        *outcomes.entry(r["outcome"].as_str().unwrap().into()).or_default() += 1;
+        let st = r["status"].as_str().unwrap();
+        if st != "validated" {
+            *statuses.entry(st.into()).or_default() += 1;
+        }
+    }
+    assert_eq!(s["rows_total"].as_u64().unwrap(), rows.len() as u64, "{s}");
+    for k in ["ready", "pending", "error", "skipped"] {
+        assert_eq!(s["outcomes"][k].as_u64().unwrap(), outcomes.get(k).copied().unwrap_or(0), "outcome {k}: {s}");
+    }
+    for k in ["imported", "pending", "applied", "deleted", "not_imported"] {
+        assert_eq!(s["statuses"][k].as_i64().unwrap(), statuses.get(k).copied().unwrap_or(0), "status {k}: {s}");
+    }
+    s
+}
+
+async fn completions(store: &Store, org: &OrgId, person: &str) -> usize {
+    let (status, body) = call(store, org, "GET", &format!("/people/{person}/completions"), None).await;
+    if status == 404 {
+        return 0;
+    }
+    body["completions"].as_array().unwrap().len()
+}
+
+fn csv_for(emails: &[String]) -> String {
+    let mut csv = "email,training,date\n".to_string();
+    for e in emails {
+        csv.push_str(&format!("{e},forklift,2024-01-01\n"));
+    }
+    csv
+}
+
+fn outcome_counts(s: &Value) -> Value {
+    json!([s["outcomes"], s["statuses"], s["rows_total"]])
+}
+
+// ---- 1. exactly once under duplicate deliveries -------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn duplicate_and_concurrent_deliveries_change_nothing() {
+    let env = test_env("dupes").await;
+    let (store, org) = (&env.store, &env.org);
+    setup_org(store, org).await;
+    signup(store, org, "sub-ready", "ready@example.com").await;
+    let csv = "email,training,date\nready@example.com,forklift,2024-01-01\nlater@example.com,forklift,2024-01-01\nbad,forklift,2024-01-01\n";
+
+    // Reference: one delivery of each event.
+    let (reference, key) = create(store, org, csv).await;
+    deliver(store, &key).await;
+    let validated_once = outcome_counts(&summary(store, org, &reference).await);
+
+    // The same upload delivered three times in sequence, then three at once.
+    let (seq, key) = create(store, org, csv).await;
+    for _ in 0..3 {
+        deliver(store, &key).await;
+    }
+    assert_eq!(outcome_counts(&assert_counts_match_rows(store, org, &seq).await), validated_once);
+    let (conc, key) = create(store, org, csv).await;
+    tokio::join!(deliver(store, &key), deliver(store, &key), deliver(store, &key));
+    assert_eq!(outcome_counts(&assert_counts_match_rows(store, org, &conc).await), validated_once);
+
+    // Import clicked twice, the commit event delivered three times at once.
+    for _ in 0..2 {
+        let (status, body) = call(store, org, "POST", &format!("/imports/{conc}/commit"), Some(json!({"skip_invalid_rows": true}))).await;
+        assert_eq!(status, 202, "{body}");
+    }
+    let commit_key = keys::s3::commit_key(org, &conc);
+    tokio::join!(deliver(store, &commit_key), deliver(store, &commit_key), deliver(store, &commit_key));
+    let s = assert_counts_match_rows(store, org, &conc).await;
+    assert_eq!(s["statuses"]["imported"], 1, "{s}");
+    assert_eq!(s["statuses"]["pending"], 1, "{s}");
+    assert_eq!(completions(store, org, "sub-ready").await, 1);
+
+    // The sign-up trigger invoked twice at once for the pending person.
+    tokio::join!(signup(store, org, "sub-later", "later@example.com"), signup(store, org, "sub-later", "later@example.com"));
+    let s = assert_counts_match_rows(store, org, &conc).await;
+    assert_eq!(s["statuses"]["applied"], 1, "{s}");
+    assert_eq!(completions(store, org, "sub-later").await, 1);
+}
+
+// ---- 4. crash anywhere, then run again -----------------------------------------------------
+
+#[tokio::test]
+async fn the_validator_stopped_after_any_write_converges_when_run_again() {
+    let env = test_env("crash-validate").await;
+    let org = new_org();
+    let store = &env.store;
+    setup_org(store, &org).await;
+    signup(store, &org, "sub-a", "a@example.com").await;
+    let emails: Vec<String> = (0..60).map(|i| if i % 3 == 0 { "a@example.com".to_string() } else { format!("p{i}@example.com") }).collect();
+    let csv = csv_for(&emails);
+
+    let (reference, key) = create(store, &org, &csv).await;
+    let (counting, plan) = store.with_crash_plan(None);
+    deliver(&counting, &key).await;
+    let expected = outcome_counts(&summary(store, &org, &reference).await);
+    let writes = plan.writes();
+    assert!(writes >= 4, "an uninterrupted validation made {writes} writes");
+
+    for crash_after in 0..writes {
+        let (id, key) = create(store, &org, &csv).await;
+        let (crashing, _) = store.with_crash_plan(Some(crash_after));
+        let head = store.s3().head_object().bucket(store.bucket()).key(&key).send().await.unwrap();
+        let event = s3_event(store.bucket(), &key, head.content_length.unwrap_or(0), head.e_tag.as_deref().unwrap_or(""));
+        assert!(import_worker::handle(&crashing, event).await.is_err(), "crash after {crash_after} writes must fail the invocation");
+        deliver(store, &key).await; // Lambda's retry
+        let s = assert_counts_match_rows(store, &org, &id).await;
+        assert_eq!(outcome_counts(&s), expected, "after a crash at write {crash_after}");
+        assert_eq!(s["status"], "validated");
+    }
+    println!("validator crash points: {writes}");
+}
+
+#[tokio::test]
+async fn the_commit_stopped_after_any_write_converges_when_run_again() {
+    let env = test_env("crash-commit").await;
+    let store = &env.store;
+    // 30 ready rows and 30 pending ones: two transactions of 25 and more.
+    let ready: Vec<String> = (0..30).map(|i| format!("r{i}@example.com")).collect();
+    let waiting: Vec<String> = (0..30).map(|i| format!("w{i}@example.com")).collect();
+    let csv = csv_for(&[ready.clone(), waiting].concat());
+
+    let mut reference = None;
+    let mut crash_after = 0;
+    loop {
+        let org = new_org();
+        setup_org(store, &org).await;
+        for (i, e) in ready.iter().enumerate() {
+            signup(store, &org, &format!("sub-r{i}"), e).await;
+        }
+        let (id, key) = create(store, &org, &csv).await;
+        deliver(store, &key).await;
+        let (status, _) = call(store, &org, "POST", &format!("/imports/{id}/commit"), Some(json!({}))).await;
+        assert_eq!(status, 202);
+        let commit_key = keys::s3::commit_key(&org, &id);
+        let head = store.s3().head_object().bucket(store.bucket()).key(&commit_key).send().await.unwrap();
+        let event = s3_event(store.bucket(), &commit_key, head.content_length.unwrap_or(0), "x");
+        let plan_after = reference.as_ref().map(|_| crash_after);
+        let (crashing, plan) = store.with_crash_plan(plan_after);
+        let first = import_worker::handle(&crashing, event).await;
+        if reference.is_none() {
+            assert!(first.is_ok());
+            let s = assert_counts_match_rows(store, &org, &id).await;
+            reference = Some((outcome_counts(&s), plan.writes()));
+            continue;
+        }
+        let (expected, writes) = reference.clone().unwrap();
+        assert!(first.is_err(), "crash after {crash_after} of {writes} writes must fail the invocation");
+        deliver(store, &commit_key).await; // Lambda's retry
+        let s = assert_counts_match_rows(store, &org, &id).await;
+        assert_eq!(outcome_counts(&s), expected, "after a crash at write {crash_after}");
+        assert_eq!(s["status"], "imported");
+        for i in 0..30 {
+            assert_eq!(completions(store, &org, &format!("sub-r{i}")).await, 1, "person {i} after a crash at write {crash_after}");
+        }
+        crash_after += 1;
+        if crash_after >= writes {
+            println!("commit crash points: {writes}");
+            break;
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_sign_up_stopped_after_any_write_converges_when_run_again() {
+    let env = test_env("crash-signup").await;
+    let store = &env.store;
+    let mut crash_after = 0;
+    let mut writes = None;
+    loop {
+        let org = new_org();
+        setup_org(store, &org).await;
+        // The person is pending in three imports.
+        let mut imports = vec![];
+        for date in ["2024-01-01", "2024-01-02", "2024-01-03"] {
+            let (id, key) = create(store, &org, &format!("email,training,date\nzoe@example.com,forklift,{date}\nzoe@example.com,first-aid,{date}\n")).await;
+            deliver(store, &key).await;
+            call(store, &org, "POST", &format!("/imports/{id}/commit"), Some(json!({}))).await;
+            deliver(store, &keys::s3::commit_key(&org, &id)).await;
+            imports.push(id);
+        }
+        let a = attrs(&org, "zoe@example.com");
+        let refs: Vec<(&str, &str)> = a.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let event = post_confirmation_event(CONFIRM, "sub-zoe", &refs);
+        let (crashing, plan) = store.with_crash_plan(writes.map(|_| crash_after));
+        let first = on_signup::handle(&crashing, event.clone()).await;
+        match writes {
+            None => {
+                assert!(first.is_ok());
+                writes = Some(plan.writes());
+            }
+            Some(w) => {
+                assert!(first.is_err(), "crash after {crash_after} of {w} writes must fail");
+                on_signup::handle(store, event).await.unwrap(); // Cognito's retry
+            }
+        }
+        for id in &imports {
+            let s = assert_counts_match_rows(store, &org, id).await;
+            assert_eq!(s["statuses"]["applied"], 2, "after a crash at write {crash_after}: {s}");
+        }
+        assert_eq!(completions(store, &org, "sub-zoe").await, 6);
+        if writes.is_some_and(|w| {
+            crash_after += 1;
+            crash_after >= w
+        }) {
+            println!("sign-up crash points: {}", writes.unwrap());
+            break;
+        }
+    }
+}
+
+// ---- 2. nothing stranded: sign-ups during the commit ------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn people_who_sign_up_while_the_commit_runs_end_with_their_rows_applied() {
+    let env = test_env("stranded").await;
+    let store = &env.store;
+    for round in 0..5 {
+        let org = new_org();
+        setup_org(store, &org).await;
+        let emails: Vec<String> = (0..60).map(|i| format!("p{i}@example.com")).collect();
+        let (id, key) = create(store, &org, &csv_for(&emails)).await;
+        deliver(store, &key).await;
+        call(store, &org, "POST", &format!("/imports/{id}/commit"), Some(json!({}))).await;
+        let commit_key = keys::s3::commit_key(&org, &id);
+        let commit = deliver(store, &commit_key);
+        // Three streams of sign-ups overlap the commit's batches.
+        let stream = |part: usize| {
+            let (org, emails) = (&org, &emails);
+            async move {
+                for (i, e) in emails.iter().enumerate().filter(|(i, _)| i % 3 == part) {
+                    signup(store, org, &format!("sub-{i}"), e).await;
+                }
+            }
+        };
+        tokio::join!(commit, stream(0), stream(1), stream(2));
+        let rows = all_rows(store, &org, &id).await;
+        let stranded: Vec<_> = rows.iter().filter(|r| r["status"] == RowStatus::Pending.as_str()).collect();
+        assert!(stranded.is_empty(), "round {round}: {} rows stranded pending: {stranded:?}", stranded.len());
+        for i in 0..emails.len() {
+            assert_eq!(completions(store, &org, &format!("sub-{i}")).await, 1, "round {round}, person {i}");
+        }
+        assert_counts_match_rows(store, &org, &id).await;
+    }
+}
+
+// ---- 3. delete against apply ----------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_pending_row_ends_deleted_or_applied_never_both_never_neither() {
+    let env = test_env("races").await;
+    let (store, org) = (&env.store, &env.org);
+    setup_org(store, org).await;
+    const RACES: usize = 100;
+    let emails: Vec<String> = (0..RACES).map(|i| format!("race{i}@example.com")).collect();
+    let (id, key) = create(store, org, &csv_for(&emails)).await;
+    deliver(store, &key).await;
+    call(store, org, "POST", &format!("/imports/{id}/commit"), Some(json!({}))).await;
+    deliver(store, &keys::s3::commit_key(org, &id)).await;
+
+    let (mut deleted, mut applied) = (0, 0);
+    for (i, email) in emails.iter().enumerate() {
+        let row = i + 2;
+        let (path, sub) = (format!("/imports/{id}/rows/{row}"), format!("sub-{i}"));
+        // Stagger the delete so that both orders happen: some deletes land first, some
+        // sign-ups do.
+        let delete = async {
+            tokio::time::sleep(std::time::Duration::from_millis((i % 5) as u64 * 8)).await;
+            call(store, org, "DELETE", &path, None).await
+        };
+        let sign = signup(store, org, &sub, email);
+        let ((status, body), handled) = tokio::join!(delete, sign);
+        let report = match handled {
+            on_signup::Handled::Applied(r) => r,
+            other => panic!("{other:?}"),
+        };
+        let done = completions(store, org, &format!("sub-{i}")).await;
+        match status {
+            200 => {
+                deleted += 1;
+                assert_eq!(body["row"]["status"], "deleted");
+                assert_eq!((report.applied, done), (0, 0), "race {i}: deleted, so nothing may be applied");
+            }
+            409 => {
+                applied += 1;
+                assert_eq!(body["code"], "ROW_ALREADY_APPLIED", "race {i}: {body}");
+                assert_eq!((report.applied, done), (1, 1), "race {i}: applied exactly once");
+            }
+            other => panic!("race {i}: delete answered {other}: {body}"),
+        }
+    }
+    let s = assert_counts_match_rows(store, org, &id).await;
+    assert_eq!(s["statuses"]["pending"], 0);
+    assert_eq!(s["statuses"]["deleted"].as_i64().unwrap() + s["statuses"]["applied"].as_i64().unwrap(), RACES as i64);
+    println!("delete/apply races: {RACES} ({deleted} deleted first, {applied} applied first)");
+}
+
+// ---- 5. tenant isolation ----------------------------------------------------------------------
+
+#[tokio::test]
+async fn a_sign_up_in_one_organisation_never_applies_another_organisations_rows() {
+    let env = test_env("tenants").await;
+    let store = &env.store;
+    let (a, b) = (new_org(), new_org());
+    setup_org(store, &a).await;
+    setup_org(store, &b).await;
+    let (id_b, key) = create(store, &b, "email,training,date\nsame@example.com,forklift,2024-01-01\n").await;
+    deliver(store, &key).await;
+    call(store, &b, "POST", &format!("/imports/{id_b}/commit"), Some(json!({}))).await;
+    deliver(store, &keys::s3::commit_key(&b, &id_b)).await;
+
+    signup(store, &a, "sub-same-a", "same@example.com").await;
+    let s = summary(store, &b, &id_b).await;
+    assert_eq!(s["statuses"]["pending"], 1, "organisation A's sign-up touched B: {s}");
+
+    // An object under A's prefix naming B's import creates nothing for either.
+    let forged = format!("uploads/{a}/{id_b}/source.csv");
+    let report = put_and_deliver(store, &forged, b"email,training,date\nx@example.com,forklift,2024-01-01\n").await;
+    assert_eq!(report.ignored, 1);
+    let (status, _) = call(store, &a, "GET", &format!("/imports/{id_b}"), None).await;
+    assert_eq!(status, 404);
+    assert_eq!(summary(store, &b, &id_b).await["rows_total"], 1);
+
+    // Every route of the API answers 404 to the other organisation.
+    for (method, path) in [
+        ("GET", format!("/imports/{id_b}")),
+        ("GET", format!("/imports/{id_b}/rows")),
+        ("GET", format!("/imports/{id_b}/error-report")),
+        ("PATCH", format!("/imports/{id_b}/rows/2")),
+        ("POST", format!("/imports/{id_b}/commit")),
+        ("DELETE", format!("/imports/{id_b}/rows/2")),
+        ("DELETE", format!("/imports/{id_b}/pending-rows")),
+        ("POST", "/trainings/forklift/publish".to_string()),
+    ] {
+        let body = if method == "PATCH" { Some(json!({"cells": {"email": "y@example.com"}})) } else { None };
+        let other = new_org();
+        let (status, answer) = call(store, &other, method, &path, body).await;
+        assert_eq!(status, 404, "{method} {path}: {answer}");
+    }
+    assert_eq!(summary(store, &b, &id_b).await["statuses"]["pending"], 1);
+}
+
+// ---- crash recovery of imports left behind ---------------------------------------------------
+
+#[tokio::test]
+async fn an_import_left_validating_fails_with_a_reason_and_a_stopped_commit_resumes() {
+    let env = test_env("stale").await;
+    let (store, org) = (&env.store, &env.org);
+    setup_org(store, org).await;
+    let (stuck, _) = create(store, org, "email,training,date\na@example.com,forklift,2024-01-01\n").await;
+    // The worker started and died for good: validating, last touched 20 minutes ago.
+    store.transition_import(org, &stuck, &[training_imports::domain::ImportStatus::Uploaded], training_imports::domain::ImportStatus::Validating, vec![], None).await.unwrap();
+    age(store, org, &stuck).await;
+    let s = summary(store, org, &stuck).await;
+    assert_eq!(s["status"], "failed");
+    assert_eq!(s["failure"]["code"], "PROCESSING_STOPPED");
+
+    let (id, key) = create(store, org, "email,training,date\nb@example.com,forklift,2024-01-01\n").await;
+    deliver(store, &key).await;
+    call(store, org, "POST", &format!("/imports/{id}/commit"), Some(json!({}))).await;
+    // The commit's event was lost: importing, untouched for 20 minutes.
+    age(store, org, &id).await;
+    let s = summary(store, org, &id).await;
+    assert_eq!((s["status"].as_str(), s["commit_resumes"].as_u64()), (Some("importing"), Some(1)), "{s}");
+    deliver(store, &keys::s3::commit_key(org, &id)).await; // the new commit request's event
+    let s = assert_counts_match_rows(store, org, &id).await;
+    assert_eq!(s["status"], "imported");
+}
+
+async fn age(store: &Store, org: &OrgId, id: &ImportId) {
+    let old = (chrono::Utc::now() - chrono::Duration::minutes(20)).to_rfc3339();
+    store
+        .dynamodb()
+        .update_item()
+        .table_name(store.table())
+        .key("pk", aws_sdk_dynamodb::types::AttributeValue::S(keys::import_pk(org, id)))
+        .key("sk", aws_sdk_dynamodb::types::AttributeValue::S(keys::SUMMARY_SK.into()))
+        .update_expression("SET updated_at = :old")
+        .expression_attribute_values(":old", aws_sdk_dynamodb::types::AttributeValue::S(old))
+        .send()
+        .await
+        .unwrap();
+}
