@@ -103,11 +103,25 @@ fn find_in(headers: &[String], role: Role, mapping: &ColumnMapping) -> Result<Op
             Some(i) => Ok(Some(i)),
             None => Err(FileProblem::new(
                 "MISSING_COLUMN",
-                format!("the column mapping names '{given}' for {}, but the header row has no such column; it has: {}", role.canonical(), headers.join(", ")),
+                format!(
+                    "the column mapping names '{}' for {}, but the header row has no such column; it has: {}",
+                    crate::domain::clip_text(given, 40),
+                    role.canonical(),
+                    header_list(headers)
+                ),
             )),
         };
     }
     Ok(role.aliases().iter().find_map(|alias| keys.iter().position(|k| k == alias)))
+}
+
+/// The header row as a message shows it: each name clipped, at most 20 of them.
+fn header_list(headers: &[String]) -> String {
+    let mut shown: Vec<String> = headers.iter().take(20).map(|h| format!("'{}'", crate::domain::clip_text(h, 40))).collect();
+    if headers.len() > 20 {
+        shown.push(format!("and {} more", headers.len() - 20));
+    }
+    shown.join(", ")
 }
 
 fn missing_column(roles: &[Role], headers: &[String]) -> FileProblem {
@@ -120,7 +134,7 @@ fn missing_column(roles: &[Role], headers: &[String]) -> FileProblem {
         format!(
             "the file has no {} column. Its header row is: {}. Add the column, or rename one to the accepted name.",
             wanted.join(" or "),
-            headers.iter().map(|h| format!("'{h}'")).collect::<Vec<_>>().join(", ")
+            header_list(headers)
         ),
     )
 }
@@ -219,15 +233,19 @@ struct LineState {
 }
 
 /// One row may be at most this long; a bigger one (a runaway quote, a pasted blob) stops
-/// the file before it can exhaust memory.
-pub const MAX_RECORD_BYTES: u64 = 1024 * 1024;
+/// the file before it can exhaust memory. It also keeps a stored row well inside
+/// DynamoDB's 400 KB item limit.
+pub const MAX_RECORD_BYTES: u64 = 64 * 1024;
+/// Columns a file may have.
+pub const MAX_COLUMNS: usize = 1000;
 
 impl<R: Read> Read for LineTracker<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
         let mut st = self.state.borrow_mut();
         st.since_record += n as u64;
-        if st.since_record > MAX_RECORD_BYTES + 64 * 1024 {
+        // The parser reads ahead by up to one buffer (8 KB) beyond the record it is on.
+        if st.since_record > MAX_RECORD_BYTES + 16 * 1024 {
             return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, RECORD_TOO_LONG));
         }
         for &b in &buf[..n] {
@@ -423,10 +441,16 @@ impl<R: Read> CsvRows<R> {
             .from_reader(bytes);
         let headers = reader
             .byte_headers()
-            .map_err(|e| FileProblem::new("NOT_A_CSV", format!("the header row cannot be read: {e}")))?
+            .map_err(|e| read_problem(e, 1))?
             .iter()
             .map(|h| String::from_utf8_lossy(h).trim().to_string())
             .collect::<Vec<_>>();
+        if headers.len() > MAX_COLUMNS {
+            return Err(FileProblem::new(
+                "TOO_MANY_COLUMNS",
+                format!("the header row has {} columns; at most {MAX_COLUMNS} are accepted. Keep the columns the import needs and upload again.", headers.len()),
+            ));
+        }
         let layout = CsvLayout::from_headers(headers, method, mapping)?;
         Ok(CsvRows { reader, layout, record: csv::ByteRecord::new(), rows: 0, lines, encoding: encoding.name() })
     }
@@ -444,7 +468,7 @@ impl<R: Read> CsvRows<R> {
             }
             self.rows += 1;
             if self.rows > MAX_ROWS {
-                return Err(FileProblem::new("TOO_MANY_ROWS", format!("the file has more than {MAX_ROWS} data rows. Split it into files of at most {MAX_ROWS} rows.")));
+                return Err(too_many_rows());
             }
             let from = self.record.position().map(|p| p.byte()).unwrap_or(0);
             let line = self.lines.borrow_mut().line_of(from);
@@ -484,35 +508,52 @@ impl<R: Read> CsvRows<R> {
     }
 
     fn read_problem(&self, e: csv::Error) -> FileProblem {
-        let line = self.lines.borrow().pruned + 1;
-        if let csv::ErrorKind::Io(io) = e.kind() {
-            if io.to_string() == RECORD_TOO_LONG {
-                return FileProblem::new(
-                    "ROW_TOO_LONG",
-                    format!("a row starting near line {line} is longer than {} KB: look for a quote that is never closed, or a cell holding a whole document", MAX_RECORD_BYTES / 1024),
-                );
-            }
-        }
-        FileProblem::new("NOT_A_CSV", format!("the file stops being readable CSV near line {line}: {e}"))
+        read_problem(e, self.lines.borrow().pruned + 1)
     }
 }
 
-/// Reads only the date column of a file, for deciding its day/month order.
-pub fn date_cells<R: Read>(source: R, method: MatchMethod, mapping: &ColumnMapping, mut each: impl FnMut(&str)) -> Result<(), FileProblem> {
+/// A read error as a file problem an admin can act on.
+fn read_problem(e: csv::Error, line: u64) -> FileProblem {
+    if let csv::ErrorKind::Io(io) = e.kind() {
+        if io.to_string() == RECORD_TOO_LONG {
+            return FileProblem::new(
+                "ROW_TOO_LONG",
+                format!("a row starting near line {line} is longer than {} KB: look for a quote that is never closed, or a cell holding a whole document", MAX_RECORD_BYTES / 1024),
+            );
+        }
+    }
+    FileProblem::new("NOT_A_CSV", format!("the file stops being readable CSV near line {line}: {e}"))
+}
+
+/// Reads the whole file once without keeping it: finds every file-level problem (so a
+/// file that fails, fails before any row is written) and hands over the date cells, for
+/// deciding the file's day/month order. Returns the number of data rows.
+pub fn date_cells<R: Read>(source: R, method: MatchMethod, mapping: &ColumnMapping, mut each: impl FnMut(&str)) -> Result<u64, FileProblem> {
     let mut rows = CsvRows::open_with(source, method, mapping)?;
     let idx = rows.layout.date_index();
     let mut record = csv::ByteRecord::new();
+    let mut count = 0u64;
     loop {
         rows.lines.borrow_mut().since_record = 0;
         let more = rows.reader.read_byte_record(&mut record).map_err(|e| rows.read_problem(e))?;
         if !more {
-            break;
+            return Ok(count);
+        }
+        if record.iter().all(|c| c.iter().all(u8::is_ascii_whitespace)) {
+            continue;
+        }
+        count += 1;
+        if count > MAX_ROWS {
+            return Err(too_many_rows());
         }
         if let Some(Ok(s)) = record.get(idx).map(std::str::from_utf8) {
             each(s);
         }
     }
-    Ok(())
+}
+
+fn too_many_rows() -> FileProblem {
+    FileProblem::new("TOO_MANY_ROWS", format!("the file has more than {MAX_ROWS} data rows. Split it into files of at most {MAX_ROWS} rows."))
 }
 
 #[cfg(test)]
@@ -612,7 +653,7 @@ mod tests {
     #[test]
     fn a_huge_field_stops_the_file_with_a_clear_problem_and_bounded_memory() {
         let mut bytes = b"email,training,date\na@example.com,\"".to_vec();
-        bytes.extend(std::iter::repeat_n(b'x', 3 * 1024 * 1024));
+        bytes.extend(std::iter::repeat_n(b'x', 300 * 1024));
         let err = read_all(&bytes, MatchMethod::Email).unwrap_err();
         assert_eq!(err.code, "ROW_TOO_LONG");
     }

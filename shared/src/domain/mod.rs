@@ -11,7 +11,7 @@ mod validate;
 pub use date::{CompletionDate, DateOrder};
 pub use ids::{ImportId, OrgId, PersonId, TrainingId};
 pub use issue::{FileProblem, Issue, IssueCode};
-pub use normalize::{Email, MatchKey, PersonName, PhoneNumber};
+pub use normalize::{clip_text, Email, MatchKey, PersonName, PhoneNumber};
 pub use status::{ImportStatus, MatchMethod, Outcome, RowStatus};
 pub use validate::{
     match_person, DirectorySnapshot, ParsedRow, PersonMatch, PersonRef, RowInput, RowVerdict,

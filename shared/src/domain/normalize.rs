@@ -198,8 +198,13 @@ impl MatchKey {
 }
 
 pub(crate) fn clip(s: &str) -> String {
-    let mut out: String = s.chars().take(60).collect();
-    if s.chars().count() > 60 {
+    clip_text(s, 60)
+}
+
+/// At most `max` characters of a value quoted in a message, with "…" when cut.
+pub fn clip_text(s: &str, max: usize) -> String {
+    let mut out: String = s.chars().take(max).collect();
+    if s.chars().count() > max {
         out.push('…');
     }
     out

@@ -41,7 +41,7 @@ pub async fn fix_row(
             .iter()
             .position(|h| h == header)
             .or_else(|| headers.iter().position(|h| header_key(h) == header_key(header)))
-            .ok_or_else(|| invalid("UNKNOWN_COLUMN", format!("the file has no column '{header}'; its columns are: {}", headers.join(", "))))?;
+            .ok_or_else(|| invalid("UNKNOWN_COLUMN", format!("the file has no column '{}'; its columns are: {}", crate::domain::clip_text(header, 40), headers.iter().map(|h| crate::domain::clip_text(h, 40)).collect::<Vec<_>>().join(", "))))?;
         if value.len() > 4096 {
             return Err(invalid("CELL_TOO_LONG", format!("the value for '{header}' is longer than 4096 characters")));
         }

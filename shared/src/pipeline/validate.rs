@@ -100,11 +100,8 @@ enum Chunk {
 }
 
 /// Streams an object through the CSV reader on a blocking thread, in chunks.
-async fn stream_rows(store: &Store, key: &str, method: MatchMethod, mapping: ColumnMapping) -> Result<(mpsc::Receiver<Chunk>, tokio::task::JoinHandle<Result<(), FileProblem>>), Failure> {
-    let object = store.open_object(key).await?;
-    if object.size.is_some_and(|s| s as u64 > MAX_FILE_BYTES) {
-        return Err(Failure::File(too_big(object.size.unwrap_or(0))));
-    }
+async fn stream_rows(store: &Store, key: &str, etag: Option<&str>, method: MatchMethod, mapping: ColumnMapping) -> Result<(mpsc::Receiver<Chunk>, tokio::task::JoinHandle<Result<(), FileProblem>>), Failure> {
+    let object = store.open_object(key, etag).await?;
     let reader = tokio_util::io::SyncIoBridge::new(Box::pin(object.body.into_async_read()));
     let (tx, rx) = mpsc::channel::<Chunk>(2);
     let handle = tokio::task::spawn_blocking(move || {
@@ -135,13 +132,19 @@ fn too_big(size: i64) -> FileProblem {
     )
 }
 
-async fn decide_date_order(store: &Store, summary: &ImportSummary) -> Result<DateOrder, Failure> {
-    if let Some(fmt) = &summary.options.date_format {
-        if let Some(order) = DateOrder::from_option(fmt).map_err(|m| Failure::File(FileProblem::new("INVALID_OPTION", m)))? {
-            return Ok(order);
-        }
+/// The first pass over the object: every file-level problem is found here, before any
+/// row is written, and the day/month order is decided. Returns the order and the
+/// object's ETag, so that the second pass reads the very same object.
+async fn scan_file(store: &Store, summary: &ImportSummary) -> Result<(DateOrder, Option<String>), Failure> {
+    let given = match &summary.options.date_format {
+        Some(fmt) => DateOrder::from_option(fmt).map_err(|m| Failure::File(FileProblem::new("INVALID_OPTION", m)))?,
+        None => None,
+    };
+    let object = store.open_object(&summary.object_key, None).await?;
+    if object.size.is_some_and(|s| s as u64 > MAX_FILE_BYTES) {
+        return Err(Failure::File(too_big(object.size.unwrap_or(0))));
     }
-    let object = store.open_object(&summary.object_key).await?;
+    let etag = object.etag.clone();
     let reader = tokio_util::io::SyncIoBridge::new(Box::pin(object.body.into_async_read()));
     let method = summary.method;
     let mapping = summary.options.columns.clone().unwrap_or_default();
@@ -162,10 +165,11 @@ async fn decide_date_order(store: &Store, summary: &ImportSummary) -> Result<Dat
                 _ => {}
             }
         })?;
-        Ok(DateOrder::detect(dates.iter().map(String::as_str)))
+        Ok(given.unwrap_or_else(|| DateOrder::detect(dates.iter().map(String::as_str))))
     })
     .await
-    .map_err(|e| Failure::Pipeline(PipelineError::Store(StoreError::Service(anyhow::anyhow!("date scan task: {e}")))))?
+    .map_err(|e| Failure::Pipeline(PipelineError::Store(StoreError::Service(anyhow::anyhow!("file scan task: {e}")))))?
+    .map(|order| (order, etag))
     .map_err(Failure::File)
 }
 
@@ -181,7 +185,7 @@ async fn load_trainings(store: &Store, org: &OrgId, dir: &mut DirectorySnapshot)
 async fn run_validation(store: &Store, org: &OrgId, id: &ImportId, summary: &ImportSummary, today: NaiveDate) -> Result<(), Failure> {
     let method = summary.method;
     let country = summary.options.default_country.clone();
-    let order = decide_date_order(store, summary).await?;
+    let (order, etag) = scan_file(store, summary).await?;
     let mut dir = DirectorySnapshot::default();
     load_trainings(store, org, &mut dir).await?;
     let mut checked_completions: HashSet<(PersonId, TrainingId, String)> = HashSet::new();
@@ -199,7 +203,7 @@ async fn run_validation(store: &Store, org: &OrgId, id: &ImportId, summary: &Imp
 
     let mut pending_checked: HashSet<crate::domain::MatchKey> = HashSet::new();
     let mapping = summary.options.columns.clone().unwrap_or_default();
-    let (mut rx, reader) = stream_rows(store, &summary.object_key, method, mapping).await?;
+    let (mut rx, reader) = stream_rows(store, &summary.object_key, etag.as_deref(), method, mapping).await?;
     while let Some(chunk) = rx.recv().await {
         let raw_rows = match chunk {
             Chunk::Header { headers, ignored } => {

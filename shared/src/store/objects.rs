@@ -8,6 +8,7 @@ use std::time::Duration;
 /// Size and body of an object being read.
 pub struct ObjectInfo {
     pub size: Option<i64>,
+    pub etag: Option<String>,
     pub body: ByteStream,
 }
 
@@ -26,10 +27,19 @@ impl Store {
         Ok(())
     }
 
-    /// Opens an object for streaming; the caller reads the body as it arrives.
-    pub async fn open_object(&self, key: &str) -> StoreResult<ObjectInfo> {
-        let out = self.s3.get_object().bucket(&self.bucket).key(key).send().await.map_err(service("get object"))?;
-        Ok(ObjectInfo { size: out.content_length, body: out.body })
+    /// Opens an object for streaming; the caller reads the body as it arrives. With
+    /// `if_match`, only that version of the object (its ETag) is read.
+    pub async fn open_object(&self, key: &str, if_match: Option<&str>) -> StoreResult<ObjectInfo> {
+        let out = self
+            .s3
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .set_if_match(if_match.map(str::to_string))
+            .send()
+            .await
+            .map_err(service("get object"))?;
+        Ok(ObjectInfo { size: out.content_length, etag: out.e_tag, body: out.body })
     }
 
     /// A presigned GET that downloads an object under the given file name.
