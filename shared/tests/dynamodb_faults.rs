@@ -1,0 +1,138 @@
+//! Faults DynamoDB Local cannot produce, injected with the SDK's own test tooling
+//! (aws-smithy-mocks): UnprocessedItems, throttling, transaction conflicts. Each is
+//! retried with backoff and nothing is lost; a fault that does not clear is an error
+//! (the invocation fails and is retried), never a silent partial write.
+
+use aws_sdk_dynamodb::error::ErrorMetadata;
+use aws_sdk_dynamodb::operation::batch_write_item::{BatchWriteItemError, BatchWriteItemOutput};
+use aws_sdk_dynamodb::operation::transact_write_items::{TransactWriteItemsError, TransactWriteItemsOutput};
+use aws_sdk_dynamodb::types::error::{ProvisionedThroughputExceededException, TransactionCanceledException};
+use aws_sdk_dynamodb::types::{AttributeValue, CancellationReason, PutRequest, WriteRequest};
+use aws_sdk_dynamodb::Client;
+use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
+use std::collections::HashMap;
+use training_imports::domain::{ImportId, MatchMethod, OrgId, Outcome, RowStatus};
+use training_imports::store::{RowRecord, Store, StoreError};
+
+const TABLE: &str = "imports";
+
+fn store(ddb: Client) -> Store {
+    let s3 = mock_client!(aws_sdk_s3, RuleMode::Sequential, &[] as &[&Rule]);
+    Store::new(ddb, s3, TABLE, "bucket")
+}
+
+fn ddb(rules: &[&Rule]) -> Client {
+    // The SDK's standard retry, as in production (three attempts).
+    mock_client!(aws_sdk_dynamodb, RuleMode::Sequential, rules, |c| c.retry_config(aws_sdk_dynamodb::config::retry::RetryConfig::standard().with_max_attempts(3)))
+}
+
+fn rows(n: u64) -> Vec<RowRecord> {
+    (0..n)
+        .map(|i| RowRecord {
+            import_id: "imp".into(),
+            row: i + 2,
+            cells: vec!["a@example.com".into()],
+            outcome: Outcome::Pending,
+            status: RowStatus::Validated,
+            issues: vec![],
+            warnings: vec![],
+            match_method: MatchMethod::Email,
+            match_value: Some("a@example.com".into()),
+            person_id: None,
+            training_id: Some("t".into()),
+            training_title: None,
+            completion_date: Some("2024-01-01".into()),
+            commit_note: None,
+            imported_at: None,
+            applied_at: None,
+            deleted_at: None,
+        })
+        .collect()
+}
+
+fn unprocessed(n: usize) -> BatchWriteItemOutput {
+    let item = HashMap::from([("pk".to_string(), AttributeValue::S("x".into())), ("sk".to_string(), AttributeValue::S("y".into()))]);
+    let requests = (0..n).map(|_| WriteRequest::builder().put_request(PutRequest::builder().set_item(Some(item.clone())).build().unwrap()).build()).collect();
+    BatchWriteItemOutput::builder().unprocessed_items(TABLE, requests).build()
+}
+
+fn ids() -> (OrgId, ImportId) {
+    (OrgId::parse("acme").unwrap(), ImportId::parse("imp").unwrap())
+}
+
+#[tokio::test(start_paused = true)]
+async fn unprocessed_items_are_resent_until_written() {
+    let partial = mock!(Client::batch_write_item)
+        .match_requests(|r| r.request_items().is_some_and(|m| m[TABLE].len() == 10))
+        .then_output(|| unprocessed(3));
+    let rest = mock!(Client::batch_write_item)
+        .match_requests(|r| r.request_items().is_some_and(|m| m[TABLE].len() == 3))
+        .then_output(|| BatchWriteItemOutput::builder().build());
+    let (org, id) = ids();
+    store(ddb(&[&partial, &rest])).write_rows(&org, &id, &rows(10)).await.unwrap();
+    assert_eq!((partial.num_calls(), rest.num_calls()), (1, 1), "the 3 unprocessed items were sent again, alone");
+}
+
+#[tokio::test(start_paused = true)]
+async fn unprocessed_items_that_never_clear_are_an_error_not_a_silent_loss() {
+    let stuck = mock!(Client::batch_write_item).sequence().output(|| unprocessed(1)).repeatedly().build();
+    let (org, id) = ids();
+    let err = store(ddb(&[&stuck])).write_rows(&org, &id, &rows(1)).await.unwrap_err();
+    assert!(matches!(err, StoreError::Service(_)), "{err:?}");
+    assert!(err.to_string().contains("unprocessed") || format!("{err:?}").contains("unprocessed"), "{err:?}");
+    assert_eq!(stuck.num_calls(), 10, "resent with backoff, ten attempts in all");
+}
+
+#[tokio::test(start_paused = true)]
+async fn throttled_batch_writes_are_retried_by_the_sdk() {
+    let throttled = mock!(Client::batch_write_item)
+        .sequence()
+        .error(|| BatchWriteItemError::ProvisionedThroughputExceededException(ProvisionedThroughputExceededException::builder().message("slow down").meta(ErrorMetadata::builder().code("ProvisionedThroughputExceededException").build()).build()))
+        .times(2)
+        .output(|| BatchWriteItemOutput::builder().build())
+        .build();
+    let (org, id) = ids();
+    store(ddb(&[&throttled])).write_rows(&org, &id, &rows(5)).await.unwrap();
+    assert_eq!(throttled.num_calls(), 3);
+}
+
+fn cancelled(code: &str) -> TransactWriteItemsError {
+    TransactWriteItemsError::TransactionCanceledException(
+        TransactionCanceledException::builder()
+            .message("cancelled")
+            .cancellation_reasons(CancellationReason::builder().code(code).build())
+            .cancellation_reasons(CancellationReason::builder().code("None").build())
+            .build(),
+    )
+}
+
+#[tokio::test(start_paused = true)]
+async fn transaction_conflicts_are_retried_with_backoff() {
+    let conflict = mock!(Client::transact_write_items)
+        .sequence()
+        .error(|| cancelled("TransactionConflict"))
+        .times(3)
+        .output(|| TransactWriteItemsOutput::builder().build())
+        .build();
+    let (org, id) = ids();
+    store(ddb(&[&conflict])).delete_pending_row(&org, &id, 2).await.unwrap();
+    assert_eq!(conflict.num_calls(), 4);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_conflict_that_never_clears_is_an_error() {
+    let conflict = mock!(Client::transact_write_items).sequence().error(|| cancelled("TransactionConflict")).repeatedly().build();
+    let (org, id) = ids();
+    let err = store(ddb(&[&conflict])).delete_pending_row(&org, &id, 2).await.unwrap_err();
+    assert!(matches!(err, StoreError::Service(_)), "{err:?}");
+    assert_eq!(conflict.num_calls(), 10);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_condition_is_not_retried_and_is_reported_as_such() {
+    let lost = mock!(Client::transact_write_items).then_error(|| cancelled("ConditionalCheckFailed"));
+    let (org, id) = ids();
+    let err = store(ddb(&[&lost])).delete_pending_row(&org, &id, 2).await.unwrap_err();
+    assert!(matches!(err, StoreError::ConditionFailed), "{err:?}");
+    assert_eq!(lost.num_calls(), 1);
+}
