@@ -1,0 +1,39 @@
+//! Who a request acts as: only the JWT authorizer's claims, or, in local development
+//! only, the identity the process was started with. Nothing in a request can choose it.
+
+use serde_json::json;
+use suite::*;
+use training_imports::domain::OrgId;
+
+#[tokio::test]
+async fn headers_query_or_body_cannot_choose_an_organisation() {
+    let env = test_env("identity").await;
+    let api = api_context(&env.store);
+    let mut req = api_request("GET", "/imports?org_id=acme&custom:org_id=acme", None, None);
+    for (h, v) in [("x-org-id", "acme"), ("custom-org-id", "acme"), ("authorization", "Bearer forged"), ("x-amzn-oidc-data", "forged")] {
+        req.headers_mut().insert(h, v.parse().unwrap());
+    }
+    let resp = import_api::handle(&api, req).await.unwrap();
+    assert_eq!(resp.status(), 401, "no claims and no local identity: unauthorised");
+}
+
+#[tokio::test]
+async fn in_local_development_a_token_still_wins_and_non_admins_are_refused() {
+    let env = test_env("identity-local").await;
+    let local = import_api::ApiContext {
+        store: env.store.clone(),
+        identity: import_api::identity::IdentityMode::LocalDevelopment(env.org.clone()),
+    };
+    // No token: the local identity.
+    let (status, _) = call_api(&local, "GET", "/imports", None, None).await;
+    assert_eq!(status, 200);
+    // A token of a non-admin: refused, even locally.
+    let staff = json!({"custom:org_id": env.org.as_str(), "cognito:groups": "[staff]"});
+    assert_eq!(call_api(&local, "GET", "/imports", None, Some(staff)).await.0, 403);
+    // A token of another organisation: that organisation, not the local one.
+    let other = OrgId::parse("elsewhere").unwrap();
+    let (status, created) = call_api(&local, "POST", "/trainings", Some(json!({"title": "T"})), Some(admin_claims(&other))).await;
+    assert_eq!(status, 201, "{created}");
+    let (_, mine) = call_api(&local, "GET", "/trainings", None, None).await;
+    assert_eq!(mine["trainings"].as_array().unwrap().len(), 0, "the training went to the token's organisation");
+}
