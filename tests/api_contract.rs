@@ -102,7 +102,7 @@ async fn responses_match_the_documented_schemas() {
     call_checked(&api, &c, "POST", "/trainings/{training_id}/publish", "/trainings/forklift/publish", None).await;
     let (s, person) = call_checked(&api, &c, "POST", "/people", "/people", Some(json!({"email": "a@example.com", "name": "A B"}))).await;
     assert_eq!(s, 201);
-    let (s, _) = call_checked(&api, &c, "POST", "/imports", "/imports", Some(json!({"method": "email"}))).await;
+    let (s, _) = call_checked(&api, &c, "POST", "/imports", "/imports", Some(json!({"method": "email", "size": 100}))).await;
     assert_eq!(s, 201);
     let (s, bad) = call_checked(&api, &c, "POST", "/imports", "/imports", Some(json!({"method": "fax"}))).await;
     assert_eq!((s, bad["code"].as_str()), (400, Some("INVALID_METHOD")));

@@ -302,11 +302,22 @@ async fn a_file_missing_a_required_column_fails_with_a_reason() {
 #[tokio::test]
 async fn presigned_upload_goes_through_the_same_validator() {
     let w = world("presigned").await;
-    let (status, created) = w.call("POST", "/imports", Some(json!({"method": "email", "file_name": "q1.csv"}))).await;
+    let file = b"email,training,date\nnew@example.com,forklift,2024-02-02\n";
+    let (status, body) = w.call("POST", "/imports", Some(json!({"method": "email", "file_name": "q1.csv"}))).await;
+    assert_eq!((status, body["code"].as_str()), (400, Some("MISSING_SIZE")));
+    let (status, body) = w.call("POST", "/imports", Some(json!({"method": "email", "size": 300_000_000u64}))).await;
+    assert_eq!((status, body["code"].as_str()), (400, Some("FILE_TOO_LARGE")));
+    let (status, created) = w.call("POST", "/imports", Some(json!({"method": "email", "file_name": "q1.csv", "size": file.len()}))).await;
     assert_eq!(status, 201, "{created}");
     assert_eq!(created["import"]["status"], "created");
     let url = created["upload"]["url"].as_str().unwrap();
-    let put = http_put(url, "text/csv", b"email,training,date\nnew@example.com,forklift,2024-02-02\n").await;
+    assert!(url.contains("X-Amz-Expires=900"), "short-lived: {url}");
+    // Bound to the type and the size: anything else is refused by S3 itself.
+    assert_eq!(http_put(url, "application/octet-stream", file).await, 403);
+    let mut bigger = file.to_vec();
+    bigger.extend_from_slice(b"more@example.com,forklift,2024-02-02\n");
+    assert_eq!(http_put(url, "text/csv", &bigger).await, 403);
+    let put = http_put(url, "text/csv", file).await;
     assert_eq!(put, 200, "PUT to the presigned URL");
     let id = created["import"]["import_id"].as_str().unwrap();
     deliver(&w.env.store, created["import"]["object_key"].as_str().unwrap()).await;

@@ -161,6 +161,9 @@ struct CreateImportBody {
     /// Pasted CSV text. Without it the answer carries an upload URL.
     #[serde(default)]
     csv: Option<String>,
+    /// Size in bytes of the file to upload; the upload URL accepts exactly that many.
+    #[serde(default)]
+    size: Option<u64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -220,6 +223,7 @@ fn create_import_body(req: &Request) -> Result<CreateImportBody, ApiError> {
             default_country: query(req, "default_country"),
             date_format: query(req, "date_format"),
             columns: None,
+            size: None,
             csv: Some(text),
         });
     }
@@ -272,6 +276,7 @@ pub async fn dispatch(ctx: &ApiContext, who: Option<Caller>, route: &Route, para
                     file_name: body.file_name.unwrap_or_else(|| "import.csv".into()),
                     options: ImportOptions { default_country: body.default_country, date_format: body.date_format, columns: body.columns },
                     csv_text: body.csv,
+                    size: body.size,
                 },
             )
             .await?;
@@ -280,7 +285,7 @@ pub async fn dispatch(ctx: &ApiContext, who: Option<Caller>, route: &Route, para
                 out["upload"] = json!({
                     "url": url,
                     "method": "PUT",
-                    "headers": { "content-type": CSV_CONTENT_TYPE },
+                    "headers": { "content-type": CSV_CONTENT_TYPE, "content-length": body.size.unwrap_or_default().to_string() },
                     "expires_in_seconds": UPLOAD_URL_TTL.as_secs(),
                 });
             }

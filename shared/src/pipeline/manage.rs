@@ -19,6 +19,8 @@ pub struct NewImport {
     pub options: ImportOptions,
     /// Pasted CSV text; without it the caller gets an upload URL.
     pub csv_text: Option<String>,
+    /// The size in bytes of the file to upload (needed for an upload URL).
+    pub size: Option<u64>,
 }
 
 pub struct CreatedImport {
@@ -65,9 +67,19 @@ pub async fn create_import(store: &Store, org: &OrgId, new: NewImport) -> Result
             return Err(invalid("FILE_TOO_LARGE", "the pasted CSV is too large: upload it as a file instead"));
         }
     }
+    if new.csv_text.is_none() {
+        match new.size {
+            None => return Err(invalid("MISSING_SIZE", "give the file's size in bytes (size) to get an upload URL, or paste the CSV (csv)")),
+            Some(0) => return Err(invalid("EMPTY_CSV", "the file is empty: it needs a header row and at least one data row")),
+            Some(n) if n > MAX_FILE_BYTES => {
+                return Err(invalid("FILE_TOO_LARGE", format!("the file is {} MB; the limit is {} MB. Split it into smaller files.", n / 1_048_576, MAX_FILE_BYTES / 1_048_576)))
+            }
+            Some(_) => {}
+        }
+    }
     store.create_import(&summary).await?;
     let Some(text) = new.csv_text else {
-        let url = store.presign_upload(&key, CSV_CONTENT_TYPE, UPLOAD_URL_TTL).await?;
+        let url = store.presign_upload(&key, CSV_CONTENT_TYPE, new.size.unwrap_or_default(), UPLOAD_URL_TTL).await?;
         return Ok(CreatedImport { summary, upload_url: Some(url) });
     };
     // Status first, then the object: the object's event finds the import `uploaded`.

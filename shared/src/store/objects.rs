@@ -57,8 +57,9 @@ impl Store {
         Ok(req.uri().to_string())
     }
 
-    /// A presigned PUT for one key and content type, valid for `ttl`.
-    pub async fn presign_upload(&self, key: &str, content_type: &str, ttl: Duration) -> StoreResult<String> {
+    /// A presigned PUT for one key, content type and exact size, valid for `ttl`: S3
+    /// refuses any other key, type or length.
+    pub async fn presign_upload(&self, key: &str, content_type: &str, size: u64, ttl: Duration) -> StoreResult<String> {
         let config = PresigningConfig::expires_in(ttl).map_err(service("presigning config"))?;
         let req = self
             .s3
@@ -66,6 +67,7 @@ impl Store {
             .bucket(&self.bucket)
             .key(key)
             .content_type(content_type)
+            .content_length(size as i64)
             .presigned(config)
             .await
             .map_err(service("presign upload"))?;
