@@ -133,3 +133,15 @@ async fn responses_match_the_documented_schemas() {
     let (s, _) = call_checked(&api, &c, "GET", "/imports/{import_id}", "/imports/does-not-exist", None).await;
     assert_eq!(s, 404);
 }
+
+#[tokio::test]
+async fn a_body_that_is_not_text_is_a_400_not_a_500() {
+    // API Gateway hands bodies that are not UTF-8 text over base64-encoded.
+    let env = test_env("binary-body").await;
+    let api = api_context(&env.store);
+    for path in ["/people", "/imports", "/trainings"] {
+        let req = binary_request("POST", path, &[0xff, 0xfe, 0x21, 0x03], Some(admin_claims(&env.org)));
+        let resp = import_api::handle(&api, req).await.unwrap();
+        assert_eq!(resp.status(), 400, "{path}");
+    }
+}

@@ -135,6 +135,10 @@ pub fn post_confirmation_event(trigger_source: &str, sub: &str, attributes: &[(&
 
 /// An API Gateway HTTP API (payload v2) request with a JWT authorizer's claims.
 pub fn api_request(method: &str, path_and_query: &str, body: Option<&str>, claims: Option<Value>) -> lambda_http::Request {
+    lambda_http::request::from_str(&request_json(method, path_and_query, body, claims)).expect("valid API Gateway v2 event")
+}
+
+fn request_json(method: &str, path_and_query: &str, body: Option<&str>, claims: Option<Value>) -> String {
     let mut event = fixture("apigw-v2-request-jwt.json");
     let (path, query) = path_and_query.split_once('?').unwrap_or((path_and_query, ""));
     event["rawPath"] = json!(path);
@@ -153,6 +157,15 @@ pub fn api_request(method: &str, path_and_query: &str, body: Option<&str>, claim
     }
     event["body"] = body.map(|b| json!(b)).unwrap_or(Value::Null);
     event["isBase64Encoded"] = json!(false);
+    event.to_string()
+}
+
+/// The same, with a body API Gateway passes base64-encoded (bytes that are not text).
+pub fn binary_request(method: &str, path: &str, body: &[u8], claims: Option<Value>) -> lambda_http::Request {
+    use base64::Engine;
+    let mut event: Value = serde_json::from_str(&request_json(method, path, None, claims)).unwrap();
+    event["body"] = json!(base64::engine::general_purpose::STANDARD.encode(body));
+    event["isBase64Encoded"] = json!(true);
     lambda_http::request::from_str(&event.to_string()).expect("valid API Gateway v2 event")
 }
 
