@@ -14,6 +14,6 @@ pub use issue::{FileProblem, Issue, IssueCode};
 pub use normalize::{clip_text, Email, MatchKey, PersonName, PhoneNumber};
 pub use status::{ImportStatus, MatchMethod, Outcome, RowStatus};
 pub use validate::{
-    match_person, DirectorySnapshot, ParsedRow, PersonMatch, PersonRef, RowInput, RowVerdict,
+    match_person, DirectorySnapshot, KeyCache, ParsedRow, PersonMatch, PersonRef, RowInput, RowVerdict,
     Training, TrainingRef,
 };

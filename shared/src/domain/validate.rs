@@ -146,16 +146,41 @@ pub struct RowVerdict {
     pub date: Option<CompletionDate>,
 }
 
+/// Normalised person keys by raw cell text, so that a person who appears on many rows
+/// is parsed once (a phone number parse costs microseconds). Bounded in size.
+#[derive(Default)]
+pub struct KeyCache {
+    entries: HashMap<String, PersonParse>,
+}
+
+#[derive(Clone)]
+struct PersonParse {
+    key: Option<MatchKey>,
+    issues: Vec<Issue>,
+    warnings: Vec<Issue>,
+}
+
+const KEY_CACHE_LIMIT: usize = 500_000;
+
 impl RowInput {
     pub fn parse(&self, method: MatchMethod, default_country: Option<&str>, order: DateOrder, today: NaiveDate) -> ParsedRow {
-        let mut issues = Vec::new();
-        let mut warnings = Vec::new();
-        let key = self.parse_person(method, default_country, &mut issues);
-        if let (MatchMethod::Email, Some(k), Some((col, _))) = (method, &key, self.person.first()) {
-            if let Some(meant) = Email::parse(k.value()).ok().and_then(|e| e.domain_typo()) {
-                warnings.push(Issue::new(IssueCode::EmailDomainTypo, Some(col), format!("'{}' may be a typo of {meant}: check the address", clip(k.value()))));
+        self.parse_cached(method, default_country, order, today, &mut KeyCache::default())
+    }
+
+    /// As [`RowInput::parse`], reusing the person keys of earlier rows of the same file.
+    pub fn parse_cached(&self, method: MatchMethod, default_country: Option<&str>, order: DateOrder, today: NaiveDate, cache: &mut KeyCache) -> ParsedRow {
+        let cache_key = self.person.iter().map(|(c, v)| format!("{c}\u{1f}{v}")).collect::<Vec<_>>().join("\u{1e}");
+        let person = match cache.entries.get(&cache_key) {
+            Some(p) => p.clone(),
+            None => {
+                let p = self.parse_person_fully(method, default_country);
+                if cache.entries.len() < KEY_CACHE_LIMIT {
+                    cache.entries.insert(cache_key, p.clone());
+                }
+                p
             }
-        }
+        };
+        let PersonParse { key, mut issues, warnings } = person;
         let training_text = match &self.training {
             Some((_, v)) if !v.trim().is_empty() => Some(v.trim().to_string()),
             Some((col, _)) => {
@@ -180,6 +205,18 @@ impl RowInput {
         };
         let training_column = self.training.as_ref().map(|(col, _)| col.clone());
         ParsedRow { key, warnings, training_text, training_column, date, issues }
+    }
+
+    fn parse_person_fully(&self, method: MatchMethod, default_country: Option<&str>) -> PersonParse {
+        let mut issues = Vec::new();
+        let mut warnings = Vec::new();
+        let key = self.parse_person(method, default_country, &mut issues);
+        if let (MatchMethod::Email, Some(k), Some((col, _))) = (method, &key, self.person.first()) {
+            if let Some(meant) = Email::parse(k.value()).ok().and_then(|e| e.domain_typo()) {
+                warnings.push(Issue::new(IssueCode::EmailDomainTypo, Some(col), format!("'{}' may be a typo of {meant}: check the address", clip(k.value()))));
+            }
+        }
+        PersonParse { key, issues, warnings }
     }
 
     fn cell(&self, role_index: usize) -> Option<&(String, String)> {

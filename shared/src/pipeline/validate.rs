@@ -202,6 +202,7 @@ async fn run_validation(store: &Store, org: &OrgId, id: &ImportId, summary: &Imp
     .to_string());
 
     let mut pending_checked: HashSet<crate::domain::MatchKey> = HashSet::new();
+    let mut key_cache = crate::domain::KeyCache::default();
     let mapping = summary.options.columns.clone().unwrap_or_default();
     let (mut rx, reader) = stream_rows(store, &summary.object_key, etag.as_deref(), method, mapping).await?;
     while let Some(chunk) = rx.recv().await {
@@ -215,7 +216,7 @@ async fn run_validation(store: &Store, org: &OrgId, id: &ImportId, summary: &Imp
         };
         let parsed: Vec<_> = raw_rows
             .iter()
-            .map(|r| r.problem.is_none().then(|| r.input.parse(method, country.as_deref(), order, today)))
+            .map(|r| r.problem.is_none().then(|| r.input.parse_cached(method, country.as_deref(), order, today, &mut key_cache)))
             .collect();
         // People for every key of the chunk not seen before, fetched together.
         let wanted: HashSet<_> = parsed.iter().flatten().filter_map(|p| p.key.clone()).filter(|k| !dir.people.contains_key(k)).collect();
