@@ -157,17 +157,160 @@ fn bench_memory(rows: usize) {
     println!("| peak RSS before | peak RSS after |\n| ---: | ---: |\n| {before:.1} MiB | {:.1} MiB |", peak_rss_mib());
 }
 
+mod store_bench {
+    use super::*;
+    use training_imports::domain::{ImportId, OrgId, RowStatus};
+    use training_imports::pipeline::{commit, manage, validate};
+    use training_imports::store::{PersonProfile, RowRecord, Store, TrainingRecord};
+
+    fn row(i: u64) -> RowRecord {
+        RowRecord {
+            import_id: "floor".into(),
+            row: i + 2,
+            cells: vec![format!("person{i}@example.com"), format!("Training {}", i % 500), "2024-01-01".into()],
+            outcome: Outcome::Pending,
+            status: RowStatus::Validated,
+            issues: vec![],
+            warnings: vec![],
+            match_method: MatchMethod::Email,
+            match_value: Some(format!("person{i}@example.com")),
+            person_id: None,
+            training_id: Some(format!("t{}", i % 500)),
+            training_title: Some(format!("Training {}", i % 500)),
+            completion_date: Some("2024-01-01".into()),
+            commit_note: None,
+            imported_at: None,
+            applied_at: None,
+            deleted_at: None,
+        }
+    }
+
+    async fn seed(store: &Store, org: &OrgId, people: usize) {
+        for t in 0..TRAININGS {
+            let rec = TrainingRecord { training_id: format!("t{t}"), title: format!("Training {t}"), published: true, created_at: "2026-01-01T00:00:00Z".into() };
+            store.put_training(org, &rec).await.unwrap();
+        }
+        use futures::stream::{self, StreamExt};
+        stream::iter(0..people)
+            .for_each_concurrent(8, |i| async move {
+                let email = person_cell(MatchMethod::Email, i);
+                let signed_up = i % 2 == 0;
+                let profile = PersonProfile { person_id: format!("p{i}"), email: Some(email.clone()), signed_up, created_at: "2026-01-01T00:00:00Z".into(), ..Default::default() };
+                store.put_person(org, &profile, &[key_of(MatchMethod::Email, &email)]).await.unwrap();
+            })
+            .await;
+    }
+
+    pub async fn run(rows: usize, baseline_rows: usize) {
+        let suffix = &uuid::Uuid::new_v4().simple().to_string()[..8];
+        let store = suite::store_for(&format!("bench-{suffix}"), "training-imports-bench").await;
+        let org = OrgId::parse(&format!("bench-{suffix}")).unwrap();
+        println!("\n## Against DynamoDB Local and SeaweedFS: {rows} rows, {} people, {TRAININGS} trainings\n", rows / 5);
+
+        // The floor: BatchWriteItem of the same number of row items, same concurrency.
+        let floor_id = ImportId::parse("floor").unwrap();
+        let items: Vec<RowRecord> = (0..rows as u64).map(row).collect();
+        let t = Instant::now();
+        store.write_rows(&org, &floor_id, &items).await.unwrap();
+        let floor = t.elapsed().as_secs_f64();
+        drop(items);
+
+        seed(&store, &org, rows / 5).await;
+        let csv = make_csv(MatchMethod::Email, rows);
+        let created = manage::create_import(&store, &org, manage::NewImport { method: MatchMethod::Email, file_name: "bench.csv".into(), options: Default::default(), csv_text: Some(String::from_utf8(csv).unwrap()), size: None })
+            .await
+            .unwrap();
+        let id = ImportId::parse(&created.summary.import_id).unwrap();
+        let today = chrono::NaiveDate::from_ymd_opt(2026, 11, 25).unwrap();
+        let t = Instant::now();
+        validate::validate_import(&store, &org, &id, today).await.unwrap();
+        let validate_s = t.elapsed().as_secs_f64();
+        let s = store.get_import(&org, &id).await.unwrap().unwrap();
+        assert_eq!(s.rows_total as usize, rows);
+
+        manage::request_commit(&store, &org, &id, true).await.unwrap();
+        let t = Instant::now();
+        commit::run_commit(&store, &org, &id).await.unwrap();
+        let commit_s = t.elapsed().as_secs_f64();
+        let s = store.get_import(&org, &id).await.unwrap().unwrap();
+        // Items the commit writes: every row, a completion per imported row, one summary
+        // update per transaction of 25 rows.
+        let commit_items = rows + s.statuses.imported as usize + rows.div_ceil(25);
+        let floor_per_item = floor / rows as f64;
+
+        // The usual hand-written way: one request per lookup and per write, row by row.
+        let base_org = OrgId::parse(&format!("base-{suffix}")).unwrap();
+        let t = Instant::now();
+        baseline(&store, &org, &base_org, baseline_rows).await;
+        let base_s = t.elapsed().as_secs_f64();
+        let base_rate = baseline_rows as f64 / base_s;
+
+        println!("| measure | time | rows/s | vs floor |");
+        println!("| --- | ---: | ---: | ---: |");
+        println!("| floor: BatchWriteItem of {rows} row items, 4 at once | {floor:.1} s | {:.0} | 1.00x |", rows as f64 / floor);
+        println!("| validate {rows} rows (scan, lookups, rows, summary) | {validate_s:.1} s | {:.0} | {:.2}x |", rows as f64 / validate_s, validate_s / floor);
+        println!("| commit {rows} rows ({commit_items} items written) | {commit_s:.1} s | {:.0} | {:.2}x of {:.1} s |", rows as f64 / commit_s, commit_s / (floor_per_item * commit_items as f64), floor_per_item * commit_items as f64);
+        println!("| per-row baseline ({baseline_rows} rows: GetItem per lookup, PutItem per row, validate + commit) | {base_s:.1} s | {base_rate:.0} | |");
+        let ours = rows as f64 / (validate_s + commit_s);
+        println!("\nValidate + commit: {ours:.0} rows/s against the per-row baseline's {base_rate:.0} rows/s: {:.1}x faster.", ours / base_rate);
+    }
+
+    /// A straightforward per-row import: look the person and the training up with one
+    /// request each, write the row, then on commit write the completion and the row.
+    async fn baseline(store: &Store, org: &OrgId, base_org: &OrgId, rows: usize) {
+        use aws_sdk_dynamodb::types::AttributeValue as A;
+        let ddb = store.dynamodb();
+        for r in 0..rows {
+            let p = (r * 7919) % (rows / 5).max(1);
+            let email = person_cell(MatchMethod::Email, p);
+            let t = (r * 31) % TRAININGS;
+            let person = ddb
+                .query()
+                .table_name(store.table())
+                .key_condition_expression("pk = :pk")
+                .expression_attribute_values(":pk", A::S(format!("ORG#{org}#KEY#email#{email}")))
+                .send()
+                .await
+                .unwrap();
+            let training = ddb
+                .get_item()
+                .table_name(store.table())
+                .key("pk", A::S(format!("ORG#{org}")))
+                .key("sk", A::S(format!("TRAINING#t{t}")))
+                .send()
+                .await
+                .unwrap();
+            let _ = (person.count, training.item.is_some());
+            let row_key = |k: &str| (A::S(format!("ORG#{base_org}#IMPORT#base")), A::S(format!("ROW#{r:09}{k}")));
+            let (pk, sk) = row_key("");
+            ddb.put_item().table_name(store.table()).item("pk", pk.clone()).item("sk", sk.clone()).item("email", A::S(email.clone())).item("status", A::S("validated".into())).send().await.unwrap();
+            // Commit: the completion and the row, one request each.
+            ddb.put_item()
+                .table_name(store.table())
+                .item("pk", A::S(format!("ORG#{base_org}#PERSON#p{p}")))
+                .item("sk", A::S(format!("COMPLETION#t{t}#2024-01-{:02}", 1 + r % 28)))
+                .send()
+                .await
+                .unwrap();
+            ddb.update_item().table_name(store.table()).key("pk", pk).key("sk", sk).update_expression("SET #s = :s").expression_attribute_names("#s", "status").expression_attribute_values(":s", A::S("imported".into())).send().await.unwrap();
+        }
+    }
+}
+
 fn main() {
     let what = std::env::args().nth(1).unwrap_or_else(|| "core".into());
     let rows: usize = std::env::args().nth(2).and_then(|r| r.parse().ok()).unwrap_or(200_000);
     println!("# training-imports benchmarks ({} cores, {})", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0), if cfg!(debug_assertions) { "DEBUG build: use --release" } else { "release build" });
+    let runtime = || tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     match what.as_str() {
         "core" => bench_core(rows),
+        "store" => runtime().block_on(store_bench::run(rows, (rows / 20).max(500))),
         "memory" => bench_memory(rows),
         "all" => {
             bench_core(rows);
             bench_memory(1_000_000);
+            runtime().block_on(store_bench::run(100_000, 5_000));
         }
-        other => eprintln!("unknown benchmark {other}: core | memory | all"),
+        other => eprintln!("unknown benchmark {other}: core | memory | store | all"),
     }
 }

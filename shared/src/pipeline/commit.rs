@@ -4,7 +4,7 @@
 //! only touches rows not yet moved.
 
 use super::PipelineError;
-use crate::domain::{match_person, ImportId, ImportStatus, MatchKey, MatchMethod, OrgId, Outcome, PersonId, PersonMatch, RowStatus, TrainingId};
+use crate::domain::{match_person, ImportId, ImportStatus, MatchKey, MatchMethod, OrgId, Outcome, PersonId, PersonMatch, PersonRef, RowStatus, TrainingId};
 use crate::store::{RowRecord, RowTransition, Store, StoreError, TrainingRecord};
 use aws_sdk_dynamodb::types::AttributeValue;
 use std::collections::{HashMap, HashSet};
@@ -24,11 +24,23 @@ pub async fn run_commit(store: &Store, org: &OrgId, id: &ImportId) -> Result<(),
     let trainings: HashMap<String, TrainingRecord> =
         store.list_trainings(org).await?.into_iter().map(|t| (t.training_id.clone(), t)).collect();
 
+    // People as looked up before a row is written; safe to reuse across batches because
+    // a stale "not signed up" is caught by the fresh look after the write, and nobody
+    // un-signs-up.
+    let mut people: HashMap<MatchKey, Vec<PersonRef>> = HashMap::new();
     let mut cursor: Option<String> = None;
     loop {
         let page = store.list_rows(org, id, None, Some(RowStatus::Validated), 200, cursor.as_deref()).await?;
+        let wanted: HashSet<MatchKey> = page
+            .rows
+            .iter()
+            .filter(|r| matches!(r.outcome, Outcome::Ready | Outcome::Pending))
+            .filter_map(RowRecord::match_key)
+            .filter(|k| !people.contains_key(k))
+            .collect();
+        people.extend(store.people_with_keys(org, wanted.into_iter().collect()).await?);
         for batch in page.rows.chunks(ROWS_PER_TRANSACTION) {
-            commit_batch(store, org, id, batch, &trainings, skip_invalid).await?;
+            commit_batch(store, org, id, batch, &people, &trainings, skip_invalid).await?;
         }
         match page.next_cursor {
             Some(c) => cursor = Some(c),
@@ -52,12 +64,11 @@ async fn commit_batch(
     org: &OrgId,
     id: &ImportId,
     rows: &[RowRecord],
+    people: &HashMap<MatchKey, Vec<PersonRef>>,
     trainings: &HashMap<String, TrainingRecord>,
     skip_invalid: bool,
 ) -> Result<(), PipelineError> {
-    let keys: HashSet<MatchKey> = rows.iter().filter(|r| matches!(r.outcome, Outcome::Ready | Outcome::Pending)).filter_map(RowRecord::match_key).collect();
-    let people = store.people_with_keys(org, keys.into_iter().collect()).await?;
-    let transitions: Vec<(u64, RowTransition)> = rows.iter().map(|r| (r.row, transition_for(r, &people, trainings, skip_invalid))).collect();
+    let transitions: Vec<(u64, RowTransition)> = rows.iter().map(|r| (r.row, transition_for(r, people, trainings, skip_invalid))).collect();
     match store.commit_rows(org, id, &transitions).await {
         Ok(()) => {}
         Err(StoreError::ConditionFailed) => {
@@ -72,17 +83,24 @@ async fn commit_batch(
         Err(e) => return Err(e.into()),
     }
     // Nothing stranded: a person who signed up between our lookup and our write would
-    // not have seen these rows as pending. Look again now that the rows are pending.
-    for (row, t) in &transitions {
-        if let RowTransition::Wait { key, .. } = t {
-            let now = store.people_with_key(org, key).await?;
-            if let PersonMatch::SignedUp(pid) = match_person(&now) {
-                if let Some(record) = store.get_row(org, id, *row).await? {
-                    match store.apply_pending_row(org, id, &record, &pid).await {
-                        Ok(()) | Err(StoreError::ConditionFailed) => {}
-                        Err(e) => return Err(e.into()),
-                    }
-                }
+    // not have seen these rows as pending. Look again, fresh, now that they are pending.
+    let waiting: HashSet<MatchKey> = transitions
+        .iter()
+        .filter_map(|(_, t)| match t {
+            RowTransition::Wait { key, .. } => Some(key.clone()),
+            _ => None,
+        })
+        .collect();
+    if waiting.is_empty() {
+        return Ok(());
+    }
+    let now = store.people_with_keys(org, waiting.into_iter().collect()).await?;
+    for (record, (_, t)) in rows.iter().zip(&transitions) {
+        let RowTransition::Wait { key, .. } = t else { continue };
+        if let PersonMatch::SignedUp(pid) = match_person(now.get(key).map(Vec::as_slice).unwrap_or(&[])) {
+            match store.apply_pending_row(org, id, record, &pid).await {
+                Ok(()) | Err(StoreError::ConditionFailed) => {}
+                Err(e) => return Err(e.into()),
             }
         }
     }
@@ -91,7 +109,7 @@ async fn commit_batch(
 
 fn transition_for(
     row: &RowRecord,
-    people: &HashMap<MatchKey, Vec<crate::domain::PersonRef>>,
+    people: &HashMap<MatchKey, Vec<PersonRef>>,
     trainings: &HashMap<String, TrainingRecord>,
     skip_invalid: bool,
 ) -> RowTransition {
