@@ -9,8 +9,10 @@ use crate::store::{RowRecord, RowTransition, Store, StoreError, TrainingRecord};
 use aws_sdk_dynamodb::types::AttributeValue;
 use std::collections::{HashMap, HashSet};
 
-/// Rows moved in one transaction (two items each at most, plus the summary).
+/// Rows moved in one transaction (two items each at most, plus a count shard).
 pub const ROWS_PER_TRANSACTION: usize = 25;
+/// Transactions of one commit in flight at once.
+pub const COMMIT_CONCURRENCY: usize = 4;
 
 pub async fn run_commit(store: &Store, org: &OrgId, id: &ImportId) -> Result<(), PipelineError> {
     let Some(summary) = store.get_import(org, id).await? else {
@@ -39,9 +41,13 @@ pub async fn run_commit(store: &Store, org: &OrgId, id: &ImportId) -> Result<(),
             .filter(|k| !people.contains_key(k))
             .collect();
         people.extend(store.people_with_keys(org, wanted.into_iter().collect()).await?);
-        for batch in page.rows.chunks(ROWS_PER_TRANSACTION) {
-            commit_batch(store, org, id, batch, &people, &trainings, skip_invalid).await?;
-        }
+        // Batches run a few at a time; their count updates go to different shards.
+        use futures::stream::{self, TryStreamExt};
+        let people = &people;
+        let trainings = &trainings;
+        stream::iter(page.rows.chunks(ROWS_PER_TRANSACTION).map(Ok::<_, PipelineError>))
+            .try_for_each_concurrent(COMMIT_CONCURRENCY, |batch| commit_batch(store, org, id, batch, people, trainings, skip_invalid))
+            .await?;
         match page.next_cursor {
             Some(c) => cursor = Some(c),
             None => break,

@@ -94,6 +94,13 @@ impl From<StoreError> for Failure {
     }
 }
 
+async fn join_write(handle: tokio::task::JoinHandle<Result<(), StoreError>>) -> Result<(), Failure> {
+    handle
+        .await
+        .map_err(|e| Failure::Pipeline(PipelineError::Store(StoreError::Service(anyhow::anyhow!("row writer task: {e}")))))?
+        .map_err(Failure::from)
+}
+
 enum Chunk {
     Header { headers: Vec<String>, ignored: Vec<String> },
     Rows(Vec<RawRow>),
@@ -203,6 +210,7 @@ async fn run_validation(store: &Store, org: &OrgId, id: &ImportId, summary: &Imp
 
     let mut pending_checked: HashSet<crate::domain::MatchKey> = HashSet::new();
     let mut key_cache = crate::domain::KeyCache::default();
+    let mut in_flight: Option<tokio::task::JoinHandle<Result<(), StoreError>>> = None;
     let mapping = summary.options.columns.clone().unwrap_or_default();
     let (mut rx, reader) = stream_rows(store, &summary.object_key, etag.as_deref(), method, mapping).await?;
     while let Some(chunk) = rx.recv().await {
@@ -218,9 +226,24 @@ async fn run_validation(store: &Store, org: &OrgId, id: &ImportId, summary: &Imp
             .iter()
             .map(|r| r.problem.is_none().then(|| r.input.parse_cached(method, country.as_deref(), order, today, &mut key_cache)))
             .collect();
-        // People for every key of the chunk not seen before, fetched together.
-        let wanted: HashSet<_> = parsed.iter().flatten().filter_map(|p| p.key.clone()).filter(|k| !dir.people.contains_key(k)).collect();
-        dir.people.extend(store.people_with_keys(org, wanted.into_iter().collect()).await?);
+        // People for every key of the chunk not seen before, and rows of earlier imports
+        // already pending under those keys, fetched together.
+        let wanted: Vec<_> = parsed
+            .iter()
+            .flatten()
+            .filter_map(|p| p.key.clone())
+            .filter(|k| !pending_checked.contains(k))
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        pending_checked.extend(wanted.iter().cloned());
+        let (people, waiting) = tokio::join!(store.people_with_keys(org, wanted.clone()), store.pending_rows_for_keys(org, wanted));
+        dir.people.extend(people?);
+        for (key, row) in waiting? {
+            if let (Some(t), Some(d)) = (row.training_id.as_deref().and_then(|t| TrainingId::parse(t).ok()), row.completion_date.as_deref().and_then(CompletionDate::from_iso)) {
+                dir.pending.insert((key, t, d));
+            }
+        }
         // Completions that would make a ready row a repeat, fetched together.
         let mut candidates = HashSet::new();
         for p in parsed.iter().flatten() {
@@ -239,22 +262,6 @@ async fn run_validation(store: &Store, org: &OrgId, id: &ImportId, summary: &Imp
             }
         }
         checked_completions.extend(candidates);
-        // Rows of earlier imports already pending for people who have not signed up.
-        let waiting: Vec<_> = parsed
-            .iter()
-            .flatten()
-            .filter_map(|p| p.key.clone())
-            .filter(|k| !pending_checked.contains(k))
-            .filter(|k| !matches!(dir.people.get(k).map(|p| crate::domain::match_person(p)), Some(PersonMatch::SignedUp(_))))
-            .collect::<HashSet<_>>()
-            .into_iter()
-            .collect();
-        pending_checked.extend(waiting.iter().cloned());
-        for (key, row) in store.pending_rows_for_keys(org, waiting).await? {
-            if let (Some(t), Some(d)) = (row.training_id.as_deref().and_then(|t| TrainingId::parse(t).ok()), row.completion_date.as_deref().and_then(CompletionDate::from_iso)) {
-                dir.pending.insert((key, t, d));
-            }
-        }
 
         let mut records = Vec::with_capacity(raw_rows.len());
         for (raw, parsed) in raw_rows.into_iter().zip(parsed) {
@@ -295,7 +302,15 @@ async fn run_validation(store: &Store, org: &OrgId, id: &ImportId, summary: &Imp
                 deleted_at: None,
             });
         }
-        store.write_rows(org, id, &records).await?;
+        // Written while the next chunk is read and looked up; one write in flight.
+        if let Some(previous) = in_flight.take() {
+            join_write(previous).await?;
+        }
+        let (store, org, id) = (store.clone(), org.clone(), id.clone());
+        in_flight = Some(tokio::spawn(async move { store.write_rows(&org, &id, &records).await }));
+    }
+    if let Some(previous) = in_flight.take() {
+        join_write(previous).await?;
     }
     reader
         .await

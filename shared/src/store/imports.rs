@@ -182,6 +182,14 @@ impl RowRecord {
     }
 }
 
+/// Items the row-status counts of one import are spread over.
+pub const COUNT_SHARDS: u64 = 16;
+const COUNTS_PREFIX: &str = "COUNTS#";
+
+fn counts_sk(shard: u64) -> String {
+    format!("{COUNTS_PREFIX}{shard:02}")
+}
+
 /// Rows a filtered listing reads before it answers with a partial page and a cursor.
 const MAX_EXAMINED_PER_PAGE: usize = 20_000;
 
@@ -278,7 +286,10 @@ impl Store {
             .send()
             .await
             .map_err(service("get import"))?;
-        out.item.map(from_item::<ImportSummary>).transpose()
+        let Some(item) = out.item else { return Ok(None) };
+        let mut summary: ImportSummary = from_item(item)?;
+        self.fill_counts(org, id, &mut summary).await?;
+        Ok(Some(summary))
     }
 
     /// An organisation's imports, newest first.
@@ -315,7 +326,14 @@ impl Store {
             let ck = k.get(IMPORTS_INDEX_SK)?.as_s().ok()?;
             Some(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(ck))
         });
-        let items = out.items.unwrap_or_default().into_iter().map(from_item::<ImportSummary>).collect::<StoreResult<Vec<_>>>()?;
+        let mut items = out.items.unwrap_or_default().into_iter().map(from_item::<ImportSummary>).collect::<StoreResult<Vec<_>>>()?;
+        use futures::stream::{self, TryStreamExt};
+        stream::iter(items.iter_mut().map(Ok::<_, StoreError>))
+            .try_for_each_concurrent(8, |summary| async move {
+                let id = ImportId::parse(&summary.import_id).map_err(StoreError::Corrupt)?;
+                self.fill_counts(org, &id, summary).await
+            })
+            .await?;
         Ok((items, next))
     }
 
@@ -368,7 +386,11 @@ impl Store {
             .send()
             .await;
         match out {
-            Ok(o) => from_item(o.attributes.unwrap_or_default()),
+            Ok(o) => {
+                let mut summary: ImportSummary = from_item(o.attributes.unwrap_or_default())?;
+                self.fill_counts(org, id, &mut summary).await?;
+                Ok(summary)
+            }
             Err(e) => match e.into_service_error() {
                 UpdateItemError::ConditionalCheckFailedException(_) => Err(StoreError::ConditionFailed),
                 other => Err(service("transition import")(other)),
@@ -401,12 +423,10 @@ impl Store {
             vec![
                 ("rows_total", n(summary.rows_total as i64)),
                 ("outcomes", av(&summary.outcomes)),
-                ("statuses", av(&StatusCounts::default())),
                 ("issues", av(&summary.issues)),
                 ("headers", av(&summary.headers)),
                 ("ignored_columns", av(&summary.ignored_columns)),
                 ("date_order", av(&summary.date_order)),
-                ("rows_committed", n(0)),
             ],
             None,
         )
@@ -561,24 +581,53 @@ impl Store {
         TransactWriteItem::builder().update(update).build()
     }
 
-    fn counts_update(&self, org: &OrgId, id: &ImportId, deltas: &BTreeMap<&'static str, i64>, committed: i64) -> TransactWriteItem {
-        let mut parts = Vec::new();
-        let mut b = self.summary_update(org, id).expression_attribute_values(":now", s(now_rfc3339()));
+    /// Adds to one count shard of the import. Counts of row statuses live in
+    /// COUNT_SHARDS items beside the summary, so that transactions moving different rows
+    /// do not all conflict on one item; a read adds the shards up.
+    fn counts_update(&self, org: &OrgId, id: &ImportId, shard: u64, deltas: &BTreeMap<&'static str, i64>, committed: i64) -> TransactWriteItem {
+        let mut adds = Vec::new();
+        let mut b = Update::builder()
+            .table_name(&self.table)
+            .key("pk", s(keys::import_pk(org, id)))
+            .key("sk", s(counts_sk(shard)))
+            .expression_attribute_values(":now", s(now_rfc3339()));
         for (i, (name, delta)) in deltas.iter().enumerate() {
-            parts.push(format!("statuses.#c{i} = statuses.#c{i} + :d{i}"));
+            adds.push(format!("#c{i} :d{i}"));
             b = b.expression_attribute_names(format!("#c{i}"), *name).expression_attribute_values(format!(":d{i}"), n(*delta));
         }
         if committed != 0 {
-            parts.push("rows_committed = rows_committed + :rc".into());
+            adds.push("rows_committed :rc".into());
             b = b.expression_attribute_values(":rc", n(committed));
         }
-        parts.push("updated_at = :now".into());
         let update = b
-            .update_expression(format!("SET {}", parts.join(", ")))
-            .condition_expression("attribute_exists(pk)")
+            .update_expression(format!("ADD {} SET updated_at = :now", adds.join(", ")))
             .build()
             .expect("key and expression set");
         TransactWriteItem::builder().update(update).build()
+    }
+
+    /// Adds the count shards up into the summary (one strongly consistent Query).
+    async fn fill_counts(&self, org: &OrgId, id: &ImportId, summary: &mut ImportSummary) -> StoreResult<()> {
+        let shards = self.query_all(keys::import_pk(org, id), Some(COUNTS_PREFIX)).await?;
+        let mut total = StatusCounts::default();
+        let mut committed = 0i64;
+        for item in shards {
+            let num = |k: &str| item.get(k).and_then(|v| v.as_n().ok()).and_then(|v| v.parse::<i64>().ok()).unwrap_or(0);
+            total.imported += num("imported");
+            total.pending += num("pending");
+            total.applied += num("applied");
+            total.deleted += num("deleted");
+            total.not_imported += num("not_imported");
+            committed += num("rows_committed");
+            if let Some(at) = item.get("updated_at").and_then(|v| v.as_s().ok()) {
+                if *at > summary.updated_at {
+                    summary.updated_at = at.clone();
+                }
+            }
+        }
+        summary.statuses = total;
+        summary.rows_committed = committed.max(0) as u64;
+        Ok(())
     }
 
     /// Commits rows still `validated`, all in one transaction with their count changes.
@@ -629,7 +678,8 @@ impl Store {
             let update = u.expression_attribute_values(":to", s(status.as_str())).build().expect("key and expression set");
             items.push(TransactWriteItem::builder().update(update).build());
         }
-        items.push(self.counts_update(org, id, &deltas, rows.len() as i64));
+        let shard = rows.first().map_or(0, |(row, _)| *row % COUNT_SHARDS);
+        items.push(self.counts_update(org, id, shard, &deltas, rows.len() as i64));
         match self.transact(items).await? {
             TxOutcome::Committed => Ok(()),
             TxOutcome::ConditionFailed => Err(StoreError::ConditionFailed),
@@ -663,7 +713,7 @@ impl Store {
         let items = vec![
             TransactWriteItem::builder().update(update).build(),
             self.completion_upsert(org, person, &training, &title, date, id, row.row),
-            self.counts_update(org, id, &deltas, 0),
+            self.counts_update(org, id, row.row % COUNT_SHARDS, &deltas, 0),
         ];
         match self.transact(items).await? {
             TxOutcome::Committed => Ok(()),
@@ -737,7 +787,7 @@ impl Store {
             .build()
             .expect("key and expression set");
         let deltas = BTreeMap::from([("deleted", 1), ("pending", -1)]);
-        let items = vec![TransactWriteItem::builder().update(update).build(), self.counts_update(org, id, &deltas, 0)];
+        let items = vec![TransactWriteItem::builder().update(update).build(), self.counts_update(org, id, row % COUNT_SHARDS, &deltas, 0)];
         match self.transact(items).await? {
             TxOutcome::Committed => Ok(()),
             TxOutcome::ConditionFailed => Err(StoreError::ConditionFailed),
