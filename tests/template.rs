@@ -11,8 +11,20 @@ fn every_route_needs_a_cognito_jwt() {
     let t = template();
     assert!(t.contains("DefaultAuthorizer: CognitoJwt"), "the HTTP API must default to the JWT authorizer");
     assert!(t.contains("issuer: !Sub \"https://cognito-idp.${AWS::Region}.amazonaws.com/${UserPool}\""));
-    assert!(!t.contains("Authorizer: NONE"), "no route may opt out of the authorizer");
-    assert_eq!(t.matches("Type: HttpApi").count(), 1, "one catch-all route, covered by the default authorizer");
+    // Only the static page and its two assets opt out; every API route is the catch-all.
+    assert_eq!(t.matches("Authorizer: NONE").count(), 3, "only the page's three static assets may opt out of the authorizer");
+    for (i, block) in t.split("Type: HttpApi").skip(1).enumerate() {
+        let path = block.lines().find_map(|l| l.trim().strip_prefix("Path: ")).unwrap();
+        let public = block.split("Type:").next().unwrap().contains("Authorizer: NONE");
+        assert!(!public || ["/", "/app.js", "/app.css"].contains(&path), "route {i} ({path}) must not opt out of the authorizer");
+        if !public {
+            assert_eq!(path, "/{proxy+}");
+        }
+    }
+    // The three public paths are served by routes marked public in the code, and those
+    // serve only built-in static text.
+    let public: Vec<&str> = import_api::ROUTES.iter().filter(|r| r.public).map(|r| r.pattern).collect();
+    assert_eq!(public, vec!["/openapi.json", "/", "/app.js", "/app.css"]);
 }
 
 #[test]

@@ -21,6 +21,13 @@ pub struct ApiContext {
 
 pub const OPENAPI_JSON: &str = include_str!("../../../docs/openapi.json");
 
+/// The admin page, built into the binary (no other server in production).
+pub mod assets {
+    pub const INDEX_HTML: &str = include_str!("../assets/index.html");
+    pub const APP_JS: &str = include_str!("../assets/app.js");
+    pub const APP_CSS: &str = include_str!("../assets/app.css");
+}
+
 pub async fn handle(ctx: &ApiContext, req: Request) -> Result<Response<Body>, lambda_http::Error> {
     let method = req.method().clone();
     let path = req.uri().path().to_string();

@@ -15,6 +15,9 @@ use training_imports::store::ImportOptions;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Op {
     OpenApi,
+    Page,
+    Script,
+    Styles,
     ListImports,
     CreateImport,
     GetImport,
@@ -49,6 +52,10 @@ macro_rules! r {
 
 pub const ROUTES: &[Route] = &[
     Route { method: "GET", pattern: "/openapi.json", op: Op::OpenApi, public: true },
+    // The admin page: static assets built into the binary; its API calls need a token.
+    Route { method: "GET", pattern: "/", op: Op::Page, public: true },
+    Route { method: "GET", pattern: "/app.js", op: Op::Script, public: true },
+    Route { method: "GET", pattern: "/app.css", op: Op::Styles, public: true },
     r!("GET", "/imports", ListImports),
     r!("POST", "/imports", CreateImport),
     r!("GET", "/imports/{import_id}", GetImport),
@@ -232,16 +239,25 @@ fn create_import_body(req: &Request) -> Result<CreateImportBody, ApiError> {
 
 pub async fn dispatch(ctx: &ApiContext, who: Option<Caller>, route: &Route, params: &Params, req: &Request) -> Result<Response<Body>, ApiError> {
     let store = &ctx.store;
-    if route.op == Op::OpenApi {
+    let asset = match route.op {
+        Op::OpenApi => Some(("application/json", crate::OPENAPI_JSON)),
+        Op::Page => Some(("text/html; charset=utf-8", crate::assets::INDEX_HTML)),
+        Op::Script => Some(("text/javascript; charset=utf-8", crate::assets::APP_JS)),
+        Op::Styles => Some(("text/css; charset=utf-8", crate::assets::APP_CSS)),
+        _ => None,
+    };
+    if let Some((content_type, text)) = asset {
         return Ok(Response::builder()
             .status(200)
-            .header("content-type", "application/json")
-            .body(Body::Text(crate::OPENAPI_JSON.to_string()))
+            .header("content-type", content_type)
+            .header("cache-control", "no-cache")
+            .header("x-content-type-options", "nosniff")
+            .body(Body::Text(text.to_string()))
             .expect("static response parts are valid"));
     }
     let org = who.ok_or(ApiError::Unauthorized)?.org;
     match route.op {
-        Op::OpenApi => unreachable!("answered above"),
+        Op::OpenApi | Op::Page | Op::Script | Op::Styles => unreachable!("answered above"),
         Op::IssueCodes => {
             let codes: Vec<Value> = IssueCode::ALL
                 .iter()

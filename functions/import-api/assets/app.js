@@ -1,0 +1,305 @@
+// Training Imports: the admin's page. Uses the public API only (docs/openapi.json).
+"use strict";
+
+const BASE = (() => {
+  const p = location.pathname;
+  const i = p.indexOf("/lambda-url/import-api");
+  return i >= 0 ? p.slice(0, i + "/lambda-url/import-api".length) : "";
+})();
+const main = document.getElementById("main");
+const status = document.getElementById("status");
+
+const METHODS = {
+  hris: { label: "HRIS employee ID", advice: "Best where an HR system is connected: employee IDs are stable and unique. The employee must already be on the roster.",
+    columns: ["employee_id", "training", "completion_date"], example: ["E100", "Forklift Safety", "2024-03-31"] },
+  email: { label: "Email", advice: "The usual choice: works for everyone who signs up with an email address.",
+    columns: ["email", "training", "completion_date"], example: ["ana@example.com", "Forklift Safety", "2024-03-31"] },
+  phone: { label: "Phone number", advice: "Suits frontline teams who sign up with a mobile number. Set the default country for numbers without +country code.",
+    columns: ["phone", "training", "completion_date"], example: ["+1 415 555 2671", "Forklift Safety", "2024-03-31"] },
+  name: { label: "Name", advice: "The weakest key: two people can share a name, and such rows are errors.",
+    columns: ["first_name", "last_name", "training", "completion_date"], example: ["Ana", "López", "Forklift Safety", "2024-03-31"] },
+};
+
+function token() { return sessionStorage.getItem("token"); }
+(function takeTokenFromUrl() {
+  const m = /(?:^|[#&])id_token=([^&]+)/.exec(location.hash);
+  if (m) { sessionStorage.setItem("token", decodeURIComponent(m[1])); location.hash = "#/"; }
+})();
+
+async function api(method, path, body) {
+  const headers = { "content-type": "application/json" };
+  if (token()) headers.authorization = "Bearer " + token();
+  const resp = await fetch(BASE + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  const text = await resp.text();
+  let data = null;
+  try { data = text ? JSON.parse(text) : null; } catch { data = text; }
+  if (!resp.ok) {
+    const err = new Error((data && data.detail) || resp.statusText);
+    err.status = resp.status; err.code = data && data.code;
+    throw err;
+  }
+  return data;
+}
+
+function h(tag, attrs, ...children) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === false || v === null || v === undefined) continue;
+    if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
+    else if (k === "text") el.textContent = v;
+    else el.setAttribute(k, v === true ? "" : v);
+  }
+  for (const c of children.flat()) if (c !== null && c !== undefined && c !== false) el.append(c.nodeType ? c : String(c));
+  return el;
+}
+
+function announce(msg) { status.textContent = ""; setTimeout(() => { status.textContent = msg; }, 50); }
+function show(title, ...content) {
+  main.replaceChildren(h("h1", { text: title }), ...content);
+  main.focus();
+  document.title = title + " · Training Imports";
+}
+function alertBox(kind, msg) { return h("div", { class: "alert " + kind, role: kind === "error" ? "alert" : null }, msg); }
+function badge(value) {
+  const icons = { error: "✖ ", ready: "✔ ", imported: "✔ ", applied: "✔ ", pending: "⏳ ", skipped: "↷ ", deleted: "🗑 " };
+  return h("span", { class: "badge " + value }, (icons[value] || "") + value.replace("_", " "));
+}
+function failed(err) {
+  if (err.status === 401) {
+    return alertBox("error", "You are not signed in. Sign in through your organisation's login page, then come back.");
+  }
+  return alertBox("error", (err.code ? err.code + ": " : "") + err.message);
+}
+
+// ---- the imports ----------------------------------------------------------------------
+async function listView() {
+  let data;
+  try { data = await api("GET", "/imports?limit=100"); } catch (e) { return show("Training Imports", failed(e)); }
+  const rows = data.imports.map((i) => h("tr", {},
+    h("td", {}, h("a", { href: "#/imports/" + i.import_id }, i.file_name)),
+    h("td", {}, METHODS[i.method] ? METHODS[i.method].label : i.method),
+    h("td", {}, badge(i.status)),
+    h("td", {}, `${i.outcomes.ready} ready, ${i.outcomes.pending} pending, ${i.outcomes.error} errors, ${i.outcomes.skipped} skipped`),
+    h("td", {}, `${i.statuses.imported} imported, ${i.statuses.pending} pending, ${i.statuses.applied} applied`),
+    h("td", {}, new Date(i.created_at).toLocaleString())));
+  show("Training Imports",
+    h("div", { class: "toolbar" }, h("a", { class: "button", href: "#/new" }, "Import from CSV")),
+    rows.length ? h("div", { class: "table-wrap" }, h("table", {},
+      h("caption", { class: "visually-hidden" }, "Imports, newest first"),
+      h("thead", {}, h("tr", {}, ["File", "Matched by", "Status", "Validation", "After import", "Created"].map((t) => h("th", { scope: "col" }, t)))),
+      h("tbody", {}, rows)))
+      : alertBox("info", "No imports yet. Import past completions from a CSV file to get started."));
+}
+
+// ---- a new import -----------------------------------------------------------------------
+function templateCsv(method) {
+  const m = METHODS[method];
+  return m.columns.join(",") + "\n" + m.example.map((c) => (c.includes(",") ? `"${c}"` : c)).join(",") + "\n";
+}
+
+function newView() {
+  let method = "email";
+  let file = null;
+  const format = h("div", { class: "format", id: "format" });
+  const renderFormat = () => {
+    const m = METHODS[method];
+    const blob = URL.createObjectURL(new Blob([templateCsv(method)], { type: "text/csv" }));
+    format.replaceChildren(
+      h("p", {}, "Columns: ", ...m.columns.flatMap((c, i) => [i ? ", " : "", h("code", {}, c)]), ". Headers are matched ignoring case and spaces; other columns are ignored."),
+      h("p", {}, "Training is the training's ID or exact title; it must be published. Dates like 2024-03-31, 31/03/2024 or 31 Mar 2024."),
+      h("pre", {}, templateCsv(method)),
+      h("a", { class: "button secondary", href: blob, download: `training-import-${method}.csv` }, "Download template"));
+    country.hidden = method !== "phone";
+  };
+  const radios = Object.entries(METHODS).map(([key, m]) => h("label", { class: "method" },
+    h("input", { type: "radio", name: "method", value: key, checked: key === method, onchange: () => { method = key; renderFormat(); } }),
+    " " + m.label, h("span", { class: "advice" }, m.advice)));
+  const countryInput = h("input", { type: "text", id: "country", maxlength: "2", placeholder: "US", autocomplete: "off" });
+  const country = h("p", { hidden: true }, h("label", { for: "country" }, "Default country for phone numbers (ISO code, e.g. US, GB)"), countryInput);
+  const dateSel = h("select", { id: "date-format" }, h("option", { value: "auto" }, "Decide from the file"), h("option", { value: "dmy" }, "Day first (31/03/2024)"), h("option", { value: "mdy" }, "Month first (03/31/2024)"));
+  const fileInput = h("input", { type: "file", id: "file", accept: ".csv,text/csv,text/plain" });
+  const fileName = h("p", { "aria-live": "polite" });
+  const pick = (f) => { file = f; fileName.textContent = f ? `Selected: ${f.name} (${f.size} bytes)` : ""; };
+  fileInput.addEventListener("change", () => pick(fileInput.files[0]));
+  const drop = h("div", { class: "drop" }, h("label", { for: "file" }, "Upload a CSV file"), h("p", {}, "Choose a file, or drag and drop it here."), fileInput, fileName);
+  drop.addEventListener("dragover", (e) => { e.preventDefault(); drop.classList.add("over"); });
+  drop.addEventListener("dragleave", () => drop.classList.remove("over"));
+  drop.addEventListener("drop", (e) => { e.preventDefault(); drop.classList.remove("over"); pick(e.dataTransfer.files[0]); });
+  const paste = h("textarea", { id: "paste", spellcheck: "false" });
+  const errors = h("div");
+  const submit = h("button", { type: "submit" }, "Validate");
+  const form = h("form", { onsubmit: async (e) => {
+    e.preventDefault();
+    errors.replaceChildren();
+    const options = { method, file_name: file ? file.name : "pasted.csv" };
+    if (countryInput.value.trim()) options.default_country = countryInput.value.trim();
+    if (dateSel.value !== "auto") options.date_format = dateSel.value;
+    submit.disabled = true;
+    try {
+      let created;
+      if (file) {
+        created = await api("POST", "/imports", { ...options, size: file.size });
+        const put = await fetch(created.upload.url, { method: "PUT", headers: { "content-type": created.upload.headers["content-type"] }, body: file });
+        if (!put.ok) throw new Error("The upload was refused (" + put.status + "). Try again.");
+      } else if (paste.value.trim()) {
+        created = await api("POST", "/imports", { ...options, csv: paste.value });
+      } else {
+        throw new Error("Choose a file or paste the CSV data first.");
+      }
+      location.hash = "#/imports/" + created.import.import_id;
+    } catch (err) {
+      errors.replaceChildren(failed(err));
+      submit.disabled = false;
+    }
+  } },
+    h("fieldset", {}, h("legend", {}, "1. How are rows matched to people?"), radios),
+    h("fieldset", {}, h("legend", {}, "2. The CSV format"), format, country, h("p", {}, h("label", { for: "date-format" }, "Dates"), dateSel)),
+    h("fieldset", {}, h("legend", {}, "3. The data"), drop, h("p", {}, h("label", { for: "paste" }, "…or paste the CSV here")), paste),
+    errors, submit);
+  show("Import from CSV", h("p", {}, h("a", { href: "#/" }, "← All imports")), form);
+  renderFormat();
+}
+
+// ---- one import ---------------------------------------------------------------------------
+let poller = null;
+function stopPolling() { if (poller) { clearTimeout(poller); poller = null; } }
+
+async function importView(id, filter) {
+  stopPolling();
+  let imp, rows;
+  const query = filter ? (["ready", "pending", "error", "skipped"].includes(filter) ? `outcome=${filter}` : `status=${filter}`) : "";
+  try {
+    imp = (await api("GET", `/imports/${id}`)).import;
+    rows = (await api("GET", `/imports/${id}/rows?limit=500&${query}`)).rows;
+  } catch (e) { return show("Import", h("p", {}, h("a", { href: "#/" }, "← All imports")), failed(e)); }
+  const busy = ["created", "uploaded", "validating", "importing"].includes(imp.status);
+  const content = [h("p", {}, h("a", { href: "#/" }, "← All imports"))];
+  content.push(h("p", {}, "Status: ", badge(imp.status), ` · matched by ${METHODS[imp.method].label} · ${imp.rows_total} rows`));
+  if (imp.status === "failed" && imp.failure) content.push(alertBox("error", `${imp.failure.code}: ${imp.failure.message}`));
+  if (imp.status === "importing") {
+    content.push(h("p", {}, h("label", { for: "progress" }, `Importing: ${imp.rows_committed} of ${imp.rows_total} rows`)),
+      h("progress", { id: "progress", max: String(imp.rows_total || 1), value: String(imp.rows_committed) }));
+  }
+  if (busy) {
+    content.push(alertBox("info", imp.status === "importing" ? "Importing… this page updates by itself." : "Checking the file… this page updates by itself."));
+    poller = setTimeout(() => importView(id, filter), 1000);
+  }
+  const o = imp.outcomes, st = imp.statuses;
+  const committed = ["importing", "imported"].includes(imp.status);
+  const filters = committed
+    ? [["", "All rows", imp.rows_total], ["imported", "Imported", st.imported], ["pending", "Waiting for sign-up", st.pending], ["applied", "Applied at sign-up", st.applied], ["deleted", "Deleted", st.deleted], ["not_imported", "Not imported", st.not_imported]]
+    : [["", "All rows", imp.rows_total], ["ready", "Ready", o.ready], ["pending", "Pending sign-up", o.pending], ["error", "Errors", o.error], ["skipped", "Skipped", o.skipped]];
+  if (imp.status !== "failed") {
+    content.push(h("ul", { class: "counts", "aria-label": "Rows by outcome" }, filters.map(([key, label, n]) => h("li", {},
+      h("button", { type: "button", "aria-pressed": String((filter || "") === key), onclick: () => { location.hash = `#/imports/${id}` + (key ? "/" + key : ""); } }, `${label}: ${n}`)))));
+  }
+  if (imp.status === "validated") {
+    const skip = h("input", { type: "checkbox", id: "skip" });
+    const go = h("button", { type: "button", disabled: o.error > 0, onclick: async () => {
+      go.disabled = true;
+      try { await api("POST", `/imports/${id}/commit`, { skip_invalid_rows: skip.checked }); announce("Import started"); importView(id, filter); }
+      catch (e) { main.prepend(failed(e)); go.disabled = false; }
+    } }, "Import");
+    skip.addEventListener("change", () => { go.disabled = o.error > 0 && !skip.checked; });
+    const tools = [go];
+    if (o.error > 0) {
+      tools.unshift(h("span", {}, skip, " ", h("label", { for: "skip" }, `Skip the ${o.error} rows with errors`)));
+      tools.push(h("button", { type: "button", class: "secondary", onclick: () => downloadReport(id, imp.file_name) }, "Download error report"));
+    }
+    content.push(h("div", { class: "toolbar" }, tools));
+    if (o.error > 0) content.push(h("p", {}, "Fix the rows in red here, or download the error report, fix it in your spreadsheet and upload it as a new import."));
+  }
+  if (committed && st.pending > 0) {
+    content.push(h("div", { class: "toolbar" }, h("button", { type: "button", class: "danger", onclick: async () => {
+      if (!confirm(`Delete all ${st.pending} rows still waiting for sign-up? This cannot be undone.`)) return;
+      try { const r = await api("DELETE", `/imports/${id}/pending-rows`); announce(`${r.deleted} pending rows deleted`); importView(id, filter); }
+      catch (e) { main.prepend(failed(e)); }
+    } }, "Delete all pending rows")));
+  }
+  if (imp.status !== "failed") content.push(rowsTable(imp, rows, filter));
+  show(imp.file_name, ...content);
+}
+
+function rowsTable(imp, rows, filter) {
+  if (!rows.length) return alertBox("info", "No rows here.");
+  const headers = imp.headers.length ? imp.headers : rows[0].cells.map((_, i) => `Column ${i + 1}`);
+  const body = rows.map((r) => {
+    const problems = r.issues.length ? h("ul", { class: r.outcome === "skipped" ? "warnings" : "problems" }, r.issues.map((i) => h("li", {}, (i.column ? `${i.column}: ` : "") + i.message))) : null;
+    const warnings = (r.warnings || []).length ? h("ul", { class: "warnings" }, r.warnings.map((i) => h("li", {}, "Warning: " + i.message))) : null;
+    const actions = h("div", { class: "row-actions" });
+    if (imp.status === "validated" && r.outcome !== "ready") {
+      actions.append(h("button", { type: "button", class: "secondary", "aria-label": `Fix row ${r.row}`, onclick: (e) => editRow(imp, r, e.target.closest("tr"), filter) }, "Fix"));
+    }
+    if (r.status === "pending") {
+      actions.append(h("button", { type: "button", class: "danger", "aria-label": `Delete pending row ${r.row}`, onclick: async () => {
+        try { await api("DELETE", `/imports/${imp.import_id}/rows/${r.row}`); announce(`Row ${r.row} deleted`); importView(imp.import_id, filter); }
+        catch (e) { main.prepend(failed(e)); }
+      } }, "Delete"));
+    }
+    if (r.status === "applied") actions.append(h("span", {}, "Applied " + new Date(r.applied_at).toLocaleDateString()));
+    const person = r.person_id && ["imported", "applied"].includes(r.status) ? h("a", { href: `#/people/${r.person_id}` }, "Completed tab") : null;
+    return h("tr", { class: r.outcome === "error" ? "row-error" : null, "data-row": String(r.row) },
+      h("th", { scope: "row" }, String(r.row)),
+      ...headers.map((_, i) => h("td", {}, r.cells[i] || "")),
+      h("td", {}, badge(r.status === "validated" ? r.outcome : r.status), problems, warnings, r.commit_note ? h("p", {}, r.commit_note) : null),
+      h("td", {}, actions, person));
+  });
+  return h("div", { class: "table-wrap" }, h("table", {},
+    h("caption", { class: "visually-hidden" }, "Rows of the file"),
+    h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Line"), ...headers.map((c) => h("th", { scope: "col" }, c)), h("th", { scope: "col" }, "Result"), h("th", { scope: "col" }, "Actions"))),
+    h("tbody", {}, body)));
+}
+
+function editRow(imp, row, tr, filter) {
+  const inputs = imp.headers.map((c, i) => h("input", { type: "text", class: "cell-edit", value: row.cells[i] || "", "aria-label": `${c}, row ${row.row}` }));
+  const save = h("button", { type: "button", onclick: async () => {
+    const cells = {};
+    imp.headers.forEach((c, i) => { if (inputs[i].value !== (row.cells[i] || "")) cells[c] = inputs[i].value; });
+    try {
+      const r = await api("PATCH", `/imports/${imp.import_id}/rows/${row.row}`, { cells });
+      announce(`Row ${row.row} checked again: ${r.row.outcome}`);
+      importView(imp.import_id, filter);
+    } catch (e) { tr.after(h("tr", {}, h("td", { colspan: String(imp.headers.length + 3) }, failed(e)))); }
+  } }, "Save");
+  const cancel = h("button", { type: "button", class: "secondary", onclick: () => importView(imp.import_id, filter) }, "Cancel");
+  tr.replaceChildren(h("th", { scope: "row" }, String(row.row)), ...inputs.map((i) => h("td", {}, i)), h("td", {}, "Editing"), h("td", {}, h("div", { class: "row-actions" }, save, cancel)));
+  inputs[0].focus();
+}
+
+async function downloadReport(id, fileName) {
+  const headers = token() ? { authorization: "Bearer " + token() } : {};
+  const resp = await fetch(BASE + `/imports/${id}/error-report`, { headers });
+  const blob = await resp.blob();
+  const a = h("a", { href: URL.createObjectURL(blob), download: fileName.replace(/\.csv$/i, "") + "-errors.csv" });
+  document.body.append(a); a.click(); a.remove();
+  announce("Error report downloaded");
+}
+
+// ---- a person -----------------------------------------------------------------------------
+async function personView(id) {
+  stopPolling();
+  let data;
+  try { data = await api("GET", `/people/${id}/completions`); } catch (e) { return show("Person", failed(e)); }
+  const p = data.person;
+  const name = p.name || p.email || p.phone || p.employee_id || p.person_id;
+  show(name,
+    h("p", {}, h("a", { href: "javascript:history.back()" }, "← Back")),
+    h("nav", { "aria-label": "Profile" }, h("span", { class: "tab", "aria-current": "page" }, "Completed")),
+    data.completions.length ? h("div", { class: "table-wrap" }, h("table", {},
+      h("caption", { class: "visually-hidden" }, "Completed trainings"),
+      h("thead", {}, h("tr", {}, ["Training", "Completed on", "Source"].map((t) => h("th", { scope: "col" }, t)))),
+      h("tbody", {}, data.completions.map((c) => h("tr", {}, h("td", {}, c.training_title), h("td", {}, c.completed_on), h("td", {}, h("a", { href: `#/imports/${c.source_import}` }, "Imported")))))))
+      : alertBox("info", "No completed trainings yet."));
+}
+
+// ---- routing ------------------------------------------------------------------------------
+function route() {
+  stopPolling();
+  const parts = location.hash.replace(/^#\/?/, "").split("/").filter(Boolean);
+  if (parts[0] === "new") return newView();
+  if (parts[0] === "imports" && parts[1]) return importView(parts[1], parts[2]);
+  if (parts[0] === "people" && parts[1]) return personView(parts[1]);
+  return listView();
+}
+window.addEventListener("hashchange", route);
+route();

@@ -1,0 +1,76 @@
+// End-to-end test of the Training Imports page in headless Chromium (Debian's chromium,
+// driven by playwright-core) against the running local stack: create an import by
+// pasting CSV, see the problems, fix a row in place, import, delete a pending row.
+// Takes the screenshots the README shows. Exits non-zero on any failure.
+// CommonJS so that NODE_PATH finds playwright-core in .local/node/node_modules.
+const { chromium } = require("playwright-core");
+const { mkdirSync } = require("node:fs");
+
+(async () => {
+
+const base = process.env.PAGE_URL || "http://127.0.0.1:9000/lambda-url/import-api/";
+const shots = process.env.SCREENSHOTS || "docs/screenshots";
+mkdirSync(shots, { recursive: true });
+const run = Date.now();
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+});
+const page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
+page.setDefaultTimeout(20000);
+page.on("dialog", (d) => d.accept());
+const step = (m) => console.log("e2e: " + m);
+
+try {
+  await page.goto(base);
+  await page.getByRole("heading", { name: "Training Imports" }).waitFor();
+  step("list page shown");
+
+  await page.getByRole("link", { name: "Import from CSV" }).click();
+  await page.getByRole("heading", { name: "Import from CSV" }).waitFor();
+  await page.getByLabel(/^ ?Email/).check();
+  await page.getByLabel("…or paste the CSV here").fill(
+    "Email,Training,Completion Date\n" +
+      `first.${run}@example.com,Forklift Safety,2024-03-01\n` +
+      "not-an-email,Forklift Safety,2024-03-02\n" +
+      `second.${run}@example.com,First Aid,2024-03-03\n`,
+  );
+  await page.screenshot({ path: `${shots}/1-new-import.png`, fullPage: true });
+  await page.getByRole("button", { name: "Validate" }).click();
+  await page.getByRole("button", { name: "Errors: 1" }).waitFor();
+  step("validated: one error shown");
+  const importButton = page.getByRole("button", { name: "Import", exact: true });
+  if (!(await importButton.isDisabled())) throw new Error("Import must be disabled while errors remain");
+  await page.getByText("has no '@'").waitFor();
+  await page.screenshot({ path: `${shots}/2-validation-summary.png`, fullPage: true });
+
+  await page.getByRole("button", { name: "Fix row 3" }).click();
+  await page.getByLabel("Email, row 3").fill(`fixed.${run}@example.com`);
+  await page.getByRole("button", { name: "Save" }).click();
+  await page.getByRole("button", { name: "Errors: 0" }).waitFor();
+  step("row fixed in place");
+  if (await importButton.isDisabled()) throw new Error("Import must be enabled once the errors are fixed");
+
+  await importButton.click();
+  await page.getByRole("button", { name: /Waiting for sign-up: 3/ }).waitFor({ timeout: 60000 });
+  step("imported: three rows wait for sign-up");
+
+  await page.getByRole("button", { name: "Delete pending row 3" }).click();
+  await page.getByRole("button", { name: /Deleted: 1/ }).waitFor();
+  step("a pending row deleted");
+  await page.screenshot({ path: `${shots}/3-after-import.png`, fullPage: true });
+
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.goto(base + "#/");
+  await page.getByRole("link", { name: "Import from CSV" }).waitFor();
+  await page.screenshot({ path: `${shots}/4-phone-width.png`, fullPage: true });
+  step("passed");
+} catch (e) {
+  await page.screenshot({ path: `${shots}/failure.png`, fullPage: true }).catch(() => {});
+  console.error("e2e: FAILED: " + e.message);
+  process.exitCode = 1;
+} finally {
+  await browser.close();
+}
+})();
