@@ -61,7 +61,8 @@ function show(title, ...content) {
 }
 function alertBox(kind, msg) { return h("div", { class: "alert " + kind, role: kind === "error" ? "alert" : null }, msg); }
 function badge(value) {
-  const icons = { error: "✖ ", ready: "✔ ", imported: "✔ ", applied: "✔ ", pending: "⏳ ", skipped: "↷ ", deleted: "🗑 " };
+  // Text marks as well as colours, so that no state is shown by colour alone.
+  const icons = { error: "✖ ", ready: "✔ ", imported: "✔ ", applied: "✔ ", pending: "○ ", skipped: "− ", deleted: "− ", not_imported: "− " };
   return h("span", { class: "badge " + value }, (icons[value] || "") + value.replace("_", " "));
 }
 function failed(err) {
@@ -203,7 +204,7 @@ async function importView(id, filter) {
     skip.addEventListener("change", () => { go.disabled = o.error > 0 && !skip.checked; });
     const tools = [go];
     if (o.error > 0) {
-      tools.unshift(h("span", {}, skip, " ", h("label", { for: "skip" }, `Skip the ${o.error} rows with errors`)));
+      tools.unshift(h("span", {}, skip, " ", h("label", { for: "skip" }, o.error === 1 ? "Skip the row with errors" : `Skip the ${o.error} rows with errors`)));
       tools.push(h("button", { type: "button", class: "secondary", onclick: () => downloadReport(id, imp.file_name) }, "Download error report"));
     }
     content.push(h("div", { class: "toolbar" }, tools));
