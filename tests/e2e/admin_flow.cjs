@@ -59,7 +59,29 @@ try {
   await page.getByRole("button", { name: "Delete pending row 3" }).click();
   await page.getByRole("button", { name: /Deleted: 1/ }).waitFor();
   step("a pending row deleted");
+
+  // The first person signs up through the local Cognito: their row is applied by itself,
+  // shows the date, offers no delete, and their Completed tab has the training.
+  const pool = JSON.parse(require("node:fs").readFileSync(process.env.COGNITO_POOL_FILE || ".local/run/cognito-pool.json", "utf8"));
+  const cognito = async (action, body) => {
+    const r = await fetch("http://127.0.0.1:9229/", { method: "POST", headers: { "content-type": "application/x-amz-json-1.1", "x-amz-target": "AWSCognitoIdentityProviderService." + action }, body: JSON.stringify(body) });
+    if (!r.ok) throw new Error(`${action}: ${r.status} ${await r.text()}`);
+    return r.json();
+  };
+  const email = `first.${run}@example.com`;
+  await cognito("SignUp", { ClientId: pool.client, Username: email, Password: "E2e-passw0rd!", UserAttributes: [{ Name: "email", Value: email }, { Name: "custom:org_id", Value: process.env.LOCAL_DEV_ORG_ID || "demo" }] });
+  await cognito("AdminConfirmSignUp", { UserPoolId: pool.pool, Username: email });
+  await page.reload();
+  await page.getByRole("button", { name: /Applied at sign-up: 1/ }).waitFor();
+  const applied = page.locator('tr[data-row="2"]');
+  await applied.getByText(/^Applied /).waitFor();
+  if (await applied.getByRole("button", { name: /Delete/ }).count()) throw new Error("an applied row must offer no delete");
+  step("a pending person signed up: their row is applied");
   await page.screenshot({ path: `${shots}/3-after-import.png`, fullPage: true });
+  await applied.getByRole("link", { name: "Completed tab" }).click();
+  await page.getByRole("cell", { name: "Forklift Safety" }).waitFor();
+  step("the person's Completed tab shows the imported completion");
+  await page.screenshot({ path: `${shots}/5-completed-tab.png`, fullPage: true });
 
   await page.setViewportSize({ width: 390, height: 844 });
   await page.goto(base + "#/");
