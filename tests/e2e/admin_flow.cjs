@@ -79,6 +79,7 @@ try {
   step("a pending person signed up: their row is applied");
   await page.screenshot({ path: `${shots}/3-after-import.png`, fullPage: true });
   await applied.getByRole("link", { name: "Completed tab" }).click();
+  await page.getByRole("heading", { name: email }).waitFor();
   await page.getByRole("cell", { name: "Forklift Safety" }).waitFor();
   step("the person's Completed tab shows the imported completion");
   await page.screenshot({ path: `${shots}/5-completed-tab.png`, fullPage: true });
