@@ -42,3 +42,11 @@ pub fn s3_client(config: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
     let s3_config = aws_sdk_s3::config::Builder::from(config).force_path_style(local).build();
     aws_sdk_s3::Client::from_conf(s3_config)
 }
+
+/// The store every function uses, from the environment: clients built once per cold
+/// start, resource names checked at start-up.
+pub async fn store_from_env() -> anyhow::Result<crate::store::Store> {
+    let resources = Resources::from_env()?;
+    let config = sdk_config().await;
+    Ok(crate::store::Store::new(dynamodb_client(&config), s3_client(&config), resources.table, resources.bucket))
+}

@@ -14,9 +14,7 @@ use training_imports::{aws, store::Store};
 const PREFIXES: [&str; 3] = ["uploads/", "commits/", "drop/"];
 
 async fn store() -> anyhow::Result<Store> {
-    let resources = aws::Resources::from_env()?;
-    let config = aws::sdk_config().await;
-    Ok(Store::new(aws::dynamodb_client(&config), aws::s3_client(&config), resources.table, resources.bucket))
+    aws::store_from_env().await
 }
 
 async fn invoke(invoke_url: &str, payload: &str) -> anyhow::Result<(u16, String)> {
