@@ -30,12 +30,14 @@ try {
   await page.getByRole("link", { name: "Import from CSV" }).click();
   await page.getByRole("heading", { name: "Import from CSV" }).waitFor();
   await page.getByLabel(/^ ?Email/).check();
-  await page.getByLabel("…or paste the CSV here").fill(
+  // Upload a file, as an admin does (the page PUTs it to the presigned URL).
+  const csv =
     "Email,Training,Completion Date\n" +
-      `first.${run}@example.com,Forklift Safety,2024-03-01\n` +
-      "not-an-email,Forklift Safety,2024-03-02\n" +
-      `second.${run}@example.com,First Aid,2024-03-03\n`,
-  );
+    `first.${run}@example.com,Forklift Safety,2024-03-01\n` +
+    "not-an-email,Forklift Safety,2024-03-02\n" +
+    `second.${run}@example.com,First Aid,2024-03-03\n`;
+  await page.getByLabel("Upload a CSV file").setInputFiles({ name: "completions.csv", mimeType: "text/csv", buffer: Buffer.from(csv) });
+  await page.getByText("Selected: completions.csv").waitFor();
   await page.screenshot({ path: `${shots}/1-new-import.png`, fullPage: true });
   await page.getByRole("button", { name: "Validate" }).click();
   await page.getByRole("button", { name: "Errors: 1" }).waitFor();
