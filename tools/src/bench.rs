@@ -255,6 +255,47 @@ mod store_bench {
         println!("\nValidate + commit: {ours:.0} rows/s against the per-row baseline's {base_rate:.0} rows/s: {:.1}x faster.", ours / base_rate);
     }
 
+    /// Sign-ups of people who each have `rows_each` pending rows spread over `imports`
+    /// imports: the trigger's latency, p50 / p99 / max.
+    pub async fn signups(people: usize, rows_each: usize, imports: usize) {
+        let suffix = &uuid::Uuid::new_v4().simple().to_string()[..8];
+        let store = suite::store_for(&format!("bench-signup-{suffix}"), "training-imports-bench").await;
+        let org = OrgId::parse(&format!("signup-{suffix}")).unwrap();
+        for t in 0..TRAININGS {
+            let rec = TrainingRecord { training_id: format!("t{t}"), title: format!("Training {t}"), published: true, created_at: "2026-01-01T00:00:00Z".into() };
+            store.put_training(&org, &rec).await.unwrap();
+        }
+        let per_import = rows_each / imports;
+        let today = chrono::NaiveDate::from_ymd_opt(2026, 11, 25).unwrap();
+        for i in 0..imports {
+            let mut csv = String::from("email,training,completion_date\n");
+            for p in 0..people {
+                for r in 0..per_import {
+                    let n = i * per_import + r;
+                    csv.push_str(&format!("signup{p}@example.com,t{},2024-{:02}-{:02}\n", n % TRAININGS, 1 + (n / 28) % 12, 1 + n % 28));
+                }
+            }
+            let created = manage::create_import(&store, &org, manage::NewImport { method: MatchMethod::Email, file_name: format!("i{i}.csv"), options: Default::default(), csv_text: Some(csv), size: None }).await.unwrap();
+            let id = ImportId::parse(&created.summary.import_id).unwrap();
+            validate::validate_import(&store, &org, &id, today).await.unwrap();
+            manage::request_commit(&store, &org, &id, false).await.unwrap();
+            commit::run_commit(&store, &org, &id).await.unwrap();
+        }
+        let mut times = Vec::with_capacity(people);
+        for p in 0..people {
+            let event = suite::post_confirmation_event("PostConfirmation_ConfirmSignUp", &format!("sub-{p}"), &[("custom:org_id", org.as_str()), ("email", &format!("signup{p}@example.com"))]);
+            let t = Instant::now();
+            on_signup::handle(&store, event).await.unwrap();
+            times.push(t.elapsed().as_secs_f64() * 1000.0);
+        }
+        let done = store.list_completions(&org, &training_imports::domain::PersonId::parse("sub-0").unwrap()).await.unwrap().len();
+        assert_eq!(done, per_import * imports, "every pending row of the first person applied");
+        times.sort_by(|a, b| a.total_cmp(b));
+        let pct = |q: f64| times[((times.len() as f64 * q).ceil() as usize).saturating_sub(1).min(times.len() - 1)];
+        println!("\n## PostConfirmation: {people} sign-ups, each with {} pending rows over {imports} imports\n", per_import * imports);
+        println!("| p50 | p99 | max |\n| ---: | ---: | ---: |\n| {:.0} ms | {:.0} ms | {:.0} ms |", pct(0.5), pct(0.99), pct(1.0));
+    }
+
     /// A straightforward per-row import: look the person and the training up with one
     /// request each, write the row, then on commit write the completion and the row.
     async fn baseline(store: &Store, org: &OrgId, base_org: &OrgId, rows: usize) {
@@ -305,12 +346,14 @@ fn main() {
     match what.as_str() {
         "core" => bench_core(rows),
         "store" => runtime().block_on(store_bench::run(rows, (rows / 20).max(500))),
+        "signup" => runtime().block_on(store_bench::signups(rows.min(1000), 200, 20)),
         "memory" => bench_memory(rows),
         "all" => {
             bench_core(rows);
             bench_memory(1_000_000);
             runtime().block_on(store_bench::run(100_000, 5_000));
+            runtime().block_on(store_bench::signups(200, 200, 20));
         }
-        other => eprintln!("unknown benchmark {other}: core | memory | store | all"),
+        other => eprintln!("unknown benchmark {other}: core | memory | store | signup | all"),
     }
 }

@@ -3,8 +3,11 @@
 //! them, across imports. Safe to run twice: applied rows are not pending any more.
 
 use super::PipelineError;
-use crate::domain::{match_person, Email, ImportId, MatchKey, MatchMethod, OrgId, PersonId, PersonMatch, PersonName, PhoneNumber};
+use crate::domain::{match_person, Email, MatchKey, MatchMethod, OrgId, PersonId, PersonMatch, PersonName, PhoneNumber};
 use crate::store::{now_rfc3339, PersonProfile, Store, StoreError};
+
+/// Pending rows applied at once by one sign-up.
+pub const APPLY_CONCURRENCY: usize = 16;
 
 /// What Cognito tells us about the person who signed up.
 #[derive(Clone, Debug, Default)]
@@ -87,41 +90,40 @@ pub async fn apply_sign_up(store: &Store, org: &OrgId, signup: &SignUp) -> Resul
     store.put_person(org, &profile, &keys).await?;
 
     let mut report = SignUpReport { person_id: person_id.to_string(), linked_to_roster, ..Default::default() };
+    let mut waiting = Vec::new();
     for key in &keys {
-        if key.method() == MatchMethod::Name {
-            let people = store.people_with_key(org, key).await?;
-            if people.len() > 1 {
-                let waiting = store.pending_rows_for_key(org, key).await?.len();
-                report.ambiguous += waiting;
-                if waiting > 0 {
-                    tracing::warn!(org = %org, person = %person_id, rows = waiting, "name-matched pending rows left pending: the name is shared");
-                }
-                continue;
-            }
+        let rows = store.pending_rows_for_key(org, key).await?;
+        if key.method() == MatchMethod::Name && !rows.is_empty() && store.people_with_key(org, key).await?.len() > 1 {
+            report.ambiguous += rows.len();
+            tracing::warn!(org = %org, person = %person_id, rows = rows.len(), "name-matched pending rows left pending: the name is shared");
+            continue;
         }
-        for (import, row) in store.pending_rows_for_key(org, key).await? {
-            apply_one(store, org, &import, &row, &person_id, &mut report).await?;
+        waiting.extend(rows);
+    }
+    // Applied a few at a time: Cognito gives the trigger 5 seconds.
+    use futures::stream::{self, StreamExt};
+    let person = &person_id;
+    let results: Vec<Result<bool, StoreError>> = stream::iter(waiting.iter())
+        .map(|(import, row)| async move {
+            match store.apply_pending_row(org, import, row, person).await {
+                Ok(()) => Ok(true),
+                Err(StoreError::ConditionFailed) => {
+                    tracing::info!(org = %org, import = %import, row = row.row, "row no longer pending (deleted or already applied); nothing to do");
+                    Ok(false)
+                }
+                Err(e) => Err(e),
+            }
+        })
+        .buffer_unordered(APPLY_CONCURRENCY)
+        .collect()
+        .await;
+    for r in results {
+        if r? {
+            report.applied += 1;
+        } else {
+            report.no_longer_pending += 1;
         }
     }
     tracing::info!(org = %org, person = %person_id, applied = report.applied, no_longer_pending = report.no_longer_pending, "sign-up applied");
     Ok(report)
-}
-
-async fn apply_one(
-    store: &Store,
-    org: &OrgId,
-    import: &ImportId,
-    row: &crate::store::RowRecord,
-    person: &PersonId,
-    report: &mut SignUpReport,
-) -> Result<(), PipelineError> {
-    match store.apply_pending_row(org, import, row, person).await {
-        Ok(()) => report.applied += 1,
-        Err(StoreError::ConditionFailed) => {
-            tracing::info!(org = %org, import = %import, row = row.row, "row no longer pending (deleted or already applied); nothing to do");
-            report.no_longer_pending += 1;
-        }
-        Err(e) => return Err(e.into()),
-    }
-    Ok(())
 }
