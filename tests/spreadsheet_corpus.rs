@@ -108,7 +108,57 @@ fn validate(bytes: &[u8], options: &BTreeMap<String, String>) -> (Vec<String>, V
     if out.is_empty() {
         out.push("file NO_DATA_ROWS".into());
     }
+    assert_eq!(fast_path(bytes, method, country, order, today), reference_path(bytes, method, country, order, today), "the fast path and the reference differ");
     (out, dates)
+}
+
+/// Every row's full verdict (issues, messages, person, training, date) by the reference
+/// rules, one row at a time.
+fn reference_path(bytes: &[u8], method: MatchMethod, country: Option<&str>, order: DateOrder, today: NaiveDate) -> Vec<String> {
+    let (dir, mut seen, mut out) = (directory(), HashSet::new(), vec![]);
+    let mut rows = CsvRows::open(bytes, method).unwrap();
+    while let Some(raw) = rows.next_row().unwrap() {
+        let v = match raw.problem {
+            Some(p) => RowVerdict::unreadable(p),
+            None => raw.input.parse(method, country, order, today).decide(method, &dir, &mut seen),
+        };
+        out.push(format!("{} {v:?}", raw.line));
+    }
+    out
+}
+
+/// The same by the file checker the worker uses, in chunks of 3 rows with its caches
+/// emptied after every chunk.
+fn fast_path(bytes: &[u8], method: MatchMethod, country: Option<&str>, order: DateOrder, today: NaiveDate) -> Vec<String> {
+    let (dir, mut out) = (directory(), vec![]);
+    let mut rows = CsvRows::open(bytes, method).unwrap();
+    let mut checker = FileChecker::new(method, country, order, today, rows.layout.role_columns()).with_cache_limit(0);
+    let mut chunk = vec![];
+    let flush = |checker: &mut FileChecker, chunk: &mut Vec<(u64, Result<CheckedRow, Issue>)>, out: &mut Vec<String>| {
+        for (line, row) in chunk.drain(..) {
+            let v = match row {
+                Ok(row) => {
+                    let decision = checker.decide(&row, &dir);
+                    checker.verdict(&row, decision)
+                }
+                Err(p) => RowVerdict::unreadable(p),
+            };
+            out.push(format!("{line} {v:?}"));
+        }
+        checker.end_chunk();
+    };
+    while let Some(record) = rows.next_record().unwrap() {
+        let row = match record.roles() {
+            Some(cells) => Ok(checker.parse(&cells, &dir)),
+            None => Err(record.problem.clone().unwrap()),
+        };
+        chunk.push((record.line, row));
+        if chunk.len() == 3 {
+            flush(&mut checker, &mut chunk, &mut out);
+        }
+    }
+    flush(&mut checker, &mut chunk, &mut out);
+    out
 }
 
 #[test]

@@ -2,7 +2,7 @@
 //! and yielding each data row with its cells mapped to roles. Pure: it reads from any
 //! `std::io::Read`, so the validator can stream an S3 object through it.
 
-use crate::domain::{FileProblem, Issue, IssueCode, MatchMethod, RowInput};
+use crate::domain::{FileProblem, Issue, IssueCode, MatchMethod, RoleColumns, RowCells, RowInput};
 use encoding_rs::{Encoding, UTF_16BE, UTF_16LE, UTF_8, WINDOWS_1252};
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -173,6 +173,27 @@ impl CsvLayout {
         self.date
     }
 
+    /// The cells of a row by role, borrowed, for [`crate::domain::FileChecker`].
+    pub fn roles<'a>(&self, cell: impl Fn(usize) -> &'a str) -> RowCells<'a> {
+        let second = self.person.get(1).map_or("", |&i| unguard(cell(i)));
+        RowCells {
+            person: [unguard(cell(self.person[0])), second],
+            person_count: self.person.len(),
+            training: unguard(cell(self.training)),
+            date: unguard(cell(self.date)),
+        }
+    }
+
+    /// The columns whose cells play a role, for messages.
+    pub fn role_columns(&self) -> RoleColumns {
+        RoleColumns {
+            person: self.person.iter().map(|&i| self.headers[i].clone()).collect(),
+            last_first: self.last_first,
+            training: self.headers[self.training].clone(),
+            date: self.headers[self.date].clone(),
+        }
+    }
+
     /// The cells of a row by role. A leading apostrophe that guards a formula character
     /// (our error report writes "'+44...") is dropped, so a fixed report reads back.
     pub fn input(&self, cells: &[String]) -> RowInput {
@@ -207,6 +228,48 @@ pub struct RawRow {
     pub problem: Option<Issue>,
 }
 
+/// One data row borrowed from the reader ([`CsvRows::next_record`]).
+#[derive(Clone, Debug)]
+pub struct Record<'r> {
+    /// 1-based line number of the row's first line (the header is line 1).
+    pub line: u64,
+    pub layout: &'r CsvLayout,
+    /// Every cell is UTF-8 text.
+    utf8: bool,
+    bytes: &'r csv::ByteRecord,
+    /// A structural problem (wrong number of fields, bytes that are not text).
+    pub problem: Option<Issue>,
+}
+
+impl<'r> Record<'r> {
+    pub fn len(&self) -> usize {
+        self.bytes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn is_blank(&self, i: usize) -> bool {
+        String::from_utf8_lossy(self.bytes.get(i).unwrap_or_default()).trim().is_empty()
+    }
+
+    /// Every cell as written, owned (bytes that are not UTF-8 shown as U+FFFD).
+    pub fn cells(&self) -> Vec<String> {
+        self.bytes.iter().map(|c| String::from_utf8_lossy(c).into_owned()).collect()
+    }
+
+    /// The cells that play a role, borrowed; `None` for a row with a problem.
+    pub fn roles(&self) -> Option<RowCells<'r>> {
+        if !self.utf8 || self.problem.is_some() {
+            return None;
+        }
+        let bytes = self.bytes;
+        // Checked as UTF-8 when read, so this cannot fail.
+        Some(self.layout.roles(|i| std::str::from_utf8(bytes.get(i).unwrap_or_default()).unwrap_or_default()))
+    }
+}
+
 const RECORD_TOO_LONG: &str = "record too long";
 
 type Sniffed<R> = LineTracker<Decoded<Chain<Cursor<Vec<u8>>, R>>>;
@@ -227,6 +290,8 @@ struct LineState {
     /// Runs of '\r'/'\n' bytes as (start, end): a record never starts inside one.
     runs: VecDeque<(u64, u64)>,
     run_start: Option<u64>,
+    /// The offset just after the last line-break byte of the open run.
+    run_end: u64,
     after_cr: bool,
     /// Bytes read since the parser started its current record.
     since_record: u64,
@@ -242,30 +307,43 @@ pub const MAX_COLUMNS: usize = 1000;
 impl<R: Read> Read for LineTracker<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
-        let mut st = self.state.borrow_mut();
+        let mut guard = self.state.borrow_mut();
+        let st = &mut *guard;
         st.since_record += n as u64;
         // The parser reads ahead by up to one buffer (8 KB) beyond the record it is on.
         if st.since_record > MAX_RECORD_BYTES + 16 * 1024 {
             return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, RECORD_TOO_LONG));
         }
-        for &b in &buf[..n] {
-            let at = st.offset;
-            if b == b'\n' || b == b'\r' {
-                // A line ends at "\n", at "\r\n" (counted once) and at a lone "\r".
-                if b == b'\r' || !st.after_cr {
-                    st.newlines.push_back(at);
-                }
-                st.after_cr = b == b'\r';
-                if st.run_start.is_none() {
-                    st.run_start = Some(at);
-                }
-            } else {
-                st.after_cr = false;
-                if let Some(start) = st.run_start.take() {
-                    st.runs.push_back((start, at));
+        // Only the line-break bytes matter: find them with memchr rather than byte by byte.
+        let base = st.offset;
+        for i in memchr::memchr2_iter(b'\n', b'\r', &buf[..n]) {
+            let at = base + i as u64;
+            if let Some(start) = st.run_start {
+                if st.run_end != at {
+                    // A byte that is not a line break ended the run at `run_end`.
+                    st.runs.push_back((start, st.run_end));
+                    st.run_start = None;
+                    st.after_cr = false;
                 }
             }
-            st.offset += 1;
+            let b = buf[i];
+            // A line ends at "\n", at "\r\n" (counted once) and at a lone "\r".
+            if b == b'\r' || !st.after_cr {
+                st.newlines.push_back(at);
+            }
+            st.after_cr = b == b'\r';
+            if st.run_start.is_none() {
+                st.run_start = Some(at);
+            }
+            st.run_end = at + 1;
+        }
+        st.offset = base + n as u64;
+        if let Some(start) = st.run_start {
+            if n > 0 && st.run_end != st.offset {
+                st.runs.push_back((start, st.run_end));
+                st.run_start = None;
+                st.after_cr = false;
+            }
         }
         Ok(n)
     }
@@ -455,8 +533,17 @@ impl<R: Read> CsvRows<R> {
         Ok(CsvRows { reader, layout, record: csv::ByteRecord::new(), rows: 0, lines, encoding: encoding.name() })
     }
 
-    /// The next non-blank data row, `Ok(None)` at the end.
+    /// The next non-blank data row, owned, `Ok(None)` at the end.
     pub fn next_row(&mut self) -> Result<Option<RawRow>, FileProblem> {
+        let Some(record) = self.next_record()? else { return Ok(None) };
+        let cells = record.cells();
+        let input = record.layout.input(&cells);
+        Ok(Some(RawRow { line: record.line, cells, input, problem: record.problem }))
+    }
+
+    /// The next non-blank data row, borrowed from the reader until the next call: no
+    /// cell is copied. `Ok(None)` at the end.
+    pub fn next_record(&mut self) -> Result<Option<Record<'_>>, FileProblem> {
         loop {
             self.lines.borrow_mut().since_record = 0;
             let more = self.reader.read_byte_record(&mut self.record).map_err(|e| self.read_problem(e))?;
@@ -472,44 +559,40 @@ impl<R: Read> CsvRows<R> {
             }
             let from = self.record.position().map(|p| p.byte()).unwrap_or(0);
             let line = self.lines.borrow_mut().line_of(from);
-            let mut problem = None;
-            let cells: Vec<String> = self
-                .record
-                .iter()
-                .map(|c| match std::str::from_utf8(c) {
-                    Ok(s) => s.to_string(),
-                    Err(_) => {
-                        problem = Some(Issue::new(IssueCode::InvalidEncoding, None, "this row has bytes that are not UTF-8 text: save the file as 'CSV UTF-8' and upload it again"));
-                        String::from_utf8_lossy(c).into_owned()
-                    }
-                })
-                .collect();
+            let utf8 = is_utf8(&self.record);
+            let problem = (!utf8).then(|| Issue::new(IssueCode::InvalidEncoding, None, "this row has bytes that are not UTF-8 text: save the file as 'CSV UTF-8' and upload it again"));
+            let record = Record { line, layout: &self.layout, utf8, bytes: &self.record, problem };
             let expected = self.layout.headers.len();
             // Trailing empty cells are ignored; extra filled cells or missing required
             // cells mean the row does not line up with the header.
-            let filled_len = cells.iter().rposition(|c| !c.trim().is_empty()).map_or(0, |i| i + 1);
-            if problem.is_none() && (filled_len > expected || self.needed_missing(&cells)) {
-                problem = Some(Issue::new(
+            let len = record.len();
+            let filled_len = (0..len).rev().find(|&i| !record.is_blank(i)).map_or(0, |i| i + 1);
+            let needed_missing = self.layout.person.iter().chain([&self.layout.training, &self.layout.date]).any(|&i| i >= len);
+            let problem = match record.problem {
+                None if filled_len > expected || needed_missing => Some(Issue::new(
                     IssueCode::WrongFieldCount,
                     None,
                     format!(
                         "this row has {} cells but the header has {expected}: look for a stray delimiter or an unclosed quote",
-                        if filled_len > expected { filled_len } else { cells.len() }
+                        if filled_len > expected { filled_len } else { len }
                     ),
-                ));
-            }
-            let input = self.layout.input(&cells);
-            return Ok(Some(RawRow { line, cells, input, problem }));
+                )),
+                other => other,
+            };
+            return Ok(Some(Record { problem, ..record }));
         }
-    }
-
-    fn needed_missing(&self, cells: &[String]) -> bool {
-        self.layout.person.iter().chain([&self.layout.training, &self.layout.date]).any(|&i| i >= cells.len())
     }
 
     fn read_problem(&self, e: csv::Error) -> FileProblem {
         read_problem(e, self.lines.borrow().pruned + 1)
     }
+}
+
+/// Whether every cell of a record is UTF-8 text: the whole buffer at once, then that no
+/// cell starts inside a character.
+fn is_utf8(record: &csv::ByteRecord) -> bool {
+    let all = record.as_slice();
+    all.is_ascii() || (std::str::from_utf8(all).is_ok() && record.iter().all(|c| c.first().is_none_or(|&b| (b as i8) >= -0x40)))
 }
 
 /// A read error as a file problem an admin can act on.

@@ -7,7 +7,6 @@
 //!   the BatchWriteItem floor, validating and committing N rows through the pipeline,
 //!   and the per-row baseline (one GetItem per lookup, one PutItem per row).
 
-use std::collections::HashSet;
 use std::time::Instant;
 use training_imports::csv_input::CsvRows;
 use training_imports::domain::*;
@@ -34,15 +33,21 @@ fn header(method: MatchMethod) -> &'static str {
 
 /// A file of `rows` rows where each of `rows / 5` people appears about five times.
 pub fn make_csv(method: MatchMethod, rows: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(rows * 48);
+    write_csv(method, rows, &mut out).expect("writing to memory");
+    out
+}
+
+/// Writes such a file row by row (never held whole).
+fn write_csv(method: MatchMethod, rows: usize, out: &mut impl std::io::Write) -> std::io::Result<()> {
     let people = (rows / 5).max(1);
-    let mut out = String::with_capacity(rows * 48);
-    out.push_str(header(method));
+    out.write_all(header(method).as_bytes())?;
     for r in 0..rows {
         let p = (r * 7919) % people;
         let t = (r * 31) % TRAININGS;
-        out.push_str(&format!("{},Training {t},2024-{:02}-{:02}\n", person_cell(method, p), 1 + r % 12, 1 + r % 28));
+        writeln!(out, "{},Training {t},2024-{:02}-{:02}", person_cell(method, p), 1 + r % 12, 1 + r % 28)?;
     }
-    out.into_bytes()
+    Ok(())
 }
 
 fn key_of(method: MatchMethod, cell: &str) -> MatchKey {
@@ -76,17 +81,22 @@ fn bare_read(bytes: &[u8]) -> usize {
     n
 }
 
-fn core(bytes: &[u8], method: MatchMethod, dir: &DirectorySnapshot) -> (usize, usize) {
+/// The validation core as the worker runs it: rows read from a stream, parsed and
+/// decided in chunks of 1000, caches bounded. Returns (rows, valid rows).
+fn core<R: std::io::Read>(source: R, method: MatchMethod, dir: &DirectorySnapshot) -> (usize, usize) {
     let today = chrono::NaiveDate::from_ymd_opt(2026, 11, 25).unwrap();
-    let mut rows = CsvRows::open(bytes, method).unwrap();
-    let mut seen = HashSet::new();
-    let mut cache = KeyCache::default();
+    let mut rows = CsvRows::open(source, method).unwrap();
+    let mut checker = FileChecker::new(method, Some("GB"), DateOrder::Undecided, today, rows.layout.role_columns());
     let (mut n, mut ok) = (0, 0);
-    while let Some(raw) = rows.next_row().unwrap() {
-        let v = raw.input.parse_cached(method, Some("GB"), DateOrder::Undecided, today, &mut cache).decide(method, dir, &mut seen);
+    while let Some(record) = rows.next_record().unwrap() {
         n += 1;
-        if matches!(v.outcome, Outcome::Ready | Outcome::Pending) {
+        let Some(cells) = record.roles() else { continue };
+        let row = checker.parse(&cells, dir);
+        if matches!(checker.decide(&row, dir).outcome, Outcome::Ready | Outcome::Pending) {
             ok += 1;
+        }
+        if n % 1000 == 0 {
+            checker.end_chunk();
         }
     }
     (n, ok)
@@ -100,7 +110,12 @@ fn bench_core(rows: usize) {
     println!("\n## Validation core, {rows} rows in memory, each person about 5 times, 500 trainings\n");
     println!("| method | bare csv read (rows/s) | validation core (rows/s) | core / bare | valid rows |");
     println!("| --- | ---: | ---: | ---: | ---: |");
+    // `bench core <rows> <method>` runs one method only (for profiling).
+    let only: Option<MatchMethod> = std::env::args().nth(3).and_then(|m| m.parse().ok());
     for method in [MatchMethod::Email, MatchMethod::Hris, MatchMethod::Name, MatchMethod::Phone] {
+        if only.is_some_and(|m| m != method) {
+            continue;
+        }
         let bytes = make_csv(method, rows);
         let dir = directory(method, rows / 5);
         let best = |f: &dyn Fn() -> f64| (0..3).map(|_| f()).fold(f64::MAX, f64::min);
@@ -112,11 +127,11 @@ fn bench_core(rows: usize) {
         let mut valid = 0;
         let core_t = best(&|| {
             let t = Instant::now();
-            let (n, _) = core(&bytes, method, &dir);
+            let (n, _) = core(&bytes[..], method, &dir);
             assert_eq!(n, rows);
             t.elapsed().as_secs_f64()
         });
-        let (_, ok) = core(&bytes, method, &dir);
+        let (_, ok) = core(&bytes[..], method, &dir);
         valid += ok;
         println!(
             "| {method} | {:.0} | {:.0} | {:.1} % | {valid} |",
@@ -139,19 +154,13 @@ fn bench_memory(rows: usize) {
     // Streams a file of `rows` rows from disk through the reader and the row rules,
     // chunk by chunk as the worker does, and reports the process's peak RSS.
     let path = std::env::temp_dir().join("training-imports-bench.csv");
-    std::fs::write(&path, make_csv(MatchMethod::Email, rows)).unwrap();
+    let mut file = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
+    write_csv(MatchMethod::Email, rows, &mut file).unwrap();
+    drop(file);
     let before = peak_rss_mib();
     let dir = directory(MatchMethod::Email, 1000);
-    let file = std::io::BufReader::new(std::fs::File::open(&path).unwrap());
-    let mut rs = CsvRows::open(file, MatchMethod::Email).unwrap();
-    let today = chrono::NaiveDate::from_ymd_opt(2026, 11, 25).unwrap();
-    let mut seen = HashSet::new();
-    let mut cache = KeyCache::default();
-    let mut n = 0;
-    while let Some(raw) = rs.next_row().unwrap() {
-        let _ = raw.input.parse_cached(MatchMethod::Email, None, DateOrder::Undecided, today, &mut cache).decide(MatchMethod::Email, &dir, &mut seen);
-        n += 1;
-    }
+    let file = std::fs::File::open(&path).unwrap();
+    let (n, _) = core(file, MatchMethod::Email, &dir);
     let _ = std::fs::remove_file(&path);
     println!("\n## Memory: streaming {n} rows ({} MB file) through the reader and rules\n", rows * 45 / 1_000_000);
     println!("| peak RSS before | peak RSS after |\n| ---: | ---: |\n| {before:.1} MiB | {:.1} MiB |", peak_rss_mib());

@@ -71,6 +71,11 @@ impl CompletionDate {
         NaiveDate::parse_from_str(s, "%Y-%m-%d").ok().map(CompletionDate)
     }
 
+    /// Days since 1 January of year 1: a compact, ordered number for the date.
+    pub fn day_number(&self) -> i32 {
+        self.0.num_days_from_ce()
+    }
+
     pub fn iso(&self) -> String {
         self.0.format("%Y-%m-%d").to_string()
     }

@@ -1,6 +1,7 @@
 //! The pure domain: values that can only hold checked data, the matching rules and the
 //! outcome of each row. Nothing here performs I/O or knows about AWS.
 
+mod checker;
 mod date;
 mod ids;
 mod issue;
@@ -8,12 +9,13 @@ mod normalize;
 mod status;
 mod validate;
 
+pub use checker::{CheckedRow, Decision, FileChecker, RoleColumns, RowCells};
 pub use date::{CompletionDate, DateOrder};
 pub use ids::{ImportId, OrgId, PersonId, TrainingId};
 pub use issue::{FileProblem, Issue, IssueCode};
 pub use normalize::{clip_text, Email, MatchKey, PersonName, PhoneNumber};
 pub use status::{ImportStatus, MatchMethod, Outcome, RowStatus};
 pub use validate::{
-    match_person, DirectorySnapshot, KeyCache, ParsedRow, PersonMatch, PersonRef, RowInput, RowVerdict,
+    match_person, DirectorySnapshot, ParsedRow, PersonMatch, PersonRef, RowInput, RowVerdict,
     Training, TrainingRef,
 };

@@ -45,19 +45,50 @@ impl Email {
 
     /// A likely typo of a common mail domain ("gmial.com"), with the domain meant.
     pub fn domain_typo(&self) -> Option<&'static str> {
+        domain_typo(self.0.rsplit('@').next()?)
+    }
+}
+
+/// Likely typos by mail domain, each domain checked once.
+#[derive(Default)]
+pub struct DomainTypos(std::collections::HashMap<String, Option<&'static str>>);
+
+impl DomainTypos {
+    /// The common domain an (already normalised) address's domain is likely a typo of.
+    pub fn of(&mut self, email: &str) -> Option<&'static str> {
+        let domain = email.rsplit('@').next()?;
+        if let Some(&found) = self.0.get(domain) {
+            return found;
+        }
+        let found = domain_typo(domain);
+        if self.0.len() < 10_000 {
+            self.0.insert(domain.to_string(), found);
+        }
+        found
+    }
+}
+
+fn domain_typo(domain: &str) -> Option<&'static str> {
+    {
         const COMMON: &[&str] = &[
             "gmail.com", "googlemail.com", "yahoo.com", "hotmail.com", "outlook.com", "live.com", "icloud.com",
             "aol.com", "msn.com", "hotmail.co.uk", "yahoo.co.uk", "protonmail.com", "gmx.com", "gmx.de", "web.de",
         ];
-        let domain = self.0.rsplit('@').next()?;
         if COMMON.contains(&domain) {
             return None;
+        }
+        fn tld(d: &str) -> Option<&str> {
+            d.rsplit('.').next()
         }
         COMMON
             .iter()
             .copied()
-            .filter(|c| strsim::damerau_levenshtein(domain, c) == 1 || (domain.len() > 6 && strsim::damerau_levenshtein(domain, c) == 2 && domain.split('.').next_back() == c.split('.').next_back()))
-            .min_by_key(|c| strsim::damerau_levenshtein(domain, c))
+            // An edit distance is at least the difference in length: skip the far ones.
+            .filter(|c| domain.len().abs_diff(c.len()) <= 2)
+            .map(|c| (strsim::osa_distance(domain, c), c))
+            .filter(|&(d, c)| d == 1 || (d == 2 && domain.len() > 6 && tld(domain) == tld(c)))
+            .min_by_key(|&(d, _)| d)
+            .map(|(_, c)| c)
     }
 }
 

@@ -6,10 +6,11 @@
 use super::date::{CompletionDate, DateOrder};
 use super::ids::{PersonId, TrainingId};
 use super::issue::{Issue, IssueCode};
-use super::normalize::{clip, Email, MatchKey, PersonName, PhoneNumber};
+use super::normalize::{clip, DomainTypos, Email, MatchKey, PersonName, PhoneNumber};
 use super::status::{MatchMethod, Outcome};
 use chrono::NaiveDate;
 use std::collections::{HashMap, HashSet};
+
 
 /// The cells of one data row that matter, by role. Column names are kept for messages.
 #[derive(Clone, Debug, Default)]
@@ -76,14 +77,57 @@ pub struct DirectorySnapshot {
     pub trainings_by_id: HashMap<String, Training>,
     pub trainings_by_title: HashMap<String, Vec<Training>>,
     /// (person, training, date) already completed in the platform.
-    pub completions: HashSet<(PersonId, TrainingId, CompletionDate)>,
+    pub completions: hashbrown::HashSet<(PersonId, TrainingId, CompletionDate)>,
     /// (key, training, date) already pending from an earlier import.
-    pub pending: HashSet<(MatchKey, TrainingId, CompletionDate)>,
+    pub pending: hashbrown::HashSet<(MatchKey, TrainingId, CompletionDate)>,
     /// "Did you mean" answers, computed once per unknown training text.
     suggestions: std::sync::Mutex<HashMap<String, Option<String>>>,
 }
 
+/// A borrowed (person, training, date) that hashes as the owned triple does.
+#[derive(Hash)]
+struct CompletionLookup<'a>(&'a str, &'a str, CompletionDate);
+
+impl hashbrown::Equivalent<(PersonId, TrainingId, CompletionDate)> for CompletionLookup<'_> {
+    fn equivalent(&self, k: &(PersonId, TrainingId, CompletionDate)) -> bool {
+        self.0 == k.0.as_str() && self.1 == k.1.as_str() && self.2 == k.2
+    }
+}
+
+/// A borrowed (key, training, date) that hashes as the owned triple does.
+#[derive(Hash)]
+struct PendingLookup<'a>(&'a MatchKey, &'a str, CompletionDate);
+
+impl hashbrown::Equivalent<(MatchKey, TrainingId, CompletionDate)> for PendingLookup<'_> {
+    fn equivalent(&self, k: &(MatchKey, TrainingId, CompletionDate)) -> bool {
+        *self.0 == k.0 && self.1 == k.1.as_str() && self.2 == k.2
+    }
+}
+
 impl DirectorySnapshot {
+    /// Whether the person already has this completion (no copy of the parts is made).
+    pub fn has_completion(&self, person: &PersonId, training: &TrainingId, date: CompletionDate) -> bool {
+        !self.completions.is_empty() && self.completions.contains(&CompletionLookup(person.as_str(), training.as_str(), date))
+    }
+
+    /// Whether an earlier import already holds this completion pending for the key.
+    pub fn has_pending(&self, key: &MatchKey, training: &TrainingId, date: CompletionDate) -> bool {
+        !self.pending.is_empty() && self.pending.contains(&PendingLookup(key, training.as_str(), date))
+    }
+
+    /// A published training by ID or exact title, or the issue to show on the row.
+    pub fn usable_training(&self, text: &str, column: Option<&str>) -> Result<&Training, Issue> {
+        match self.find_training(text) {
+            Ok(t) if t.published => Ok(t),
+            Ok(t) => Err(Issue::new(
+                IssueCode::TrainingNotPublished,
+                column,
+                format!("the training '{}' is not published: publish it first", clip(&t.title)),
+            )),
+            Err((code, msg)) => Err(Issue::new(code, column, msg)),
+        }
+    }
+
     pub fn add_training(&mut self, t: Training) {
         self.trainings_by_title.entry(title_key(&t.title)).or_default().push(t.clone());
         self.trainings_by_id.insert(t.id.as_str().to_string(), t);
@@ -146,135 +190,121 @@ pub struct RowVerdict {
     pub date: Option<CompletionDate>,
 }
 
-/// Normalised person keys by raw cell text, so that a person who appears on many rows
-/// is parsed once (a phone number parse costs microseconds). Bounded in size.
-#[derive(Default)]
-pub struct KeyCache {
-    entries: HashMap<String, PersonParse>,
+impl RowVerdict {
+    /// A row that could not be read as cells (wrong field count, bytes that are not text).
+    pub fn unreadable(problem: Issue) -> RowVerdict {
+        RowVerdict { outcome: Outcome::Error, issues: vec![problem], warnings: vec![], key: None, person_id: None, training: None, date: None }
+    }
 }
 
 #[derive(Clone)]
-struct PersonParse {
-    key: Option<MatchKey>,
-    issues: Vec<Issue>,
-    warnings: Vec<Issue>,
+pub(crate) struct PersonParse {
+    pub key: Option<MatchKey>,
+    pub issues: Vec<Issue>,
+    pub warnings: Vec<Issue>,
 }
 
-const KEY_CACHE_LIMIT: usize = 500_000;
+pub(crate) fn missing_training(column: &str) -> Issue {
+    Issue::new(IssueCode::MissingValue, Some(column), "the training is empty: give its ID or exact title")
+}
+
+/// A completion date cell read, or the issue to show on the row.
+pub(crate) fn date_cell(value: &str, column: &str, order: DateOrder, today: NaiveDate) -> Result<CompletionDate, Issue> {
+    if value.trim().is_empty() {
+        return Err(Issue::new(IssueCode::MissingValue, Some(column), "the completion date is empty: write it as YYYY-MM-DD"));
+    }
+    CompletionDate::parse(value, order, today).map_err(|(code, msg)| Issue::new(code, Some(column), msg))
+}
 
 impl RowInput {
+    /// Normalises the cells of one row. This is the reference: [`super::FileChecker`]
+    /// gives the same verdicts for whole files, faster.
     pub fn parse(&self, method: MatchMethod, default_country: Option<&str>, order: DateOrder, today: NaiveDate) -> ParsedRow {
-        self.parse_cached(method, default_country, order, today, &mut KeyCache::default())
-    }
-
-    /// As [`RowInput::parse`], reusing the person keys of earlier rows of the same file.
-    pub fn parse_cached(&self, method: MatchMethod, default_country: Option<&str>, order: DateOrder, today: NaiveDate, cache: &mut KeyCache) -> ParsedRow {
-        let cache_key = self.person.iter().map(|(c, v)| format!("{c}\u{1f}{v}")).collect::<Vec<_>>().join("\u{1e}");
-        let person = match cache.entries.get(&cache_key) {
-            Some(p) => p.clone(),
-            None => {
-                let p = self.parse_person_fully(method, default_country);
-                if cache.entries.len() < KEY_CACHE_LIMIT {
-                    cache.entries.insert(cache_key, p.clone());
-                }
-                p
-            }
-        };
-        let PersonParse { key, mut issues, warnings } = person;
+        let PersonParse { key, mut issues, warnings } = self.parse_person_fully(method, default_country, &mut DomainTypos::default());
         let training_text = match &self.training {
             Some((_, v)) if !v.trim().is_empty() => Some(v.trim().to_string()),
             Some((col, _)) => {
-                issues.push(Issue::new(IssueCode::MissingValue, Some(col), "the training is empty: give its ID or exact title"));
+                issues.push(missing_training(col));
                 None
             }
             None => None,
         };
-        let date = match &self.date {
-            Some((col, v)) if !v.trim().is_empty() => match CompletionDate::parse(v, order, today) {
-                Ok(d) => Some(d),
-                Err((code, msg)) => {
-                    issues.push(Issue::new(code, Some(col), msg));
-                    None
-                }
-            },
-            Some((col, _)) => {
-                issues.push(Issue::new(IssueCode::MissingValue, Some(col), "the completion date is empty: write it as YYYY-MM-DD"));
-                None
-            }
-            None => None,
-        };
+        let date = self.date.as_ref().and_then(|(col, v)| date_cell(v, col, order, today).map_err(|i| issues.push(i)).ok());
         let training_column = self.training.as_ref().map(|(col, _)| col.clone());
         ParsedRow { key, warnings, training_text, training_column, date, issues }
     }
 
-    fn parse_person_fully(&self, method: MatchMethod, default_country: Option<&str>) -> PersonParse {
-        let mut issues = Vec::new();
-        let mut warnings = Vec::new();
-        let key = self.parse_person(method, default_country, &mut issues);
-        if let (MatchMethod::Email, Some(k), Some((col, _))) = (method, &key, self.person.first()) {
-            if let Some(meant) = Email::parse(k.value()).ok().and_then(|e| e.domain_typo()) {
-                warnings.push(Issue::new(IssueCode::EmailDomainTypo, Some(col), format!("'{}' may be a typo of {meant}: check the address", clip(k.value()))));
-            }
+    pub(crate) fn parse_person_fully(&self, method: MatchMethod, default_country: Option<&str>, typos: &mut DomainTypos) -> PersonParse {
+        let cells: Vec<(&str, &str)> = self.person.iter().map(|(c, v)| (c.as_str(), v.as_str())).collect();
+        parse_person_cells(&cells, self.last_first, method, default_country, typos)
+    }
+}
+
+/// The person cells of a row, as (column, value): their match key, or the issues that
+/// stop it, and any warnings.
+pub(crate) fn parse_person_cells(cells: &[(&str, &str)], last_first: bool, method: MatchMethod, default_country: Option<&str>, typos: &mut DomainTypos) -> PersonParse {
+    let mut issues = Vec::new();
+    let mut warnings = Vec::new();
+    let key = parse_person(cells, last_first, method, default_country, &mut issues);
+    if let (MatchMethod::Email, Some(k), Some((col, _))) = (method, &key, cells.first()) {
+        if let Some(meant) = typos.of(k.value()) {
+            warnings.push(Issue::new(IssueCode::EmailDomainTypo, Some(col), format!("'{}' may be a typo of {meant}: check the address", clip(k.value()))));
         }
-        PersonParse { key, issues, warnings }
     }
+    PersonParse { key, issues, warnings }
+}
 
-    fn cell(&self, role_index: usize) -> Option<&(String, String)> {
-        self.person.get(role_index)
-    }
-
-    fn parse_person(&self, method: MatchMethod, default_country: Option<&str>, issues: &mut Vec<Issue>) -> Option<MatchKey> {
-        let missing = |col: &str, what: &str| Issue::new(IssueCode::MissingValue, Some(col), format!("the {what} is empty"));
-        match method {
-            MatchMethod::Email | MatchMethod::Phone | MatchMethod::Hris => {
-                let (col, value) = self.cell(0)?;
-                if value.trim().is_empty() {
-                    let what = match method {
-                        MatchMethod::Email => "email address",
-                        MatchMethod::Phone => "phone number",
-                        _ => "employee ID",
-                    };
-                    issues.push(missing(col, what));
-                    return None;
+fn parse_person(cells: &[(&str, &str)], last_first: bool, method: MatchMethod, default_country: Option<&str>, issues: &mut Vec<Issue>) -> Option<MatchKey> {
+    let missing = |col: &str, what: &str| Issue::new(IssueCode::MissingValue, Some(col), format!("the {what} is empty"));
+    match method {
+        MatchMethod::Email | MatchMethod::Phone | MatchMethod::Hris => {
+            let &(col, value) = cells.first()?;
+            if value.trim().is_empty() {
+                let what = match method {
+                    MatchMethod::Email => "email address",
+                    MatchMethod::Phone => "phone number",
+                    _ => "employee ID",
+                };
+                issues.push(missing(col, what));
+                return None;
+            }
+            let parsed = match method {
+                MatchMethod::Email => Email::parse(value).map(|e| MatchKey::email(&e)).map_err(|m| (IssueCode::InvalidEmail, m)),
+                MatchMethod::Phone => PhoneNumber::parse(value, default_country)
+                    .map(|p| MatchKey::phone(&p))
+                    .map_err(|m| (IssueCode::InvalidPhone, m)),
+                _ => MatchKey::employee_id(value).map_err(|m| (IssueCode::InvalidEmployeeId, m)),
+            };
+            parsed.map_err(|(code, msg)| issues.push(Issue::new(code, Some(col), msg))).ok()
+        }
+        MatchMethod::Name => {
+            let name = match cells {
+                &[(col, full)] => {
+                    if full.trim().is_empty() {
+                        issues.push(missing(col, "name"));
+                        return None;
+                    }
+                    let parsed = if last_first { PersonName::from_last_first(full) } else { PersonName::parse(full) };
+                    parsed.map_err(|m| (col, m))
                 }
-                let parsed = match method {
-                    MatchMethod::Email => Email::parse(value).map(|e| MatchKey::email(&e)).map_err(|m| (IssueCode::InvalidEmail, m)),
-                    MatchMethod::Phone => PhoneNumber::parse(value, default_country)
-                        .map(|p| MatchKey::phone(&p))
-                        .map_err(|m| (IssueCode::InvalidPhone, m)),
-                    _ => MatchKey::employee_id(value).map_err(|m| (IssueCode::InvalidEmployeeId, m)),
-                };
-                parsed.map_err(|(code, msg)| issues.push(Issue::new(code, Some(col), msg))).ok()
-            }
-            MatchMethod::Name => {
-                let name = match self.person.as_slice() {
-                    [(col, full)] => {
-                        if full.trim().is_empty() {
-                            issues.push(missing(col, "name"));
-                            return None;
+                &[(fcol, first), (lcol, last)] => {
+                    let mut empty = false;
+                    for (col, v, what) in [(fcol, first, "first name"), (lcol, last, "last name")] {
+                        if v.trim().is_empty() {
+                            issues.push(missing(col, what));
+                            empty = true;
                         }
-                        let parsed = if self.last_first { PersonName::from_last_first(full) } else { PersonName::parse(full) };
-                        parsed.map_err(|m| (col.clone(), m))
                     }
-                    [(fcol, first), (lcol, last)] => {
-                        let mut empty = false;
-                        for (col, v, what) in [(fcol, first, "first name"), (lcol, last, "last name")] {
-                            if v.trim().is_empty() {
-                                issues.push(missing(col, what));
-                                empty = true;
-                            }
-                        }
-                        if empty {
-                            return None;
-                        }
-                        PersonName::from_parts(first, last).map_err(|m| (fcol.clone(), m))
+                    if empty {
+                        return None;
                     }
-                    _ => return None,
-                };
-                name.map(|n| MatchKey::name(&n))
-                    .map_err(|(col, m)| issues.push(Issue::new(IssueCode::MissingValue, Some(&col), m)))
-                    .ok()
-            }
+                    PersonName::from_parts(first, last).map_err(|m| (fcol, m))
+                }
+                _ => return None,
+            };
+            name.map(|n| MatchKey::name(&n))
+                .map_err(|(col, m)| issues.push(Issue::new(IssueCode::MissingValue, Some(col), m)))
+                .ok()
         }
     }
 }
@@ -290,18 +320,10 @@ impl ParsedRow {
     ) -> RowVerdict {
         let mut issues = self.issues;
         let tcol = self.training_column.as_deref();
-        let training = self.training_text.as_deref().and_then(|text| match dir.find_training(text) {
-            Ok(t) if t.published => Some(TrainingRef { id: t.id.clone(), title: t.title.clone() }),
-            Ok(t) => {
-                issues.push(Issue::new(
-                    IssueCode::TrainingNotPublished,
-                    tcol,
-                    format!("the training '{}' is not published: publish it first", clip(&t.title)),
-                ));
-                None
-            }
-            Err((code, msg)) => {
-                issues.push(Issue::new(code, tcol, msg));
+        let training = self.training_text.as_deref().and_then(|text| match dir.usable_training(text, tcol) {
+            Ok(t) => Some(TrainingRef { id: t.id.clone(), title: t.title.clone() }),
+            Err(issue) => {
+                issues.push(issue);
                 None
             }
         });
@@ -309,23 +331,15 @@ impl ParsedRow {
         let mut signed_up = false;
         if let Some(key) = &self.key {
             let people = dir.people.get(key).map(Vec::as_slice).unwrap_or(&[]);
-            match match_person(people) {
-                PersonMatch::NotFound if method == MatchMethod::Hris => issues.push(Issue::new(
-                    IssueCode::UnknownEmployeeId,
-                    None,
-                    format!("no one on the roster has employee ID '{}': add them to the roster first", clip(key.value())),
-                )),
-                PersonMatch::NotFound => {}
+            let found = match_person(people);
+            issues.extend(person_match_issue(method, key, &found));
+            match found {
                 PersonMatch::Roster(pid) => person_id = Some(pid),
                 PersonMatch::SignedUp(pid) => {
                     person_id = Some(pid);
                     signed_up = true;
                 }
-                PersonMatch::Ambiguous(n) => issues.push(Issue::new(
-                    IssueCode::AmbiguousPerson,
-                    None,
-                    format!("{n} people share this {}: match by HRIS ID or email instead", method_noun(method)),
-                )),
+                PersonMatch::NotFound | PersonMatch::Ambiguous(_) => {}
             }
         }
         // Column-level issues sort first so the message an admin reads first is the cell.
@@ -347,30 +361,50 @@ impl ParsedRow {
         let (Some(key), Some(t), Some(date)) = (&verdict.key, &verdict.training, verdict.date) else {
             return verdict;
         };
-        if !seen.insert(row_identity(key, &t.id, date)) {
+        let skip = if !seen.insert(row_identity(key, &t.id, date)) {
+            Some(IssueCode::DuplicateInFile)
+        } else if verdict.person_id.as_ref().is_some_and(|pid| dir.has_completion(pid, &t.id, date)) {
+            Some(IssueCode::AlreadyCompleted)
+        } else if !signed_up && dir.has_pending(key, &t.id, date) {
+            Some(IssueCode::AlreadyPending)
+        } else {
+            None
+        };
+        if let Some(code) = skip {
             verdict.outcome = Outcome::Skipped;
-            verdict.issues.push(Issue::new(
-                IssueCode::DuplicateInFile,
-                None,
-                "the same person, training and date appear earlier in the file; the first row is kept",
-            ));
-            return verdict;
-        }
-        if let Some(pid) = &verdict.person_id {
-            if dir.completions.contains(&(pid.clone(), t.id.clone(), date)) {
-                verdict.outcome = Outcome::Skipped;
-                verdict.issues.push(Issue::new(IssueCode::AlreadyCompleted, None, "this completion is already recorded"));
-                return verdict;
-            }
-        }
-        if !signed_up && dir.pending.contains(&(key.clone(), t.id.clone(), date)) {
-            verdict.outcome = Outcome::Skipped;
-            verdict.issues.push(Issue::new(IssueCode::AlreadyPending, None, "this completion is already pending from an earlier import"));
+            verdict.issues.push(skip_issue(code));
             return verdict;
         }
         verdict.outcome = if signed_up { Outcome::Ready } else { Outcome::Pending };
         verdict
     }
+}
+
+/// The issue a person match raises: an HRIS ID no one has, or a key several people share.
+pub(crate) fn person_match_issue(method: MatchMethod, key: &MatchKey, found: &PersonMatch) -> Option<Issue> {
+    match found {
+        PersonMatch::NotFound if method == MatchMethod::Hris => Some(Issue::new(
+            IssueCode::UnknownEmployeeId,
+            None,
+            format!("no one on the roster has employee ID '{}': add them to the roster first", clip(key.value())),
+        )),
+        PersonMatch::Ambiguous(n) => Some(Issue::new(
+            IssueCode::AmbiguousPerson,
+            None,
+            format!("{n} people share this {}: match by HRIS ID or email instead", method_noun(method)),
+        )),
+        _ => None,
+    }
+}
+
+/// Why a valid row is skipped, as shown on the row.
+pub(crate) fn skip_issue(code: IssueCode) -> Issue {
+    let message = match code {
+        IssueCode::DuplicateInFile => "the same person, training and date appear earlier in the file; the first row is kept",
+        IssueCode::AlreadyCompleted => "this completion is already recorded",
+        _ => "this completion is already pending from an earlier import",
+    };
+    Issue::new(code, None, message)
 }
 
 fn method_noun(method: MatchMethod) -> &'static str {

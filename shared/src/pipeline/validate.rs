@@ -3,10 +3,10 @@
 //! invocation), rows written in batches, then the summary.
 
 use super::{commit, PipelineError};
-use crate::csv_input::{date_cells, ColumnMapping, CsvRows, RawRow, MAX_FILE_BYTES};
+use crate::csv_input::{date_cells, ColumnMapping, CsvLayout, CsvRows, MAX_FILE_BYTES};
 use crate::domain::{
-    CompletionDate, DateOrder, DirectorySnapshot, FileProblem, ImportId, ImportStatus, MatchMethod, OrgId, Outcome,
-    PersonId, PersonMatch, RowStatus, RowVerdict, Training, TrainingId,
+    CheckedRow, CompletionDate, DateOrder, DirectorySnapshot, FileChecker, FileProblem, ImportId, ImportStatus, Issue,
+    MatchKey, MatchMethod, OrgId, PersonId, RowStatus, RowVerdict, Training, TrainingId,
 };
 use crate::keys::s3::{classify, ObjectRole};
 use crate::store::{ImportOptions, ImportSummary, RowRecord, Store, StoreError};
@@ -102,8 +102,15 @@ async fn join_write(handle: tokio::task::JoinHandle<Result<(), StoreError>>) -> 
 }
 
 enum Chunk {
-    Header { headers: Vec<String>, ignored: Vec<String> },
-    Rows(Vec<RawRow>),
+    Header(CsvLayout),
+    Rows(Vec<ReadRow>),
+}
+
+/// A row as read, owned: its line, its cells as written, and any structural problem.
+struct ReadRow {
+    line: u64,
+    cells: Vec<String>,
+    problem: Option<Issue>,
 }
 
 /// Streams an object through the CSV reader on a blocking thread, in chunks.
@@ -113,13 +120,12 @@ async fn stream_rows(store: &Store, key: &str, etag: Option<&str>, method: Match
     let (tx, rx) = mpsc::channel::<Chunk>(2);
     let handle = tokio::task::spawn_blocking(move || {
         let mut rows = CsvRows::open_with(reader, method, &mapping)?;
-        let header = Chunk::Header { headers: rows.layout.headers.clone(), ignored: rows.layout.ignored_columns.clone() };
-        if tx.blocking_send(header).is_err() {
+        if tx.blocking_send(Chunk::Header(rows.layout.clone())).is_err() {
             return Ok(());
         }
         let mut chunk = Vec::with_capacity(CHUNK_ROWS);
-        while let Some(row) = rows.next_row()? {
-            chunk.push(row);
+        while let Some(record) = rows.next_record()? {
+            chunk.push(ReadRow { line: record.line, cells: record.cells(), problem: record.problem });
             if chunk.len() == CHUNK_ROWS && tx.blocking_send(Chunk::Rows(std::mem::take(&mut chunk))).is_err() {
                 return Ok(());
             }
@@ -195,8 +201,6 @@ async fn run_validation(store: &Store, org: &OrgId, id: &ImportId, summary: &Imp
     let (order, etag) = scan_file(store, summary).await?;
     let mut dir = DirectorySnapshot::default();
     load_trainings(store, org, &mut dir).await?;
-    let mut checked_completions: HashSet<(PersonId, TrainingId, String)> = HashSet::new();
-    let mut seen = HashSet::new();
     let mut result = summary.clone();
     result.outcomes = Default::default();
     result.issues = BTreeMap::new();
@@ -208,74 +212,57 @@ async fn run_validation(store: &Store, org: &OrgId, id: &ImportId, summary: &Imp
     }
     .to_string());
 
-    let mut pending_checked: HashSet<crate::domain::MatchKey> = HashSet::new();
-    let mut key_cache = crate::domain::KeyCache::default();
+    let mut file: Option<(CsvLayout, FileChecker)> = None;
     let mut in_flight: Option<tokio::task::JoinHandle<Result<(), StoreError>>> = None;
     let mapping = summary.options.columns.clone().unwrap_or_default();
     let (mut rx, reader) = stream_rows(store, &summary.object_key, etag.as_deref(), method, mapping).await?;
     while let Some(chunk) = rx.recv().await {
-        let raw_rows = match chunk {
-            Chunk::Header { headers, ignored } => {
-                result.headers = headers;
-                result.ignored_columns = ignored;
+        let read_rows = match chunk {
+            Chunk::Header(layout) => {
+                result.headers = layout.headers.clone();
+                result.ignored_columns = layout.ignored_columns.clone();
+                let checker = FileChecker::new(method, country.as_deref(), order, today, layout.role_columns());
+                file = Some((layout, checker));
                 continue;
             }
             Chunk::Rows(rows) => rows,
         };
-        let parsed: Vec<_> = raw_rows
+        let Some((layout, checker)) = file.as_mut() else { continue };
+        let checked: Vec<Option<CheckedRow>> = read_rows
             .iter()
-            .map(|r| r.problem.is_none().then(|| r.input.parse_cached(method, country.as_deref(), order, today, &mut key_cache)))
+            .map(|r| r.problem.is_none().then(|| checker.parse(&layout.roles(|i| r.cells.get(i).map_or("", String::as_str)), &dir)))
             .collect();
-        // People for every key of the chunk not seen before, and rows of earlier imports
+        // People for every key of the chunk not matched yet, and rows of earlier imports
         // already pending under those keys, fetched together.
-        let wanted: Vec<_> = parsed
-            .iter()
-            .flatten()
-            .filter_map(|p| p.key.clone())
-            .filter(|k| !pending_checked.contains(k))
-            .collect::<HashSet<_>>()
-            .into_iter()
-            .collect();
-        pending_checked.extend(wanted.iter().cloned());
+        let unmatched = checker.take_unmatched();
+        let wanted: Vec<MatchKey> = unmatched.iter().map(|(_, k)| k.clone()).collect::<HashSet<_>>().into_iter().collect();
         let (people, waiting) = tokio::join!(store.people_with_keys(org, wanted.clone()), store.pending_rows_for_keys(org, wanted));
-        dir.people.extend(people?);
+        let people = people?;
+        for (slot, key) in &unmatched {
+            checker.set_people(*slot, people.get(key).map(Vec::as_slice).unwrap_or(&[]));
+        }
         for (key, row) in waiting? {
             if let (Some(t), Some(d)) = (row.training_id.as_deref().and_then(|t| TrainingId::parse(t).ok()), row.completion_date.as_deref().and_then(CompletionDate::from_iso)) {
                 dir.pending.insert((key, t, d));
             }
         }
         // Completions that would make a ready row a repeat, fetched together.
-        let mut candidates = HashSet::new();
-        for p in parsed.iter().flatten() {
-            let (Some(key), Some(text), Some(date)) = (&p.key, &p.training_text, p.date) else { continue };
-            let (Ok(t), Some(people)) = (dir.find_training(text), dir.people.get(key)) else { continue };
-            if let PersonMatch::SignedUp(pid) = crate::domain::match_person(people) {
-                let c = (pid, t.id.clone(), date.iso());
-                if !checked_completions.contains(&c) {
-                    candidates.insert(c);
-                }
-            }
-        }
+        let candidates: HashSet<(PersonId, TrainingId, String)> =
+            checked.iter().flatten().filter_map(|r| checker.completion_of(r)).map(|(p, t, d)| (p.clone(), t.clone(), d.iso())).collect();
         for (p, t, d) in store.existing_completions(org, &candidates).await? {
             if let Some(date) = CompletionDate::from_iso(&d) {
                 dir.completions.insert((p, t, date));
             }
         }
-        checked_completions.extend(candidates);
 
-        let mut records = Vec::with_capacity(raw_rows.len());
-        for (raw, parsed) in raw_rows.into_iter().zip(parsed) {
-            let verdict = match parsed {
-                Some(p) => p.decide(method, &dir, &mut seen),
-                None => RowVerdict {
-                    outcome: Outcome::Error,
-                    warnings: vec![],
-                    issues: raw.problem.clone().into_iter().collect(),
-                    key: None,
-                    person_id: None,
-                    training: None,
-                    date: None,
-                },
+        let mut records = Vec::with_capacity(read_rows.len());
+        for (raw, row) in read_rows.into_iter().zip(checked) {
+            let verdict = match (row, raw.problem) {
+                (Some(row), _) => {
+                    let decision = checker.decide(&row, &dir);
+                    checker.verdict(&row, decision)
+                }
+                (None, problem) => RowVerdict::unreadable(problem.expect("a row is parsed unless it has a problem")),
             };
             result.rows_total += 1;
             result.outcomes.add(verdict.outcome);
@@ -302,6 +289,7 @@ async fn run_validation(store: &Store, org: &OrgId, id: &ImportId, summary: &Imp
                 deleted_at: None,
             });
         }
+        checker.end_chunk();
         // Written while the next chunk is read and looked up; one write in flight.
         if let Some(previous) = in_flight.take() {
             join_write(previous).await?;

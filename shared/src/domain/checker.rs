@@ -1,0 +1,361 @@
+//! The row rules applied to a whole file at speed. [`FileChecker`] gives the same
+//! verdicts as [`RowInput::parse`] + [`ParsedRow::decide`] (the reference, tested
+//! against it row by row), but works on cells borrowed from the reader and parses each
+//! distinct person, training and date text of the file once: a row that repeats them
+//! costs a few hash lookups and allocates nothing.
+//!
+//! [`ParsedRow::decide`]: super::ParsedRow::decide
+
+use super::date::{CompletionDate, DateOrder};
+use super::issue::{Issue, IssueCode};
+use super::normalize::{DomainTypos, MatchKey};
+use super::status::{MatchMethod, Outcome};
+use super::validate::{
+    date_cell, match_person, missing_training, person_match_issue, skip_issue, DirectorySnapshot, PersonMatch,
+    parse_person_cells, PersonParse, PersonRef, RowVerdict, TrainingRef,
+};
+use chrono::NaiveDate;
+use hashbrown::{HashMap, HashSet};
+
+/// The cells of one row that play a role, borrowed from the reader.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RowCells<'a> {
+    /// The person cell, or first and last name (`person_count` of them).
+    pub person: [&'a str; 2],
+    pub person_count: usize,
+    pub training: &'a str,
+    pub date: &'a str,
+}
+
+/// The header names of the cells that play a role, for messages.
+#[derive(Clone, Debug, Default)]
+pub struct RoleColumns {
+    pub person: Vec<String>,
+    /// The name column is written "Last, First".
+    pub last_first: bool,
+    pub training: String,
+    pub date: String,
+}
+
+/// Distinct person texts kept parsed; past this the caches are emptied between chunks
+/// ([`FileChecker::end_chunk`]), so memory stays bounded on any file.
+const PERSON_SLOTS: usize = 100_000;
+/// Distinct training and date texts kept.
+const TEXT_SLOTS: usize = 50_000;
+
+struct PersonSlot {
+    key: Option<MatchKey>,
+    /// A 64-bit hash of the key, the person's part of a row's identity.
+    key_hash: u64,
+    /// Issues and warnings of the cell; most people have none.
+    problems: Option<Box<(Vec<Issue>, Vec<Issue>)>>,
+    /// Who the key matches, once known.
+    found: Option<PersonMatch>,
+}
+
+enum TrainingSlot {
+    /// An index into the file's trainings.
+    Found(u32),
+    Missing(Issue),
+    Invalid(Issue),
+}
+
+/// A row after parsing: where its person, training and date results are kept.
+/// Valid until the next [`FileChecker::end_chunk`].
+#[derive(Clone, Copy, Debug)]
+pub struct CheckedRow {
+    person: u32,
+    training: u32,
+    date: u32,
+}
+
+/// The outcome of a row and, for a skipped row, why.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Decision {
+    pub outcome: Outcome,
+    pub skip: Option<IssueCode>,
+}
+
+/// The row rules with the state of one file: parse caches and the rows seen so far.
+pub struct FileChecker {
+    method: MatchMethod,
+    country: Option<String>,
+    order: DateOrder,
+    today: NaiveDate,
+    columns: RoleColumns,
+    person_index: HashMap<Box<str>, u32>,
+    persons: Vec<PersonSlot>,
+    training_index: HashMap<Box<str>, u32>,
+    training_slots: Vec<TrainingSlot>,
+    /// Trainings rows have named, each once, by their position.
+    trainings: Vec<TrainingRef>,
+    training_ids: HashMap<String, u32>,
+    date_index: HashMap<Box<str>, u32>,
+    dates: Vec<Result<CompletionDate, Issue>>,
+    /// Identities of the valid rows so far (person key, training, date).
+    seen: HashSet<u64>,
+    scratch: String,
+    typos: DomainTypos,
+    person_limit: usize,
+    text_limit: usize,
+    /// Person slots below this were handed out by `take_unmatched`.
+    handed_out: usize,
+}
+
+impl FileChecker {
+    pub fn new(method: MatchMethod, default_country: Option<&str>, order: DateOrder, today: NaiveDate, columns: RoleColumns) -> FileChecker {
+        FileChecker {
+            method,
+            country: default_country.map(str::to_string),
+            order,
+            today,
+            columns,
+            person_index: HashMap::new(),
+            persons: Vec::new(),
+            training_index: HashMap::new(),
+            training_slots: Vec::new(),
+            trainings: Vec::new(),
+            training_ids: HashMap::new(),
+            date_index: HashMap::new(),
+            dates: Vec::new(),
+            seen: HashSet::new(),
+            scratch: String::new(),
+            typos: DomainTypos::default(),
+            person_limit: PERSON_SLOTS,
+            text_limit: TEXT_SLOTS,
+            handed_out: 0,
+        }
+    }
+
+    /// Smaller caches (tests use this to empty them often).
+    pub fn with_cache_limit(mut self, distinct_texts: usize) -> FileChecker {
+        self.person_limit = distinct_texts;
+        self.text_limit = distinct_texts;
+        self
+    }
+
+    /// Normalises a row's cells. Trainings are found in `dir` here; people are matched
+    /// in [`FileChecker::decide`] (or given with [`FileChecker::set_people`]).
+    pub fn parse(&mut self, cells: &RowCells, dir: &DirectorySnapshot) -> CheckedRow {
+        CheckedRow { person: self.person_slot(cells), training: self.training_slot(cells.training, dir), date: self.date_slot(cells.date) }
+    }
+
+    fn person_slot(&mut self, cells: &RowCells) -> u32 {
+        let text = if cells.person_count == 2 {
+            self.scratch.clear();
+            self.scratch.push_str(cells.person[0]);
+            self.scratch.push('\u{1f}');
+            self.scratch.push_str(cells.person[1]);
+            self.scratch.as_str()
+        } else {
+            cells.person[0]
+        };
+        if let Some(&slot) = self.person_index.get(text) {
+            return slot;
+        }
+        let text: Box<str> = text.into();
+        let columns = &self.columns.person;
+        let n = cells.person_count.min(2).min(columns.len());
+        let pairs = [(columns.first().map_or("", String::as_str), cells.person[0]), (columns.get(1).map_or("", String::as_str), cells.person[1])];
+        let PersonParse { key, issues, warnings } = parse_person_cells(&pairs[..n], self.columns.last_first, self.method, self.country.as_deref(), &mut self.typos);
+        let key_hash = key.as_ref().map_or(0, key_hash);
+        let problems = (!issues.is_empty() || !warnings.is_empty()).then(|| Box::new((issues, warnings)));
+        let slot = self.persons.len() as u32;
+        self.persons.push(PersonSlot { key, key_hash, problems, found: None });
+        self.person_index.insert(text, slot);
+        slot
+    }
+
+    fn training_slot(&mut self, text: &str, dir: &DirectorySnapshot) -> u32 {
+        if let Some(&slot) = self.training_index.get(text) {
+            return slot;
+        }
+        let column = &self.columns.training;
+        let result = if text.trim().is_empty() {
+            TrainingSlot::Missing(missing_training(column))
+        } else {
+            match dir.usable_training(text.trim(), Some(column)) {
+                Ok(t) => {
+                    let next = self.trainings.len() as u32;
+                    let at = *self.training_ids.entry(t.id.as_str().to_string()).or_insert(next);
+                    if at == next {
+                        self.trainings.push(TrainingRef { id: t.id.clone(), title: t.title.clone() });
+                    }
+                    TrainingSlot::Found(at)
+                }
+                Err(issue) => TrainingSlot::Invalid(issue),
+            }
+        };
+        let slot = self.training_slots.len() as u32;
+        self.training_slots.push(result);
+        self.training_index.insert(text.into(), slot);
+        slot
+    }
+
+    fn date_slot(&mut self, text: &str) -> u32 {
+        if let Some(&slot) = self.date_index.get(text) {
+            return slot;
+        }
+        let slot = self.dates.len() as u32;
+        self.dates.push(date_cell(text, &self.columns.date, self.order, self.today));
+        self.date_index.insert(text.into(), slot);
+        slot
+    }
+
+    /// The people parsed since the last call and not matched yet, with their keys: to
+    /// look up and give back with [`FileChecker::set_people`].
+    pub fn take_unmatched(&mut self) -> Vec<(u32, MatchKey)> {
+        let from = self.handed_out.min(self.persons.len());
+        self.handed_out = self.persons.len();
+        self.persons[from..]
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.found.is_none())
+            .filter_map(|(i, p)| Some(((from + i) as u32, p.key.clone()?)))
+            .collect()
+    }
+
+    /// Who a person slot's key matches, from a lookup ([`FileChecker::unmatched`]).
+    pub fn set_people(&mut self, slot: u32, people: &[PersonRef]) {
+        if let Some(p) = self.persons.get_mut(slot as usize) {
+            p.found = Some(match_person(people));
+        }
+    }
+
+    fn found(&mut self, slot: u32, dir: &DirectorySnapshot) -> Option<&PersonMatch> {
+        let p = &mut self.persons[slot as usize];
+        let key = p.key.as_ref()?;
+        if p.found.is_none() {
+            p.found = Some(match_person(dir.people.get(key).map(Vec::as_slice).unwrap_or(&[])));
+        }
+        p.found.as_ref()
+    }
+
+    /// The person a row matched, if signed up, with the training and date: what would
+    /// make the row a repeat of a completion already recorded.
+    pub fn completion_of(&self, row: &CheckedRow) -> Option<(&super::PersonId, &super::TrainingId, CompletionDate)> {
+        let Some(PersonMatch::SignedUp(pid)) = &self.persons[row.person as usize].found else { return None };
+        let TrainingSlot::Found(t) = self.training_slots[row.training as usize] else { return None };
+        let date = *self.dates[row.date as usize].as_ref().ok()?;
+        Some((pid, &self.trainings[t as usize].id, date))
+    }
+
+    /// Applies the matching rules to a parsed row.
+    pub fn decide(&mut self, row: &CheckedRow, dir: &DirectorySnapshot) -> Decision {
+        const ERROR: Decision = Decision { outcome: Outcome::Error, skip: None };
+        let method = self.method;
+        let (signed_up, matched) = match self.found(row.person, dir) {
+            None => return ERROR,
+            Some(PersonMatch::NotFound) if method == MatchMethod::Hris => return ERROR,
+            Some(PersonMatch::Ambiguous(_)) => return ERROR,
+            Some(PersonMatch::NotFound) => (false, false),
+            Some(PersonMatch::Roster(_)) => (false, true),
+            Some(PersonMatch::SignedUp(_)) => (true, true),
+        };
+        let person = &self.persons[row.person as usize];
+        let TrainingSlot::Found(t) = self.training_slots[row.training as usize] else { return ERROR };
+        let Ok(&date) = self.dates[row.date as usize].as_ref() else { return ERROR };
+        if person.problems.as_ref().is_some_and(|p| !p.0.is_empty()) {
+            return ERROR;
+        }
+        let key = person.key.as_ref().expect("a matched person has a key");
+        let training = &self.trainings[t as usize].id;
+        let skip = if !self.seen.insert(row_fingerprint(person.key_hash, t, date)) {
+            Some(IssueCode::DuplicateInFile)
+        } else if matched && !dir.completions.is_empty() && person.found.as_ref().and_then(person_id).is_some_and(|pid| dir.has_completion(pid, training, date)) {
+            Some(IssueCode::AlreadyCompleted)
+        } else if !signed_up && dir.has_pending(key, training, date) {
+            Some(IssueCode::AlreadyPending)
+        } else {
+            None
+        };
+        match skip {
+            Some(code) => Decision { outcome: Outcome::Skipped, skip: Some(code) },
+            None if signed_up => Decision { outcome: Outcome::Ready, skip: None },
+            None => Decision { outcome: Outcome::Pending, skip: None },
+        }
+    }
+
+    /// The full verdict of a decided row: every issue and warning with its message.
+    pub fn verdict(&self, row: &CheckedRow, decision: Decision) -> RowVerdict {
+        let person = &self.persons[row.person as usize];
+        let (mut issues, warnings) = person.problems.as_deref().cloned().unwrap_or_default();
+        let training = &self.training_slots[row.training as usize];
+        if let TrainingSlot::Missing(issue) = training {
+            issues.push(issue.clone());
+        }
+        let date = &self.dates[row.date as usize];
+        if let Err(issue) = date {
+            issues.push(issue.clone());
+        }
+        if let TrainingSlot::Invalid(issue) = training {
+            issues.push(issue.clone());
+        }
+        if let (Some(key), Some(found)) = (&person.key, &person.found) {
+            issues.extend(person_match_issue(self.method, key, found));
+        }
+        issues.extend(decision.skip.map(skip_issue));
+        RowVerdict {
+            outcome: decision.outcome,
+            issues,
+            warnings,
+            key: person.key.clone(),
+            person_id: person.found.as_ref().and_then(person_id).cloned(),
+            training: match training {
+                TrainingSlot::Found(t) => Some(self.trainings[*t as usize].clone()),
+                _ => None,
+            },
+            date: date.as_ref().ok().copied(),
+        }
+    }
+
+    /// Call between chunks of rows: empties the parse caches once they are large (the
+    /// rows seen so far are kept). Rows parsed before must not be used after.
+    pub fn end_chunk(&mut self) {
+        if self.persons.len() > self.person_limit {
+            self.persons.clear();
+            self.person_index = HashMap::new();
+            self.handed_out = 0;
+        }
+        if self.training_slots.len() > self.text_limit {
+            self.training_slots.clear();
+            self.training_index = HashMap::new();
+        }
+        if self.dates.len() > self.text_limit {
+            self.dates.clear();
+            self.date_index = HashMap::new();
+        }
+    }
+}
+
+fn person_id(found: &PersonMatch) -> Option<&super::PersonId> {
+    match found {
+        PersonMatch::Roster(p) | PersonMatch::SignedUp(p) => Some(p),
+        _ => None,
+    }
+}
+
+fn key_hash(key: &MatchKey) -> u64 {
+    use std::hash::{Hash, Hasher};
+    // SipHash with fixed keys: the same key hashes the same in every run.
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    key.hash(&mut h);
+    h.finish()
+}
+
+/// A row's identity from its key's hash, its training and its date. For one key,
+/// distinct (training, date) pairs always give distinct identities (the mix is a
+/// bijection); distinct keys collide with odds of 2^-64.
+fn row_fingerprint(key_hash: u64, training: u32, date: CompletionDate) -> u64 {
+    let inner = (u64::from(training) << 32) | u64::from(date.day_number() as u32);
+    fmix64(key_hash ^ fmix64(inner))
+}
+
+/// MurmurHash3's 64-bit finaliser: a bijection that spreads every input bit.
+fn fmix64(mut k: u64) -> u64 {
+    k ^= k >> 33;
+    k = k.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    k ^= k >> 33;
+    k = k.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    k ^ (k >> 33)
+}
