@@ -368,6 +368,44 @@ async fn a_pending_row_ends_deleted_or_applied_never_both_never_neither() {
     println!("delete/apply races: {RACES} ({deleted} deleted first, {applied} applied first)");
 }
 
+/// A sign-up applies its rows in shared transactions: a row deleted after the pending
+/// rows were read fails its condition, is left out, and the rest of its transaction is
+/// applied; the same completion pending in two imports is recorded once.
+#[tokio::test]
+async fn rows_applied_together_leave_out_a_row_deleted_meanwhile() {
+    let env = test_env("apply-group").await;
+    let (store, org) = (&env.store, &env.org);
+    setup_org(store, org).await;
+    let a_csv = "email,training,date\nlate@example.com,forklift,2024-01-01\nlate@example.com,forklift,2024-01-02\nlate@example.com,first-aid,2024-01-01\n";
+    let b_csv = "email,training,date\nlate@example.com,forklift,2024-01-01\nlate@example.com,first-aid,2024-02-02\n";
+    let (a, a_key) = create(store, org, a_csv).await;
+    let (b, b_key) = create(store, org, b_csv).await;
+    // Both validated before either is committed, so both hold forklift 2024-01-01.
+    deliver(store, &a_key).await;
+    deliver(store, &b_key).await;
+    for id in [&a, &b] {
+        call(store, org, "POST", &format!("/imports/{id}/commit"), Some(json!({}))).await;
+        deliver(store, &keys::s3::commit_key(org, id)).await;
+    }
+    let key = training_imports::domain::MatchKey::email(&training_imports::domain::Email::parse("late@example.com").unwrap());
+    let waiting = store.pending_rows_for_key(org, &key).await.unwrap();
+    assert_eq!(waiting.len(), 5);
+    let (status, body) = call(store, org, "DELETE", &format!("/imports/{a}/rows/3"), None).await;
+    assert_eq!(status, 200, "{body}");
+
+    let person = training_imports::domain::PersonId::parse("sub-late").unwrap();
+    let (applied, gone) = store.apply_pending_rows(org, &person, &waiting).await.unwrap();
+    assert_eq!((applied, gone), (4, 1));
+    assert_eq!(store.list_completions(org, &person).await.unwrap().len(), 3, "forklift 01-01 once, first-aid 01-01, first-aid 02-02");
+    let sa = assert_counts_match_rows(store, org, &a).await;
+    assert_eq!((sa["statuses"]["applied"].as_i64(), sa["statuses"]["deleted"].as_i64(), sa["statuses"]["pending"].as_i64()), (Some(2), Some(1), Some(0)));
+    let sb = assert_counts_match_rows(store, org, &b).await;
+    assert_eq!((sb["statuses"]["applied"].as_i64(), sb["statuses"]["pending"].as_i64()), (Some(2), Some(0)));
+    // Run again (a retried trigger): nothing is pending any more, nothing changes.
+    assert_eq!(store.apply_pending_rows(org, &person, &waiting).await.unwrap(), (0, 5));
+    assert_eq!(store.list_completions(org, &person).await.unwrap().len(), 3);
+}
+
 // ---- 5. tenant isolation ----------------------------------------------------------------------
 
 #[tokio::test]

@@ -4,10 +4,7 @@
 
 use super::PipelineError;
 use crate::domain::{match_person, Email, MatchKey, MatchMethod, OrgId, PersonId, PersonMatch, PersonName, PhoneNumber};
-use crate::store::{now_rfc3339, PersonProfile, Store, StoreError};
-
-/// Pending rows applied at once by one sign-up.
-pub const APPLY_CONCURRENCY: usize = 16;
+use crate::store::{now_rfc3339, PersonProfile, Store};
 
 /// What Cognito tells us about the person who signed up.
 #[derive(Clone, Debug, Default)]
@@ -100,30 +97,10 @@ pub async fn apply_sign_up(store: &Store, org: &OrgId, signup: &SignUp) -> Resul
         }
         waiting.extend(rows);
     }
-    // Applied a few at a time: Cognito gives the trigger 5 seconds.
-    use futures::stream::{self, StreamExt};
-    let person = &person_id;
-    let results: Vec<Result<bool, StoreError>> = stream::iter(waiting.iter())
-        .map(|(import, row)| async move {
-            match store.apply_pending_row(org, import, row, person).await {
-                Ok(()) => Ok(true),
-                Err(StoreError::ConditionFailed) => {
-                    tracing::info!(org = %org, import = %import, row = row.row, "row no longer pending (deleted or already applied); nothing to do");
-                    Ok(false)
-                }
-                Err(e) => Err(e),
-            }
-        })
-        .buffer_unordered(APPLY_CONCURRENCY)
-        .collect()
-        .await;
-    for r in results {
-        if r? {
-            report.applied += 1;
-        } else {
-            report.no_longer_pending += 1;
-        }
-    }
+    // Applied in a few large transactions at once: Cognito gives the trigger 5 seconds.
+    let (applied, gone) = store.apply_pending_rows(org, &person_id, &waiting).await?;
+    report.applied = applied;
+    report.no_longer_pending = gone;
     tracing::info!(org = %org, person = %person_id, applied = report.applied, no_longer_pending = report.no_longer_pending, "sign-up applied");
     Ok(report)
 }

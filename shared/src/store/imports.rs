@@ -186,6 +186,43 @@ impl RowRecord {
 pub const COUNT_SHARDS: u64 = 16;
 const COUNTS_PREFIX: &str = "COUNTS#";
 
+/// Items in one apply transaction (DynamoDB allows 100).
+pub const APPLY_ITEMS_PER_TRANSACTION: usize = 96;
+/// Apply transactions of one sign-up in flight at once.
+pub const APPLY_CONCURRENCY: usize = 4;
+
+/// Splits rows into transactions: each row costs two items (row, completion) and each
+/// import one count shard; a transaction may not touch one completion twice (two
+/// imports holding the same completion pending), so such a row goes to another.
+fn plan_apply_transactions(rows: &[(ImportId, RowRecord)]) -> Vec<Vec<&(ImportId, RowRecord)>> {
+    struct Group<'a> {
+        rows: Vec<&'a (ImportId, RowRecord)>,
+        imports: std::collections::HashSet<&'a str>,
+        completions: std::collections::HashSet<(&'a str, &'a str)>,
+    }
+    let mut groups: Vec<Group> = Vec::new();
+    for entry in rows {
+        let (import, row) = entry;
+        let completion = (row.training_id.as_deref().unwrap_or(""), row.completion_date.as_deref().unwrap_or(""));
+        let fits = |g: &Group| {
+            let cost = 2 + usize::from(!g.imports.contains(import.as_str()));
+            g.rows.len() * 2 + g.imports.len() + cost <= APPLY_ITEMS_PER_TRANSACTION && !g.completions.contains(&completion)
+        };
+        let at = match groups.iter().position(fits) {
+            Some(i) => i,
+            None => {
+                groups.push(Group { rows: vec![], imports: Default::default(), completions: Default::default() });
+                groups.len() - 1
+            }
+        };
+        let g = &mut groups[at];
+        g.rows.push(entry);
+        g.imports.insert(import.as_str());
+        g.completions.insert(completion);
+    }
+    groups.into_iter().map(|g| g.rows).collect()
+}
+
 fn counts_sk(shard: u64) -> String {
     format!("{COUNTS_PREFIX}{shard:02}")
 }
@@ -682,7 +719,7 @@ impl Store {
         items.push(self.counts_update(org, id, shard, &deltas, rows.len() as i64));
         match self.transact(items).await? {
             TxOutcome::Committed => Ok(()),
-            TxOutcome::ConditionFailed => Err(StoreError::ConditionFailed),
+            TxOutcome::ConditionFailed(_) => Err(StoreError::ConditionFailed),
         }
     }
 
@@ -690,6 +727,72 @@ impl Store {
     /// the completion is recorded, or nothing happens (ConditionFailed) when the row is
     /// no longer pending (deleted, or applied by a concurrent run).
     pub async fn apply_pending_row(&self, org: &OrgId, id: &ImportId, row: &RowRecord, person: &PersonId) -> StoreResult<()> {
+        let (update, completion) = self.apply_items(org, id, row, person)?;
+        let deltas = BTreeMap::from([("applied", 1), ("pending", -1)]);
+        let items = vec![update, completion, self.counts_update(org, id, row.row % COUNT_SHARDS, &deltas, 0)];
+        match self.transact(items).await? {
+            TxOutcome::Committed => Ok(()),
+            TxOutcome::ConditionFailed(_) => Err(StoreError::ConditionFailed),
+        }
+    }
+
+    /// Applies many pending rows to a person who signed up, up to
+    /// [`APPLY_ITEMS_PER_TRANSACTION`] items a transaction: each row (condition: still
+    /// pending) with its completion, and one count shard per import. A row no longer
+    /// pending (deleted, or applied by a concurrent run) is left out and the rest of
+    /// its transaction retried. Returns (applied, no longer pending).
+    pub async fn apply_pending_rows(&self, org: &OrgId, person: &PersonId, rows: &[(ImportId, RowRecord)]) -> StoreResult<(usize, usize)> {
+        use futures::stream::{self, StreamExt, TryStreamExt};
+        let groups = plan_apply_transactions(rows);
+        let done: Vec<(usize, usize)> = stream::iter(groups)
+            .map(|group| self.apply_group(org, person, group))
+            .buffer_unordered(APPLY_CONCURRENCY)
+            .try_collect()
+            .await?;
+        Ok(done.into_iter().fold((0, 0), |(a, n), (da, dn)| (a + da, n + dn)))
+    }
+
+    async fn apply_group(&self, org: &OrgId, person: &PersonId, mut group: Vec<&(ImportId, RowRecord)>) -> StoreResult<(usize, usize)> {
+        let mut gone = 0;
+        while !group.is_empty() {
+            let mut items = Vec::with_capacity(group.len() * 2 + 4);
+            // Which row each item belongs to: only row updates carry a condition.
+            let mut item_rows: Vec<Option<usize>> = Vec::with_capacity(items.capacity());
+            let mut per_import: BTreeMap<&str, (u64, i64)> = BTreeMap::new();
+            for (i, (import, row)) in group.iter().enumerate() {
+                let (update, completion) = self.apply_items(org, import, row, person)?;
+                items.push(update);
+                item_rows.push(Some(i));
+                items.push(completion);
+                item_rows.push(None);
+                per_import.entry(import.as_str()).or_insert((row.row % COUNT_SHARDS, 0)).1 += 1;
+            }
+            for (import, (shard, applied)) in &per_import {
+                let import = ImportId::parse(import).map_err(StoreError::Corrupt)?;
+                let deltas = BTreeMap::from([("applied", *applied), ("pending", -*applied)]);
+                items.push(self.counts_update(org, &import, *shard, &deltas, 0));
+                item_rows.push(None);
+            }
+            match self.transact(items).await? {
+                TxOutcome::Committed => return Ok((group.len(), gone)),
+                TxOutcome::ConditionFailed(failed) => {
+                    let drop: std::collections::HashSet<usize> = failed.iter().filter_map(|&i| item_rows.get(i).copied().flatten()).collect();
+                    if drop.is_empty() {
+                        return Err(StoreError::Service(anyhow::anyhow!("apply transaction failed a condition on an item without one")));
+                    }
+                    for (import, row) in group.iter().enumerate().filter(|(i, _)| drop.contains(i)).map(|(_, r)| r) {
+                        tracing::info!(org = %org, import = %import, row = row.row, "row no longer pending (deleted or already applied); nothing to do");
+                    }
+                    gone += drop.len();
+                    group = group.into_iter().enumerate().filter(|(i, _)| !drop.contains(i)).map(|(_, r)| r).collect();
+                }
+            }
+        }
+        Ok((0, gone))
+    }
+
+    /// The row update (condition: still pending) and the completion of applying a row.
+    fn apply_items(&self, org: &OrgId, id: &ImportId, row: &RowRecord, person: &PersonId) -> StoreResult<(TransactWriteItem, TransactWriteItem)> {
         let (Some(training), Some(date)) = (&row.training_id, &row.completion_date) else {
             return Err(StoreError::Corrupt(format!("pending row {} has no training or date", row.row)));
         };
@@ -709,16 +812,7 @@ impl Store {
             .expression_attribute_values(":now", s(now_rfc3339()))
             .build()
             .expect("key and expression set");
-        let deltas = BTreeMap::from([("applied", 1), ("pending", -1)]);
-        let items = vec![
-            TransactWriteItem::builder().update(update).build(),
-            self.completion_upsert(org, person, &training, &title, date, id, row.row),
-            self.counts_update(org, id, row.row % COUNT_SHARDS, &deltas, 0),
-        ];
-        match self.transact(items).await? {
-            TxOutcome::Committed => Ok(()),
-            TxOutcome::ConditionFailed => Err(StoreError::ConditionFailed),
-        }
+        Ok((TransactWriteItem::builder().update(update).build(), self.completion_upsert(org, person, &training, &title, date, id, row.row)))
     }
 
     /// Replaces a row still `validated` after a fix, moving the summary's outcome and
@@ -767,7 +861,7 @@ impl Store {
         let items = vec![TransactWriteItem::builder().put(put).build(), TransactWriteItem::builder().update(update).build()];
         match self.transact(items).await? {
             TxOutcome::Committed => Ok(()),
-            TxOutcome::ConditionFailed => Err(StoreError::ConditionFailed),
+            TxOutcome::ConditionFailed(_) => Err(StoreError::ConditionFailed),
         }
     }
 
@@ -790,7 +884,7 @@ impl Store {
         let items = vec![TransactWriteItem::builder().update(update).build(), self.counts_update(org, id, row % COUNT_SHARDS, &deltas, 0)];
         match self.transact(items).await? {
             TxOutcome::Committed => Ok(()),
-            TxOutcome::ConditionFailed => Err(StoreError::ConditionFailed),
+            TxOutcome::ConditionFailed(_) => Err(StoreError::ConditionFailed),
         }
     }
 }
@@ -808,3 +902,46 @@ mod erased {
     }
 }
 
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(import: &str, line: u64, training: &str, date: &str) -> (ImportId, RowRecord) {
+        let record = RowRecord {
+            import_id: import.into(),
+            row: line,
+            cells: vec![],
+            outcome: Outcome::Pending,
+            status: RowStatus::Pending,
+            issues: vec![],
+            warnings: vec![],
+            match_method: MatchMethod::Email,
+            match_value: Some("a@example.com".into()),
+            person_id: None,
+            training_id: Some(training.into()),
+            training_title: None,
+            completion_date: Some(date.into()),
+            commit_note: None,
+            imported_at: None,
+            applied_at: None,
+            deleted_at: None,
+        };
+        (ImportId::parse(import).unwrap(), record)
+    }
+
+    #[test]
+    fn apply_transactions_stay_under_the_item_limit_and_never_touch_one_completion_twice() {
+        let mut rows: Vec<_> = (0..200).map(|i| row(&format!("imp{}", i % 20), 2 + i as u64, &format!("t{i}"), "2024-01-01")).collect();
+        rows.push(row("other", 2, "t0", "2024-01-01"));
+        let groups = plan_apply_transactions(&rows);
+        assert_eq!(groups.iter().map(Vec::len).sum::<usize>(), rows.len(), "every row planned once");
+        assert!(groups.len() <= 6, "200 rows fit in a few transactions, got {}", groups.len());
+        for g in &groups {
+            let imports: std::collections::HashSet<_> = g.iter().map(|(i, _)| i.as_str()).collect();
+            assert!(g.len() * 2 + imports.len() <= APPLY_ITEMS_PER_TRANSACTION, "{} rows over {} imports", g.len(), imports.len());
+            let completions: std::collections::HashSet<_> = g.iter().map(|(_, r)| (r.training_id.clone(), r.completion_date.clone())).collect();
+            assert_eq!(completions.len(), g.len(), "a completion twice in one transaction");
+        }
+    }
+}

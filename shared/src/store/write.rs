@@ -24,8 +24,8 @@ pub(crate) async fn backoff(attempt: u32) {
 #[derive(Debug)]
 pub(crate) enum TxOutcome {
     Committed,
-    /// A condition failed on at least one item.
-    ConditionFailed,
+    /// A condition failed on these items (by position); nothing was written.
+    ConditionFailed(Vec<usize>),
 }
 
 impl Store {
@@ -86,8 +86,9 @@ impl Store {
                         .iter()
                         .map(|r| r.code().unwrap_or("None").to_string())
                         .collect();
-                    if codes.iter().any(|c| c == "ConditionalCheckFailed") {
-                        return Ok(TxOutcome::ConditionFailed);
+                    let failed: Vec<usize> = codes.iter().enumerate().filter(|(_, c)| *c == "ConditionalCheckFailed").map(|(i, _)| i).collect();
+                    if !failed.is_empty() {
+                        return Ok(TxOutcome::ConditionFailed(failed));
                     }
                     tracing::warn!(?codes, attempt, "transaction cancelled; retrying");
                 }
