@@ -20,9 +20,8 @@ pub fn completion_sk(training: &TrainingId, date_iso: &str) -> String {
 pub fn match_key_pk(org: &OrgId, key: &MatchKey) -> String {
     format!("ORG#{org}#KEY#{}#{}", key.method(), key.value())
 }
-pub fn person_key_sk(person: &PersonId) -> String {
-    format!("PERSON#{person}")
-}
+/// Sort key of a match key's people item: one attribute per person known by the key.
+pub const PEOPLE_SK: &str = "PEOPLE";
 pub fn import_pk(org: &OrgId, import: &ImportId) -> String {
     format!("ORG#{org}#IMPORT#{import}")
 }

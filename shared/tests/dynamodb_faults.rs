@@ -136,3 +136,40 @@ async fn a_failed_condition_is_not_retried_and_is_reported_as_such() {
     assert!(matches!(err, StoreError::ConditionFailed), "{err:?}");
     assert_eq!(lost.num_calls(), 1);
 }
+
+#[tokio::test(start_paused = true)]
+async fn people_lookups_are_one_batch_get_per_hundred_keys_and_unprocessed_keys_are_resent() {
+    use aws_sdk_dynamodb::operation::batch_get_item::BatchGetItemOutput;
+    use aws_sdk_dynamodb::types::KeysAndAttributes;
+    use training_imports::domain::{Email, MatchKey};
+    let org = OrgId::parse("acme").unwrap();
+    let key = |i: usize| MatchKey::email(&Email::parse(&format!("p{i}@example.com")).unwrap());
+    let pk = |i: usize| format!("ORG#acme#KEY#email#p{i}@example.com");
+    let people_item = move |i: usize| {
+        HashMap::from([
+            ("pk".to_string(), AttributeValue::S(pk(i))),
+            ("sk".to_string(), AttributeValue::S("PEOPLE".into())),
+            (format!("person:id{i}"), AttributeValue::Bool(true)),
+        ])
+    };
+    // First request: 100 distinct keys (the repeats are dropped); key 0 comes back
+    // unprocessed and is asked for again, alone.
+    let first = mock!(Client::batch_get_item)
+        .match_requests(|r| r.request_items().is_some_and(|m| m[TABLE].keys().len() == 100 && m[TABLE].consistent_read() == Some(true)))
+        .then_output(move || {
+            let unprocessed = KeysAndAttributes::builder()
+                .keys(HashMap::from([("pk".to_string(), AttributeValue::S(pk(0))), ("sk".to_string(), AttributeValue::S("PEOPLE".into()))]))
+                .build()
+                .unwrap();
+            BatchGetItemOutput::builder().responses(TABLE, (1..100).map(people_item).collect()).unprocessed_keys(TABLE, unprocessed).build()
+        });
+    let again = mock!(Client::batch_get_item)
+        .match_requests(|r| r.request_items().is_some_and(|m| m[TABLE].keys().len() == 1))
+        .then_output(move || BatchGetItemOutput::builder().responses(TABLE, vec![people_item(0)]).build());
+    let wanted: Vec<MatchKey> = (0..100).chain(0..50).map(key).collect();
+    let found = store(ddb(&[&first, &again])).people_with_keys(&org, wanted).await.unwrap();
+    assert_eq!((first.num_calls(), again.num_calls()), (1, 1));
+    assert_eq!(found.len(), 100);
+    assert_eq!(found[&key(0)][0].person_id.as_str(), "id0", "the unprocessed key's person is not lost");
+    assert!(found.values().all(|p| p.len() == 1 && p[0].signed_up));
+}

@@ -1,7 +1,7 @@
 //! The directory: trainings, people (roster and signed up), their match keys, and
 //! completions.
 
-use super::items::{from_item, keyed, to_item, CompletionRecord, PersonKeyItem, TrainingRecord};
+use super::items::{from_item, keyed, CompletionRecord, TrainingRecord};
 use super::write::Item;
 use super::{service, Store, StoreError, StoreResult};
 use crate::domain::{MatchKey, OrgId, PersonId, PersonRef, TrainingId};
@@ -13,6 +13,22 @@ use std::collections::{HashMap, HashSet};
 
 fn s(v: impl Into<String>) -> AttributeValue {
     AttributeValue::S(v.into())
+}
+
+/// The attribute of a key's people item that holds one person (`signed_up`).
+const PERSON_ATTR: &str = "person:";
+
+/// The people a key's people item lists, by person id.
+fn people_of(item: &Item) -> Vec<PersonRef> {
+    let mut people: Vec<PersonRef> = item
+        .iter()
+        .filter_map(|(name, v)| {
+            let id = name.strip_prefix(PERSON_ATTR)?;
+            Some(PersonRef { person_id: PersonId::parse(id).ok()?, signed_up: *v.as_bool().ok()? })
+        })
+        .collect();
+    people.sort_by(|a, b| a.person_id.as_str().cmp(b.person_id.as_str()));
+    people
 }
 
 /// A person's profile.
@@ -98,19 +114,26 @@ impl Store {
 
     // ---- people ----------------------------------------------------------------------
 
-    /// Writes a profile and one key item per match key it has.
+    /// Writes a profile, and the person into the people item of each match key it has
+    /// (one attribute per person, so two people added under one key at once both land).
     pub async fn put_person(&self, org: &OrgId, profile: &PersonProfile, match_keys: &[MatchKey]) -> StoreResult<()> {
         let pid = PersonId::parse(&profile.person_id).map_err(StoreError::Corrupt)?;
-        let mut items: Vec<Item> = vec![keyed(keys::person_pk(org, &pid), keys::PROFILE_SK.into(), profile)];
+        self.put_items(vec![keyed(keys::person_pk(org, &pid), keys::PROFILE_SK.into(), profile)]).await?;
         for key in match_keys {
-            items.push(to_item(&PersonKeyItem {
-                pk: keys::match_key_pk(org, key),
-                sk: keys::person_key_sk(&pid),
-                person_id: pid.to_string(),
-                signed_up: profile.signed_up,
-            }));
+            self.write_point("person key")?;
+            self.ddb
+                .update_item()
+                .table_name(&self.table)
+                .key("pk", s(keys::match_key_pk(org, key)))
+                .key("sk", s(keys::PEOPLE_SK))
+                .update_expression("SET #p = :signed_up")
+                .expression_attribute_names("#p", format!("{PERSON_ATTR}{pid}"))
+                .expression_attribute_values(":signed_up", AttributeValue::Bool(profile.signed_up))
+                .send()
+                .await
+                .map_err(service("put person key"))?;
         }
-        self.put_items(items).await
+        Ok(())
     }
 
     pub async fn get_person(&self, org: &OrgId, id: &PersonId) -> StoreResult<Option<PersonProfile>> {
@@ -129,27 +152,62 @@ impl Store {
 
     /// The people known under one match key (strongly consistent).
     pub async fn people_with_key(&self, org: &OrgId, key: &MatchKey) -> StoreResult<Vec<PersonRef>> {
-        let items = self.query_all(keys::match_key_pk(org, key), Some("PERSON#")).await?;
-        items
-            .into_iter()
-            .map(|item| {
-                let k: PersonKeyItem = from_item(item)?;
-                Ok(PersonRef { person_id: PersonId::parse(&k.person_id).map_err(StoreError::Corrupt)?, signed_up: k.signed_up })
-            })
-            .collect()
+        let out = self
+            .ddb
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(keys::match_key_pk(org, key)))
+            .key("sk", s(keys::PEOPLE_SK))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(service("get people of a key"))?;
+        Ok(out.item.map(|item| people_of(&item)).unwrap_or_default())
     }
 
-    /// Many keys at once, with bounded concurrency.
+    /// The people of many keys: BatchGetItem, strongly consistent, keys de-duplicated,
+    /// 100 a request, a few requests at once, unprocessed keys resent.
     pub async fn people_with_keys(&self, org: &OrgId, keys_wanted: Vec<MatchKey>) -> StoreResult<HashMap<MatchKey, Vec<PersonRef>>> {
         use futures::stream::{self, StreamExt, TryStreamExt};
-        stream::iter(keys_wanted)
-            .map(|k| async move {
-                let people = self.people_with_key(org, &k).await?;
-                Ok::<_, StoreError>((k, people))
+        let unique: Vec<MatchKey> = keys_wanted.into_iter().collect::<HashSet<_>>().into_iter().collect();
+        let by_pk: HashMap<String, &MatchKey> = unique.iter().map(|k| (keys::match_key_pk(org, k), k)).collect();
+        let pks: Vec<&String> = by_pk.keys().collect();
+        let found: Vec<Vec<(String, Vec<PersonRef>)>> = stream::iter(pks.chunks(100))
+            .map(|chunk| async move {
+                let wanted = chunk.iter().map(|pk| HashMap::from([("pk".to_string(), s(pk.as_str())), ("sk".to_string(), s(keys::PEOPLE_SK))])).collect();
+                let items = self.batch_get(wanted, true).await?;
+                Ok::<_, StoreError>(items.into_iter().filter_map(|item| Some((item.get("pk")?.as_s().ok()?.clone(), people_of(&item)))).collect())
             })
-            .buffer_unordered(16)
+            .buffer_unordered(4)
             .try_collect()
-            .await
+            .await?;
+        let mut out: HashMap<MatchKey, Vec<PersonRef>> = unique.iter().map(|k| (k.clone(), Vec::new())).collect();
+        for (pk, people) in found.into_iter().flatten() {
+            if let Some(key) = by_pk.get(&pk) {
+                out.insert((*key).clone(), people);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Items by key with BatchGetItem (at most 100 keys), resending unprocessed keys.
+    pub(crate) async fn batch_get(&self, mut keys_left: Vec<Item>, consistent: bool) -> StoreResult<Vec<Item>> {
+        let mut out = Vec::with_capacity(keys_left.len());
+        let mut attempt = 0;
+        while !keys_left.is_empty() {
+            let req = KeysAndAttributes::builder().set_keys(Some(keys_left)).consistent_read(consistent).build().expect("keys set");
+            let got = self.ddb.batch_get_item().request_items(&self.table, req).send().await.map_err(service("batch get"))?;
+            out.extend(got.responses.and_then(|mut r| r.remove(&self.table)).unwrap_or_default());
+            keys_left = got.unprocessed_keys.and_then(|mut u| u.remove(&self.table)).map(|k| k.keys).unwrap_or_default();
+            if !keys_left.is_empty() {
+                if attempt >= 10 {
+                    return Err(StoreError::Service(anyhow::anyhow!("batch get still had {} unprocessed keys after 10 attempts", keys_left.len())));
+                }
+                super::write::backoff(attempt).await;
+                attempt += 1;
+            }
+        }
+        Ok(out)
     }
 
     // ---- completions -----------------------------------------------------------------
@@ -169,29 +227,14 @@ impl Store {
         let all: Vec<&(PersonId, TrainingId, String)> = wanted.iter().collect();
         let mut found = HashSet::new();
         for chunk in all.chunks(100) {
-            let mut keys_left: Vec<Item> = chunk
+            let keys_wanted: Vec<Item> = chunk
                 .iter()
-                .map(|(p, t, d)| {
-                    HashMap::from([
-                        ("pk".to_string(), s(keys::person_pk(org, p))),
-                        ("sk".to_string(), s(keys::completion_sk(t, d))),
-                    ])
-                })
+                .map(|(p, t, d)| HashMap::from([("pk".to_string(), s(keys::person_pk(org, p))), ("sk".to_string(), s(keys::completion_sk(t, d)))]))
                 .collect();
-            let mut attempt = 0;
-            while !keys_left.is_empty() {
-                let req = KeysAndAttributes::builder().set_keys(Some(keys_left)).projection_expression("person_id, training_id, completed_on").build().expect("keys set");
-                let out = self.ddb.batch_get_item().request_items(&self.table, req).send().await.map_err(service("batch get completions"))?;
-                for item in out.responses.and_then(|mut r| r.remove(&self.table)).unwrap_or_default() {
-                    let get = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
-                    if let (Ok(p), Ok(t)) = (PersonId::parse(&get("person_id")), TrainingId::parse(&get("training_id"))) {
-                        found.insert((p, t, get("completed_on")));
-                    }
-                }
-                keys_left = out.unprocessed_keys.and_then(|mut u| u.remove(&self.table)).map(|k| k.keys).unwrap_or_default();
-                if !keys_left.is_empty() {
-                    super::write::backoff(attempt).await;
-                    attempt += 1;
+            for item in self.batch_get(keys_wanted, false).await? {
+                let get = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+                if let (Ok(p), Ok(t)) = (PersonId::parse(&get("person_id")), TrainingId::parse(&get("training_id"))) {
+                    found.insert((p, t, get("completed_on")));
                 }
             }
         }

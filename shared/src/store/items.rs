@@ -29,16 +29,6 @@ pub(crate) fn keyed<T: Serialize>(pk: String, sk: String, record: &T) -> Item {
     item
 }
 
-/// A person who appears under one match key. Duplicated from the profile so that
-/// matching is one Query per key.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub(crate) struct PersonKeyItem {
-    pub pk: String,
-    pub sk: String,
-    pub person_id: String,
-    pub signed_up: bool,
-}
-
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct CompletionRecord {
     pub person_id: String,
