@@ -264,6 +264,37 @@ mod store_bench {
         println!("\nValidate + commit: {ours:.0} rows/s against the per-row baseline's {base_rate:.0} rows/s: {:.1}x faster.", ours / base_rate);
     }
 
+    /// The validator itself on a file of `rows` rows uploaded to the local S3 server:
+    /// the object is streamed, checked and its rows written to DynamoDB Local. Prints
+    /// the process's peak RSS before (runtime, clients, trainings) and after.
+    pub async fn worker_memory(rows: usize) {
+        let suffix = &uuid::Uuid::new_v4().simple().to_string()[..8];
+        let store = suite::store_for(&format!("bench-mem-{suffix}"), "training-imports-bench").await;
+        let org = OrgId::parse(&format!("mem-{suffix}")).unwrap();
+        seed(&store, &org, 1000).await;
+        let path = std::env::temp_dir().join("training-imports-worker-bench.csv");
+        let mut file = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
+        write_csv(MatchMethod::Email, rows, &mut file).unwrap();
+        drop(file);
+        let size = std::fs::metadata(&path).unwrap().len();
+        let created = manage::create_import(&store, &org, manage::NewImport { method: MatchMethod::Email, file_name: "big.csv".into(), options: Default::default(), csv_text: None, size: Some(size) })
+            .await
+            .unwrap();
+        let body = aws_sdk_s3::primitives::ByteStream::from_path(&path).await.unwrap();
+        store.s3().put_object().bucket(store.bucket()).key(&created.summary.object_key).content_type("text/csv").body(body).send().await.unwrap();
+        let _ = std::fs::remove_file(&path);
+        let id = ImportId::parse(&created.summary.import_id).unwrap();
+        let today = chrono::NaiveDate::from_ymd_opt(2026, 11, 25).unwrap();
+        let before = peak_rss_mib();
+        let t = Instant::now();
+        validate::validate_import(&store, &org, &id, today).await.unwrap();
+        let secs = t.elapsed().as_secs_f64();
+        let s = store.get_import(&org, &id).await.unwrap().unwrap();
+        assert_eq!(s.rows_total as usize, rows, "{:?}", s.failure);
+        println!("\n## The validator on a {rows}-row object ({} MB) in the local S3 server\n", size / 1_000_000);
+        println!("| peak RSS before | peak RSS after | time | rows/s |\n| ---: | ---: | ---: | ---: |\n| {before:.1} MiB | {:.1} MiB | {secs:.0} s | {:.0} |", peak_rss_mib(), rows as f64 / secs);
+    }
+
     /// Sign-ups of people who each have `rows_each` pending rows spread over `imports`
     /// imports: the trigger's latency, p50 / p99 / max.
     pub async fn signups(people: usize, rows_each: usize, imports: usize) {
@@ -357,12 +388,16 @@ fn main() {
         "store" => runtime().block_on(store_bench::run(rows, (rows / 20).max(500))),
         "signup" => runtime().block_on(store_bench::signups(rows.min(1000), 200, 20)),
         "memory" => bench_memory(rows),
+        "worker-memory" => runtime().block_on(store_bench::worker_memory(rows)),
         "all" => {
             bench_core(rows);
-            bench_memory(1_000_000);
+            // In a process of its own: peak RSS is a high-water mark of the whole process.
+            let exe = std::env::current_exe().expect("own path");
+            let status = std::process::Command::new(exe).args(["memory", "1000000"]).status().expect("run the memory benchmark");
+            assert!(status.success(), "memory benchmark failed");
             runtime().block_on(store_bench::run(100_000, 5_000));
             runtime().block_on(store_bench::signups(200, 200, 20));
         }
-        other => eprintln!("unknown benchmark {other}: core | memory | store | signup | all"),
+        other => eprintln!("unknown benchmark {other}: core | memory | worker-memory | store | signup | all"),
     }
 }

@@ -5,8 +5,8 @@
 use super::{commit, PipelineError};
 use crate::csv_input::{date_cells, ColumnMapping, CsvLayout, CsvRows, MAX_FILE_BYTES};
 use crate::domain::{
-    CheckedRow, CompletionDate, DateOrder, DirectorySnapshot, FileChecker, FileProblem, ImportId, ImportStatus, Issue,
-    MatchKey, MatchMethod, OrgId, PersonId, RowStatus, RowVerdict, Training, TrainingId,
+    match_person, CheckedRow, CompletionDate, DateOrder, DirectorySnapshot, FileChecker, FileProblem, ImportId, ImportStatus,
+    Issue, MatchKey, MatchMethod, OrgId, PersonId, PersonMatch, RowStatus, RowVerdict, Training, TrainingId,
 };
 use crate::keys::s3::{classify, ObjectRole};
 use crate::store::{ImportOptions, ImportSummary, RowRecord, Store, StoreError};
@@ -236,12 +236,19 @@ async fn run_validation(store: &Store, org: &OrgId, id: &ImportId, summary: &Imp
         // already pending under those keys, fetched together.
         let unmatched = checker.take_unmatched();
         let wanted: Vec<MatchKey> = unmatched.iter().map(|(_, k)| k.clone()).collect::<HashSet<_>>().into_iter().collect();
-        let (people, waiting) = tokio::join!(store.people_with_keys(org, wanted.clone()), store.pending_rows_for_keys(org, wanted));
-        let people = people?;
+        let people = store.people_with_keys(org, wanted.clone()).await?;
         for (slot, key) in &unmatched {
             checker.set_people(*slot, people.get(key).map(Vec::as_slice).unwrap_or(&[]));
         }
-        for (key, row) in waiting? {
+        // Earlier pending rows matter only for rows that could become pending: a key of
+        // someone signed up, of several people, or an unknown employee ID never does.
+        let could_wait = |k: &MatchKey| match match_person(people.get(k).map(Vec::as_slice).unwrap_or(&[])) {
+            PersonMatch::Roster(_) => true,
+            PersonMatch::NotFound => method != MatchMethod::Hris,
+            PersonMatch::SignedUp(_) | PersonMatch::Ambiguous(_) => false,
+        };
+        let waiting = store.pending_rows_for_keys(org, wanted.into_iter().filter(could_wait).collect()).await?;
+        for (key, row) in waiting {
             if let (Some(t), Some(d)) = (row.training_id.as_deref().and_then(|t| TrainingId::parse(t).ok()), row.completion_date.as_deref().and_then(CompletionDate::from_iso)) {
                 dir.pending.insert((key, t, d));
             }
