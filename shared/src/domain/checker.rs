@@ -39,7 +39,7 @@ pub struct RoleColumns {
 
 /// Distinct person texts kept parsed; past this the caches are emptied between chunks
 /// ([`FileChecker::end_chunk`]), so memory stays bounded on any file.
-const PERSON_SLOTS: usize = 100_000;
+const PERSON_SLOTS: usize = 50_000;
 /// Distinct training and date texts kept.
 const TEXT_SLOTS: usize = 50_000;
 
@@ -125,6 +125,12 @@ impl FileChecker {
             text_limit: TEXT_SLOTS,
             handed_out: 0,
         }
+    }
+
+    /// Sizes the set of rows seen for a file of `rows` rows once, so that it never
+    /// holds its old and new tables at once while growing.
+    pub fn expect_rows(&mut self, rows: usize) {
+        self.seen.reserve(rows.saturating_sub(self.seen.len()));
     }
 
     /// Smaller caches (tests use this to empty them often).

@@ -145,10 +145,18 @@ fn too_big(size: i64) -> FileProblem {
     )
 }
 
+/// What the first pass learnt about the object.
+struct Scan {
+    order: DateOrder,
+    /// The second pass reads the very same object.
+    etag: Option<String>,
+    /// Data rows in the file.
+    rows: u64,
+}
+
 /// The first pass over the object: every file-level problem is found here, before any
-/// row is written, and the day/month order is decided. Returns the order and the
-/// object's ETag, so that the second pass reads the very same object.
-async fn scan_file(store: &Store, summary: &ImportSummary) -> Result<(DateOrder, Option<String>), Failure> {
+/// row is written, and the day/month order is decided.
+async fn scan_file(store: &Store, summary: &ImportSummary) -> Result<Scan, Failure> {
     let given = match &summary.options.date_format {
         Some(fmt) => DateOrder::from_option(fmt).map_err(|m| Failure::File(FileProblem::new("INVALID_OPTION", m)))?,
         None => None,
@@ -164,7 +172,7 @@ async fn scan_file(store: &Store, summary: &ImportSummary) -> Result<(DateOrder,
     tokio::task::spawn_blocking(move || {
         let mut dates: Vec<String> = Vec::new();
         let mut settle = (false, false);
-        date_cells(reader, method, &mapping, |d| {
+        let rows = date_cells(reader, method, &mapping, |d| {
             // Only dates that settle the order matter; keep one of each kind.
             match DateOrder::detect([d]) {
                 DateOrder::DayFirst if !settle.0 => {
@@ -178,11 +186,11 @@ async fn scan_file(store: &Store, summary: &ImportSummary) -> Result<(DateOrder,
                 _ => {}
             }
         })?;
-        Ok(given.unwrap_or_else(|| DateOrder::detect(dates.iter().map(String::as_str))))
+        Ok((given.unwrap_or_else(|| DateOrder::detect(dates.iter().map(String::as_str))), rows))
     })
     .await
     .map_err(|e| Failure::Pipeline(PipelineError::Store(StoreError::Service(anyhow::anyhow!("file scan task: {e}")))))?
-    .map(|order| (order, etag))
+    .map(|(order, rows)| Scan { order, etag, rows })
     .map_err(Failure::File)
 }
 
@@ -198,7 +206,7 @@ async fn load_trainings(store: &Store, org: &OrgId, dir: &mut DirectorySnapshot)
 async fn run_validation(store: &Store, org: &OrgId, id: &ImportId, summary: &ImportSummary, today: NaiveDate) -> Result<(), Failure> {
     let method = summary.method;
     let country = summary.options.default_country.clone();
-    let (order, etag) = scan_file(store, summary).await?;
+    let Scan { order, etag, rows } = scan_file(store, summary).await?;
     let mut dir = DirectorySnapshot::default();
     load_trainings(store, org, &mut dir).await?;
     let mut result = summary.clone();
@@ -221,7 +229,8 @@ async fn run_validation(store: &Store, org: &OrgId, id: &ImportId, summary: &Imp
             Chunk::Header(layout) => {
                 result.headers = layout.headers.clone();
                 result.ignored_columns = layout.ignored_columns.clone();
-                let checker = FileChecker::new(method, country.as_deref(), order, today, layout.role_columns());
+                let mut checker = FileChecker::new(method, country.as_deref(), order, today, layout.role_columns());
+                checker.expect_rows(rows as usize);
                 file = Some((layout, checker));
                 continue;
             }

@@ -99,17 +99,7 @@ impl Store {
     }
 
     pub async fn get_training(&self, org: &OrgId, id: &TrainingId) -> StoreResult<Option<TrainingRecord>> {
-        let out = self
-            .ddb
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", s(keys::org_pk(org)))
-            .key("sk", s(keys::training_sk(id)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(service("get training"))?;
-        out.item.map(from_item::<TrainingRecord>).transpose()
+        self.get_consistent(keys::org_pk(org), keys::training_sk(id), "get training").await?.map(from_item::<TrainingRecord>).transpose()
     }
 
     // ---- people ----------------------------------------------------------------------
@@ -137,32 +127,13 @@ impl Store {
     }
 
     pub async fn get_person(&self, org: &OrgId, id: &PersonId) -> StoreResult<Option<PersonProfile>> {
-        let out = self
-            .ddb
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", s(keys::person_pk(org, id)))
-            .key("sk", s(keys::PROFILE_SK))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(service("get person"))?;
-        out.item.map(from_item::<PersonProfile>).transpose()
+        self.get_consistent(keys::person_pk(org, id), keys::PROFILE_SK.into(), "get person").await?.map(from_item::<PersonProfile>).transpose()
     }
 
     /// The people known under one match key (strongly consistent).
     pub async fn people_with_key(&self, org: &OrgId, key: &MatchKey) -> StoreResult<Vec<PersonRef>> {
-        let out = self
-            .ddb
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", s(keys::match_key_pk(org, key)))
-            .key("sk", s(keys::PEOPLE_SK))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(service("get people of a key"))?;
-        Ok(out.item.map(|item| people_of(&item)).unwrap_or_default())
+        let item = self.get_consistent(keys::match_key_pk(org, key), keys::PEOPLE_SK.into(), "get people of a key").await?;
+        Ok(item.map(|item| people_of(&item)).unwrap_or_default())
     }
 
     /// The people of many keys: BatchGetItem, strongly consistent, keys de-duplicated,
@@ -188,6 +159,12 @@ impl Store {
             }
         }
         Ok(out)
+    }
+
+    /// One item by key, strongly consistent.
+    async fn get_consistent(&self, pk: String, sk: String, what: &'static str) -> StoreResult<Option<Item>> {
+        let out = self.ddb.get_item().table_name(&self.table).key("pk", s(pk)).key("sk", s(sk)).consistent_read(true).send().await.map_err(service(what))?;
+        Ok(out.item)
     }
 
     /// Items by key with BatchGetItem (at most 100 keys), resending unprocessed keys.
