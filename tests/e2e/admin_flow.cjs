@@ -24,7 +24,8 @@ const step = (m) => console.log("e2e: " + m);
 
 try {
   await page.goto(base);
-  await page.getByRole("heading", { name: "Training Imports" }).waitFor();
+  // The page retries a read that got no answer after 15 s; allow for one retry.
+  await page.getByRole("heading", { name: "Training Imports" }).waitFor({ timeout: 40000 });
   step("list page shown");
 
   await page.getByRole("link", { name: "Import from CSV" }).click();

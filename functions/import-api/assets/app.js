@@ -26,10 +26,28 @@ function token() { return sessionStorage.getItem("token"); }
   if (m) { sessionStorage.setItem("token", decodeURIComponent(m[1])); location.hash = "#/"; }
 })();
 
+// A read that gets no answer (the network failed, or nothing came back in 15 s) is
+// tried once more; a write is never repeated by the page.
 async function api(method, path, body) {
+  try {
+    return await apiOnce(method, path, body);
+  } catch (err) {
+    if (method !== "GET" || err.status !== undefined) throw err;
+    return apiOnce(method, path, body);
+  }
+}
+
+async function apiOnce(method, path, body) {
   const headers = { "content-type": "application/json" };
   if (token()) headers.authorization = "Bearer " + token();
-  const resp = await fetch(BASE + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  const timeout = new AbortController();
+  const timer = setTimeout(() => timeout.abort(), 15000);
+  let resp;
+  try {
+    resp = await fetch(BASE + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), signal: method === "GET" ? timeout.signal : undefined });
+  } finally {
+    clearTimeout(timer);
+  }
   const text = await resp.text();
   let data = null;
   try { data = text ? JSON.parse(text) : null; } catch { data = text; }
