@@ -250,13 +250,12 @@ impl FileChecker {
     pub fn decide(&mut self, row: &CheckedRow, dir: &DirectorySnapshot) -> Decision {
         const ERROR: Decision = Decision { outcome: Outcome::Error, skip: None };
         let method = self.method;
-        let (signed_up, matched) = match self.found(row.person, dir) {
+        let signed_up = match self.found(row.person, dir) {
             None => return ERROR,
             Some(PersonMatch::NotFound) if method == MatchMethod::Hris => return ERROR,
             Some(PersonMatch::Ambiguous(_)) => return ERROR,
-            Some(PersonMatch::NotFound) => (false, false),
-            Some(PersonMatch::Roster(_)) => (false, true),
-            Some(PersonMatch::SignedUp(_)) => (true, true),
+            Some(PersonMatch::NotFound | PersonMatch::Roster(_)) => false,
+            Some(PersonMatch::SignedUp(_)) => true,
         };
         let person = &self.persons[row.person as usize];
         let TrainingSlot::Found(t) = self.training_slots[row.training as usize] else { return ERROR };
@@ -268,7 +267,7 @@ impl FileChecker {
         let training = &self.trainings[t as usize].id;
         let skip = if !self.seen.insert(row_fingerprint(person.key_hash, t, date)) {
             Some(IssueCode::DuplicateInFile)
-        } else if matched && !dir.completions.is_empty() && person.found.as_ref().and_then(person_id).is_some_and(|pid| dir.has_completion(pid, training, date)) {
+        } else if person.found.as_ref().and_then(person_id).is_some_and(|pid| dir.has_completion(pid, training, date)) {
             Some(IssueCode::AlreadyCompleted)
         } else if !signed_up && dir.has_pending(key, training, date) {
             Some(IssueCode::AlreadyPending)
