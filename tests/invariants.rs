@@ -187,7 +187,10 @@ async fn the_validator_stopped_after_any_write_converges_when_run_again() {
 #[tokio::test]
 async fn the_commit_stopped_after_any_write_converges_when_run_again() {
     let env = test_env("crash-commit").await;
-    let store = &env.store;
+    // A stopped run keeps its commit lease until it runs out: short here, so that
+    // Lambda's retry (below) takes the commit over after half a second, not two minutes.
+    let short_lease = env.store.with_commit_lease(std::time::Duration::from_millis(500));
+    let store = &short_lease;
     // 30 ready rows and 30 pending ones: two transactions of 25 and more.
     let ready: Vec<String> = (0..30).map(|i| format!("r{i}@example.com")).collect();
     let waiting: Vec<String> = (0..30).map(|i| format!("w{i}@example.com")).collect();
@@ -232,6 +235,49 @@ async fn the_commit_stopped_after_any_write_converges_when_run_again() {
             break;
         }
     }
+}
+
+/// One run at a time moves an import's rows: a delivery that finds the commit lease held
+/// by a live run (it renews the lease) changes nothing; once the lease runs out without
+/// renewal (the holder stopped), a delivery takes the commit over and finishes it.
+#[tokio::test]
+async fn a_commit_delivery_waits_for_the_lease_and_takes_over_only_a_stopped_run() {
+    use training_imports::store::LeaseAttempt;
+    let env = test_env("lease").await;
+    let store = &env.store.with_commit_lease(std::time::Duration::from_secs(2));
+    let org = new_org();
+    setup_org(store, &org).await;
+    signup(store, &org, "sub-a", "a@example.com").await;
+    let (id, key) = create(store, &org, &csv_for(&["a@example.com".into(), "b@example.com".into()])).await;
+    deliver(store, &key).await;
+    let (status, _) = call(store, &org, "POST", &format!("/imports/{id}/commit"), Some(json!({}))).await;
+    assert_eq!(status, 202);
+    let commit_key = keys::s3::commit_key(&org, &id);
+
+    // Another run holds the lease and is alive: it renews the lease while we deliver.
+    let LeaseAttempt::Taken(mut other) = store.take_commit_lease(&org, &id, store.commit_lease()).await.unwrap() else {
+        panic!("the lease of a fresh commit is free");
+    };
+    let renew = async {
+        tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+        store.renew_commit_lease(&org, &id, &mut other, store.commit_lease()).await.unwrap();
+    };
+    tokio::join!(deliver(store, &commit_key), renew);
+    let s = assert_counts_match_rows(store, &org, &id).await;
+    assert_eq!(s["status"], "importing", "{s}");
+    assert_eq!(s["rows_committed"], 0, "a delivery moved rows while another run held the lease: {s}");
+    assert!(all_rows(store, &org, &id).await.iter().all(|r| r["status"] == "validated"));
+    assert_eq!(completions(store, &org, "sub-a").await, 0);
+
+    // The holder stops without giving the lease up: the next delivery waits it out and
+    // finishes the commit.
+    let started = std::time::Instant::now();
+    deliver(store, &commit_key).await;
+    let s = assert_counts_match_rows(store, &org, &id).await;
+    assert_eq!(s["status"], "imported", "{s}");
+    assert_eq!((s["statuses"]["imported"].as_i64(), s["statuses"]["pending"].as_i64()), (Some(1), Some(1)), "{s}");
+    assert!(started.elapsed() >= std::time::Duration::from_millis(500), "took over a lease that had not run out");
+    assert_eq!(completions(store, &org, "sub-a").await, 1);
 }
 
 #[tokio::test]

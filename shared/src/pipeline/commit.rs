@@ -1,18 +1,29 @@
-//! The commit, run by the worker after the Import click. Each row still `validated` is
-//! resolved again against people and trainings as they are now, then moved in a
-//! transaction with its count change. Re-running after a crash or a second delivery
-//! only touches rows not yet moved.
+//! The commit, run by the worker after the Import click. One run at a time holds the
+//! import's commit lease and goes through the rows in file order, a page at a time:
+//! each row still `validated` is resolved again against people and trainings as they
+//! are now, the page's rows and new completions are written with batched puts, and one
+//! small transaction records the page (cursor, count changes, lease renewal). A run
+//! that stops is taken over once its lease runs out; it starts at the first page not
+//! recorded and counts the rows it finds already moved.
 
 use super::PipelineError;
 use crate::domain::{match_person, ImportId, ImportStatus, MatchKey, MatchMethod, OrgId, Outcome, PersonId, PersonMatch, PersonRef, RowStatus, TrainingId};
-use crate::store::{RowRecord, RowTransition, Store, StoreError, TrainingRecord};
+use crate::store::{
+    committed_status, now_ms, now_rfc3339, CommitLease, CommittedRow, LeaseAttempt, NewCompletion, RowRecord, RowTransition, Store, StoreError,
+    TrainingRecord,
+};
 use aws_sdk_dynamodb::types::AttributeValue;
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
-/// Rows moved in one transaction (two items each at most, plus a count shard).
-pub const ROWS_PER_TRANSACTION: usize = 25;
-/// Transactions of one commit in flight at once.
-pub const COMMIT_CONCURRENCY: usize = 4;
+/// Rows read, moved and recorded together.
+pub const COMMIT_PAGE_ROWS: usize = 250;
+
+/// How a run ended without an error.
+enum Finished {
+    AllRows,
+    /// Another run took the lease over (this one was too slow); it finishes the job.
+    LeaseLost,
+}
 
 pub async fn run_commit(store: &Store, org: &OrgId, id: &ImportId) -> Result<(), PipelineError> {
     let Some(summary) = store.get_import(org, id).await? else {
@@ -22,75 +33,134 @@ pub async fn run_commit(store: &Store, org: &OrgId, id: &ImportId) -> Result<(),
         tracing::info!(org = %org, import = %id, status = %summary.status, "commit delivery ignored: import is not importing");
         return Ok(());
     }
+    let Some(mut lease) = take_lease(store, org, id).await? else {
+        return Ok(());
+    };
+    match commit_pages(store, org, id, &summary, &mut lease).await {
+        Err(e) => {
+            // Let a retry start at once instead of waiting for the lease to run out.
+            if let Err(release) = store.release_commit_lease(org, id, &lease).await {
+                tracing::warn!(org = %org, import = %id, error = %release, "could not give the commit lease up; it runs out by itself");
+            }
+            Err(e)
+        }
+        Ok(Finished::LeaseLost) => {
+            tracing::warn!(org = %org, import = %id, "commit lease taken over by another run; leaving the rest to it");
+            Ok(())
+        }
+        Ok(Finished::AllRows) => {
+            let finished = AttributeValue::S(now_rfc3339());
+            match store
+                .transition_import(org, id, &[ImportStatus::Importing], ImportStatus::Imported, vec![("commit_finished_at", finished)], None)
+                .await
+            {
+                Ok(s) => tracing::info!(org = %org, import = %id, imported = s.statuses.imported, pending = s.statuses.pending, "import committed"),
+                Err(StoreError::ConditionFailed) => tracing::info!(org = %org, import = %id, "import already marked imported"),
+                Err(e) => return Err(e.into()),
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Takes the commit lease. When another run holds it, waits: if the holder renews it
+/// (alive) or the import leaves `importing`, there is nothing to do (None); if the lease
+/// runs out (the holder stopped), this run takes over.
+async fn take_lease(store: &Store, org: &OrgId, id: &ImportId) -> Result<Option<CommitLease>, PipelineError> {
+    let length = store.commit_lease();
+    let give_up = std::time::Instant::now() + 2 * length + std::time::Duration::from_secs(5);
+    let mut seen: Option<i64> = None;
+    loop {
+        match store.take_commit_lease(org, id, length).await? {
+            LeaseAttempt::Taken(lease) => return Ok(Some(lease)),
+            LeaseAttempt::NotImporting => {
+                tracing::info!(org = %org, import = %id, "commit delivery ignored: the import finished meanwhile");
+                return Ok(None);
+            }
+            LeaseAttempt::Held { until_ms } => {
+                if seen.is_some_and(|s| s != until_ms) || std::time::Instant::now() > give_up {
+                    tracing::info!(org = %org, import = %id, "commit delivery ignored: another run is committing this import");
+                    return Ok(None);
+                }
+                seen = Some(until_ms);
+                let wait = (until_ms - now_ms()).clamp(50, 1000) as u64;
+                tokio::time::sleep(std::time::Duration::from_millis(wait)).await;
+            }
+        }
+    }
+}
+
+async fn commit_pages(store: &Store, org: &OrgId, id: &ImportId, summary: &crate::store::ImportSummary, lease: &mut CommitLease) -> Result<Finished, PipelineError> {
+    let length = store.commit_lease();
     let skip_invalid = summary.commit.as_ref().is_some_and(|c| c.skip_invalid_rows);
     let trainings: HashMap<String, TrainingRecord> =
         store.list_trainings(org).await?.into_iter().map(|t| (t.training_id.clone(), t)).collect();
-
-    // People as looked up before a row is written; safe to reuse across batches because
-    // a stale "not signed up" is caught by the fresh look after the write, and nobody
+    // People as looked up before a row is written; safe to reuse across pages because a
+    // stale "not signed up" is caught by the fresh look after the write, and nobody
     // un-signs-up.
     let mut people: HashMap<MatchKey, Vec<PersonRef>> = HashMap::new();
-    let mut cursor: Option<String> = None;
     loop {
-        let page = store.list_rows(org, id, None, Some(RowStatus::Validated), 200, cursor.as_deref()).await?;
-        let wanted: HashSet<MatchKey> = page
-            .rows
+        // Writes below must land while the lease is ours: renew it when half used.
+        if lease.until_ms - now_ms() < length.as_millis() as i64 / 2 {
+            match store.renew_commit_lease(org, id, lease, length).await {
+                Err(StoreError::ConditionFailed) => return Ok(Finished::LeaseLost),
+                other => other?,
+            }
+        }
+        let (rows, more) = store.rows_from(org, id, lease.cursor, COMMIT_PAGE_ROWS).await?;
+        let Some(last) = rows.last().map(|r| r.row) else { return Ok(Finished::AllRows) };
+        let todo: Vec<&RowRecord> = rows.iter().filter(|r| r.status == RowStatus::Validated).collect();
+        let wanted: HashSet<MatchKey> = todo
             .iter()
             .filter(|r| matches!(r.outcome, Outcome::Ready | Outcome::Pending))
-            .filter_map(RowRecord::match_key)
+            .filter_map(|r| r.match_key())
             .filter(|k| !people.contains_key(k))
             .collect();
         people.extend(store.people_with_keys(org, wanted.into_iter().collect()).await?);
-        // Batches run a few at a time; their count updates go to different shards.
-        use futures::stream::{self, TryStreamExt};
-        let people = &people;
-        let trainings = &trainings;
-        stream::iter(page.rows.chunks(ROWS_PER_TRANSACTION).map(Ok::<_, PipelineError>))
-            .try_for_each_concurrent(COMMIT_CONCURRENCY, |batch| commit_batch(store, org, id, batch, people, trainings, skip_invalid))
-            .await?;
-        match page.next_cursor {
-            Some(c) => cursor = Some(c),
-            None => break,
-        }
-    }
-    let finished = AttributeValue::S(crate::store::now_rfc3339());
-    match store
-        .transition_import(org, id, &[ImportStatus::Importing], ImportStatus::Imported, vec![("commit_finished_at", finished)], None)
-        .await
-    {
-        Ok(s) => tracing::info!(org = %org, import = %id, imported = s.statuses.imported, pending = s.statuses.pending, "import committed"),
-        Err(StoreError::ConditionFailed) => tracing::info!(org = %org, import = %id, "import already marked imported"),
-        Err(e) => return Err(e.into()),
-    }
-    Ok(())
-}
+        let moves: Vec<(&RowRecord, RowTransition)> = todo.iter().map(|r| (*r, transition_for(r, &people, &trainings, skip_invalid))).collect();
+        move_rows(store, org, id, &moves).await?;
 
-async fn commit_batch(
-    store: &Store,
-    org: &OrgId,
-    id: &ImportId,
-    rows: &[RowRecord],
-    people: &HashMap<MatchKey, Vec<PersonRef>>,
-    trainings: &HashMap<String, TrainingRecord>,
-    skip_invalid: bool,
-) -> Result<(), PipelineError> {
-    let transitions: Vec<(u64, RowTransition)> = rows.iter().map(|r| (r.row, transition_for(r, people, trainings, skip_invalid))).collect();
-    match store.commit_rows(org, id, &transitions).await {
-        Ok(()) => {}
-        Err(StoreError::ConditionFailed) => {
-            // Another run moved some of these rows: move the rest one by one.
-            for t in &transitions {
-                match store.commit_rows(org, id, std::slice::from_ref(t)).await {
-                    Ok(()) | Err(StoreError::ConditionFailed) => {}
-                    Err(e) => return Err(e.into()),
-                }
+        let mut statuses: BTreeMap<RowStatus, i64> = BTreeMap::new();
+        let mut moved = moves.iter().map(|(r, t)| (r.row, status_of(t))).collect::<HashMap<_, _>>();
+        for r in &rows {
+            if let Some(status) = moved.remove(&r.row).or_else(|| committed_status(r.status)) {
+                *statuses.entry(status).or_default() += 1;
             }
         }
-        Err(e) => return Err(e.into()),
+        match store.record_commit_page(org, id, lease, last + 1, &statuses, rows.len() as i64, length).await {
+            Err(StoreError::ConditionFailed) => return Ok(Finished::LeaseLost),
+            other => other?,
+        }
+        if !more {
+            return Ok(Finished::AllRows);
+        }
     }
+}
+
+/// Writes a page's moved rows and the completions they bring, then applies the rows
+/// whose person signed up since the lookup.
+async fn move_rows(store: &Store, org: &OrgId, id: &ImportId, moves: &[(&RowRecord, RowTransition)]) -> Result<(), PipelineError> {
+    let now = now_rfc3339();
+    let completions: Vec<NewCompletion> = moves
+        .iter()
+        .filter_map(|(r, t)| match t {
+            RowTransition::Import { person, training, title, date } => Some(NewCompletion { person, training, title, date, row: r.row }),
+            _ => None,
+        })
+        .collect();
+    let wanted: Vec<&NewCompletion> = completions.iter().collect();
+    let present = if wanted.is_empty() { HashSet::new() } else { store.completions_present(org, &wanted).await? };
+    // The first source of a completion stays its source.
+    let new: Vec<&NewCompletion> = wanted
+        .into_iter()
+        .filter(|c| !present.contains(&(crate::keys::person_pk(org, c.person), crate::keys::completion_sk(c.training, c.date))))
+        .collect();
+    let rows: Vec<CommittedRow> = moves.iter().map(|(r, t)| moved_row(r, t, &now)).collect();
+    store.put_committed(org, id, &rows, &new).await?;
+
     // Nothing stranded: a person who signed up between our lookup and our write would
     // not have seen these rows as pending. Look again, fresh, now that they are pending.
-    let waiting: HashSet<MatchKey> = transitions
+    let waiting: HashSet<MatchKey> = moves
         .iter()
         .filter_map(|(_, t)| match t {
             RowTransition::Wait { key, .. } => Some(key.clone()),
@@ -100,10 +170,10 @@ async fn commit_batch(
     if waiting.is_empty() {
         return Ok(());
     }
-    let now = store.people_with_keys(org, waiting.into_iter().collect()).await?;
-    for (record, (_, t)) in rows.iter().zip(&transitions) {
+    let now_people = store.people_with_keys(org, waiting.into_iter().collect()).await?;
+    for (record, t) in moves {
         let RowTransition::Wait { key, .. } = t else { continue };
-        if let PersonMatch::SignedUp(pid) = match_person(now.get(key).map(Vec::as_slice).unwrap_or(&[])) {
+        if let PersonMatch::SignedUp(pid) = match_person(now_people.get(key).map(Vec::as_slice).unwrap_or(&[])) {
             match store.apply_pending_row(org, id, record, &pid).await {
                 Ok(()) | Err(StoreError::ConditionFailed) => {}
                 Err(e) => return Err(e.into()),
@@ -111,6 +181,35 @@ async fn commit_batch(
         }
     }
     Ok(())
+}
+
+fn status_of(t: &RowTransition) -> RowStatus {
+    match t {
+        RowTransition::Import { .. } => RowStatus::Imported,
+        RowTransition::Wait { .. } => RowStatus::Pending,
+        RowTransition::Skip { .. } => RowStatus::NotImported,
+    }
+}
+
+/// The row as the commit leaves it.
+fn moved_row<'a>(row: &RowRecord, t: &'a RowTransition, now: &str) -> CommittedRow<'a> {
+    let mut record = row.clone();
+    record.status = status_of(t);
+    let mut pending_key = None;
+    match t {
+        RowTransition::Import { person, .. } => {
+            record.person_id = Some(person.as_str().to_string());
+            record.imported_at = Some(now.to_string());
+        }
+        RowTransition::Wait { key, person } => {
+            if let Some(p) = person {
+                record.person_id = Some(p.as_str().to_string());
+            }
+            pending_key = Some(key);
+        }
+        RowTransition::Skip { note } => record.commit_note = note.clone(),
+    }
+    CommittedRow { record, pending_key }
 }
 
 fn transition_for(

@@ -162,7 +162,7 @@ impl Store {
     }
 
     /// One item by key, strongly consistent.
-    async fn get_consistent(&self, pk: String, sk: String, what: &'static str) -> StoreResult<Option<Item>> {
+    pub(crate) async fn get_consistent(&self, pk: String, sk: String, what: &'static str) -> StoreResult<Option<Item>> {
         let out = self.ddb.get_item().table_name(&self.table).key("pk", s(pk)).key("sk", s(sk)).consistent_read(true).send().await.map_err(service(what))?;
         Ok(out.item)
     }

@@ -1,6 +1,7 @@
 //! Imports: the summary item and the row items, and the conditional writes that move
-//! them through their lifecycle. Every count change happens in the same transaction as
-//! the row change it counts, so a summary always equals what its rows say.
+//! them through their lifecycle. Every count change after the commit happens in the
+//! same transaction as the row change it counts; the commit's own moves are counted a
+//! page at a time (store::commit), so a summary equals what its rows say.
 
 use super::items::{from_item, keyed};
 use super::schema::{IMPORTS_INDEX, IMPORTS_INDEX_PK, IMPORTS_INDEX_SK, PENDING_INDEX, PENDING_INDEX_PK};
@@ -14,10 +15,10 @@ use base64::Engine;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 
-fn s(v: impl Into<String>) -> AttributeValue {
+pub(super) fn s(v: impl Into<String>) -> AttributeValue {
     AttributeValue::S(v.into())
 }
-fn n(v: i64) -> AttributeValue {
+pub(super) fn n(v: i64) -> AttributeValue {
     AttributeValue::N(v.to_string())
 }
 
@@ -250,7 +251,7 @@ pub enum RowTransition {
     Skip { note: Option<String> },
 }
 
-fn status_path(status: RowStatus) -> &'static str {
+pub(super) fn status_path(status: RowStatus) -> &'static str {
     match status {
         RowStatus::Imported => "imported",
         RowStatus::Pending => "pending",
@@ -281,7 +282,7 @@ impl Store {
         (s(keys::import_pk(org, id)), s(keys::SUMMARY_SK))
     }
 
-    fn summary_update(&self, org: &OrgId, id: &ImportId) -> aws_sdk_dynamodb::types::builders::UpdateBuilder {
+    pub(super) fn summary_update(&self, org: &OrgId, id: &ImportId) -> aws_sdk_dynamodb::types::builders::UpdateBuilder {
         let (pk, sk) = self.summary_key(org, id);
         Update::builder().table_name(&self.table).key("pk", pk).key("sk", sk)
     }
@@ -621,7 +622,7 @@ impl Store {
     /// Adds to one count shard of the import. Counts of row statuses live in
     /// COUNT_SHARDS items beside the summary, so that transactions moving different rows
     /// do not all conflict on one item; a read adds the shards up.
-    fn counts_update(&self, org: &OrgId, id: &ImportId, shard: u64, deltas: &BTreeMap<&'static str, i64>, committed: i64) -> TransactWriteItem {
+    pub(super) fn counts_update(&self, org: &OrgId, id: &ImportId, shard: u64, deltas: &BTreeMap<&'static str, i64>, committed: i64) -> TransactWriteItem {
         let mut adds = Vec::new();
         let mut b = Update::builder()
             .table_name(&self.table)
@@ -665,62 +666,6 @@ impl Store {
         summary.statuses = total;
         summary.rows_committed = committed.max(0) as u64;
         Ok(())
-    }
-
-    /// Commits rows still `validated`, all in one transaction with their count changes.
-    /// ConditionFailed when any row was already committed (by a concurrent run): the
-    /// caller then retries rows one by one.
-    pub async fn commit_rows(&self, org: &OrgId, id: &ImportId, rows: &[(u64, RowTransition)]) -> StoreResult<()> {
-        let now = now_rfc3339();
-        let mut items = Vec::with_capacity(rows.len() * 2 + 1);
-        let mut deltas: BTreeMap<&'static str, i64> = BTreeMap::new();
-        for (row, transition) in rows {
-            let mut u = Update::builder()
-                .table_name(&self.table)
-                .key("pk", s(keys::import_pk(org, id)))
-                .key("sk", s(keys::row_sk(*row)))
-                .condition_expression("#st = :validated")
-                .expression_attribute_names("#st", "status")
-                .expression_attribute_values(":validated", s(RowStatus::Validated.as_str()));
-            let status = match transition {
-                RowTransition::Import { person, training, title, date } => {
-                    items.push(self.completion_upsert(org, person, training, title, date, id, *row));
-                    u = u
-                        .update_expression("SET #st = :to, person_id = :p, imported_at = :now")
-                        .expression_attribute_values(":p", s(person.as_str()))
-                        .expression_attribute_values(":now", s(now.clone()));
-                    RowStatus::Imported
-                }
-                RowTransition::Wait { key, person } => {
-                    let mut expr = "SET #st = :to, #pk = :key".to_string();
-                    u = u.expression_attribute_names("#pk", PENDING_INDEX_PK).expression_attribute_values(":key", s(keys::match_key_pk(org, key)));
-                    if let Some(p) = person {
-                        expr.push_str(", person_id = :p");
-                        u = u.expression_attribute_values(":p", s(p.as_str()));
-                    }
-                    u = u.update_expression(expr);
-                    RowStatus::Pending
-                }
-                RowTransition::Skip { note } => {
-                    let mut expr = "SET #st = :to".to_string();
-                    if let Some(note) = note {
-                        expr.push_str(", commit_note = :note");
-                        u = u.expression_attribute_values(":note", s(note.clone()));
-                    }
-                    u = u.update_expression(expr);
-                    RowStatus::NotImported
-                }
-            };
-            *deltas.entry(status_path(status)).or_default() += 1;
-            let update = u.expression_attribute_values(":to", s(status.as_str())).build().expect("key and expression set");
-            items.push(TransactWriteItem::builder().update(update).build());
-        }
-        let shard = rows.first().map_or(0, |(row, _)| *row % COUNT_SHARDS);
-        items.push(self.counts_update(org, id, shard, &deltas, rows.len() as i64));
-        match self.transact(items).await? {
-            TxOutcome::Committed => Ok(()),
-            TxOutcome::ConditionFailed(_) => Err(StoreError::ConditionFailed),
-        }
     }
 
     /// Applies one pending row to a person who signed up: the row becomes `applied` and

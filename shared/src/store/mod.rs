@@ -1,6 +1,7 @@
 //! Every DynamoDB and S3 call of the system, and the conversions between items and the
 //! domain. The access patterns and keys are listed in docs/data-model.md.
 
+mod commit;
 mod directory;
 mod imports;
 mod items;
@@ -8,6 +9,7 @@ mod objects;
 pub mod schema;
 mod write;
 
+pub use commit::{committed_status, now_ms, CommitLease, CommittedRow, LeaseAttempt, NewCompletion};
 pub use directory::PersonProfile;
 pub use imports::{CommitRequest, Condition, ImportOptions, ImportSummary, OutcomeCounts, RowPage, RowRecord, RowTransition, StatusCounts};
 pub use items::{CompletionRecord, TrainingRecord};
@@ -45,7 +47,12 @@ pub struct Store {
     pub(crate) table: String,
     pub(crate) bucket: String,
     crash: Option<std::sync::Arc<CrashPlan>>,
+    commit_lease: std::time::Duration,
 }
+
+/// How long a commit run holds its lease without renewing it. Longer than any one
+/// page takes; a run that stops is taken over this long after its last page.
+pub const COMMIT_LEASE: std::time::Duration = std::time::Duration::from_secs(120);
 
 /// A crash injected for tests: the store fails every write after the first `after`, as
 /// if the process had been killed there. It also counts the writes attempted, so a test
@@ -64,7 +71,7 @@ impl CrashPlan {
 
 impl Store {
     pub fn new(ddb: DynamoClient, s3: S3Client, table: impl Into<String>, bucket: impl Into<String>) -> Store {
-        Store { ddb, s3, table: table.into(), bucket: bucket.into(), crash: None }
+        Store { ddb, s3, table: table.into(), bucket: bucket.into(), crash: None, commit_lease: COMMIT_LEASE }
     }
 
     /// Testing only: a copy of this store that fails every write after the first
@@ -72,6 +79,16 @@ impl Store {
     pub fn with_crash_plan(&self, after: Option<u64>) -> (Store, std::sync::Arc<CrashPlan>) {
         let plan = std::sync::Arc::new(CrashPlan { after, writes: Default::default() });
         (Store { crash: Some(plan.clone()), ..self.clone() }, plan)
+    }
+
+    /// Testing only: a copy of this store whose commit runs hold their lease this long
+    /// (tests that stop a run take it over without waiting two minutes).
+    pub fn with_commit_lease(&self, lease: std::time::Duration) -> Store {
+        Store { commit_lease: lease, ..self.clone() }
+    }
+
+    pub fn commit_lease(&self) -> std::time::Duration {
+        self.commit_lease
     }
 
     /// Called before every write: where an injected crash happens.

@@ -1,0 +1,296 @@
+//! The commit's writes. One runner at a time holds an import's commit lease; it moves
+//! the rows of a page with plain batched puts (no per-row transaction: only the lease
+//! holder writes `validated` rows, and nobody else changes a row before it is moved),
+//! then records the page in one small transaction that advances the commit cursor, adds
+//! the page's count changes and renews the lease. A run that stops between the puts and
+//! that transaction leaves the page to the next run, which counts the rows it finds
+//! already moved (see [`committed_status`]) so that every row is counted exactly once.
+
+use super::imports::{n, s, status_path, COUNT_SHARDS};
+use super::items::{from_item, keyed};
+use super::schema::PENDING_INDEX_PK;
+use super::write::{Item, TxOutcome};
+use super::{now_rfc3339, service, RowRecord, Store, StoreError, StoreResult};
+use crate::domain::{ImportId, ImportStatus, MatchKey, OrgId, PersonId, RowStatus, TrainingId};
+use crate::keys;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{ReturnValue, TransactWriteItem};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::time::Duration;
+
+/// The right to move an import's rows, until `until_ms` (ms since the epoch) unless
+/// renewed. `cursor`: the first row not yet recorded.
+#[derive(Clone, Debug)]
+pub struct CommitLease {
+    pub token: String,
+    pub until_ms: i64,
+    pub cursor: u64,
+}
+
+/// What [`Store::take_commit_lease`] found.
+#[derive(Debug)]
+pub enum LeaseAttempt {
+    Taken(CommitLease),
+    /// Another run holds the lease until this time (ms since the epoch).
+    Held { until_ms: i64 },
+    /// The import is not `importing` (finished, or never asked to).
+    NotImporting,
+}
+
+/// A row after the commit, with its match key when it now waits for its person.
+pub struct CommittedRow<'a> {
+    pub record: RowRecord,
+    pub pending_key: Option<&'a MatchKey>,
+}
+
+/// A completion a row brings in.
+pub struct NewCompletion<'a> {
+    pub person: &'a PersonId,
+    pub training: &'a TrainingId,
+    pub title: &'a str,
+    pub date: &'a str,
+    pub row: u64,
+}
+
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// The status a row found by a later run got from the commit: a row moves from
+/// `validated` only by the commit, and from `pending` only to `applied` or `deleted`.
+pub fn committed_status(status: RowStatus) -> Option<RowStatus> {
+    match status {
+        RowStatus::Validated => None,
+        RowStatus::Imported => Some(RowStatus::Imported),
+        RowStatus::NotImported => Some(RowStatus::NotImported),
+        RowStatus::Pending | RowStatus::Applied | RowStatus::Deleted => Some(RowStatus::Pending),
+    }
+}
+
+impl Store {
+    /// Takes the commit lease of an importing import when nobody holds it or the
+    /// holder's lease ran out.
+    pub async fn take_commit_lease(&self, org: &OrgId, id: &ImportId, lease: Duration) -> StoreResult<LeaseAttempt> {
+        let token = uuid::Uuid::new_v4().to_string();
+        let now = now_ms();
+        let until = now + lease.as_millis() as i64;
+        self.write_point("commit lease")?;
+        let out = self
+            .ddb
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(keys::import_pk(org, id)))
+            .key("sk", s(keys::SUMMARY_SK))
+            .update_expression("SET commit_lease = :tok, commit_lease_until = :until")
+            .condition_expression("#st = :importing AND (attribute_not_exists(commit_lease_until) OR commit_lease_until < :now)")
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_values(":importing", s(ImportStatus::Importing.as_str()))
+            .expression_attribute_values(":tok", s(token.clone()))
+            .expression_attribute_values(":until", n(until))
+            .expression_attribute_values(":now", n(now))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        match out {
+            Ok(o) => {
+                let attrs = o.attributes.unwrap_or_default();
+                let cursor = number(&attrs, "commit_cursor").unwrap_or(0).max(0) as u64;
+                Ok(LeaseAttempt::Taken(CommitLease { token, until_ms: until, cursor }))
+            }
+            Err(e) => match e.into_service_error() {
+                UpdateItemError::ConditionalCheckFailedException(_) => {
+                    let item = self.get_consistent(keys::import_pk(org, id), keys::SUMMARY_SK.into(), "import").await?;
+                    let item = item.unwrap_or_default();
+                    let importing = item.get("status").and_then(|v| v.as_s().ok()).is_some_and(|st| st == ImportStatus::Importing.as_str());
+                    if !importing {
+                        return Ok(LeaseAttempt::NotImporting);
+                    }
+                    Ok(LeaseAttempt::Held { until_ms: number(&item, "commit_lease_until").unwrap_or(0) })
+                }
+                other => Err(service("take commit lease")(other)),
+            },
+        }
+    }
+
+    /// Extends a held lease; ConditionFailed when another run took it meanwhile.
+    pub async fn renew_commit_lease(&self, org: &OrgId, id: &ImportId, lease: &mut CommitLease, length: Duration) -> StoreResult<()> {
+        let until = now_ms() + length.as_millis() as i64;
+        self.write_point("renew commit lease")?;
+        let out = self
+            .ddb
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(keys::import_pk(org, id)))
+            .key("sk", s(keys::SUMMARY_SK))
+            .update_expression("SET commit_lease_until = :until")
+            .condition_expression("commit_lease = :tok")
+            .expression_attribute_values(":tok", s(lease.token.clone()))
+            .expression_attribute_values(":until", n(until))
+            .send()
+            .await;
+        match out {
+            Ok(_) => {
+                lease.until_ms = until;
+                Ok(())
+            }
+            Err(e) => match e.into_service_error() {
+                UpdateItemError::ConditionalCheckFailedException(_) => Err(StoreError::ConditionFailed),
+                other => Err(service("renew commit lease")(other)),
+            },
+        }
+    }
+
+    /// Gives the lease up (after a failure, so that a retry need not wait for it to run
+    /// out). Nothing happens when another run holds it.
+    pub async fn release_commit_lease(&self, org: &OrgId, id: &ImportId, lease: &CommitLease) -> StoreResult<()> {
+        self.write_point("release commit lease")?;
+        let out = self
+            .ddb
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(keys::import_pk(org, id)))
+            .key("sk", s(keys::SUMMARY_SK))
+            .update_expression("REMOVE commit_lease, commit_lease_until")
+            .condition_expression("commit_lease = :tok")
+            .expression_attribute_values(":tok", s(lease.token.clone()))
+            .send()
+            .await;
+        match out {
+            Ok(_) => Ok(()),
+            Err(e) => match e.into_service_error() {
+                UpdateItemError::ConditionalCheckFailedException(_) => Ok(()),
+                other => Err(service("release commit lease")(other)),
+            },
+        }
+    }
+
+    /// Up to `limit` rows from row `from` on, in file order, read strongly consistent;
+    /// and whether more follow.
+    pub async fn rows_from(&self, org: &OrgId, id: &ImportId, from: u64, limit: usize) -> StoreResult<(Vec<RowRecord>, bool)> {
+        let mut rows = Vec::with_capacity(limit);
+        let mut start: Option<Item> = None;
+        loop {
+            let page = self
+                .ddb
+                .query()
+                .table_name(&self.table)
+                .consistent_read(true)
+                .key_condition_expression("pk = :pk AND sk BETWEEN :from AND :last")
+                .expression_attribute_values(":pk", s(keys::import_pk(org, id)))
+                .expression_attribute_values(":from", s(keys::row_sk(from)))
+                .expression_attribute_values(":last", s("ROW#~"))
+                .limit((limit - rows.len()) as i32)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(service("read rows"))?;
+            for item in page.items.unwrap_or_default() {
+                rows.push(from_item::<RowRecord>(item)?);
+            }
+            match page.last_evaluated_key {
+                Some(k) if !k.is_empty() => {
+                    if rows.len() >= limit {
+                        return Ok((rows, true));
+                    }
+                    start = Some(k);
+                }
+                _ => return Ok((rows, false)),
+            }
+        }
+    }
+
+    /// Which of these completions exist, read strongly consistent.
+    pub async fn completions_present(&self, org: &OrgId, wanted: &[&NewCompletion<'_>]) -> StoreResult<HashSet<(String, String)>> {
+        let mut keys_wanted: Vec<Item> = wanted
+            .iter()
+            .map(|c| HashMap::from([("pk".to_string(), s(keys::person_pk(org, c.person))), ("sk".to_string(), s(keys::completion_sk(c.training, c.date)))]))
+            .collect();
+        keys_wanted.dedup();
+        let mut found = HashSet::new();
+        for item in self.batch_get(keys_wanted, true).await? {
+            let get = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+            found.insert((get("pk"), get("sk")));
+        }
+        Ok(found)
+    }
+
+    /// Writes moved rows and new completions with BatchWriteItem. Only the lease holder
+    /// calls this, and only for rows it read as `validated`.
+    pub async fn put_committed(&self, org: &OrgId, id: &ImportId, rows: &[CommittedRow<'_>], completions: &[&NewCompletion<'_>]) -> StoreResult<()> {
+        let now = now_rfc3339();
+        let mut items = Vec::with_capacity(rows.len() + completions.len());
+        for row in rows {
+            let mut item = keyed(keys::import_pk(org, id), keys::row_sk(row.record.row), &row.record);
+            if let Some(key) = row.pending_key {
+                item.insert(PENDING_INDEX_PK.into(), s(keys::match_key_pk(org, key)));
+            }
+            items.push(item);
+        }
+        for c in completions {
+            let mut item = HashMap::from([
+                ("pk".to_string(), s(keys::person_pk(org, c.person))),
+                ("sk".to_string(), s(keys::completion_sk(c.training, c.date))),
+            ]);
+            item.extend([
+                ("person_id".to_string(), s(c.person.as_str())),
+                ("training_id".to_string(), s(c.training.as_str())),
+                ("training_title".to_string(), s(c.title)),
+                ("completed_on".to_string(), s(c.date)),
+                ("source_import".to_string(), s(id.as_str())),
+                ("source_row".to_string(), n(c.row as i64)),
+                ("recorded_at".to_string(), s(now.clone())),
+            ]);
+            items.push(item);
+        }
+        self.put_items(items).await
+    }
+
+    /// Records a page as done: the cursor moves from `lease.cursor` to `to`, the page's
+    /// count changes are added and the lease renewed, in one transaction.
+    /// ConditionFailed when this run no longer holds the lease.
+    pub async fn record_commit_page(
+        &self,
+        org: &OrgId,
+        id: &ImportId,
+        lease: &mut CommitLease,
+        to: u64,
+        statuses: &BTreeMap<RowStatus, i64>,
+        rows: i64,
+        length: Duration,
+    ) -> StoreResult<()> {
+        let until = now_ms() + length.as_millis() as i64;
+        let at_cursor = if lease.cursor == 0 { "attribute_not_exists(commit_cursor)" } else { "commit_cursor = :from" };
+        let mut summary = self
+            .summary_update(org, id)
+            .update_expression("SET commit_cursor = :to, commit_lease_until = :until, updated_at = :now")
+            .condition_expression(format!("commit_lease = :tok AND {at_cursor}"))
+            .expression_attribute_values(":tok", s(lease.token.clone()))
+            .expression_attribute_values(":to", n(to as i64))
+            .expression_attribute_values(":until", n(until))
+            .expression_attribute_values(":now", s(now_rfc3339()));
+        if lease.cursor != 0 {
+            summary = summary.expression_attribute_values(":from", n(lease.cursor as i64));
+        }
+        let summary = summary.build().expect("key and expression set");
+        let mut deltas: BTreeMap<&'static str, i64> = BTreeMap::new();
+        for (status, count) in statuses {
+            *deltas.entry(status_path(*status)).or_default() += count;
+        }
+        let items = vec![
+            TransactWriteItem::builder().update(summary).build(),
+            self.counts_update(org, id, lease.cursor % COUNT_SHARDS, &deltas, rows),
+        ];
+        match self.transact(items).await? {
+            TxOutcome::Committed => {
+                lease.cursor = to;
+                lease.until_ms = until;
+                Ok(())
+            }
+            TxOutcome::ConditionFailed(_) => Err(StoreError::ConditionFailed),
+        }
+    }
+}
+
+fn number(item: &Item, name: &str) -> Option<i64> {
+    item.get(name).and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok())
+}
