@@ -173,3 +173,31 @@ async fn people_lookups_are_one_batch_get_per_hundred_keys_and_unprocessed_keys_
     assert_eq!(found[&key(0)][0].person_id.as_str(), "id0", "the unprocessed key's person is not lost");
     assert!(found.values().all(|p| p.len() == 1 && p[0].signed_up));
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_commit_checks_existing_completions_a_hundred_keys_a_request_strongly_consistent() {
+    use aws_sdk_dynamodb::operation::batch_get_item::BatchGetItemOutput;
+    use training_imports::domain::{PersonId, TrainingId};
+    use training_imports::store::NewCompletion;
+    let org = OrgId::parse("acme").unwrap();
+    let people: Vec<PersonId> = (0..150).map(|i| PersonId::parse(&format!("p{i}")).unwrap()).collect();
+    let training = TrainingId::parse("forklift").unwrap();
+    let wanted: Vec<NewCompletion> =
+        people.iter().enumerate().map(|(i, p)| NewCompletion { person: p, training: &training, title: "Forklift", date: "2024-01-01", row: i as u64 + 2 }).collect();
+    // Person 7 already has this completion. A request over 100 keys, or not strongly
+    // consistent, matches no rule (DynamoDB would refuse the first).
+    let get = || {
+        mock!(Client::batch_get_item)
+            .match_requests(|r| r.request_items().is_some_and(|m| m[TABLE].keys().len() <= 100 && m[TABLE].consistent_read() == Some(true)))
+            .then_compute_output(|r| {
+                let p7 = |k: &HashMap<String, AttributeValue>| k["pk"].as_s().is_ok_and(|pk| pk == "ORG#acme#PERSON#p7");
+                let asked = r.request_items().map(|m| m[TABLE].keys().to_vec()).unwrap_or_default();
+                BatchGetItemOutput::builder().responses(TABLE, asked.into_iter().filter(p7).collect()).build()
+            })
+    };
+    let (first, second) = (get(), get());
+    let refs: Vec<&NewCompletion> = wanted.iter().collect();
+    let present = store(ddb(&[&first, &second])).completions_present(&org, &refs).await.unwrap();
+    assert_eq!((first.num_calls(), second.num_calls()), (1, 1), "150 keys take two requests");
+    assert_eq!(present.into_iter().collect::<Vec<_>>(), vec![("ORG#acme#PERSON#p7".to_string(), "COMPLETION#forklift#2024-01-01".to_string())]);
+}

@@ -242,9 +242,9 @@ mod store_bench {
         commit::run_commit(&store, &org, &id).await.unwrap();
         let commit_s = t.elapsed().as_secs_f64();
         let s = store.get_import(&org, &id).await.unwrap().unwrap();
-        // Items the commit writes: every row, a completion per imported row, one summary
-        // update per transaction of 25 rows.
-        let commit_items = rows + s.statuses.imported as usize + rows.div_ceil(25);
+        // Items the commit writes: every row, a completion per imported row, and per
+        // page of rows the summary (cursor, lease) and a count shard.
+        let commit_items = rows + s.statuses.imported as usize + 2 * rows.div_ceil(commit::COMMIT_PAGE_ROWS);
         let floor_per_item = floor / rows as f64;
 
         // The usual hand-written way: one request per lookup and per write, row by row.

@@ -201,15 +201,16 @@ impl Store {
 
     /// Which of these completions exist, read strongly consistent.
     pub async fn completions_present(&self, org: &OrgId, wanted: &[&NewCompletion<'_>]) -> StoreResult<HashSet<(String, String)>> {
-        let mut keys_wanted: Vec<Item> = wanted
-            .iter()
-            .map(|c| HashMap::from([("pk".to_string(), s(keys::person_pk(org, c.person))), ("sk".to_string(), s(keys::completion_sk(c.training, c.date)))]))
-            .collect();
-        keys_wanted.dedup();
+        let keys_wanted: HashSet<(String, String)> =
+            wanted.iter().map(|c| (keys::person_pk(org, c.person), keys::completion_sk(c.training, c.date))).collect();
+        let keys_wanted: Vec<Item> = keys_wanted.into_iter().map(|(pk, sk)| HashMap::from([("pk".to_string(), s(pk)), ("sk".to_string(), s(sk))])).collect();
         let mut found = HashSet::new();
-        for item in self.batch_get(keys_wanted, true).await? {
-            let get = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
-            found.insert((get("pk"), get("sk")));
+        // BatchGetItem takes 100 keys a request.
+        for chunk in keys_wanted.chunks(100) {
+            for item in self.batch_get(chunk.to_vec(), true).await? {
+                let get = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+                found.insert((get("pk"), get("sk")));
+            }
         }
         Ok(found)
     }
