@@ -92,14 +92,16 @@ async fn take_lease(store: &Store, org: &OrgId, id: &ImportId) -> Result<Option<
 
 async fn commit_pages(store: &Store, org: &OrgId, id: &ImportId, summary: &crate::store::ImportSummary, lease: &mut CommitLease) -> Result<Finished, PipelineError> {
     let length = store.commit_lease();
-    let skip_invalid = summary.commit.as_ref().is_some_and(|c| c.skip_invalid_rows);
-    let trainings: HashMap<String, TrainingRecord> =
-        store.list_trainings(org).await?.into_iter().map(|t| (t.training_id.clone(), t)).collect();
-    // People as looked up before a row is written; safe to reuse across pages because a
-    // stale "not signed up" is caught by the fresh look after the write, and nobody
-    // un-signs-up.
-    let mut people: HashMap<MatchKey, Vec<PersonRef>> = HashMap::new();
+    let mut reader = PageReader {
+        store,
+        org,
+        skip_invalid: summary.commit.as_ref().is_some_and(|c| c.skip_invalid_rows),
+        trainings: store.list_trainings(org).await?.into_iter().map(|t| (t.training_id.clone(), t)).collect(),
+        people: HashMap::new(),
+    };
+    let mut page = reader.read(id, lease.cursor).await?;
     loop {
+        let Some(last) = page.rows.last().map(|r| r.row) else { return Ok(Finished::AllRows) };
         // Writes below must land while the lease is ours: renew it when half used.
         if lease.until_ms - now_ms() < length.as_millis() as i64 / 2 {
             match store.renew_commit_lease(org, id, lease, length).await {
@@ -107,60 +109,97 @@ async fn commit_pages(store: &Store, org: &OrgId, id: &ImportId, summary: &crate
                 other => other?,
             }
         }
-        let (rows, more) = store.rows_from(org, id, lease.cursor, COMMIT_PAGE_ROWS).await?;
-        let Some(last) = rows.last().map(|r| r.row) else { return Ok(Finished::AllRows) };
-        let todo: Vec<&RowRecord> = rows.iter().filter(|r| r.status == RowStatus::Validated).collect();
-        let wanted: HashSet<MatchKey> = todo
-            .iter()
-            .filter(|r| matches!(r.outcome, Outcome::Ready | Outcome::Pending))
-            .filter_map(|r| r.match_key())
-            .filter(|k| !people.contains_key(k))
-            .collect();
-        people.extend(store.people_with_keys(org, wanted.into_iter().collect()).await?);
-        let moves: Vec<(&RowRecord, RowTransition)> = todo.iter().map(|r| (*r, transition_for(r, &people, &trainings, skip_invalid))).collect();
-        move_rows(store, org, id, &moves).await?;
-
+        // The next page is read and resolved while this one is written: only this run
+        // changes rows still `validated`.
+        let next = async {
+            match page.more {
+                true => reader.read(id, last + 1).await.map(Some),
+                false => Ok(None),
+            }
+        };
+        let (written, next) = tokio::join!(write_page(store, org, id, &page), next);
+        written?;
         let mut statuses: BTreeMap<RowStatus, i64> = BTreeMap::new();
-        let mut moved = moves.iter().map(|(r, t)| (r.row, status_of(t))).collect::<HashMap<_, _>>();
-        for r in &rows {
+        let mut moved: HashMap<u64, RowStatus> = page.moves.iter().map(|(i, t)| (page.rows[*i].row, status_of(t))).collect();
+        for r in &page.rows {
             if let Some(status) = moved.remove(&r.row).or_else(|| committed_status(r.status)) {
                 *statuses.entry(status).or_default() += 1;
             }
         }
-        match store.record_commit_page(org, id, lease, last + 1, &statuses, rows.len() as i64, length).await {
+        match store.record_commit_page(org, id, lease, last + 1, &statuses, page.rows.len() as i64, length).await {
             Err(StoreError::ConditionFailed) => return Ok(Finished::LeaseLost),
             other => other?,
         }
-        if !more {
-            return Ok(Finished::AllRows);
+        match next? {
+            Some(p) => page = p,
+            None => return Ok(Finished::AllRows),
         }
+    }
+}
+
+/// A page of rows with what the commit does to those still `validated` (by index).
+struct Page {
+    rows: Vec<RowRecord>,
+    more: bool,
+    moves: Vec<(usize, RowTransition)>,
+    /// Completions of this page that exist already (pk, sk): their first source stays.
+    present: HashSet<(String, String)>,
+}
+
+/// Reads pages and resolves their rows against trainings and people as they are now.
+struct PageReader<'a> {
+    store: &'a Store,
+    org: &'a OrgId,
+    skip_invalid: bool,
+    trainings: HashMap<String, TrainingRecord>,
+    /// People as looked up before a row is written; safe to reuse across pages because
+    /// a stale "not signed up" is caught by the fresh look after the write, and nobody
+    /// un-signs-up.
+    people: HashMap<MatchKey, Vec<PersonRef>>,
+}
+
+impl PageReader<'_> {
+    async fn read(&mut self, id: &ImportId, from: u64) -> Result<Page, PipelineError> {
+        let (store, org) = (self.store, self.org);
+        let (rows, more) = store.rows_from(org, id, from, COMMIT_PAGE_ROWS).await?;
+        let todo = || rows.iter().enumerate().filter(|(_, r)| r.status == RowStatus::Validated);
+        let wanted: HashSet<MatchKey> = todo()
+            .filter(|(_, r)| matches!(r.outcome, Outcome::Ready | Outcome::Pending))
+            .filter_map(|(_, r)| r.match_key())
+            .filter(|k| !self.people.contains_key(k))
+            .collect();
+        self.people.extend(store.people_with_keys(org, wanted.into_iter().collect()).await?);
+        let moves: Vec<(usize, RowTransition)> = todo().map(|(i, r)| (i, transition_for(r, &self.people, &self.trainings, self.skip_invalid))).collect();
+        let completions: Vec<NewCompletion> = moves.iter().filter_map(|(i, t)| completion_of(rows[*i].row, t)).collect();
+        let wanted: Vec<&NewCompletion> = completions.iter().collect();
+        let present = if wanted.is_empty() { HashSet::new() } else { store.completions_present(org, &wanted).await? };
+        Ok(Page { rows, more, moves, present })
+    }
+}
+
+fn completion_of(row: u64, t: &RowTransition) -> Option<NewCompletion<'_>> {
+    match t {
+        RowTransition::Import { person, training, title, date } => Some(NewCompletion { person, training, title, date, row }),
+        _ => None,
     }
 }
 
 /// Writes a page's moved rows and the completions they bring, then applies the rows
 /// whose person signed up since the lookup.
-async fn move_rows(store: &Store, org: &OrgId, id: &ImportId, moves: &[(&RowRecord, RowTransition)]) -> Result<(), PipelineError> {
+async fn write_page(store: &Store, org: &OrgId, id: &ImportId, page: &Page) -> Result<(), PipelineError> {
     let now = now_rfc3339();
-    let completions: Vec<NewCompletion> = moves
+    let completions: Vec<NewCompletion> = page.moves.iter().filter_map(|(i, t)| completion_of(page.rows[*i].row, t)).collect();
+    let new: Vec<&NewCompletion> = completions
         .iter()
-        .filter_map(|(r, t)| match t {
-            RowTransition::Import { person, training, title, date } => Some(NewCompletion { person, training, title, date, row: r.row }),
-            _ => None,
-        })
+        .filter(|c| !page.present.contains(&(crate::keys::person_pk(org, c.person), crate::keys::completion_sk(c.training, c.date))))
         .collect();
-    let wanted: Vec<&NewCompletion> = completions.iter().collect();
-    let present = if wanted.is_empty() { HashSet::new() } else { store.completions_present(org, &wanted).await? };
-    // The first source of a completion stays its source.
-    let new: Vec<&NewCompletion> = wanted
-        .into_iter()
-        .filter(|c| !present.contains(&(crate::keys::person_pk(org, c.person), crate::keys::completion_sk(c.training, c.date))))
-        .collect();
-    let rows: Vec<CommittedRow> = moves.iter().map(|(r, t)| moved_row(r, t, &now)).collect();
+    let rows: Vec<CommittedRow> = page.moves.iter().map(|(i, t)| moved_row(&page.rows[*i], t, &now)).collect();
     store.put_committed(org, id, &rows, &new).await?;
 
     // Nothing stranded: a person who signed up between our lookup and our write would
     // not have seen these rows as pending. Look again, fresh, now that they are pending.
-    let waiting: HashSet<MatchKey> = moves
+    let waiting: HashSet<MatchKey> = page
+        .moves
         .iter()
         .filter_map(|(_, t)| match t {
             RowTransition::Wait { key, .. } => Some(key.clone()),
@@ -171,10 +210,10 @@ async fn move_rows(store: &Store, org: &OrgId, id: &ImportId, moves: &[(&RowReco
         return Ok(());
     }
     let now_people = store.people_with_keys(org, waiting.into_iter().collect()).await?;
-    for (record, t) in moves {
+    for (i, t) in &page.moves {
         let RowTransition::Wait { key, .. } = t else { continue };
         if let PersonMatch::SignedUp(pid) = match_person(now_people.get(key).map(Vec::as_slice).unwrap_or(&[])) {
-            match store.apply_pending_row(org, id, record, &pid).await {
+            match store.apply_pending_row(org, id, &page.rows[*i], &pid).await {
                 Ok(()) | Err(StoreError::ConditionFailed) => {}
                 Err(e) => return Err(e.into()),
             }
