@@ -13,6 +13,8 @@ pub fn person_pk(org: &OrgId, person: &PersonId) -> String {
     format!("ORG#{org}#PERSON#{person}")
 }
 pub const PROFILE_SK: &str = "PROFILE";
+/// Sort key (in the organisation's partition) of the count of sign-ups so far.
+pub const SIGN_UPS_SK: &str = "SIGN_UPS";
 pub fn completion_sk(training: &TrainingId, date_iso: &str) -> String {
     format!("COMPLETION#{training}#{date_iso}")
 }

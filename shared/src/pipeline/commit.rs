@@ -92,6 +92,8 @@ async fn take_lease(store: &Store, org: &OrgId, id: &ImportId) -> Result<Option<
 
 async fn commit_pages(store: &Store, org: &OrgId, id: &ImportId, summary: &crate::store::ImportSummary, lease: &mut CommitLease) -> Result<Finished, PipelineError> {
     let length = store.commit_lease();
+    // Read before any person is looked up (see SignUpWatch).
+    let mut watch = SignUpWatch { before_lookups: store.sign_ups(org).await?, moved: false };
     let mut reader = PageReader {
         store,
         org,
@@ -117,7 +119,7 @@ async fn commit_pages(store: &Store, org: &OrgId, id: &ImportId, summary: &crate
                 false => Ok(None),
             }
         };
-        let (written, next) = tokio::join!(write_page(store, org, id, &page), next);
+        let (written, next) = tokio::join!(write_page(store, org, id, &page, &mut watch), next);
         written?;
         let mut statuses: BTreeMap<RowStatus, i64> = BTreeMap::new();
         let mut moved: HashMap<u64, RowStatus> = page.moves.iter().map(|(i, t)| (page.rows[*i].row, status_of(t))).collect();
@@ -184,9 +186,21 @@ fn completion_of(row: u64, t: &RowTransition) -> Option<NewCompletion<'_>> {
     }
 }
 
+/// Whether anyone signed up since this run began looking people up. A sign-up marks
+/// the person signed up, then counts itself, then looks for their pending rows. If our
+/// lookup missed the first step and the sign-up's search missed our row (written after
+/// it), the count moved between our first lookup and the end of our write; if it did
+/// not move, no row of the page can be stranded and the fresh look is skipped.
+struct SignUpWatch {
+    before_lookups: u64,
+    /// Once moved, every later page is looked at again (its people may be cached from
+    /// before the sign-up).
+    moved: bool,
+}
+
 /// Writes a page's moved rows and the completions they bring, then applies the rows
 /// whose person signed up since the lookup.
-async fn write_page(store: &Store, org: &OrgId, id: &ImportId, page: &Page) -> Result<(), PipelineError> {
+async fn write_page(store: &Store, org: &OrgId, id: &ImportId, page: &Page, watch: &mut SignUpWatch) -> Result<(), PipelineError> {
     let now = now_rfc3339();
     let completions: Vec<NewCompletion> = page.moves.iter().filter_map(|(i, t)| completion_of(page.rows[*i].row, t)).collect();
     let new: Vec<&NewCompletion> = completions
@@ -208,6 +222,13 @@ async fn write_page(store: &Store, org: &OrgId, id: &ImportId, page: &Page) -> R
         .collect();
     if waiting.is_empty() {
         return Ok(());
+    }
+    if !watch.moved {
+        watch.moved = store.sign_ups(org).await? != watch.before_lookups;
+        if !watch.moved {
+            return Ok(());
+        }
+        tracing::info!(org = %org, import = %id, "someone signed up during the commit: pending rows are looked at again after each write");
     }
     let now_people = store.people_with_keys(org, waiting.into_iter().collect()).await?;
     for (i, t) in &page.moves {

@@ -85,6 +85,9 @@ pub async fn apply_sign_up(store: &Store, org: &OrgId, signup: &SignUp) -> Resul
     profile.employee_id = profile.employee_id.take().or_else(|| signup.employee_id.clone());
     let keys = keys_of(&profile);
     store.put_person(org, &profile, &keys).await?;
+    // After the person is marked signed up, before their pending rows are looked for: a
+    // commit writing rows for them meanwhile sees the count move and looks again.
+    store.count_sign_up(org).await?;
 
     let mut report = SignUpReport { person_id: person_id.to_string(), linked_to_roster, ..Default::default() };
     let mut waiting = Vec::new();

@@ -126,6 +126,31 @@ impl Store {
         Ok(())
     }
 
+    /// Counts a sign-up in the organisation. A sign-up calls this after it marks the
+    /// person signed up and before it looks for their pending rows, so that a commit
+    /// that reads the same count before its lookups and after its writes knows whether
+    /// a sign-up could have missed the rows it wrote (see pipeline::commit).
+    pub async fn count_sign_up(&self, org: &OrgId) -> StoreResult<()> {
+        self.write_point("count sign-up")?;
+        self.ddb
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(keys::org_pk(org)))
+            .key("sk", s(keys::SIGN_UPS_SK))
+            .update_expression("ADD sign_ups :one")
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .send()
+            .await
+            .map_err(service("count sign-up"))?;
+        Ok(())
+    }
+
+    /// The organisation's sign-ups so far (strongly consistent).
+    pub async fn sign_ups(&self, org: &OrgId) -> StoreResult<u64> {
+        let item = self.get_consistent(keys::org_pk(org), keys::SIGN_UPS_SK.into(), "read sign-up count").await?;
+        Ok(item.and_then(|i| i.get("sign_ups").and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok())).unwrap_or(0))
+    }
+
     pub async fn get_person(&self, org: &OrgId, id: &PersonId) -> StoreResult<Option<PersonProfile>> {
         self.get_consistent(keys::person_pk(org, id), keys::PROFILE_SK.into(), "get person").await?.map(from_item::<PersonProfile>).transpose()
     }
