@@ -244,7 +244,7 @@ async fn the_commit_stopped_after_any_write_converges_when_run_again() {
 async fn a_commit_delivery_waits_for_the_lease_and_takes_over_only_a_stopped_run() {
     use training_imports::store::LeaseAttempt;
     let env = test_env("lease").await;
-    let store = &env.store.with_commit_lease(std::time::Duration::from_secs(2));
+    let store = &env.store.with_commit_lease(std::time::Duration::from_secs(5));
     let org = new_org();
     setup_org(store, &org).await;
     signup(store, &org, "sub-a", "a@example.com").await;
@@ -254,15 +254,23 @@ async fn a_commit_delivery_waits_for_the_lease_and_takes_over_only_a_stopped_run
     assert_eq!(status, 202);
     let commit_key = keys::s3::commit_key(&org, &id);
 
-    // Another run holds the lease and is alive: it renews the lease while we deliver.
+    // Another run holds the lease and is alive: it renews the lease until the delivery
+    // has given up.
     let LeaseAttempt::Taken(mut other) = store.take_commit_lease(&org, &id, store.commit_lease()).await.unwrap() else {
         panic!("the lease of a fresh commit is free");
     };
+    let delivered = std::sync::atomic::AtomicBool::new(false);
     let renew = async {
-        tokio::time::sleep(std::time::Duration::from_millis(700)).await;
-        store.renew_commit_lease(&org, &id, &mut other, store.commit_lease()).await.unwrap();
+        while !delivered.load(std::sync::atomic::Ordering::SeqCst) {
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            store.renew_commit_lease(&org, &id, &mut other, store.commit_lease()).await.unwrap();
+        }
     };
-    tokio::join!(deliver(store, &commit_key), renew);
+    let delivery = async {
+        deliver(store, &commit_key).await;
+        delivered.store(true, std::sync::atomic::Ordering::SeqCst);
+    };
+    tokio::join!(delivery, renew);
     let s = assert_counts_match_rows(store, &org, &id).await;
     assert_eq!(s["status"], "importing", "{s}");
     assert_eq!(s["rows_committed"], 0, "a delivery moved rows while another run held the lease: {s}");
@@ -276,7 +284,7 @@ async fn a_commit_delivery_waits_for_the_lease_and_takes_over_only_a_stopped_run
     let s = assert_counts_match_rows(store, &org, &id).await;
     assert_eq!(s["status"], "imported", "{s}");
     assert_eq!((s["statuses"]["imported"].as_i64(), s["statuses"]["pending"].as_i64()), (Some(1), Some(1)), "{s}");
-    assert!(started.elapsed() >= std::time::Duration::from_millis(500), "took over a lease that had not run out");
+    assert!(started.elapsed() >= std::time::Duration::from_secs(1), "took over a lease that had not run out");
     assert_eq!(completions(store, &org, "sub-a").await, 1);
 }
 
