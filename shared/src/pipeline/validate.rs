@@ -256,16 +256,17 @@ async fn run_validation(store: &Store, org: &OrgId, id: &ImportId, summary: &Imp
             PersonMatch::NotFound => method != MatchMethod::Hris,
             PersonMatch::SignedUp(_) | PersonMatch::Ambiguous(_) => false,
         };
-        let waiting = store.pending_rows_for_keys(org, wanted.into_iter().filter(could_wait).collect()).await?;
-        for (key, row) in waiting {
+        // Completions that would make a ready row a repeat, fetched at the same time.
+        let candidates: HashSet<(PersonId, TrainingId, String)> =
+            checked.iter().flatten().filter_map(|r| checker.completion_of(r)).map(|(p, t, d)| (p.clone(), t.clone(), d.iso())).collect();
+        let (waiting, completed) =
+            tokio::join!(store.pending_rows_for_keys(org, wanted.into_iter().filter(could_wait).collect()), store.existing_completions(org, &candidates));
+        for (key, row) in waiting? {
             if let (Some(t), Some(d)) = (row.training_id.as_deref().and_then(|t| TrainingId::parse(t).ok()), row.completion_date.as_deref().and_then(CompletionDate::from_iso)) {
                 dir.pending.insert((key, t, d));
             }
         }
-        // Completions that would make a ready row a repeat, fetched together.
-        let candidates: HashSet<(PersonId, TrainingId, String)> =
-            checked.iter().flatten().filter_map(|r| checker.completion_of(r)).map(|(p, t, d)| (p.clone(), t.clone(), d.iso())).collect();
-        for (p, t, d) in store.existing_completions(org, &candidates).await? {
+        for (p, t, d) in completed? {
             if let Some(date) = CompletionDate::from_iso(&d) {
                 dir.completions.insert((p, t, date));
             }

@@ -6,7 +6,9 @@
 //! that transaction leaves the page to the next run, which counts the rows it finds
 //! already moved (see [`committed_status`]) so that every row is counted exactly once.
 
+use super::directory::READ_CONCURRENCY;
 use super::imports::{n, s, status_path, COUNT_SHARDS};
+use futures::stream::{self, StreamExt, TryStreamExt};
 use super::items::{from_item, keyed};
 use super::schema::PENDING_INDEX_PK;
 use super::write::{Item, TxOutcome};
@@ -204,15 +206,11 @@ impl Store {
         let keys_wanted: HashSet<(String, String)> =
             wanted.iter().map(|c| (keys::person_pk(org, c.person), keys::completion_sk(c.training, c.date))).collect();
         let keys_wanted: Vec<Item> = keys_wanted.into_iter().map(|(pk, sk)| HashMap::from([("pk".to_string(), s(pk)), ("sk".to_string(), s(sk))])).collect();
-        let mut found = HashSet::new();
         // BatchGetItem takes 100 keys a request.
-        for chunk in keys_wanted.chunks(100) {
-            for item in self.batch_get(chunk.to_vec(), true).await? {
-                let get = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
-                found.insert((get("pk"), get("sk")));
-            }
-        }
-        Ok(found)
+        let requests: Vec<Vec<Item>> = keys_wanted.chunks(100).map(<[Item]>::to_vec).collect();
+        let pages: Vec<Vec<Item>> = stream::iter(requests).map(|keys| self.batch_get(keys, true)).buffer_unordered(READ_CONCURRENCY).try_collect().await?;
+        let get = |item: &Item, k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+        Ok(pages.into_iter().flatten().map(|item| (get(&item, "pk"), get(&item, "sk"))).collect())
     }
 
     /// Writes moved rows and new completions with BatchWriteItem. Only the lease holder

@@ -17,6 +17,8 @@ fn s(v: impl Into<String>) -> AttributeValue {
 
 /// The attribute of a key's people item that holds one person (`signed_up`).
 const PERSON_ATTR: &str = "person:";
+/// BatchGetItem requests of one lookup in flight at once.
+pub(crate) const READ_CONCURRENCY: usize = 4;
 
 /// The people a key's people item lists, by person id.
 fn people_of(item: &Item) -> Vec<PersonRef> {
@@ -174,7 +176,7 @@ impl Store {
                 let items = self.batch_get(wanted, true).await?;
                 Ok::<_, StoreError>(items.into_iter().filter_map(|item| Some((item.get("pk")?.as_s().ok()?.clone(), people_of(&item)))).collect())
             })
-            .buffer_unordered(4)
+            .buffer_unordered(READ_CONCURRENCY)
             .try_collect()
             .await?;
         let mut out: HashMap<MatchKey, Vec<PersonRef>> = unique.iter().map(|k| (k.clone(), Vec::new())).collect();
@@ -226,18 +228,23 @@ impl Store {
         org: &OrgId,
         wanted: &HashSet<(PersonId, TrainingId, String)>,
     ) -> StoreResult<HashSet<(PersonId, TrainingId, String)>> {
+        use futures::stream::{self, StreamExt, TryStreamExt};
         let all: Vec<&(PersonId, TrainingId, String)> = wanted.iter().collect();
+        let requests: Vec<Vec<Item>> = all
+            .chunks(100)
+            .map(|chunk| {
+                chunk
+                    .iter()
+                    .map(|(p, t, d)| HashMap::from([("pk".to_string(), s(keys::person_pk(org, p))), ("sk".to_string(), s(keys::completion_sk(t, d)))]))
+                    .collect()
+            })
+            .collect();
+        let pages: Vec<Vec<Item>> = stream::iter(requests).map(|keys| self.batch_get(keys, false)).buffer_unordered(READ_CONCURRENCY).try_collect().await?;
         let mut found = HashSet::new();
-        for chunk in all.chunks(100) {
-            let keys_wanted: Vec<Item> = chunk
-                .iter()
-                .map(|(p, t, d)| HashMap::from([("pk".to_string(), s(keys::person_pk(org, p))), ("sk".to_string(), s(keys::completion_sk(t, d)))]))
-                .collect();
-            for item in self.batch_get(keys_wanted, false).await? {
-                let get = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
-                if let (Ok(p), Ok(t)) = (PersonId::parse(&get("person_id")), TrainingId::parse(&get("training_id"))) {
-                    found.insert((p, t, get("completed_on")));
-                }
+        for item in pages.into_iter().flatten() {
+            let get = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+            if let (Ok(p), Ok(t)) = (PersonId::parse(&get("person_id")), TrainingId::parse(&get("training_id"))) {
+                found.insert((p, t, get("completed_on")));
             }
         }
         Ok(found)
