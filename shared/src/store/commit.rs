@@ -16,7 +16,7 @@ use super::{now_rfc3339, service, RowRecord, Store, StoreError, StoreResult};
 use crate::domain::{ImportId, ImportStatus, MatchKey, OrgId, PersonId, RowStatus, TrainingId};
 use crate::keys;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::{ReturnValue, TransactWriteItem};
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, TransactWriteItem};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
 
@@ -118,50 +118,42 @@ impl Store {
     pub async fn renew_commit_lease(&self, org: &OrgId, id: &ImportId, lease: &mut CommitLease, length: Duration) -> StoreResult<()> {
         let until = now_ms() + length.as_millis() as i64;
         self.write_point("renew commit lease")?;
-        let out = self
-            .ddb
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(keys::import_pk(org, id)))
-            .key("sk", s(keys::SUMMARY_SK))
-            .update_expression("SET commit_lease_until = :until")
-            .condition_expression("commit_lease = :tok")
-            .expression_attribute_values(":tok", s(lease.token.clone()))
-            .expression_attribute_values(":until", n(until))
-            .send()
-            .await;
-        match out {
-            Ok(_) => {
-                lease.until_ms = until;
-                Ok(())
-            }
-            Err(e) => match e.into_service_error() {
-                UpdateItemError::ConditionalCheckFailedException(_) => Err(StoreError::ConditionFailed),
-                other => Err(service("renew commit lease")(other)),
-            },
+        if !self.update_held_lease(org, id, lease, "SET commit_lease_until = :until", Some(n(until)), "renew commit lease").await? {
+            return Err(StoreError::ConditionFailed);
         }
+        lease.until_ms = until;
+        Ok(())
     }
 
     /// Gives the lease up (after a failure, so that a retry need not wait for it to run
     /// out). Nothing happens when another run holds it.
     pub async fn release_commit_lease(&self, org: &OrgId, id: &ImportId, lease: &CommitLease) -> StoreResult<()> {
         self.write_point("release commit lease")?;
+        self.update_held_lease(org, id, lease, "REMOVE commit_lease, commit_lease_until", None, "release commit lease").await?;
+        Ok(())
+    }
+
+    /// An update of the summary on condition that `lease` is still the one held; false
+    /// when it is not.
+    async fn update_held_lease(&self, org: &OrgId, id: &ImportId, lease: &CommitLease, expression: &str, until: Option<AttributeValue>, what: &'static str) -> StoreResult<bool> {
         let out = self
             .ddb
             .update_item()
             .table_name(&self.table)
             .key("pk", s(keys::import_pk(org, id)))
             .key("sk", s(keys::SUMMARY_SK))
-            .update_expression("REMOVE commit_lease, commit_lease_until")
+            .update_expression(expression)
             .condition_expression("commit_lease = :tok")
-            .expression_attribute_values(":tok", s(lease.token.clone()))
-            .send()
-            .await;
-        match out {
-            Ok(_) => Ok(()),
+            .expression_attribute_values(":tok", s(lease.token.clone()));
+        let out = match until {
+            Some(v) => out.expression_attribute_values(":until", v),
+            None => out,
+        };
+        match out.send().await {
+            Ok(_) => Ok(true),
             Err(e) => match e.into_service_error() {
-                UpdateItemError::ConditionalCheckFailedException(_) => Ok(()),
-                other => Err(service("release commit lease")(other)),
+                UpdateItemError::ConditionalCheckFailedException(_) => Ok(false),
+                other => Err(service(what)(other)),
             },
         }
     }
