@@ -78,11 +78,7 @@ impl Store {
         let until = now + lease.as_millis() as i64;
         self.write_point("commit lease")?;
         let out = self
-            .ddb
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(keys::import_pk(org, id)))
-            .key("sk", s(keys::SUMMARY_SK))
+            .update_summary_item(org, id)
             .update_expression("SET commit_lease = :tok, commit_lease_until = :until")
             .condition_expression("#st = :importing AND (attribute_not_exists(commit_lease_until) OR commit_lease_until < :now)")
             .expression_attribute_names("#st", "status")
@@ -137,11 +133,7 @@ impl Store {
     /// when it is not.
     async fn update_held_lease(&self, org: &OrgId, id: &ImportId, lease: &CommitLease, expression: &str, until: Option<AttributeValue>, what: &'static str) -> StoreResult<bool> {
         let out = self
-            .ddb
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(keys::import_pk(org, id)))
-            .key("sk", s(keys::SUMMARY_SK))
+            .update_summary_item(org, id)
             .update_expression(expression)
             .condition_expression("commit_lease = :tok")
             .expression_attribute_values(":tok", s(lease.token.clone()));

@@ -287,6 +287,12 @@ impl Store {
         Update::builder().table_name(&self.table).key("pk", pk).key("sk", sk)
     }
 
+    /// An UpdateItem request on the import's summary, keys set.
+    pub(super) fn update_summary_item(&self, org: &OrgId, id: &ImportId) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
+        let (pk, sk) = self.summary_key(org, id);
+        self.ddb.update_item().table_name(&self.table).key("pk", pk).key("sk", sk)
+    }
+
     /// Creates the summary; ConditionFailed when an import with this id exists.
     pub async fn create_import(&self, summary: &ImportSummary) -> StoreResult<()> {
         let org = OrgId::parse(&summary.org_id).map_err(StoreError::Corrupt)?;
