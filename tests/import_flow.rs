@@ -359,13 +359,25 @@ async fn another_organisation_sees_nothing() {
 #[tokio::test]
 async fn a_row_already_pending_from_an_earlier_import_is_skipped() {
     let w = world("again").await;
-    let csv = "email,training,date\nlater@example.com,forklift,2024-01-01\n";
+    let csv = "email,training,date\nlater@example.com,forklift,2024-01-01\nlater@example.com,forklift,2024-02-01\nother@example.com,forklift,2024-01-01\n";
     let first = w.import("email", csv, json!({})).await;
     w.commit(&first, false).await;
-    let second = w.import("email", csv, json!({})).await;
-    let s = w.summary(&second).await;
+    // A file with fewer rows than the organisation has pending asks key by key.
+    let one = w.import("email", "email,training,date\nlater@example.com,forklift,2024-02-01\n", json!({})).await;
+    let s = w.summary(&one).await;
     assert_eq!(counts(&s, "outcomes"), (0, 0, 0, 1), "{s}");
-    assert_eq!(codes(&w.rows(&second, "").await[0]), vec!["ALREADY_PENDING"]);
+    assert_eq!(codes(&w.rows(&one, "").await[0]), vec!["ALREADY_PENDING"]);
+    // A larger file reads the organisation's pending rows at once.
+    let bigger = format!("{csv}new@example.com,forklift,2024-01-01\n");
+    let all = w.import("email", &bigger, json!({})).await;
+    let s = w.summary(&all).await;
+    assert_eq!(counts(&s, "outcomes"), (0, 1, 0, 3), "{s}");
+    let rows = w.rows(&all, "").await;
+    let pending = vec!["ALREADY_PENDING".to_string()];
+    assert_eq!(rows.iter().map(codes).collect::<Vec<_>>(), vec![pending.clone(), pending.clone(), pending, vec![]]);
+    // Rows pending under another method are not the same rows.
+    let by_name = w.import("name", "first_name,last_name,training,date\nLater,Person,forklift,2024-01-01\n", json!({})).await;
+    assert_eq!(counts(&w.summary(&by_name).await, "outcomes"), (0, 1, 0, 0));
 }
 
 #[tokio::test]

@@ -22,6 +22,10 @@ pub fn completion_sk(training: &TrainingId, date_iso: &str) -> String {
 pub fn match_key_pk(org: &OrgId, key: &MatchKey) -> String {
     format!("ORG#{org}#KEY#{}#{}", key.method(), key.value())
 }
+/// The start shared by every `match_key_pk` of one method.
+pub fn match_key_prefix(org: &OrgId, method: MatchMethod) -> String {
+    format!("ORG#{org}#KEY#{method}#")
+}
 /// Sort key of a match key's people item: one attribute per person known by the key.
 pub const PEOPLE_SK: &str = "PEOPLE";
 pub fn import_pk(org: &OrgId, import: &ImportId) -> String {

@@ -16,6 +16,10 @@ use tokio::sync::mpsc;
 
 /// Rows checked and written together.
 pub const CHUNK_ROWS: usize = 1000;
+/// Most earlier pending rows a validation reads at once (one index Query, paged) instead
+/// of asking key by key; it never reads more than the file has rows. 20,000 entries
+/// hold about 2 MiB.
+pub const PENDING_READ_BUDGET: usize = 20_000;
 
 /// Handles one ObjectCreated record: validates an upload or a drop, or runs a commit.
 pub async fn handle_object(store: &Store, key: &str, etag: Option<&str>, size: Option<i64>, today: NaiveDate) -> Result<(), PipelineError> {
@@ -209,6 +213,15 @@ async fn run_validation(store: &Store, org: &OrgId, id: &ImportId, summary: &Imp
     let Scan { order, etag, rows } = scan_file(store, summary).await?;
     let mut dir = DirectorySnapshot::default();
     load_trainings(store, org, &mut dir).await?;
+    // Rows of earlier imports pending under this method: read at once when there are
+    // few (one paged Query), else asked for key by key as the file's keys come.
+    let pending_read = store.pending_of_org(org, method, (rows as usize).clamp(1, PENDING_READ_BUDGET)).await?;
+    let pending_known = pending_read.is_some();
+    for (key, training, date) in pending_read.unwrap_or_default() {
+        if let (Ok(t), Some(d)) = (TrainingId::parse(&training), CompletionDate::from_iso(&date)) {
+            dir.pending.insert((key, t, d));
+        }
+    }
     let mut result = summary.clone();
     result.outcomes = Default::default();
     result.issues = BTreeMap::new();
@@ -251,7 +264,7 @@ async fn run_validation(store: &Store, org: &OrgId, id: &ImportId, summary: &Imp
         }
         // Earlier pending rows matter only for rows that could become pending: a key of
         // someone signed up, of several people, or an unknown employee ID never does.
-        let could_wait = |k: &MatchKey| match match_person(people.get(k).map(Vec::as_slice).unwrap_or(&[])) {
+        let could_wait = |k: &MatchKey| !pending_known && match match_person(people.get(k).map(Vec::as_slice).unwrap_or(&[])) {
             PersonMatch::Roster(_) => true,
             PersonMatch::NotFound => method != MatchMethod::Hris,
             PersonMatch::SignedUp(_) | PersonMatch::Ambiguous(_) => false,

@@ -10,7 +10,7 @@ use super::directory::READ_CONCURRENCY;
 use super::imports::{n, s, status_path, COUNT_SHARDS};
 use futures::stream::{self, StreamExt, TryStreamExt};
 use super::items::{from_item, keyed};
-use super::schema::PENDING_INDEX_PK;
+use super::schema::{PENDING_INDEX_PK, PENDING_INDEX_SK};
 use super::write::{Item, TxOutcome};
 use super::{now_rfc3339, service, RowRecord, Store, StoreError, StoreResult};
 use crate::domain::{ImportId, ImportStatus, MatchKey, OrgId, PersonId, RowStatus, TrainingId};
@@ -205,7 +205,8 @@ impl Store {
         for row in rows {
             let mut item = keyed(keys::import_pk(org, id), keys::row_sk(row.record.row), &row.record);
             if let Some(key) = row.pending_key {
-                item.insert(PENDING_INDEX_PK.into(), s(keys::match_key_pk(org, key)));
+                item.insert(PENDING_INDEX_PK.into(), s(keys::org_pk(org)));
+                item.insert(PENDING_INDEX_SK.into(), s(keys::match_key_pk(org, key)));
             }
             items.push(item);
         }

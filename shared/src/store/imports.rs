@@ -4,7 +4,7 @@
 //! page at a time (store::commit), so a summary equals what its rows say.
 
 use super::items::{from_item, keyed};
-use super::schema::{IMPORTS_INDEX, IMPORTS_INDEX_PK, IMPORTS_INDEX_SK, PENDING_INDEX, PENDING_INDEX_PK};
+use super::schema::{IMPORTS_INDEX, IMPORTS_INDEX_PK, IMPORTS_INDEX_SK, PENDING_INDEX, PENDING_INDEX_PK, PENDING_INDEX_SK};
 use super::write::{Item, TxOutcome};
 use super::{now_rfc3339, service, Store, StoreError, StoreResult};
 use crate::domain::{FileProblem, ImportId, ImportStatus, Issue, MatchKey, MatchMethod, OrgId, Outcome, PersonId, RowStatus, TrainingId};
@@ -569,6 +569,47 @@ impl Store {
         Ok(found.into_iter().flatten().collect())
     }
 
+    /// Every row of the organisation pending under a key of `method`, as (key, training,
+    /// date), if there are at most `budget` of them: one paged Query of the index instead
+    /// of one per key. None when there are more (the caller then asks key by key).
+    pub async fn pending_of_org(&self, org: &OrgId, method: MatchMethod, budget: usize) -> StoreResult<Option<Vec<(MatchKey, String, String)>>> {
+        let prefix = keys::match_key_prefix(org, method);
+        let mut out = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .ddb
+                .query()
+                .table_name(&self.table)
+                .index_name(PENDING_INDEX)
+                .key_condition_expression("#o = :o AND begins_with(#k, :k)")
+                .expression_attribute_names("#o", PENDING_INDEX_PK)
+                .expression_attribute_names("#k", PENDING_INDEX_SK)
+                .expression_attribute_values(":o", s(keys::org_pk(org)))
+                .expression_attribute_values(":k", s(prefix.as_str()))
+                .projection_expression("match_value, training_id, completion_date")
+                .limit(i32::try_from(budget + 1 - out.len()).unwrap_or(i32::MAX))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(service("query pending rows of the organisation"))?;
+            for item in page.items.unwrap_or_default() {
+                let get = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned();
+                match (get("match_value"), get("training_id"), get("completion_date")) {
+                    (Some(v), Some(t), Some(d)) => out.push((MatchKey::from_stored(method, &v), t, d)),
+                    _ => return Err(StoreError::Corrupt("a pending row lacks its key, training or date".into())),
+                }
+            }
+            if out.len() > budget {
+                return Ok(None);
+            }
+            match page.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => return Ok(Some(out)),
+            }
+        }
+    }
+
     /// Pending rows of every import of the organisation waiting for this key.
     pub async fn pending_rows_for_key(&self, org: &OrgId, key: &MatchKey) -> StoreResult<Vec<(ImportId, RowRecord)>> {
         let mut out = Vec::new();
@@ -579,8 +620,10 @@ impl Store {
                 .query()
                 .table_name(&self.table)
                 .index_name(PENDING_INDEX)
-                .key_condition_expression("#k = :k")
-                .expression_attribute_names("#k", PENDING_INDEX_PK)
+                .key_condition_expression("#o = :o AND #k = :k")
+                .expression_attribute_names("#o", PENDING_INDEX_PK)
+                .expression_attribute_names("#k", PENDING_INDEX_SK)
+                .expression_attribute_values(":o", s(keys::org_pk(org)))
                 .expression_attribute_values(":k", s(keys::match_key_pk(org, key)))
                 .set_exclusive_start_key(start.take())
                 .send()
@@ -754,9 +797,10 @@ impl Store {
             .key("pk", s(keys::import_pk(org, id)))
             .key("sk", s(keys::row_sk(row.row)))
             .condition_expression("#st = :pending")
-            .update_expression("SET #st = :applied, person_id = :p, applied_at = :now REMOVE #pk")
+            .update_expression("SET #st = :applied, person_id = :p, applied_at = :now REMOVE #pk, #sk")
             .expression_attribute_names("#st", "status")
             .expression_attribute_names("#pk", PENDING_INDEX_PK)
+            .expression_attribute_names("#sk", PENDING_INDEX_SK)
             .expression_attribute_values(":pending", s(RowStatus::Pending.as_str()))
             .expression_attribute_values(":applied", s(RowStatus::Applied.as_str()))
             .expression_attribute_values(":p", s(person.as_str()))
@@ -823,9 +867,10 @@ impl Store {
             .key("pk", s(keys::import_pk(org, id)))
             .key("sk", s(keys::row_sk(row)))
             .condition_expression("#st = :pending")
-            .update_expression("SET #st = :deleted, deleted_at = :now REMOVE #pk")
+            .update_expression("SET #st = :deleted, deleted_at = :now REMOVE #pk, #sk")
             .expression_attribute_names("#st", "status")
             .expression_attribute_names("#pk", PENDING_INDEX_PK)
+            .expression_attribute_names("#sk", PENDING_INDEX_SK)
             .expression_attribute_values(":pending", s(RowStatus::Pending.as_str()))
             .expression_attribute_values(":deleted", s(RowStatus::Deleted.as_str()))
             .expression_attribute_values(":now", s(now_rfc3339()))

@@ -7,9 +7,12 @@ use aws_sdk_dynamodb::types::{
     ProjectionType, ScalarAttributeType,
 };
 
-/// Sparse index of pending rows by match key (only rows waiting for a sign-up carry it).
-pub const PENDING_INDEX: &str = "PendingByMatchKey";
-pub const PENDING_INDEX_PK: &str = "pending_key";
+/// Sparse index of pending rows (only rows waiting for a sign-up carry its keys): by
+/// organisation, sorted by match key. A sign-up reads one key; a validation reads the
+/// whole organisation at once when it has few pending rows.
+pub const PENDING_INDEX: &str = "PendingByOrg";
+pub const PENDING_INDEX_PK: &str = "pending_org";
+pub const PENDING_INDEX_SK: &str = "pending_key";
 /// Sparse index of import summaries by organisation, newest first.
 pub const IMPORTS_INDEX: &str = "ImportsByOrg";
 pub const IMPORTS_INDEX_PK: &str = "org_imports";
@@ -55,12 +58,13 @@ impl Store {
                 attr("pk"),
                 attr("sk"),
                 attr(PENDING_INDEX_PK),
+                attr(PENDING_INDEX_SK),
                 attr(IMPORTS_INDEX_PK),
                 attr(IMPORTS_INDEX_SK),
             ]))
             .key_schema(key("pk", KeyType::Hash))
             .key_schema(key("sk", KeyType::Range))
-            .global_secondary_indexes(gsi(PENDING_INDEX, PENDING_INDEX_PK, None))
+            .global_secondary_indexes(gsi(PENDING_INDEX, PENDING_INDEX_PK, Some(PENDING_INDEX_SK)))
             .global_secondary_indexes(gsi(IMPORTS_INDEX, IMPORTS_INDEX_PK, Some(IMPORTS_INDEX_SK)))
             .send()
             .await
