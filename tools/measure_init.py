@@ -1,58 +1,116 @@
 #!/usr/bin/env python3
-"""Measures each function's cold-start init: the time from starting its release binary
-to its first request for work on the Lambda runtime API (served here by a stub on
-127.0.0.1), with the configuration it gets in AWS. Prints a table with binary sizes.
-Run after `cargo build --release --workspace --bins`."""
-import http.server
+"""Measures each function's cold start under cargo-lambda's Lambda emulator
+(`cargo lambda watch --only-lambda-apis`): the release binary is started with the
+configuration it gets in AWS while an invocation waits for it; the time until that
+first answer, less the time of a second (warm) invocation, is the init. Prints a table
+with binary sizes. Run after `cargo build --release --workspace --bins`, with the
+cargo-lambda venv on PATH (scripts/setup installs it)."""
+import json
 import os
+import socket
 import statistics
 import subprocess
 import sys
 import threading
 import time
+import urllib.request
 
-TARGET = os.environ.get("CARGO_TARGET_DIR", os.path.join(os.path.dirname(__file__), "..", "target"))
-FUNCTIONS = ["import-worker", "import-api", "on-signup"]
-first_call = threading.Event()
-
-
-class Runtime(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        if self.path.endswith("/runtime/invocation/next"):
-            first_call.set()
-            time.sleep(0.2)
-        self.send_response(503)
-        self.end_headers()
-
-    def log_message(self, *args):
-        pass
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+TARGET = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
+FIXTURES = os.path.join(ROOT, "tests", "fixtures")
 
 
-def measure(binary, runs=5):
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Runtime)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    env = dict(os.environ, AWS_LAMBDA_RUNTIME_API=f"127.0.0.1:{server.server_port}", AWS_LAMBDA_FUNCTION_NAME="f",
+def fixture(name, change=None):
+    with open(os.path.join(FIXTURES, name)) as f:
+        event = json.load(f)
+    if change:
+        change(event)
+    return json.dumps(event).encode()
+
+
+def forgot_password(event):
+    # A trigger the function answers without reaching DynamoDB.
+    event["triggerSource"] = "PostConfirmation_ConfirmForgotPassword"
+
+
+# Each function with an event it answers without reaching AWS, so that the warm
+# invocation measures the emulator and the handler, not DynamoDB.
+FUNCTIONS = [
+    ("import-worker", fixture("s3-object-created.json")),  # a key outside uploads/, commits/, drop/: ignored
+    ("import-api", fixture("apigw-v2-request-jwt.json")),  # no organisation claim: answered 401/403
+    ("on-signup", fixture("cognito-post-confirmation.json", forgot_password)),
+]
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(port, seconds=60):
+    end = time.time() + seconds
+    while time.time() < end:
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.2).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    sys.exit(f"cargo lambda watch did not listen on {port}")
+
+
+def invoke(port, body, result):
+    start = time.perf_counter()
+    req = urllib.request.Request(f"http://127.0.0.1:{port}/2015-03-31/functions/_/invocations", data=body, method="POST")
+    with urllib.request.urlopen(req, timeout=30) as r:
+        r.read()
+        result.append((time.perf_counter(), r.status, start))
+
+
+def measure(port, binary, event, runs=5):
+    env = dict(os.environ, AWS_LAMBDA_RUNTIME_API=f"http://127.0.0.1:{port}/.rt", AWS_LAMBDA_FUNCTION_NAME="_",
                AWS_LAMBDA_FUNCTION_MEMORY_SIZE="512", AWS_LAMBDA_FUNCTION_VERSION="1", AWS_LAMBDA_LOG_STREAM_NAME="s",
                AWS_LAMBDA_LOG_GROUP_NAME="g", AWS_REGION="us-east-1", AWS_ACCESS_KEY_ID="x", AWS_SECRET_ACCESS_KEY="y",
                TABLE_NAME="t", BUCKET_NAME="b", RUST_LOG="error")
-    times = []
+    inits, warms = [], []
     for _ in range(runs):
-        first_call.clear()
-        start = time.perf_counter()
+        first = []
+        waiting = threading.Thread(target=invoke, args=(port, event, first))
+        waiting.start()
+        time.sleep(0.3)  # the invocation is queued in the emulator before the function starts
+        started = time.perf_counter()
         proc = subprocess.Popen([binary], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        if not first_call.wait(10):
+        waiting.join(30)
+        if not first:
             proc.kill()
-            sys.exit(f"{binary} never asked for work")
-        times.append((time.perf_counter() - start) * 1000)
+            sys.exit(f"{binary} never answered its first invocation")
+        warm = []
+        invoke(port, event, warm)
         proc.kill()
         proc.wait()
-    server.shutdown()
-    return statistics.median(times)
+        warm_ms = (warm[0][0] - warm[0][2]) * 1000
+        inits.append((first[0][0] - started) * 1000 - warm_ms)
+        warms.append(warm_ms)
+    return statistics.median(inits), statistics.median(warms)
 
 
-print("| function | release binary (x86_64, stripped) | init to first request (median of 5) |")
-print("| --- | ---: | ---: |")
-for f in FUNCTIONS:
-    path = os.path.join(TARGET, "release", f)
-    size = os.path.getsize(path) / 1_048_576
-    print(f"| {f} | {size:.1f} MiB | {measure(path):.1f} ms |")
+def main():
+    port = free_port()
+    watch = subprocess.Popen(["cargo", "lambda", "watch", "--only-lambda-apis", "-A", "127.0.0.1", "-P", str(port)],
+                             cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for_port(port)
+        print("| function | release binary (x86_64, stripped) | cold-start init under cargo-lambda (median of 5) | warm invocation |")
+        print("| --- | ---: | ---: | ---: |")
+        for name, event in FUNCTIONS:
+            path = os.path.join(TARGET, "release", name)
+            size = os.path.getsize(path) / 1_048_576
+            init, warm = measure(port, path, event)
+            print(f"| {name} | {size:.1f} MiB | {init:.1f} ms | {warm:.1f} ms |")
+    finally:
+        watch.terminate()
+        watch.wait()
+
+
+if __name__ == "__main__":
+    main()
