@@ -15,6 +15,7 @@ use super::validate::{
     parse_person_cells, PersonParse, PersonRef, RowVerdict, TrainingRef,
 };
 use chrono::NaiveDate;
+use compact_str::CompactString;
 use hashbrown::{HashMap, HashSet};
 
 /// The cells of one row that play a role, borrowed from the reader.
@@ -45,12 +46,32 @@ const TEXT_SLOTS: usize = 50_000;
 
 struct PersonSlot {
     key: Option<MatchKey>,
-    /// A 64-bit hash of the key, the person's part of a row's identity.
-    key_hash: u64,
     /// Issues and warnings of the cell; most people have none.
     problems: Option<Box<(Vec<Issue>, Vec<Issue>)>>,
     /// Who the key matches, once known.
     found: Option<PersonMatch>,
+}
+
+/// Where a person stands for the rules, once their cell is parsed and their key looked up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Standing {
+    /// A usable key not looked up yet.
+    Unmatched,
+    /// The row is an error whatever its training and date: no key, an issue in the cell,
+    /// or a match the method cannot use (several people; an unknown employee ID).
+    Invalid,
+    /// Known but not signed up, or not known yet (not under HRIS): the row waits.
+    Waits,
+    SignedUp,
+}
+
+/// What [`FileChecker::decide`] reads of a person for every row, 16 bytes, kept apart
+/// from the rest of the slot so that deciding a file's rows touches little memory.
+#[derive(Clone, Copy, Debug)]
+struct PersonHot {
+    /// A 64-bit hash of the key, the person's part of a row's identity.
+    key_hash: u64,
+    standing: Standing,
 }
 
 enum TrainingSlot {
@@ -83,14 +104,18 @@ pub struct FileChecker {
     order: DateOrder,
     today: NaiveDate,
     columns: RoleColumns,
-    person_index: HashMap<Box<str>, u32>,
+    /// Distinct texts to their slot; most texts are short enough to be kept inline in
+    /// the table, so a lookup compares them without another memory access.
+    person_index: HashMap<CompactString, u32>,
     persons: Vec<PersonSlot>,
-    training_index: HashMap<Box<str>, u32>,
+    /// By person slot: what deciding a row needs.
+    hot: Vec<PersonHot>,
+    training_index: HashMap<CompactString, u32>,
     training_slots: Vec<TrainingSlot>,
     /// Trainings rows have named, each once, by their position.
     trainings: Vec<TrainingRef>,
     training_ids: HashMap<String, u32>,
-    date_index: HashMap<Box<str>, u32>,
+    date_index: HashMap<CompactString, u32>,
     dates: Vec<Result<CompletionDate, Issue>>,
     /// Identities of the valid rows so far (person key, training, date).
     seen: HashSet<u64>,
@@ -112,6 +137,7 @@ impl FileChecker {
             columns,
             person_index: HashMap::new(),
             persons: Vec::new(),
+            hot: Vec::new(),
             training_index: HashMap::new(),
             training_slots: Vec::new(),
             trainings: Vec::new(),
@@ -159,15 +185,17 @@ impl FileChecker {
         if let Some(&slot) = self.person_index.get(text) {
             return slot;
         }
-        let text: Box<str> = text.into();
+        let text = CompactString::from(text);
         let columns = &self.columns.person;
         let n = cells.person_count.min(2).min(columns.len());
         let pairs = [(columns.first().map_or("", String::as_str), cells.person[0]), (columns.get(1).map_or("", String::as_str), cells.person[1])];
         let PersonParse { key, issues, warnings } = parse_person_cells(&pairs[..n], self.columns.last_first, self.method, self.country.as_deref(), &mut self.typos);
         let key_hash = key.as_ref().map_or(0, key_hash);
+        let standing = if key.is_none() || !issues.is_empty() { Standing::Invalid } else { Standing::Unmatched };
         let problems = (!issues.is_empty() || !warnings.is_empty()).then(|| Box::new((issues, warnings)));
         let slot = self.persons.len() as u32;
-        self.persons.push(PersonSlot { key, key_hash, problems, found: None });
+        self.persons.push(PersonSlot { key, problems, found: None });
+        self.hot.push(PersonHot { key_hash, standing });
         self.person_index.insert(text, slot);
         slot
     }
@@ -194,7 +222,7 @@ impl FileChecker {
         };
         let slot = self.training_slots.len() as u32;
         self.training_slots.push(result);
-        self.training_index.insert(text.into(), slot);
+        self.training_index.insert(CompactString::from(text), slot);
         slot
     }
 
@@ -204,7 +232,7 @@ impl FileChecker {
         }
         let slot = self.dates.len() as u32;
         self.dates.push(date_cell(text, &self.columns.date, self.order, self.today));
-        self.date_index.insert(text.into(), slot);
+        self.date_index.insert(CompactString::from(text), slot);
         slot
     }
 
@@ -224,17 +252,22 @@ impl FileChecker {
     /// Who a person slot's key matches, from a lookup ([`FileChecker::unmatched`]).
     pub fn set_people(&mut self, slot: u32, people: &[PersonRef]) {
         if let Some(p) = self.persons.get_mut(slot as usize) {
-            p.found = Some(match_person(people));
+            self.hot[slot as usize].standing = standing(self.method, &p.found.insert(match_person(people)), &self.hot[slot as usize]);
         }
     }
 
-    fn found(&mut self, slot: u32, dir: &DirectorySnapshot) -> Option<&PersonMatch> {
-        let p = &mut self.persons[slot as usize];
-        let key = p.key.as_ref()?;
-        if p.found.is_none() {
-            p.found = Some(match_person(dir.people.get(key).map(Vec::as_slice).unwrap_or(&[])));
+    /// Where the person of a slot stands, looking their key up in `dir` the first time.
+    fn standing(&mut self, slot: u32, dir: &DirectorySnapshot) -> Standing {
+        let hot = self.hot[slot as usize];
+        if hot.standing != Standing::Unmatched {
+            return hot.standing;
         }
-        p.found.as_ref()
+        let p = &mut self.persons[slot as usize];
+        let Some(key) = p.key.as_ref() else { return Standing::Invalid };
+        let found = p.found.insert(match_person(dir.people.get(key).map(Vec::as_slice).unwrap_or(&[])));
+        let now = standing(self.method, found, &hot);
+        self.hot[slot as usize].standing = now;
+        now
     }
 
     /// The person a row matched, if signed up, with the training and date: what would
@@ -249,27 +282,22 @@ impl FileChecker {
     /// Applies the matching rules to a parsed row.
     pub fn decide(&mut self, row: &CheckedRow, dir: &DirectorySnapshot) -> Decision {
         const ERROR: Decision = Decision { outcome: Outcome::Error, skip: None };
-        let method = self.method;
-        let signed_up = match self.found(row.person, dir) {
-            None => return ERROR,
-            Some(PersonMatch::NotFound) if method == MatchMethod::Hris => return ERROR,
-            Some(PersonMatch::Ambiguous(_)) => return ERROR,
-            Some(PersonMatch::NotFound | PersonMatch::Roster(_)) => false,
-            Some(PersonMatch::SignedUp(_)) => true,
+        let signed_up = match self.standing(row.person, dir) {
+            Standing::Invalid | Standing::Unmatched => return ERROR,
+            Standing::Waits => false,
+            Standing::SignedUp => true,
         };
-        let person = &self.persons[row.person as usize];
         let TrainingSlot::Found(t) = self.training_slots[row.training as usize] else { return ERROR };
         let Ok(&date) = self.dates[row.date as usize].as_ref() else { return ERROR };
-        if person.problems.as_ref().is_some_and(|p| !p.0.is_empty()) {
-            return ERROR;
-        }
-        let key = person.key.as_ref().expect("a matched person has a key");
         let training = &self.trainings[t as usize].id;
-        let skip = if !self.seen.insert(row_fingerprint(person.key_hash, t, date)) {
+        // The rest of the person's slot is read only when an earlier completion or
+        // pending row could make this row a repeat.
+        let person = || &self.persons[row.person as usize];
+        let skip = if !self.seen.insert(row_fingerprint(self.hot[row.person as usize].key_hash, t, date)) {
             Some(IssueCode::DuplicateInFile)
-        } else if person.found.as_ref().and_then(person_id).is_some_and(|pid| dir.has_completion(pid, training, date)) {
+        } else if !dir.completions.is_empty() && person().found.as_ref().and_then(person_id).is_some_and(|pid| dir.has_completion(pid, training, date)) {
             Some(IssueCode::AlreadyCompleted)
-        } else if !signed_up && dir.has_pending(key, training, date) {
+        } else if !signed_up && !dir.pending.is_empty() && person().key.as_ref().is_some_and(|key| dir.has_pending(key, training, date)) {
             Some(IssueCode::AlreadyPending)
         } else {
             None
@@ -319,6 +347,7 @@ impl FileChecker {
     pub fn end_chunk(&mut self) {
         if self.persons.len() > self.person_limit {
             self.persons.clear();
+            self.hot.clear();
             self.person_index = HashMap::new();
             self.handed_out = 0;
         }
@@ -330,6 +359,20 @@ impl FileChecker {
             self.dates.clear();
             self.date_index = HashMap::new();
         }
+    }
+}
+
+/// Where a person with a usable key stands once their key's match is known.
+fn standing(method: MatchMethod, found: &PersonMatch, hot: &PersonHot) -> Standing {
+    if hot.standing == Standing::Invalid {
+        return Standing::Invalid;
+    }
+    match found {
+        PersonMatch::SignedUp(_) => Standing::SignedUp,
+        PersonMatch::Roster(_) => Standing::Waits,
+        PersonMatch::NotFound if method == MatchMethod::Hris => Standing::Invalid,
+        PersonMatch::NotFound => Standing::Waits,
+        PersonMatch::Ambiguous(_) => Standing::Invalid,
     }
 }
 
