@@ -189,18 +189,20 @@ impl PersonName {
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct MatchKey {
     method: MatchMethod,
-    value: String,
+    /// Most keys are short enough to be kept inline: comparing keys in a lookup then
+    /// needs no further memory access.
+    value: compact_str::CompactString,
 }
 
 impl MatchKey {
     pub fn email(e: &Email) -> MatchKey {
-        MatchKey { method: MatchMethod::Email, value: e.as_str().to_string() }
+        MatchKey { method: MatchMethod::Email, value: e.as_str().into() }
     }
     pub fn phone(p: &PhoneNumber) -> MatchKey {
-        MatchKey { method: MatchMethod::Phone, value: p.as_str().to_string() }
+        MatchKey { method: MatchMethod::Phone, value: p.as_str().into() }
     }
     pub fn name(n: &PersonName) -> MatchKey {
-        MatchKey { method: MatchMethod::Name, value: n.as_str().to_string() }
+        MatchKey { method: MatchMethod::Name, value: n.as_str().into() }
     }
     /// Employee IDs are compared exactly after trimming, with no case change: HR systems
     /// differ on whether "e12" and "E12" are the same person, so we do not guess.
@@ -212,12 +214,12 @@ impl MatchKey {
         if v.chars().count() > 64 || v.chars().any(char::is_control) {
             return Err(format!("'{}' is not a usable employee ID", clip(raw)));
         }
-        Ok(MatchKey { method: MatchMethod::Hris, value: v.to_string() })
+        Ok(MatchKey { method: MatchMethod::Hris, value: v.into() })
     }
 
     /// Rebuilds a key from its stored parts (already normalised).
     pub fn from_stored(method: MatchMethod, value: &str) -> MatchKey {
-        MatchKey { method, value: value.to_string() }
+        MatchKey { method, value: value.into() }
     }
 
     pub fn method(&self) -> MatchMethod {

@@ -73,7 +73,7 @@ pub fn match_person(people: &[PersonRef]) -> PersonMatch {
 /// The lookups for a batch of rows, fetched once.
 #[derive(Debug, Default)]
 pub struct DirectorySnapshot {
-    pub people: HashMap<MatchKey, Vec<PersonRef>>,
+    pub people: hashbrown::HashMap<MatchKey, Vec<PersonRef>>,
     pub trainings_by_id: HashMap<String, Training>,
     pub trainings_by_title: HashMap<String, Vec<Training>>,
     /// (person, training, date) already completed in the platform.
