@@ -201,3 +201,47 @@ async fn the_commit_checks_existing_completions_a_hundred_keys_a_request_strongl
     assert_eq!((first.num_calls(), second.num_calls()), (1, 1), "150 keys take two requests");
     assert_eq!(present.into_iter().collect::<Vec<_>>(), vec![("ORG#acme#PERSON#p7".to_string(), "COMPLETION#forklift#2024-01-01".to_string())]);
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_organisations_pending_rows_are_read_page_by_page_and_given_up_past_the_budget() {
+    use aws_sdk_dynamodb::operation::query::QueryOutput;
+    let org = OrgId::parse("acme").unwrap();
+    let item = |email: &str| {
+        HashMap::from([
+            ("match_value".to_string(), AttributeValue::S(email.into())),
+            ("training_id".to_string(), AttributeValue::S("forklift".into())),
+            ("completion_date".to_string(), AttributeValue::S("2024-01-01".into())),
+        ])
+    };
+    let last_key = HashMap::from([("pk".to_string(), AttributeValue::S("ORG#acme#IMPORT#x".into()))]);
+    // Only the organisation's rows under the method, at most budget + 1 a request.
+    let asks_for = |budget: i32| {
+        move |r: &aws_sdk_dynamodb::operation::query::QueryInput| {
+            r.index_name() == Some("PendingByOrg")
+                && r.key_condition_expression() == Some("#o = :o AND begins_with(#k, :k)")
+                && r.expression_attribute_values().is_some_and(|v| v[":o"].as_s().is_ok_and(|o| o == "ORG#acme") && v[":k"].as_s().is_ok_and(|k| k == "ORG#acme#KEY#email#"))
+                && r.limit().is_some_and(|l| l <= budget + 1)
+        }
+    };
+    let pages = |budget: i32| {
+        let lk = last_key.clone();
+        let first = mock!(Client::query)
+            .match_requests(move |r| asks_for(budget)(r) && r.exclusive_start_key().is_none())
+            .then_output(move || QueryOutput::builder().items(item("a@example.com")).items(item("b@example.com")).set_last_evaluated_key(Some(lk.clone())).build());
+        let lk = last_key.clone();
+        let second = mock!(Client::query)
+            .match_requests(move |r| asks_for(budget)(r) && r.exclusive_start_key() == Some(&lk))
+            .then_output(move || QueryOutput::builder().items(item("c@example.com")).build());
+        (first, second)
+    };
+
+    let (first, second) = pages(5);
+    let read = store(ddb(&[&first, &second])).pending_of_org(&org, MatchMethod::Email, 5).await.unwrap();
+    let values: Vec<String> = read.expect("3 rows fit a budget of 5").into_iter().map(|(k, t, d)| format!("{} {t} {d}", k.value())).collect();
+    assert_eq!(values, ["a@example.com forklift 2024-01-01", "b@example.com forklift 2024-01-01", "c@example.com forklift 2024-01-01"]);
+    assert_eq!((first.num_calls(), second.num_calls()), (1, 1));
+
+    // Over the budget: the caller is told to ask key by key.
+    let (first, second) = pages(2);
+    assert_eq!(store(ddb(&[&first, &second])).pending_of_org(&org, MatchMethod::Email, 2).await.unwrap(), None);
+}
