@@ -569,6 +569,20 @@ impl Store {
         Ok(found.into_iter().flatten().collect())
     }
 
+    /// A Query of the pending-row index within the organisation, with `sk_condition` on
+    /// the match key (`#k`, value `:k` = `sk`).
+    fn pending_index_query(&self, org: &OrgId, sk_condition: &str, sk: &str) -> aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder {
+        self.ddb
+            .query()
+            .table_name(&self.table)
+            .index_name(PENDING_INDEX)
+            .key_condition_expression(format!("#o = :o AND {sk_condition}"))
+            .expression_attribute_names("#o", PENDING_INDEX_PK)
+            .expression_attribute_names("#k", PENDING_INDEX_SK)
+            .expression_attribute_values(":o", s(keys::org_pk(org)))
+            .expression_attribute_values(":k", s(sk))
+    }
+
     /// Every row of the organisation pending under a key of `method`, as (key, training,
     /// date), if there are at most `budget` of them: one paged Query of the index instead
     /// of one per key. None when there are more (the caller then asks key by key).
@@ -578,15 +592,7 @@ impl Store {
         let mut start = None;
         loop {
             let page = self
-                .ddb
-                .query()
-                .table_name(&self.table)
-                .index_name(PENDING_INDEX)
-                .key_condition_expression("#o = :o AND begins_with(#k, :k)")
-                .expression_attribute_names("#o", PENDING_INDEX_PK)
-                .expression_attribute_names("#k", PENDING_INDEX_SK)
-                .expression_attribute_values(":o", s(keys::org_pk(org)))
-                .expression_attribute_values(":k", s(prefix.as_str()))
+                .pending_index_query(org, "begins_with(#k, :k)", &prefix)
                 .projection_expression("match_value, training_id, completion_date")
                 .limit(i32::try_from(budget + 1 - out.len()).unwrap_or(i32::MAX))
                 .set_exclusive_start_key(start.take())
@@ -616,15 +622,7 @@ impl Store {
         let mut start = None;
         loop {
             let page = self
-                .ddb
-                .query()
-                .table_name(&self.table)
-                .index_name(PENDING_INDEX)
-                .key_condition_expression("#o = :o AND #k = :k")
-                .expression_attribute_names("#o", PENDING_INDEX_PK)
-                .expression_attribute_names("#k", PENDING_INDEX_SK)
-                .expression_attribute_values(":o", s(keys::org_pk(org)))
-                .expression_attribute_values(":k", s(keys::match_key_pk(org, key)))
+                .pending_index_query(org, "#k = :k", &keys::match_key_pk(org, key))
                 .set_exclusive_start_key(start.take())
                 .send()
                 .await
