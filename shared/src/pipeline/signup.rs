@@ -45,7 +45,8 @@ fn keys_of(profile: &PersonProfile) -> Vec<MatchKey> {
 }
 
 /// Finds the roster entry this account belongs to: by employee ID, then email, then
-/// phone. A key shared by several roster entries links nothing.
+/// phone. A key shared by several roster entries links nothing. The keys are read in one
+/// request.
 async fn find_roster_entry(store: &Store, org: &OrgId, signup: &SignUp) -> Result<Option<PersonId>, PipelineError> {
     let probe = PersonProfile {
         employee_id: signup.employee_id.clone(),
@@ -53,8 +54,10 @@ async fn find_roster_entry(store: &Store, org: &OrgId, signup: &SignUp) -> Resul
         phone: signup.phone.clone(),
         ..Default::default()
     };
-    for key in keys_of(&probe) {
-        match match_person(&store.people_with_key(org, &key).await?) {
+    let keys = keys_of(&probe);
+    let people = store.people_with_keys(org, keys.clone()).await?;
+    for key in &keys {
+        match match_person(people.get(key).map(Vec::as_slice).unwrap_or(&[])) {
             PersonMatch::Roster(pid) | PersonMatch::SignedUp(pid) => return Ok(Some(pid)),
             PersonMatch::NotFound | PersonMatch::Ambiguous(_) => {}
         }
@@ -91,8 +94,9 @@ pub async fn apply_sign_up(store: &Store, org: &OrgId, signup: &SignUp) -> Resul
 
     let mut report = SignUpReport { person_id: person_id.to_string(), linked_to_roster, ..Default::default() };
     let mut waiting = Vec::new();
-    for key in &keys {
-        let rows = store.pending_rows_for_key(org, key).await?;
+    // Every key's pending rows at once.
+    let found = futures::future::try_join_all(keys.iter().map(|key| store.pending_rows_for_key(org, key))).await?;
+    for (key, rows) in keys.iter().zip(found) {
         if key.method() == MatchMethod::Name && !rows.is_empty() && store.people_with_key(org, key).await?.len() > 1 {
             report.ambiguous += rows.len();
             tracing::warn!(org = %org, person = %person_id, rows = rows.len(), "name-matched pending rows left pending: the name is shared");
