@@ -3,8 +3,8 @@
 (`cargo lambda watch --only-lambda-apis`): the release binary is started with the
 configuration it gets in AWS while an invocation waits for it; the time until that
 first answer, less the time of a second (warm) invocation, is the init. Prints a table
-with binary sizes. Run after `cargo build --release --workspace --bins`, with the
-cargo-lambda venv on PATH (scripts/setup installs it)."""
+with binary sizes. Run after `cargo build --release --workspace --bins`; cargo-lambda comes from
+PATH or from .local/venv (scripts/setup installs it there)."""
 import json
 import os
 import socket
@@ -96,8 +96,10 @@ def measure(port, binary, event, runs=5):
 
 def main():
     port = free_port()
+    # cargo-lambda as scripts/setup installs it, unless one is on PATH already.
+    env = dict(os.environ, PATH=os.pathsep.join([os.environ.get("PATH", ""), os.path.join(ROOT, ".local", "venv", "bin")]))
     watch = subprocess.Popen(["cargo", "lambda", "watch", "--only-lambda-apis", "-A", "127.0.0.1", "-P", str(port)],
-                             cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_for_port(port)
         print("| function | release binary (x86_64, stripped) | cold-start init under cargo-lambda (median of 5) | warm invocation |")
