@@ -264,6 +264,7 @@ async fn run_validation(store: &Store, org: &OrgId, id: &ImportId, summary: &Imp
         }
         // Earlier pending rows matter only for rows that could become pending: a key of
         // someone signed up, of several people, or an unknown employee ID never does.
+        // None are asked for when the organisation's were all read before the first row.
         let could_wait = |k: &MatchKey| !pending_known && match match_person(people.get(k).map(Vec::as_slice).unwrap_or(&[])) {
             PersonMatch::Roster(_) => true,
             PersonMatch::NotFound => method != MatchMethod::Hris,
