@@ -26,13 +26,15 @@ function token() { return sessionStorage.getItem("token"); }
   if (m) { sessionStorage.setItem("token", decodeURIComponent(m[1])); location.hash = "#/"; }
 })();
 
-// A read that gets no answer (the network failed, or nothing came back in 15 s) is
-// tried once more; a write is never repeated by the page.
+// A read that gets no answer (the network failed, or nothing came back in 15 s) or a
+// server-side failure (5xx: a throttled or restarting function, a gateway timeout) is
+// tried once more a moment later; a write is never repeated by the page.
 async function api(method, path, body) {
   try {
     return await apiOnce(method, path, body);
   } catch (err) {
-    if (method !== "GET" || err.status !== undefined) throw err;
+    if (method !== "GET" || (err.status !== undefined && err.status < 500)) throw err;
+    await new Promise((resolve) => setTimeout(resolve, 1000));
     return apiOnce(method, path, body);
   }
 }
