@@ -13,7 +13,7 @@ pub use checker::{CheckedRow, Decision, FileChecker, RoleColumns, RowCells};
 pub use date::{CompletionDate, DateOrder};
 pub use ids::{ImportId, OrgId, PersonId, TrainingId};
 pub use issue::{FileProblem, Issue, IssueCode};
-pub use normalize::{clip_text, Email, MatchKey, PersonName, PhoneNumber};
+pub use normalize::{clip_text, region as phone_region, Email, MatchKey, PersonName, PhoneNumber};
 pub use status::{ImportStatus, MatchMethod, Outcome, RowStatus};
 pub use validate::{
     match_person, DirectorySnapshot, ParsedRow, PersonMatch, PersonRef, RowInput, RowVerdict,

@@ -2,6 +2,7 @@
 //! canonical value, so two spellings of the same email, phone or name compare equal.
 
 use super::status::MatchMethod;
+use rlibphonenumber::{PhoneNumber as RlPhoneNumber, PhoneNumberFormat, Region, PHONE_NUMBER_UTIL};
 use unicode_normalization::UnicodeNormalization;
 
 /// An email address, trimmed and lower-cased.
@@ -110,18 +111,18 @@ impl PhoneNumber {
                 clip(raw)
             ));
         }
-        let country = default_country.and_then(|c| c.to_ascii_uppercase().parse::<phonenumber::country::Id>().ok());
-        let parsed = phonenumber::parse(country, s).map_err(|_| {
+        let country = default_country.and_then(region);
+        let parsed = RlPhoneNumber::parse(s, country).map_err(|_| {
             if country.is_none() && !s.starts_with('+') {
                 format!("'{}' has no country code: write it as +<country code> <number> or set the import's default country", clip(raw))
             } else {
                 format!("'{}' is not a phone number", clip(raw))
             }
         })?;
-        if !phonenumber::is_valid(&parsed) {
+        if !parsed.is_valid() {
             let digits: String = s.chars().filter(char::is_ascii_digit).collect();
             let with_plus = format!("+{}", digits.trim_start_matches("00"));
-            if !s.starts_with('+') && digits.len() >= 10 && phonenumber::parse(None, &with_plus).is_ok_and(|p| phonenumber::is_valid(&p)) {
+            if !s.starts_with('+') && digits.len() >= 10 && RlPhoneNumber::parse(&with_plus, None).is_ok_and(|p| p.is_valid()) {
                 return Err(format!(
                     "'{}' is not valid for the default country; it looks like an international number that lost its '+': write it as {with_plus}",
                     clip(raw)
@@ -129,12 +130,22 @@ impl PhoneNumber {
             }
             return Err(format!("'{}' is not a valid phone number for its country", clip(raw)));
         }
-        Ok(PhoneNumber(parsed.format().mode(phonenumber::Mode::E164).to_string()))
+        Ok(PhoneNumber(parsed.format_as(PhoneNumberFormat::E164).into_owned()))
     }
 
     pub fn as_str(&self) -> &str {
         &self.0
     }
+}
+
+/// A country the numbering plans know, from its ISO 3166 alpha-2 code (any case).
+pub fn region(code: &str) -> Option<Region> {
+    let code = code.trim();
+    if code.len() != 2 || !code.bytes().all(|b| b.is_ascii_alphabetic()) {
+        return None;
+    }
+    let region = code.to_ascii_uppercase().parse::<Region>().ok()?;
+    PHONE_NUMBER_UTIL.get_country_code_for_region(region).is_some().then_some(region)
 }
 
 fn looks_like_scientific_notation(s: &str) -> bool {
@@ -272,6 +283,17 @@ mod tests {
     fn national_phone_without_a_country_is_an_error_that_says_how_to_fix_it() {
         let err = PhoneNumber::parse("4155552671", None).unwrap_err();
         assert!(err.contains("country"), "{err}");
+    }
+
+    #[test]
+    fn default_countries_are_iso_codes_the_numbering_plans_know() {
+        assert!(region("GB").is_some() && region("gb").is_some() && region(" us ").is_some());
+        // "UK" is not ISO 3166 (GB is); XX and ZZ are unassigned; "001" is the
+        // non-geographic entity, not a country.
+        for bad in ["UK", "XX", "ZZ", "EU", "001", "U", "USA", ""] {
+            assert!(region(bad).is_none(), "{bad}");
+        }
+        assert_eq!(PhoneNumber::parse("07911 123456", Some("gb")).unwrap().as_str(), "+447911123456");
     }
 
     #[test]

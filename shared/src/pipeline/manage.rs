@@ -32,7 +32,7 @@ pub fn check_options(options: &ImportOptions) -> Result<ImportOptions, PipelineE
     let mut out = options.clone();
     if let Some(c) = &options.default_country {
         let upper = c.trim().to_ascii_uppercase();
-        if upper.parse::<phonenumber::country::Id>().is_err() {
+        if crate::domain::phone_region(&upper).is_none() {
             return Err(invalid("INVALID_OPTION", format!("default_country '{c}' is not an ISO 3166 two-letter country code such as US, GB or DE")));
         }
         out.default_country = Some(upper);
