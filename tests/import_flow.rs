@@ -219,6 +219,11 @@ async fn phone_import_uses_the_default_country_and_e164() {
     let handled = sign_up(&w.env.store, CONFIRM, "sub-uk", &w.attrs(&[("phone_number", "+447911123456")])).await;
     assert!(matches!(handled, on_signup::Handled::Applied(ref r) if r.applied == 1), "{handled:?}");
     assert_eq!(w.completions("sub-uk").await[0]["completed_on"], "2024-01-13");
+    // A default country must be one the numbering plans know: "UK" is not ISO 3166.
+    for bad in ["UK", "XX", "001"] {
+        let (status, body) = w.call("POST", "/imports", Some(json!({"method": "phone", "csv": csv, "default_country": bad}))).await;
+        assert_eq!((status, body["code"].as_str()), (400, Some("INVALID_OPTION")), "{bad}: {body}");
+    }
 }
 
 #[tokio::test]
