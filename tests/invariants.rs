@@ -237,6 +237,69 @@ async fn the_commit_stopped_after_any_write_converges_when_run_again() {
     }
 }
 
+/// A commit run under a Lambda deadline that it would not make stops between pages,
+/// gives its lease up and sends its own commit request again (a new object version);
+/// the invocation that starts goes on from the recorded cursor. Every row moves once.
+#[tokio::test]
+async fn a_commit_near_its_deadline_hands_the_rest_to_a_new_invocation() {
+    use training_imports::pipeline::commit::COMMIT_PAGE_ROWS;
+    use training_imports::store::LeaseAttempt;
+    let env = test_env("commit-deadline").await;
+    let store = &env.store;
+    let org = new_org();
+    setup_org(store, &org).await;
+    // Three pages: a few people signed up (ready rows), the rest pending.
+    let people: Vec<String> = (0..2 * COMMIT_PAGE_ROWS + 100).map(|i| format!("p{i}@example.com")).collect();
+    for (i, e) in people.iter().take(5).enumerate() {
+        signup(store, &org, &format!("sub-{i}"), e).await;
+    }
+    let (id, key) = create(store, &org, &csv_for(&people)).await;
+    deliver(store, &key).await;
+    let (status, _) = call(store, &org, "POST", &format!("/imports/{id}/commit"), Some(json!({}))).await;
+    assert_eq!(status, 202);
+    let commit_key = keys::s3::commit_key(&org, &id);
+    let object = |store: &Store| {
+        let (store, commit_key) = (store.clone(), commit_key.clone());
+        async move {
+            let got = store.s3().get_object().bucket(store.bucket()).key(&commit_key).send().await.unwrap();
+            let etag = got.e_tag.clone().unwrap_or_default();
+            let body: Value = serde_json::from_slice(&got.body.collect().await.unwrap().into_bytes()).unwrap();
+            (etag, body)
+        }
+    };
+    let (first_etag, _) = object(store).await;
+    let head = store.s3().head_object().bucket(store.bucket()).key(&commit_key).send().await.unwrap();
+    let event = s3_event(store.bucket(), &commit_key, head.content_length.unwrap_or(0), &first_etag);
+
+    // A deadline already closer than the margin: one page, then hand on.
+    import_worker::handle_until(store, event, Some(std::time::Instant::now())).await.unwrap();
+    let s = assert_counts_match_rows(store, &org, &id).await;
+    assert_eq!(s["status"], "importing", "{s}");
+    let moved: i64 = ["imported", "pending"].iter().map(|k| s["statuses"][*k].as_i64().unwrap()).sum();
+    assert_eq!(moved, COMMIT_PAGE_ROWS as i64, "one page moved: {s}");
+    let cursor = 2 + COMMIT_PAGE_ROWS as u64; // rows are numbered by line, the first on line 2
+    let (etag, body) = object(store).await;
+    assert_ne!(etag, first_etag, "a new version of the request, so S3 sends a new event");
+    assert_eq!(body["continue_from_row"], json!(cursor), "{body}");
+    // The lease is free for the next invocation, at the recorded cursor.
+    match store.take_commit_lease(&org, &id, store.commit_lease()).await.unwrap() {
+        LeaseAttempt::Taken(lease) => {
+            assert_eq!(lease.cursor, cursor);
+            store.release_commit_lease(&org, &id, &lease).await.unwrap();
+        }
+        other => panic!("the lease must have been given up: {other:?}"),
+    }
+
+    // The new version's event: the next invocation finishes the rest.
+    deliver(store, &commit_key).await;
+    let s = assert_counts_match_rows(store, &org, &id).await;
+    assert_eq!(s["status"], "imported", "{s}");
+    assert_eq!((s["statuses"]["imported"].as_i64(), s["statuses"]["pending"].as_i64()), (Some(5), Some(people.len() as i64 - 5)), "{s}");
+    for i in 0..5 {
+        assert_eq!(completions(store, &org, &format!("sub-{i}")).await, 1);
+    }
+}
+
 /// One run at a time moves an import's rows: a delivery that finds the commit lease held
 /// by a live run (it renews the lease) changes nothing; once the lease runs out without
 /// renewal (the holder stopped), a delivery takes the commit over and finishes it.

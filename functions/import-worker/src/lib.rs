@@ -17,9 +17,23 @@ pub struct WorkerReport {
     pub ignored: usize,
 }
 
+/// Handles every record with no time limit (tests, tools): see [`handle_until`].
+pub async fn handle(store: &Store, event: S3Event) -> Result<WorkerReport, lambda_runtime::Error> {
+    handle_until(store, event, None).await
+}
+
+/// The invocation's deadline (milliseconds since the epoch, from the Lambda context) as
+/// an instant of this process's clock; None when it is not in the future (cargo-lambda's
+/// emulator sends a fixed 600000, i.e. 1970: no deadline to keep there).
+pub fn deadline_from_epoch_ms(deadline_ms: u64) -> Option<std::time::Instant> {
+    let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
+    (deadline_ms > now_ms).then(|| std::time::Instant::now() + std::time::Duration::from_millis(deadline_ms - now_ms))
+}
+
 /// Handles every record. A record for an unknown key or import is logged and ignored
 /// (retrying cannot help); a service failure fails the invocation so Lambda retries it.
-pub async fn handle(store: &Store, event: S3Event) -> Result<WorkerReport, lambda_runtime::Error> {
+/// A commit that would outlive `deadline` hands the rest of its rows to a new invocation.
+pub async fn handle_until(store: &Store, event: S3Event, deadline: Option<std::time::Instant>) -> Result<WorkerReport, lambda_runtime::Error> {
     let today = chrono::Utc::now().date_naive();
     let mut report = WorkerReport::default();
     for record in event.records {
@@ -33,7 +47,7 @@ pub async fn handle(store: &Store, event: S3Event) -> Result<WorkerReport, lambd
             continue;
         }
         let key = decode_key(raw_key);
-        let result = handle_object(store, &key, record.s3.object.e_tag.as_deref(), record.s3.object.size, today).await;
+        let result = handle_object(store, &key, record.s3.object.e_tag.as_deref(), record.s3.object.size, today, deadline).await;
         match result {
             Ok(()) => report.handled += 1,
             Err(PipelineError::NotFound { what }) => {
@@ -56,6 +70,16 @@ pub async fn handle(store: &Store, event: S3Event) -> Result<WorkerReport, lambd
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_lambda_deadline_becomes_an_instant_and_a_past_one_none() {
+        let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
+        let at = deadline_from_epoch_ms(now_ms + 5_000).expect("a deadline 5 s ahead");
+        let left = at.saturating_duration_since(std::time::Instant::now());
+        assert!(left > std::time::Duration::from_secs(4) && left <= std::time::Duration::from_secs(5), "{left:?}");
+        assert_eq!(deadline_from_epoch_ms(600_000), None);
+        assert_eq!(deadline_from_epoch_ms(now_ms.saturating_sub(1)), None);
+    }
 
     #[test]
     fn keys_from_events_are_url_decoded() {

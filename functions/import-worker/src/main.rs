@@ -6,5 +6,9 @@ use training_imports::{aws, telemetry};
 async fn main() -> Result<(), lambda_runtime::Error> {
     telemetry::init();
     let store = &aws::store_from_env().await?;
-    run(service_fn(move |event: LambdaEvent<S3Event>| async move { import_worker::handle(store, event.payload).await })).await
+    run(service_fn(move |event: LambdaEvent<S3Event>| async move {
+        let deadline = import_worker::deadline_from_epoch_ms(event.context.deadline);
+        import_worker::handle_until(store, event.payload, deadline).await
+    }))
+    .await
 }

@@ -18,14 +18,30 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 /// Rows read, moved and recorded together.
 pub const COMMIT_PAGE_ROWS: usize = 250;
 
+/// Time a commit under a deadline keeps in hand: with less than this left it records
+/// its page, gives the lease up and hands the rest to a new invocation. A page takes
+/// well under a second here and a few seconds at DynamoDB's partition write limit.
+pub const CONTINUE_MARGIN: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// How a run ended without an error.
 enum Finished {
     AllRows,
     /// Another run took the lease over (this one was too slow); it finishes the job.
     LeaseLost,
+    /// The deadline is near; the pages before `cursor` are recorded.
+    OutOfTime { cursor: u64 },
 }
 
+/// Commits an import with no time limit (tests, tools).
 pub async fn run_commit(store: &Store, org: &OrgId, id: &ImportId) -> Result<(), PipelineError> {
+    run_commit_until(store, org, id, None).await
+}
+
+/// Commits an import; with a `deadline` (a Lambda invocation's), a run that would not
+/// finish in time stops between pages and re-sends its own commit request, so the next
+/// invocation goes on from the recorded cursor: an import of any size commits without
+/// a timeout, and without using up the invocation's retries.
+pub async fn run_commit_until(store: &Store, org: &OrgId, id: &ImportId, deadline: Option<std::time::Instant>) -> Result<(), PipelineError> {
     let Some(summary) = store.get_import(org, id).await? else {
         return Err(PipelineError::NotFound { what: "import" });
     };
@@ -36,7 +52,7 @@ pub async fn run_commit(store: &Store, org: &OrgId, id: &ImportId) -> Result<(),
     let Some(mut lease) = take_lease(store, org, id).await? else {
         return Ok(());
     };
-    match commit_pages(store, org, id, &summary, &mut lease).await {
+    match commit_pages(store, org, id, &summary, &mut lease, deadline).await {
         Err(e) => {
             // Let a retry start at once instead of waiting for the lease to run out.
             if let Err(release) = store.release_commit_lease(org, id, &lease).await {
@@ -46,6 +62,18 @@ pub async fn run_commit(store: &Store, org: &OrgId, id: &ImportId) -> Result<(),
         }
         Ok(Finished::LeaseLost) => {
             tracing::warn!(org = %org, import = %id, "commit lease taken over by another run; leaving the rest to it");
+            Ok(())
+        }
+        Ok(Finished::OutOfTime { cursor }) => {
+            // The lease first: the new run must find it free, not held by a run that
+            // no longer renews it. If the request cannot be sent, this invocation fails
+            // and its retry goes on from the cursor instead.
+            store.release_commit_lease(org, id, &lease).await?;
+            let mut request = serde_json::to_value(summary.commit.clone().unwrap_or_default()).unwrap_or_default();
+            // A new body each time, so the object's ETag (and a local relay) sees a new version.
+            request["continue_from_row"] = serde_json::json!(cursor);
+            store.put_object(&crate::keys::s3::commit_key(org, id), "application/json", serde_json::to_vec(&request).unwrap_or_default()).await?;
+            tracing::info!(org = %org, import = %id, cursor, "commit handed to a new invocation before this one's time runs out");
             Ok(())
         }
         Ok(Finished::AllRows) => {
@@ -90,7 +118,14 @@ async fn take_lease(store: &Store, org: &OrgId, id: &ImportId) -> Result<Option<
     }
 }
 
-async fn commit_pages(store: &Store, org: &OrgId, id: &ImportId, summary: &crate::store::ImportSummary, lease: &mut CommitLease) -> Result<Finished, PipelineError> {
+async fn commit_pages(
+    store: &Store,
+    org: &OrgId,
+    id: &ImportId,
+    summary: &crate::store::ImportSummary,
+    lease: &mut CommitLease,
+    deadline: Option<std::time::Instant>,
+) -> Result<Finished, PipelineError> {
     let length = store.commit_lease();
     // Read before any person is looked up (see SignUpWatch).
     let mut watch = SignUpWatch { before_lookups: store.sign_ups(org).await?, moved: false };
@@ -133,8 +168,11 @@ async fn commit_pages(store: &Store, org: &OrgId, id: &ImportId, summary: &crate
             other => other?,
         }
         match next? {
-            Some(p) => page = p,
             None => return Ok(Finished::AllRows),
+            Some(_) if deadline.is_some_and(|d| d.saturating_duration_since(std::time::Instant::now()) < CONTINUE_MARGIN) => {
+                return Ok(Finished::OutOfTime { cursor: last + 1 });
+            }
+            Some(p) => page = p,
         }
     }
 }

@@ -22,11 +22,19 @@ pub const CHUNK_ROWS: usize = 1000;
 pub const PENDING_READ_BUDGET: usize = 20_000;
 
 /// Handles one ObjectCreated record: validates an upload or a drop, or runs a commit.
-pub async fn handle_object(store: &Store, key: &str, etag: Option<&str>, size: Option<i64>, today: NaiveDate) -> Result<(), PipelineError> {
+/// `deadline`: when the invocation's time runs out (a commit hands its rest on before).
+pub async fn handle_object(
+    store: &Store,
+    key: &str,
+    etag: Option<&str>,
+    size: Option<i64>,
+    today: NaiveDate,
+    deadline: Option<std::time::Instant>,
+) -> Result<(), PipelineError> {
     let role = classify(key).map_err(|m| super::invalid("UNKNOWN_OBJECT_KEY", m))?;
     match role {
         ObjectRole::Upload { org, import } => validate_import(store, &org, &import, today).await,
-        ObjectRole::Commit { org, import } => commit::run_commit(store, &org, &import).await,
+        ObjectRole::Commit { org, import } => commit::run_commit_until(store, &org, &import, deadline).await,
         ObjectRole::Drop { org, method, name } => {
             let import = drop_import_id(key, etag);
             let file_name = name.rsplit('/').next().unwrap_or(&name).to_string();
