@@ -586,13 +586,20 @@ async fn an_import_left_validating_fails_with_a_reason_and_a_stopped_commit_resu
     let (id, key) = create(store, org, "email,training,date\nb@example.com,forklift,2024-01-01\n").await;
     deliver(store, &key).await;
     call(store, org, "POST", &format!("/imports/{id}/commit"), Some(json!({}))).await;
+    let first = commit_etag(store, org, &id).await;
     // The commit's event was lost: importing, untouched for 20 minutes.
     age(store, org, &id).await;
     let s = summary(store, org, &id).await;
     assert_eq!((s["status"].as_str(), s["commit_resumes"].as_u64()), (Some("importing"), Some(1)), "{s}");
+    // Written again as new content, so that even a relay that watches ETags sends it.
+    assert_ne!(commit_etag(store, org, &id).await, first);
     deliver(store, &keys::s3::commit_key(org, &id)).await; // the new commit request's event
     let s = assert_counts_match_rows(store, org, &id).await;
     assert_eq!(s["status"], "imported");
+}
+
+async fn commit_etag(store: &Store, org: &OrgId, id: &ImportId) -> Option<String> {
+    store.s3().head_object().bucket(store.bucket()).key(keys::s3::commit_key(org, id)).send().await.unwrap().e_tag
 }
 
 async fn age(store: &Store, org: &OrgId, id: &ImportId) {

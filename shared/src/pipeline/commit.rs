@@ -9,7 +9,7 @@
 use super::PipelineError;
 use crate::domain::{match_person, ImportId, ImportStatus, MatchKey, MatchMethod, OrgId, Outcome, PersonId, PersonMatch, PersonRef, RowStatus, TrainingId};
 use crate::store::{
-    committed_status, now_ms, now_rfc3339, CommitLease, CommittedRow, LeaseAttempt, NewCompletion, RowRecord, RowTransition, Store, StoreError,
+    committed_status, now_ms, now_rfc3339, CommitLease, CommitRequest, CommittedRow, LeaseAttempt, NewCompletion, RowRecord, RowTransition, Store, StoreError,
     TrainingRecord,
 };
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -69,10 +69,7 @@ pub async fn run_commit_until(store: &Store, org: &OrgId, id: &ImportId, deadlin
             // no longer renews it. If the request cannot be sent, this invocation fails
             // and its retry goes on from the cursor instead.
             store.release_commit_lease(org, id, &lease).await?;
-            let mut request = serde_json::to_value(summary.commit.clone().unwrap_or_default()).unwrap_or_default();
-            // A new body each time, so the object's ETag (and a local relay) sees a new version.
-            request["continue_from_row"] = serde_json::json!(cursor);
-            store.put_object(&crate::keys::s3::commit_key(org, id), "application/json", serde_json::to_vec(&request).unwrap_or_default()).await?;
+            send_commit_request(store, org, id, &summary.commit.clone().unwrap_or_default(), Some(("continue_from_row", cursor))).await?;
             tracing::info!(org = %org, import = %id, cursor, "commit handed to a new invocation before this one's time runs out");
             Ok(())
         }
@@ -89,6 +86,17 @@ pub async fn run_commit_until(store: &Store, org: &OrgId, id: &ImportId, deadlin
             Ok(())
         }
     }
+}
+
+/// Writes the import's commit request (`commits/<org>/<id>.json`); its S3 event starts
+/// the worker. `mark` (a name and a number) makes a later write of the same request new
+/// content: S3 sends an event for every write, a local relay only for a new ETag.
+pub(crate) async fn send_commit_request(store: &Store, org: &OrgId, id: &ImportId, request: &CommitRequest, mark: Option<(&str, u64)>) -> Result<(), StoreError> {
+    let mut body = serde_json::to_value(request).unwrap_or_default();
+    if let Some((name, value)) = mark {
+        body[name] = serde_json::json!(value);
+    }
+    store.put_object(&crate::keys::s3::commit_key(org, id), "application/json", serde_json::to_vec(&body).unwrap_or_default()).await
 }
 
 /// Takes the commit lease. When another run holds it, waits: if the holder renews it

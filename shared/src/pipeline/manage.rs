@@ -138,7 +138,7 @@ pub async fn recover_if_stopped(store: &Store, summary: ImportSummary) -> Result
                 .await;
             if resumed.is_ok() {
                 let request = summary.commit.clone().unwrap_or_default();
-                store.put_object(&keys::s3::commit_key(&org, &id), "application/json", serde_json::to_vec(&request).unwrap_or_default()).await?;
+                super::commit::send_commit_request(store, &org, &id, &request, Some(("resume", summary.commit_resumes + 1))).await?;
             }
             resumed
         }
@@ -197,7 +197,7 @@ pub async fn request_commit(store: &Store, org: &OrgId, id: &ImportId, skip_inva
         }
         Err(e) => return Err(e.into()),
     };
-    store.put_object(&keys::s3::commit_key(org, id), "application/json", serde_json::to_vec(&request).unwrap_or_default()).await?;
+    super::commit::send_commit_request(store, org, id, &request, None).await?;
     Ok(summary)
 }
 
