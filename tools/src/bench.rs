@@ -102,6 +102,56 @@ fn core<R: std::io::Read>(source: R, method: MatchMethod, dir: &DirectorySnapsho
     (n, ok)
 }
 
+/// The core in stages, for seeing where its time goes: 0 = our reader only, 1 = reader
+/// and parse, 2 = everything. Returns the rows read.
+fn core_stage(bytes: &[u8], method: MatchMethod, dir: &DirectorySnapshot, stage: u8) -> usize {
+    let today = chrono::NaiveDate::from_ymd_opt(2026, 11, 25).unwrap();
+    let mut rows = CsvRows::open(bytes, method).unwrap();
+    let mut checker = FileChecker::new(method, Some("GB"), DateOrder::Undecided, today, rows.layout.role_columns());
+    let mut n = 0;
+    let mut sink = 0usize;
+    while let Some(record) = rows.next_record().unwrap() {
+        n += 1;
+        let Some(cells) = record.roles() else { continue };
+        if stage == 0 {
+            sink += cells.training.len();
+            continue;
+        }
+        let row = checker.parse(&cells, dir);
+        if stage == 2 {
+            sink += checker.decide(&row, dir).skip.is_some() as usize;
+        }
+        if n % 1000 == 0 {
+            checker.end_chunk();
+        }
+    }
+    std::hint::black_box(sink);
+    n
+}
+
+fn bench_core_stages(rows: usize) {
+    println!("\n## Validation core by stage, {rows} rows (best of 7, rows/s)\n");
+    println!("| method | bare csv read | our reader | + parse | + decide |");
+    println!("| --- | ---: | ---: | ---: | ---: |");
+    for method in [MatchMethod::Email, MatchMethod::Hris, MatchMethod::Name, MatchMethod::Phone] {
+        let bytes = make_csv(method, rows);
+        let dir = directory(method, rows / 5);
+        let mut best = [f64::MAX; 4];
+        for _ in 0..7 {
+            let t = Instant::now();
+            assert_eq!(bare_read(&bytes), rows);
+            best[0] = best[0].min(t.elapsed().as_secs_f64());
+            for stage in 0..3u8 {
+                let t = Instant::now();
+                assert_eq!(core_stage(&bytes, method, &dir, stage), rows);
+                best[1 + stage as usize] = best[1 + stage as usize].min(t.elapsed().as_secs_f64());
+            }
+        }
+        let r = best.map(|s| rate(rows, s));
+        println!("| {method} | {:.0} | {:.0} | {:.0} | {:.0} |", r[0], r[1], r[2], r[3]);
+    }
+}
+
 fn rate(rows: usize, secs: f64) -> f64 {
     rows as f64 / secs
 }
@@ -405,6 +455,7 @@ fn main() {
     let runtime = || tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     match what.as_str() {
         "core" => bench_core(rows),
+        "core-stages" => bench_core_stages(rows),
         "store" => runtime().block_on(store_bench::run(rows, (rows / 20).max(500))),
         "signup" => runtime().block_on(store_bench::signups(rows.min(1000), 200, 20)),
         "memory" => bench_memory(rows),
