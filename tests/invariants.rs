@@ -300,6 +300,82 @@ async fn a_commit_near_its_deadline_hands_the_rest_to_a_new_invocation() {
     }
 }
 
+/// Delivers an object's event to the worker as an invocation with `deadline`.
+async fn deliver_until(store: &Store, key: &str, deadline: std::time::Instant) -> String {
+    let head = store.s3().head_object().bucket(store.bucket()).key(key).send().await.unwrap();
+    let etag = head.e_tag.clone().unwrap_or_default();
+    let event = s3_event(store.bucket(), key, head.content_length.unwrap_or(0), &etag);
+    import_worker::handle_until(store, event, Some(deadline)).await.unwrap();
+    etag
+}
+
+/// A file too long for one invocation: the validation saves where it stopped (row,
+/// counts, rows seen) under resume/, and the invocations that follow finish it with
+/// exactly the rows and summary one long run gives, repeats across the stops included.
+#[tokio::test]
+async fn a_validation_near_its_deadline_hands_the_rest_to_new_invocations() {
+    use training_imports::pipeline::validate::CHUNK_ROWS;
+    let env = test_env("validate-deadline").await;
+    let store = &env.store;
+    let org = new_org();
+    setup_org(store, &org).await;
+    for i in 0..3 {
+        signup(store, &org, &format!("sub-{i}"), &format!("p{i}@example.com")).await;
+    }
+    // Two and a half chunks: ready, pending, error and repeated rows, with repeats of
+    // rows from the first chunk in the second and third.
+    let mut csv = "email,training,date\n".to_string();
+    for r in 0..(2 * CHUNK_ROWS + CHUNK_ROWS / 2) {
+        let line = match r % 10 {
+            7 => format!("p{}@example.com,first-aid,2024-02-0{}\n", r % 5, 1 + r % 7),
+            8 => "not-an-email,forklift,2024-01-01\n".to_string(),
+            9 => format!("p{}@example.com,forklift,2024-01-01\n", (r / 10) % 40),
+            _ => format!("p{r}@example.com,forklift,2024-01-0{}\n", 1 + r % 9),
+        };
+        csv.push_str(&line);
+    }
+    let (reference, key) = create(store, &org, &csv).await;
+    deliver(store, &key).await;
+    let (id, key) = create(store, &org, &csv).await;
+
+    // A deadline already closer than the margin: one chunk per invocation.
+    let resume = keys::s3::resume_key(&org, &id);
+    deliver_until(store, &key, std::time::Instant::now()).await;
+    let mut invocations = 1;
+    let mut etags = vec![];
+    while summary(store, &org, &id).await["status"] == "validating" {
+        assert!(invocations < 10, "the validation does not finish");
+        etags.push(deliver_until(store, &resume, std::time::Instant::now()).await);
+        invocations += 1;
+    }
+    assert_eq!(invocations, 3, "one chunk per invocation");
+    assert_ne!(etags[0], etags[1], "each hand-on writes a new version, so S3 sends a new event");
+
+    let (want, got) = (assert_counts_match_rows(store, &org, &reference).await, assert_counts_match_rows(store, &org, &id).await);
+    assert_eq!(got["status"], "validated", "{got}");
+    assert!(want["issues"]["DUPLICATE_IN_FILE"].as_u64().unwrap() > 100, "the file has repeats across chunks: {want}");
+    for k in ["rows_total", "outcomes", "issues", "date_order", "headers"] {
+        assert_eq!(got[k], want[k], "{k}");
+    }
+    let strip = |rows: Vec<Value>| -> Vec<Value> {
+        rows.into_iter()
+            .map(|mut r| {
+                r.as_object_mut().unwrap().remove("import_id");
+                r
+            })
+            .collect()
+    };
+    let (want_rows, got_rows) = (strip(all_rows(store, &org, &reference).await), strip(all_rows(store, &org, &id).await));
+    assert_eq!(got_rows.len(), want_rows.len());
+    for (g, w) in got_rows.iter().zip(&want_rows) {
+        assert_eq!(g, w);
+    }
+
+    // A late copy of the last hand-on's event changes nothing.
+    deliver(store, &resume).await;
+    assert_eq!(outcome_counts(&summary(store, &org, &id).await), outcome_counts(&got));
+}
+
 /// One run at a time moves an import's rows: a delivery that finds the commit lease held
 /// by a live run (it renews the lease) changes nothing; once the lease runs out without
 /// renewal (the holder stopped), a delivery takes the commit over and finishes it.

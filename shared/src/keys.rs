@@ -46,6 +46,7 @@ pub mod s3 {
     pub const UPLOADS: &str = "uploads/";
     pub const COMMITS: &str = "commits/";
     pub const DROPS: &str = "drop/";
+    pub const RESUMES: &str = "resume/";
 
     /// `uploads/<org>/<import>/source.csv`: files sent through the API.
     pub fn upload_key(org: &OrgId, import: &ImportId) -> String {
@@ -54,6 +55,12 @@ pub mod s3 {
     /// `commits/<org>/<import>.json`: a commit request, picked up by the worker.
     pub fn commit_key(org: &OrgId, import: &ImportId) -> String {
         format!("{COMMITS}{org}/{import}.json")
+    }
+
+    /// `resume/<org>/<import>.bin`: where a validation that ran short of time stopped,
+    /// picked up by the next invocation of the worker.
+    pub fn resume_key(org: &OrgId, import: &ImportId) -> String {
+        format!("{RESUMES}{org}/{import}.bin")
     }
 
     /// `reports/<org>/<import>/errors.csv`: a large error report, handed out by URL.
@@ -66,13 +73,15 @@ pub mod s3 {
     pub enum ObjectRole {
         Upload { org: OrgId, import: ImportId },
         Commit { org: OrgId, import: ImportId },
+        /// A validation to go on with ([`resume_key`]).
+        Resume { org: OrgId, import: ImportId },
         /// `drop/<org>/<method>/<any name>.csv`: a file sent by another system.
         Drop { org: OrgId, method: MatchMethod, name: String },
     }
 
     pub fn classify(key: &str) -> Result<ObjectRole, String> {
         let parts: Vec<&str> = key.split('/').collect();
-        let bad = || format!("object key '{key}' is not under uploads/<org>/<import>/, commits/<org>/ or drop/<org>/<method>/");
+        let bad = || format!("object key '{key}' is not under uploads/<org>/<import>/, commits/<org>/, resume/<org>/ or drop/<org>/<method>/");
         match parts.as_slice() {
             ["uploads", org, import, _file] => Ok(ObjectRole::Upload {
                 org: OrgId::parse(org)?,
@@ -81,6 +90,10 @@ pub mod s3 {
             ["commits", org, file] => Ok(ObjectRole::Commit {
                 org: OrgId::parse(org)?,
                 import: ImportId::parse(file.strip_suffix(".json").ok_or_else(bad)?)?,
+            }),
+            ["resume", org, file] => Ok(ObjectRole::Resume {
+                org: OrgId::parse(org)?,
+                import: ImportId::parse(file.strip_suffix(".bin").ok_or_else(bad)?)?,
             }),
             ["drop", org, method, name @ ..] if !name.is_empty() && !name.iter().any(|n| n.is_empty()) => Ok(ObjectRole::Drop {
                 org: OrgId::parse(org)?,
@@ -102,7 +115,9 @@ mod tests {
         let org = OrgId::parse("acme").unwrap();
         let imp = ImportId::parse("abc").unwrap();
         assert_eq!(classify(&upload_key(&org, &imp)).unwrap(), ObjectRole::Upload { org: org.clone(), import: imp.clone() });
-        assert_eq!(classify(&commit_key(&org, &imp)).unwrap(), ObjectRole::Commit { org: org.clone(), import: imp });
+        assert_eq!(classify(&commit_key(&org, &imp)).unwrap(), ObjectRole::Commit { org: org.clone(), import: imp.clone() });
+        assert_eq!(classify(&resume_key(&org, &imp)).unwrap(), ObjectRole::Resume { org: org.clone(), import: imp });
+        assert!(classify("resume/acme/abc.json").is_err());
         assert_eq!(
             classify("drop/acme/email/nightly/2024.csv").unwrap(),
             ObjectRole::Drop { org, method: MatchMethod::Email, name: "nightly/2024.csv".into() }

@@ -114,6 +114,9 @@ pub struct FileChecker {
     training_slots: Vec<TrainingSlot>,
     /// Trainings rows have named, each once, by their position.
     trainings: Vec<TrainingRef>,
+    /// By position in `trainings`: a 64-bit hash of the training's id, its part of a
+    /// row's identity (the same in every run, so identities outlive the checker).
+    training_hashes: Vec<u64>,
     training_ids: HashMap<String, u32>,
     date_index: HashMap<CompactString, u32>,
     dates: Vec<Result<CompletionDate, Issue>>,
@@ -141,6 +144,7 @@ impl FileChecker {
             training_index: HashMap::new(),
             training_slots: Vec::new(),
             trainings: Vec::new(),
+            training_hashes: Vec::new(),
             training_ids: HashMap::new(),
             date_index: HashMap::new(),
             dates: Vec::new(),
@@ -157,6 +161,17 @@ impl FileChecker {
     /// holds its old and new tables at once while growing.
     pub fn expect_rows(&mut self, rows: usize) {
         self.seen.reserve(rows.saturating_sub(self.seen.len()));
+    }
+
+    /// The identities of the valid rows so far: with [`FileChecker::restore_seen`], a
+    /// file's check can stop and go on in another process, still finding every repeat.
+    pub fn seen_rows(&self) -> impl Iterator<Item = u64> + '_ {
+        self.seen.iter().copied()
+    }
+
+    /// Takes up the rows seen by an earlier check of the same file ([`FileChecker::seen_rows`]).
+    pub fn restore_seen(&mut self, rows: impl IntoIterator<Item = u64>) {
+        self.seen.extend(rows);
     }
 
     /// Smaller caches (tests use this to empty them often).
@@ -214,6 +229,7 @@ impl FileChecker {
                     let at = *self.training_ids.entry(t.id.as_str().to_string()).or_insert(next);
                     if at == next {
                         self.trainings.push(TrainingRef { id: t.id.clone(), title: t.title.clone() });
+                        self.training_hashes.push(stable_hash(t.id.as_str()));
                     }
                     TrainingSlot::Found(at)
                 }
@@ -293,7 +309,8 @@ impl FileChecker {
         // The rest of the person's slot is read only when an earlier completion or
         // pending row could make this row a repeat.
         let person = || &self.persons[row.person as usize];
-        let skip = if !self.seen.insert(row_fingerprint(self.hot[row.person as usize].key_hash, t, date)) {
+        let identity = row_fingerprint(self.hot[row.person as usize].key_hash, self.training_hashes[t as usize], date);
+        let skip = if !self.seen.insert(identity) {
             Some(IssueCode::DuplicateInFile)
         } else if !dir.completions.is_empty() && person().found.as_ref().and_then(person_id).is_some_and(|pid| dir.has_completion(pid, training, date)) {
             Some(IssueCode::AlreadyCompleted)
@@ -384,19 +401,22 @@ fn person_id(found: &PersonMatch) -> Option<&super::PersonId> {
 }
 
 fn key_hash(key: &MatchKey) -> u64 {
-    use std::hash::{Hash, Hasher};
-    // SipHash with fixed keys: the same key hashes the same in every run.
+    stable_hash(key)
+}
+
+/// SipHash with fixed keys: the same value hashes the same in every run of a build.
+fn stable_hash(value: &(impl std::hash::Hash + ?Sized)) -> u64 {
+    use std::hash::Hasher;
     let mut h = std::collections::hash_map::DefaultHasher::new();
-    key.hash(&mut h);
+    value.hash(&mut h);
     h.finish()
 }
 
-/// A row's identity from its key's hash, its training and its date. For one key,
-/// distinct (training, date) pairs always give distinct identities (the mix is a
-/// bijection); distinct keys collide with odds of 2^-64.
-fn row_fingerprint(key_hash: u64, training: u32, date: CompletionDate) -> u64 {
-    let inner = (u64::from(training) << 32) | u64::from(date.day_number() as u32);
-    fmix64(key_hash ^ fmix64(inner))
+/// A row's identity from the hashes of its key and training, and its date. For one
+/// key and training, distinct dates always give distinct identities (the mix is a
+/// bijection); anything else collides with odds of 2^-64.
+fn row_fingerprint(key_hash: u64, training_hash: u64, date: CompletionDate) -> u64 {
+    fmix64(key_hash ^ fmix64(training_hash ^ u64::from(date.day_number() as u32)))
 }
 
 /// MurmurHash3's 64-bit finaliser: a bijection that spreads every input bit.

@@ -10,7 +10,8 @@ use chrono::{Datelike, NaiveDate};
 pub struct CompletionDate(NaiveDate);
 
 /// How to read `03/04/2024`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum DateOrder {
     DayFirst,
     MonthFirst,

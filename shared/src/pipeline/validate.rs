@@ -8,8 +8,9 @@ use crate::domain::{
     match_person, CheckedRow, CompletionDate, DateOrder, DirectorySnapshot, FileChecker, FileProblem, ImportId, ImportStatus,
     Issue, MatchKey, MatchMethod, OrgId, PersonId, PersonMatch, RowStatus, RowVerdict, Training, TrainingId,
 };
-use crate::keys::s3::{classify, ObjectRole};
-use crate::store::{ImportOptions, ImportSummary, RowRecord, Store, StoreError};
+use crate::keys::s3::{classify, resume_key, ObjectRole};
+use crate::store::{ImportOptions, ImportSummary, OutcomeCounts, RowRecord, Store, StoreError};
+use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::NaiveDate;
 use std::collections::{BTreeMap, HashSet};
 use tokio::sync::mpsc;
@@ -20,9 +21,14 @@ pub const CHUNK_ROWS: usize = 1000;
 /// of asking key by key; it never reads more than the file has rows. 20,000 entries
 /// hold about 2 MiB.
 pub const PENDING_READ_BUDGET: usize = 20_000;
+/// Time a validation under a deadline keeps in hand: with less than this left after a
+/// chunk, it saves where it is and hands the rest of the file to a new invocation.
+/// A chunk takes about a second at DynamoDB's partition write limit.
+pub const HAND_ON_MARGIN: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Handles one ObjectCreated record: validates an upload or a drop, or runs a commit.
-/// `deadline`: when the invocation's time runs out (a commit hands its rest on before).
+/// `deadline`: when the invocation's time runs out (a validation or a commit hands its
+/// rest on before).
 pub async fn handle_object(
     store: &Store,
     key: &str,
@@ -33,8 +39,9 @@ pub async fn handle_object(
 ) -> Result<(), PipelineError> {
     let role = classify(key).map_err(|m| super::invalid("UNKNOWN_OBJECT_KEY", m))?;
     match role {
-        ObjectRole::Upload { org, import } => validate_import(store, &org, &import, today).await,
+        ObjectRole::Upload { org, import } => validate_import_until(store, &org, &import, today, deadline).await,
         ObjectRole::Commit { org, import } => commit::run_commit_until(store, &org, &import, deadline).await,
+        ObjectRole::Resume { org, import } => resume_validation(store, &org, &import, deadline).await,
         ObjectRole::Drop { org, method, name } => {
             let import = drop_import_id(key, etag);
             let file_name = name.rsplit('/').next().unwrap_or(&name).to_string();
@@ -45,7 +52,7 @@ pub async fn handle_object(
                 Err(e) => return Err(e.into()),
             }
             let _ = size;
-            validate_import(store, &org, &import, today).await
+            validate_import_until(store, &org, &import, today, deadline).await
         }
     }
 }
@@ -59,8 +66,15 @@ fn drop_import_id(key: &str, etag: Option<&str>) -> ImportId {
     ImportId::parse(&format!("drop-{:016x}", h.finish())).expect("hex is a valid id")
 }
 
-/// Validates an import's object. A repeated delivery of a finished import does nothing.
+/// Validates an import's object with no time limit (tests, tools): see [`validate_import_until`].
 pub async fn validate_import(store: &Store, org: &OrgId, id: &ImportId, today: NaiveDate) -> Result<(), PipelineError> {
+    validate_import_until(store, org, id, today, None).await
+}
+
+/// Validates an import's object. A repeated delivery of a finished import does nothing.
+/// A file that would outlive `deadline` is handed on to a new invocation part-way
+/// ([`resume_validation`]).
+pub async fn validate_import_until(store: &Store, org: &OrgId, id: &ImportId, today: NaiveDate, deadline: Option<std::time::Instant>) -> Result<(), PipelineError> {
     let summary = match store
         .transition_import(org, id, &[ImportStatus::Created, ImportStatus::Uploaded, ImportStatus::Validating], ImportStatus::Validating, vec![], None)
         .await
@@ -81,7 +95,37 @@ pub async fn validate_import(store: &Store, org: &OrgId, id: &ImportId, today: N
         }
         Err(e) => return Err(e.into()),
     };
-    match run_validation(store, org, id, &summary, today).await {
+    conclude(store, org, id, run_validation(store, org, id, &summary, Start::Fresh { today }, deadline).await).await
+}
+
+/// Goes on with a validation that handed on: from the row, counts and rows seen saved
+/// in its `resume/` object, exactly as if it had not stopped.
+pub async fn resume_validation(store: &Store, org: &OrgId, id: &ImportId, deadline: Option<std::time::Instant>) -> Result<(), PipelineError> {
+    let Some(summary) = store.get_import(org, id).await? else {
+        return Err(PipelineError::NotFound { what: "import" });
+    };
+    if summary.status != ImportStatus::Validating {
+        tracing::info!(org = %org, import = %id, status = %summary.status, "import already past validation; resume ignored");
+        return Ok(());
+    }
+    let bytes = store.read_object(&resume_key(org, id)).await?;
+    let start = match Checkpoint::decode(&bytes) {
+        Ok((checkpoint, seen)) => Start::Resumed { checkpoint, seen },
+        Err(why) => {
+            tracing::error!(org = %org, import = %id, why = %why, "validation checkpoint unreadable");
+            return conclude(store, org, id, Err(Failure::File(cannot_go_on(&why)))).await;
+        }
+    };
+    conclude(store, org, id, run_validation(store, org, id, &summary, start, deadline).await).await
+}
+
+fn cannot_go_on(why: &str) -> FileProblem {
+    FileProblem::new("PROCESSING_STOPPED", format!("validation could not go on from where it stopped ({why}). Upload the file again as a new import."))
+}
+
+/// Ends a validation run: a file problem fails the import with its reason.
+async fn conclude(store: &Store, org: &OrgId, id: &ImportId, run: Result<(), Failure>) -> Result<(), PipelineError> {
+    match run {
         Ok(()) => Ok(()),
         Err(Failure::File(problem)) => {
             tracing::info!(org = %org, import = %id, code = %problem.code, "import failed validation");
@@ -106,6 +150,64 @@ impl From<StoreError> for Failure {
     }
 }
 
+/// How a validation run starts: at the top of the file, or where an earlier invocation
+/// handed on.
+enum Start {
+    Fresh { today: NaiveDate },
+    Resumed { checkpoint: Checkpoint, seen: Vec<u64> },
+}
+
+/// Where a validation that ran short of time stopped: what the next invocation needs to
+/// go on exactly as if it had not stopped. Stored as `resume/<org>/<import>.bin`: the
+/// magic bytes, the length of the JSON of this struct (u32, little-endian), the JSON,
+/// then the identities of the valid rows so far (u64 each, little-endian).
+#[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+struct Checkpoint {
+    /// The version of the uploaded object being read (its ETag).
+    etag: Option<String>,
+    order: DateOrder,
+    /// The day the validation started, so that "in the future" means one thing for all
+    /// of the file.
+    today: String,
+    /// Data rows in the file, from the first pass.
+    rows_in_file: u64,
+    /// Data rows done and written, and what they came to.
+    rows_done: u64,
+    outcomes: OutcomeCounts,
+    issues: BTreeMap<String, u64>,
+    /// Times this validation has handed on.
+    hand_ons: u64,
+}
+
+impl Checkpoint {
+    const MAGIC: &'static [u8; 4] = b"TIV1";
+
+    fn encode(&self, seen: impl Iterator<Item = u64>) -> Vec<u8> {
+        let json = serde_json::to_vec(self).expect("a checkpoint is plain data");
+        let mut out = Vec::with_capacity(8 + json.len() + 8 * seen.size_hint().0);
+        out.extend_from_slice(Self::MAGIC);
+        out.extend_from_slice(&(json.len() as u32).to_le_bytes());
+        out.extend_from_slice(&json);
+        for identity in seen {
+            out.extend_from_slice(&identity.to_le_bytes());
+        }
+        out
+    }
+
+    fn decode(bytes: &[u8]) -> Result<(Checkpoint, Vec<u64>), String> {
+        let rest = bytes.strip_prefix(Self::MAGIC).ok_or("not a validation checkpoint")?;
+        let (len, rest) = rest.split_first_chunk::<4>().ok_or("cut short")?;
+        let len = u32::from_le_bytes(*len) as usize;
+        if rest.len() < len || (rest.len() - len) % 8 != 0 {
+            return Err(format!("cut short: {} bytes after a {len}-byte header", rest.len()));
+        }
+        let (json, seen) = rest.split_at(len);
+        let checkpoint: Checkpoint = serde_json::from_slice(json).map_err(|e| e.to_string())?;
+        let seen = seen.chunks_exact(8).map(|c| u64::from_le_bytes(c.try_into().expect("chunks of 8"))).collect();
+        Ok((checkpoint, seen))
+    }
+}
+
 async fn join_write(handle: tokio::task::JoinHandle<Result<(), StoreError>>) -> Result<(), Failure> {
     handle
         .await
@@ -125,8 +227,11 @@ struct ReadRow {
     problem: Option<Issue>,
 }
 
-/// Streams an object through the CSV reader on a blocking thread, in chunks.
-async fn stream_rows(store: &Store, key: &str, etag: Option<&str>, method: MatchMethod, mapping: ColumnMapping) -> Result<(mpsc::Receiver<Chunk>, tokio::task::JoinHandle<Result<(), FileProblem>>), Failure> {
+type Reader = tokio::task::JoinHandle<Result<(), FileProblem>>;
+
+/// Streams an object through the CSV reader on a blocking thread, in chunks, passing
+/// over its first `skip` data rows (done by an earlier invocation).
+async fn stream_rows(store: &Store, key: &str, etag: Option<&str>, method: MatchMethod, mapping: ColumnMapping, skip: u64) -> Result<(mpsc::Receiver<Chunk>, Reader), Failure> {
     let object = store.open_object(key, etag).await?;
     let reader = tokio_util::io::SyncIoBridge::new(Box::pin(object.body.into_async_read()));
     let (tx, rx) = mpsc::channel::<Chunk>(2);
@@ -134,6 +239,11 @@ async fn stream_rows(store: &Store, key: &str, etag: Option<&str>, method: Match
         let mut rows = CsvRows::open_with(reader, method, &mapping)?;
         if tx.blocking_send(Chunk::Header(rows.layout.clone())).is_err() {
             return Ok(());
+        }
+        for _ in 0..skip {
+            if rows.next_record()?.is_none() {
+                break;
+            }
         }
         let mut chunk = Vec::with_capacity(CHUNK_ROWS);
         while let Some(record) = rows.next_record()? {
@@ -148,6 +258,27 @@ async fn stream_rows(store: &Store, key: &str, etag: Option<&str>, method: Match
         Ok(())
     });
     Ok((rx, handle))
+}
+
+/// Saves where a validation stopped and hands the rest of the file to a new invocation:
+/// writing the checkpoint under `resume/` sends the worker an event. The summary is
+/// touched first, so the import is not taken for stopped (STALE_AFTER) while the next
+/// invocation runs.
+async fn hand_on(store: &Store, org: &OrgId, id: &ImportId, checkpoint: &Checkpoint, seen: Vec<u64>) -> Result<(), Failure> {
+    let touched = store
+        .transition_import(org, id, &[ImportStatus::Validating], ImportStatus::Validating, vec![("validation_hand_ons", AttributeValue::N(checkpoint.hand_ons.to_string()))], None)
+        .await;
+    match touched {
+        Ok(_) => {}
+        Err(StoreError::ConditionFailed) => {
+            tracing::info!(org = %org, import = %id, "validation finished by another delivery; nothing to hand on");
+            return Ok(());
+        }
+        Err(e) => return Err(e.into()),
+    }
+    store.put_object(&resume_key(org, id), "application/octet-stream", checkpoint.encode(seen.into_iter())).await?;
+    tracing::info!(org = %org, import = %id, rows_done = checkpoint.rows_done, rows_in_file = checkpoint.rows_in_file, hand_ons = checkpoint.hand_ons, "validation running out of time; the rest is handed to a new invocation");
+    Ok(())
 }
 
 fn too_big(size: i64) -> FileProblem {
@@ -215,10 +346,21 @@ async fn load_trainings(store: &Store, org: &OrgId, dir: &mut DirectorySnapshot)
     Ok(())
 }
 
-async fn run_validation(store: &Store, org: &OrgId, id: &ImportId, summary: &ImportSummary, today: NaiveDate) -> Result<(), Failure> {
+async fn run_validation(store: &Store, org: &OrgId, id: &ImportId, summary: &ImportSummary, start: Start, deadline: Option<std::time::Instant>) -> Result<(), Failure> {
     let method = summary.method;
     let country = summary.options.default_country.clone();
-    let Scan { order, etag, rows } = scan_file(store, summary).await?;
+    let mut result = summary.clone();
+    result.outcomes = Default::default();
+    result.issues = BTreeMap::new();
+    result.rows_total = 0;
+    let (Scan { order, etag, rows }, today, mut seen, hand_ons) = match start {
+        Start::Fresh { today } => (scan_file(store, summary).await?, today, Vec::new(), 0),
+        Start::Resumed { checkpoint: c, seen } => {
+            let today = c.today.parse::<NaiveDate>().map_err(|e| Failure::File(cannot_go_on(&e.to_string())))?;
+            (result.rows_total, result.outcomes, result.issues) = (c.rows_done, c.outcomes, c.issues);
+            (Scan { order: c.order, etag: c.etag, rows: c.rows_in_file }, today, seen, c.hand_ons)
+        }
+    };
     let mut dir = DirectorySnapshot::default();
     load_trainings(store, org, &mut dir).await?;
     // Rows of earlier imports pending under this method: read at once when there are
@@ -230,10 +372,6 @@ async fn run_validation(store: &Store, org: &OrgId, id: &ImportId, summary: &Imp
             dir.pending.insert((key, t, d));
         }
     }
-    let mut result = summary.clone();
-    result.outcomes = Default::default();
-    result.issues = BTreeMap::new();
-    result.rows_total = 0;
     result.date_order = Some(match order {
         DateOrder::DayFirst => "dmy",
         DateOrder::MonthFirst => "mdy",
@@ -244,7 +382,7 @@ async fn run_validation(store: &Store, org: &OrgId, id: &ImportId, summary: &Imp
     let mut file: Option<(CsvLayout, FileChecker)> = None;
     let mut in_flight: Option<tokio::task::JoinHandle<Result<(), StoreError>>> = None;
     let mapping = summary.options.columns.clone().unwrap_or_default();
-    let (mut rx, reader) = stream_rows(store, &summary.object_key, etag.as_deref(), method, mapping).await?;
+    let (mut rx, reader) = stream_rows(store, &summary.object_key, etag.as_deref(), method, mapping, result.rows_total).await?;
     while let Some(chunk) = rx.recv().await {
         let read_rows = match chunk {
             Chunk::Header(layout) => {
@@ -252,6 +390,7 @@ async fn run_validation(store: &Store, org: &OrgId, id: &ImportId, summary: &Imp
                 result.ignored_columns = layout.ignored_columns.clone();
                 let mut checker = FileChecker::new(method, country.as_deref(), order, today, layout.role_columns());
                 checker.expect_rows(rows as usize);
+                checker.restore_seen(std::mem::take(&mut seen));
                 file = Some((layout, checker));
                 continue;
             }
@@ -333,8 +472,29 @@ async fn run_validation(store: &Store, org: &OrgId, id: &ImportId, summary: &Imp
         if let Some(previous) = in_flight.take() {
             join_write(previous).await?;
         }
-        let (store, org, id) = (store.clone(), org.clone(), id.clone());
-        in_flight = Some(tokio::spawn(async move { store.write_rows(&org, &id, &records).await }));
+        let (writer, write_org, write_id) = (store.clone(), org.clone(), id.clone());
+        in_flight = Some(tokio::spawn(async move { writer.write_rows(&write_org, &write_id, &records).await }));
+        if result.rows_total < rows && deadline.is_some_and(|d| d.saturating_duration_since(std::time::Instant::now()) < HAND_ON_MARGIN) {
+            drop(rx);
+            if let Some(previous) = in_flight.take() {
+                join_write(previous).await?;
+            }
+            // The reader stops at its next chunk; what it would have found is the next
+            // invocation's to find.
+            let _ = reader.await;
+            let checkpoint = Checkpoint {
+                etag,
+                order,
+                today: today.to_string(),
+                rows_in_file: rows,
+                rows_done: result.rows_total,
+                outcomes: result.outcomes.clone(),
+                issues: result.issues.clone(),
+                hand_ons: hand_ons + 1,
+            };
+            let seen = file.as_ref().map(|(_, c)| c.seen_rows().collect::<Vec<_>>()).unwrap_or_default();
+            return hand_on(store, org, id, &checkpoint, seen).await;
+        }
     }
     if let Some(previous) = in_flight.take() {
         join_write(previous).await?;

@@ -42,6 +42,13 @@ impl Store {
         Ok(ObjectInfo { size: out.content_length, etag: out.e_tag, body: out.body })
     }
 
+    /// An object's whole body (for small objects the worker writes itself).
+    pub async fn read_object(&self, key: &str) -> StoreResult<Vec<u8>> {
+        let object = self.open_object(key, None).await?;
+        let body = object.body.collect().await.map_err(service("read object body"))?;
+        Ok(body.into_bytes().to_vec())
+    }
+
     /// A presigned GET that downloads an object under the given file name.
     pub async fn presign_download(&self, key: &str, file_name: &str, ttl: Duration) -> StoreResult<String> {
         let config = PresigningConfig::expires_in(ttl).map_err(service("presigning config"))?;
