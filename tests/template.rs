@@ -56,3 +56,27 @@ fn the_admin_group_the_api_checks_exists_in_the_user_pool() {
     assert!(t.contains("Name: org_id") && t.contains("Mutable: false"), "the organisation attribute must be immutable");
     assert!(t.contains("WriteAttributes:") && !t.split("WriteAttributes:").nth(1).unwrap().lines().next().unwrap().contains("org_id"), "users must not be able to write their organisation");
 }
+
+/// The worker's part of the template: S3 sends it every prefix it handles, and it may
+/// read each of them and write the two it hands work on through (a commit or a
+/// validation near its time limit writes there to invoke itself again).
+#[test]
+fn the_worker_gets_every_object_it_handles_and_may_write_where_it_hands_on() {
+    use training_imports::keys::s3::*;
+    let t = template();
+    let worker = t.split("ImportWorkerFunction:").nth(1).unwrap().split("ImportApiFunction:").next().unwrap();
+    let (head, events) = worker.split_once("\n      Events:\n").unwrap();
+    let policies = head.split("Policies:").nth(1).unwrap();
+    let allowed = |action: &str| -> Vec<String> {
+        policies
+            .split("- Effect: Allow")
+            .filter(|st| st.contains(&format!("Action: [{action}]")))
+            .flat_map(|st| st.lines().filter_map(|l| l.split("}/").nth(1).map(|p| p.trim_end_matches('"').to_string())).collect::<Vec<_>>())
+            .collect()
+    };
+    for prefix in [UPLOADS, COMMITS, DROPS, RESUMES] {
+        assert!(events.contains(&format!("Rules: [{{ Name: prefix, Value: {prefix} }}]")), "no S3 event for {prefix}");
+        assert!(allowed("s3:GetObject").contains(&format!("{prefix}*")), "the worker cannot read {prefix}");
+    }
+    assert_eq!(allowed("s3:PutObject"), vec![format!("{COMMITS}*"), format!("{RESUMES}*")]);
+}

@@ -518,3 +518,34 @@ async fn run_validation(store: &Store, org: &OrgId, id: &ImportId, summary: &Imp
     tracing::info!(org = %org, import = %id, rows = result.rows_total, ready = result.outcomes.ready, pending = result.outcomes.pending, errors = result.outcomes.error, skipped = result.outcomes.skipped, "import validated");
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn checkpoint() -> Checkpoint {
+        Checkpoint {
+            etag: Some("\"abc\"".into()),
+            order: DateOrder::DayFirst,
+            today: "2026-11-26".into(),
+            rows_in_file: 2500,
+            rows_done: 1000,
+            outcomes: OutcomeCounts { ready: 1, pending: 2, error: 3, skipped: 994 },
+            issues: BTreeMap::from([("DUPLICATE_IN_FILE".to_string(), 994)]),
+            hand_ons: 1,
+        }
+    }
+
+    #[test]
+    fn a_checkpoint_reads_back_as_written_and_a_damaged_one_is_refused() {
+        let seen = [0u64, 1, u64::MAX, 0x0123_4567_89ab_cdef];
+        let bytes = checkpoint().encode(seen.into_iter());
+        assert_eq!(Checkpoint::decode(&bytes).unwrap(), (checkpoint(), seen.to_vec()));
+        assert!(Checkpoint::decode(&bytes[..bytes.len() - 3]).unwrap_err().contains("cut short"));
+        assert!(Checkpoint::decode(&bytes[..10]).unwrap_err().contains("cut short"));
+        assert!(Checkpoint::decode(b"PK\x03\x04").is_err());
+        let mut bad_json = bytes.clone();
+        bad_json[8] = b'[';
+        assert!(Checkpoint::decode(&bad_json).is_err());
+    }
+}
