@@ -321,6 +321,62 @@ mod store_bench {
         println!("\nValidate + commit: {ours:.0} rows/s against the per-row baseline's {base_rate:.0} rows/s: {:.1}x faster.", ours / base_rate);
     }
 
+    /// A validation handed on part-way (as near Lambda's time limit) against the same
+    /// file validated in one run: what stopping and going on costs.
+    pub async fn hand_on(rows: usize) {
+        let suffix = &uuid::Uuid::new_v4().simple().to_string()[..8];
+        let store = suite::store_for(&format!("bench-hand-{suffix}"), "training-imports-bench").await;
+        let org = OrgId::parse(&format!("hand-{suffix}")).unwrap();
+        seed(&store, &org, rows / 5).await;
+        let csv = String::from_utf8(make_csv(MatchMethod::Email, rows)).unwrap();
+        let today = chrono::NaiveDate::from_ymd_opt(2026, 11, 25).unwrap();
+        let create = || async {
+            let new = manage::NewImport { method: MatchMethod::Email, file_name: "bench.csv".into(), options: Default::default(), csv_text: Some(csv.clone()), size: None };
+            ImportId::parse(&manage::create_import(&store, &org, new).await.unwrap().summary.import_id).unwrap()
+        };
+        let whole = create().await;
+        let t = Instant::now();
+        validate::validate_import(&store, &org, &whole, today).await.unwrap();
+        let whole_s = t.elapsed().as_secs_f64();
+
+        let split = create().await;
+        let t = Instant::now();
+        let deadline = t + validate::HAND_ON_MARGIN + std::time::Duration::from_secs_f64(whole_s / 2.0);
+        validate::validate_import_until(&store, &org, &split, today, Some(deadline)).await.unwrap();
+        let first_s = t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        let checkpoint = store.read_object(&training_imports::keys::s3::resume_key(&org, &split)).await.unwrap();
+        let read_s = t.elapsed().as_secs_f64();
+        // The checkpoint: 4 magic bytes, the JSON's length, the JSON, 8 bytes per row seen.
+        let len = u32::from_le_bytes(checkpoint[4..8].try_into().unwrap()) as usize;
+        let header: serde_json::Value = serde_json::from_slice(&checkpoint[8..8 + len]).unwrap();
+        let done = header["rows_done"].as_u64().unwrap();
+        // What the next invocation does before its first new row: read past the rows done.
+        let t = Instant::now();
+        let object = store.open_object(&training_imports::keys::s3::upload_key(&org, &split), None).await.unwrap();
+        let bytes = object.body.collect().await.unwrap().into_bytes();
+        let mut reader = CsvRows::open(&bytes[..], MatchMethod::Email).unwrap();
+        for _ in 0..done {
+            reader.next_record().unwrap().unwrap();
+        }
+        let skip_s = t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        validate::resume_validation(&store, &org, &split, None).await.unwrap();
+        let second_s = t.elapsed().as_secs_f64();
+        let (a, b) = (store.get_import(&org, &whole).await.unwrap().unwrap(), store.get_import(&org, &split).await.unwrap().unwrap());
+        assert_eq!((&a.outcomes, &a.issues, a.rows_total), (&b.outcomes, &b.issues, b.rows_total), "the handed-on validation differs");
+
+        println!("\n## A validation handed on part-way, {rows} rows (DynamoDB Local, SeaweedFS)\n");
+        println!("| measure | figure |");
+        println!("| --- | ---: |");
+        println!("| one run, start to end | {whole_s:.1} s |");
+        println!("| first invocation, until it hands on | {first_s:.1} s ({done} rows) |");
+        println!("| checkpoint written (resume/) | {:.2} MiB, read back in {:.2} s |", checkpoint.len() as f64 / 1_048_576.0, read_s);
+        println!("| reading past the {done} rows done (S3 object + CSV reader) | {skip_s:.2} s |");
+        println!("| second invocation, to the end | {second_s:.1} s |");
+        println!("| handed on, start to end | {:.1} s ({:+.1} s against one run) |", first_s + second_s, first_s + second_s - whole_s);
+    }
+
     /// The validator itself on a file of `rows` rows uploaded to the local S3 server:
     /// the object is streamed, checked and its rows written to DynamoDB Local. Prints
     /// the process's peak RSS before (runtime, clients, trainings) and after.
@@ -460,6 +516,7 @@ fn main() {
         "signup" => runtime().block_on(store_bench::signups(rows.min(1000), 200, 20)),
         "memory" => bench_memory(rows),
         "worker-memory" => runtime().block_on(store_bench::worker_memory(rows)),
+        "hand-on" => runtime().block_on(store_bench::hand_on(rows)),
         "all" => {
             bench_core(rows);
             // In a process of its own: peak RSS is a high-water mark of the whole process.
@@ -469,6 +526,6 @@ fn main() {
             runtime().block_on(store_bench::run(100_000, 5_000));
             runtime().block_on(store_bench::signups(200, 200, 20));
         }
-        other => eprintln!("unknown benchmark {other}: core | memory | worker-memory | store | signup | all"),
+        other => eprintln!("unknown benchmark {other}: core | core-stages | memory | worker-memory | store | hand-on | signup | all"),
     }
 }
