@@ -599,6 +599,53 @@ async fn rows_applied_together_leave_out_a_row_deleted_meanwhile() {
     assert_eq!(store.list_completions(org, &person).await.unwrap().len(), 3);
 }
 
+/// Deleting all pending rows goes in batched transactions: a row applied after the
+/// pending rows were read fails its condition, is left out and counted as no longer
+/// pending, and the rest of its transaction is deleted. A large import is deleted over
+/// several requests, each answering with a cursor when its time is up.
+#[tokio::test]
+async fn all_pending_rows_are_deleted_in_batches_leaving_out_a_row_applied_meanwhile() {
+    use training_imports::pipeline::manage::{delete_all_pending, BULK_DELETE_PAGE};
+    let env = test_env("bulk-delete").await;
+    let (store, org) = (&env.store, &env.org);
+    setup_org(store, org).await;
+    let emails: Vec<String> = (0..2 * BULK_DELETE_PAGE + 150).map(|i| format!("later{i}@example.com")).collect();
+    let (id, key) = create(store, org, &csv_for(&emails)).await;
+    deliver(store, &key).await;
+    call(store, org, "POST", &format!("/imports/{id}/commit"), Some(json!({}))).await;
+    deliver(store, &keys::s3::commit_key(org, &id)).await;
+    assert_eq!(summary(store, org, &id).await["statuses"]["pending"], emails.len());
+
+    // Read as pending, then applied by a sign-up before the delete reaches it.
+    let first: Vec<u64> = (2..2 + 150).collect();
+    signup(store, org, "sub-7", &emails[7]).await;
+    assert_eq!(store.delete_pending_rows(org, &id, &first).await.unwrap(), (149, 1));
+    assert_counts_match_rows(store, org, &id).await;
+
+    // The rest with no time to spare: one page per request, a cursor to go on.
+    let (status, body) = call(store, org, "DELETE", &format!("/imports/{id}/pending-rows?cursor=bm90LWEtY3Vyc29y"), None).await;
+    assert_eq!((status, body["code"].as_str()), (400, Some("INVALID_CURSOR")), "{body}");
+    let (mut requests, mut deleted, mut cursor) = (0, 0, None::<String>);
+    loop {
+        let done = delete_all_pending(store, org, &id, cursor.as_deref(), std::time::Duration::ZERO).await.unwrap();
+        requests += 1;
+        deleted += done.deleted;
+        assert_eq!(done.no_longer_pending, 0);
+        match done.next_cursor {
+            Some(c) => cursor = Some(c),
+            None => break,
+        }
+    }
+    assert_eq!(deleted, emails.len() - 150);
+    assert_eq!(requests, 3, "{BULK_DELETE_PAGE} pending rows a page");
+    let s = assert_counts_match_rows(store, org, &id).await;
+    assert_eq!((s["statuses"]["pending"].as_i64(), s["statuses"]["applied"].as_i64(), s["statuses"]["deleted"].as_i64()), (Some(0), Some(1), Some(emails.len() as i64 - 1)));
+    assert_eq!(completions(store, org, "sub-7").await, 1);
+    // Again: nothing is pending, nothing changes.
+    let (status, body) = call(store, org, "DELETE", &format!("/imports/{id}/pending-rows"), None).await;
+    assert_eq!((status, body["deleted"].as_u64(), body.get("next_cursor")), (200, Some(0), None), "{body}");
+}
+
 // ---- 5. tenant isolation ----------------------------------------------------------------------
 
 #[tokio::test]

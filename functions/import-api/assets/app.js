@@ -233,7 +233,18 @@ async function importView(id, filter) {
   if (committed && st.pending > 0) {
     content.push(h("div", { class: "toolbar" }, h("button", { type: "button", class: "danger", onclick: async () => {
       if (!confirm(`Delete all ${st.pending} rows still waiting for sign-up? This cannot be undone.`)) return;
-      try { const r = await api("DELETE", `/imports/${id}/pending-rows`); announce(`${r.deleted} pending rows deleted`); importView(id, filter); }
+      // A large import takes several requests: each answers with a cursor until done.
+      let deleted = 0, cursor = null;
+      try {
+        do {
+          const r = await api("DELETE", `/imports/${id}/pending-rows` + (cursor ? `?cursor=${encodeURIComponent(cursor)}` : ""));
+          deleted += r.deleted;
+          cursor = r.next_cursor || null;
+          if (cursor) announce(`Deleting… ${deleted} pending rows deleted so far`);
+        } while (cursor);
+        announce(`${deleted} pending rows deleted`);
+        importView(id, filter);
+      }
       catch (e) { main.prepend(failed(e)); }
     } }, "Delete all pending rows")));
   }

@@ -370,7 +370,8 @@ pub async fn dispatch(ctx: &ApiContext, who: Option<Caller>, route: &Route, para
                 .expect("valid response"))
         }
         Op::DeletePending => {
-            let result = manage::delete_all_pending(store, &org, &import_id(params)?).await?;
+            let cursor = query(req, "cursor");
+            let result = manage::delete_all_pending(store, &org, &import_id(params)?, cursor.as_deref(), manage::BULK_DELETE_BUDGET).await?;
             Ok(json_response(200, json!(result)))
         }
         Op::PersonCompletions => {

@@ -228,22 +228,40 @@ pub struct BulkDelete {
     pub deleted: usize,
     /// Rows applied by a sign-up while the delete ran.
     pub no_longer_pending: usize,
+    /// Set when the time ran out first: call again with it to go on (rows before it are
+    /// done). Absent when every pending row was dealt with.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
 }
 
-pub async fn delete_all_pending(store: &Store, org: &OrgId, id: &ImportId) -> Result<BulkDelete, PipelineError> {
+/// Pending rows a bulk delete reads at a time.
+pub const BULK_DELETE_PAGE: usize = 500;
+/// How long one bulk delete request works before it answers with a cursor to go on
+/// from: API Gateway gives a request 29 s.
+pub const BULK_DELETE_BUDGET: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// Deletes an import's pending rows from `cursor` on, in batched transactions, until
+/// they are all done or `budget` is used up (then `next_cursor` says where to go on).
+pub async fn delete_all_pending(store: &Store, org: &OrgId, id: &ImportId, cursor: Option<&str>, budget: std::time::Duration) -> Result<BulkDelete, PipelineError> {
+    let started = std::time::Instant::now();
     get_import(store, org, id).await?;
     let mut out = BulkDelete::default();
-    let mut cursor = None;
+    let mut cursor = cursor.map(str::to_string);
     loop {
-        let page = store.list_rows(org, id, None, Some(RowStatus::Pending), 200, cursor.as_deref()).await?;
-        for row in &page.rows {
-            match store.delete_pending_row(org, id, row.row).await {
-                Ok(()) => out.deleted += 1,
-                Err(StoreError::ConditionFailed) => out.no_longer_pending += 1,
-                Err(e) => return Err(e.into()),
-            }
-        }
+        let page = match store.list_rows(org, id, None, Some(RowStatus::Pending), BULK_DELETE_PAGE, cursor.as_deref()).await {
+            Ok(p) => p,
+            Err(StoreError::Corrupt(_)) => return Err(invalid("INVALID_CURSOR", "the cursor is not one this API gave out")),
+            Err(e) => return Err(e.into()),
+        };
+        let rows: Vec<u64> = page.rows.iter().map(|r| r.row).collect();
+        let (deleted, gone) = store.delete_pending_rows(org, id, &rows).await?;
+        out.deleted += deleted;
+        out.no_longer_pending += gone;
         match page.next_cursor {
+            Some(c) if started.elapsed() >= budget => {
+                out.next_cursor = Some(c);
+                return Ok(out);
+            }
             Some(c) => cursor = Some(c),
             None => return Ok(out),
         }

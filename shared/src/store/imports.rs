@@ -187,6 +187,11 @@ impl RowRecord {
 pub const COUNT_SHARDS: u64 = 16;
 const COUNTS_PREFIX: &str = "COUNTS#";
 
+/// Rows in one delete transaction, beside their count shard (DynamoDB allows 100 items).
+pub const DELETE_ROWS_PER_TRANSACTION: usize = 99;
+/// Delete transactions of one request in flight at once.
+pub const DELETE_CONCURRENCY: usize = 4;
+
 /// Items in one apply transaction (DynamoDB allows 100).
 pub const APPLY_ITEMS_PER_TRANSACTION: usize = 96;
 /// Apply transactions of one sign-up in flight at once.
@@ -860,6 +865,54 @@ impl Store {
 
     /// Deletes one pending row; ConditionFailed when the row is not pending.
     pub async fn delete_pending_row(&self, org: &OrgId, id: &ImportId, row: u64) -> StoreResult<()> {
+        let deltas = BTreeMap::from([("deleted", 1), ("pending", -1)]);
+        let items = vec![self.delete_item(org, id, row), self.counts_update(org, id, row % COUNT_SHARDS, &deltas, 0)];
+        match self.transact(items).await? {
+            TxOutcome::Committed => Ok(()),
+            TxOutcome::ConditionFailed(_) => Err(StoreError::ConditionFailed),
+        }
+    }
+
+    /// Deletes many pending rows of one import: up to [`DELETE_ROWS_PER_TRANSACTION`] rows
+    /// a transaction (each on condition that it is still pending) with one count shard,
+    /// [`DELETE_CONCURRENCY`] transactions at once. A row no longer pending (applied by a
+    /// sign-up, or deleted meanwhile) is left out and the rest of its transaction retried.
+    /// Returns (deleted, no longer pending).
+    pub async fn delete_pending_rows(&self, org: &OrgId, id: &ImportId, rows: &[u64]) -> StoreResult<(usize, usize)> {
+        use futures::stream::{self, StreamExt, TryStreamExt};
+        let groups: Vec<(u64, Vec<u64>)> = rows.chunks(DELETE_ROWS_PER_TRANSACTION).enumerate().map(|(i, g)| (i as u64 % COUNT_SHARDS, g.to_vec())).collect();
+        let done: Vec<(usize, usize)> = stream::iter(groups)
+            // Transactions in flight together add to different count shards.
+            .map(|(shard, group)| self.delete_group(org, id, shard, group))
+            .buffer_unordered(DELETE_CONCURRENCY)
+            .try_collect()
+            .await?;
+        Ok(done.into_iter().fold((0, 0), |(d, g), (dd, dg)| (d + dd, g + dg)))
+    }
+
+    async fn delete_group(&self, org: &OrgId, id: &ImportId, shard: u64, mut group: Vec<u64>) -> StoreResult<(usize, usize)> {
+        let mut gone = 0;
+        while !group.is_empty() {
+            let n = group.len() as i64;
+            let mut items: Vec<TransactWriteItem> = group.iter().map(|&row| self.delete_item(org, id, row)).collect();
+            items.push(self.counts_update(org, id, shard, &BTreeMap::from([("deleted", n), ("pending", -n)]), 0));
+            match self.transact(items).await? {
+                TxOutcome::Committed => return Ok((group.len(), gone)),
+                TxOutcome::ConditionFailed(failed) => {
+                    let drop: std::collections::HashSet<usize> = failed.into_iter().filter(|&i| i < group.len()).collect();
+                    if drop.is_empty() {
+                        return Err(StoreError::Service(anyhow::anyhow!("delete transaction failed a condition on an item without one")));
+                    }
+                    gone += drop.len();
+                    group = group.into_iter().enumerate().filter(|(i, _)| !drop.contains(i)).map(|(_, r)| r).collect();
+                }
+            }
+        }
+        Ok((0, gone))
+    }
+
+    /// The row update of deleting a pending row (condition: still pending).
+    fn delete_item(&self, org: &OrgId, id: &ImportId, row: u64) -> TransactWriteItem {
         let update = Update::builder()
             .table_name(&self.table)
             .key("pk", s(keys::import_pk(org, id)))
@@ -874,12 +927,7 @@ impl Store {
             .expression_attribute_values(":now", s(now_rfc3339()))
             .build()
             .expect("key and expression set");
-        let deltas = BTreeMap::from([("deleted", 1), ("pending", -1)]);
-        let items = vec![TransactWriteItem::builder().update(update).build(), self.counts_update(org, id, row % COUNT_SHARDS, &deltas, 0)];
-        match self.transact(items).await? {
-            TxOutcome::Committed => Ok(()),
-            TxOutcome::ConditionFailed(_) => Err(StoreError::ConditionFailed),
-        }
+        TransactWriteItem::builder().update(update).build()
     }
 }
 
