@@ -396,6 +396,79 @@ mod store_bench {
         println!("| handed on, start to end | {:.1} s ({:+.1} s against one run) |", first_s + second_s, first_s + second_s - whole_s);
     }
 
+    /// Deleting all pending rows of an import of `rows` rows (nobody signed up): the
+    /// API's batched delete against one transaction per row, row by row (how it was
+    /// done before), beside the BatchWriteItem floor for as many items.
+    pub async fn delete_pending(rows: usize) {
+        let suffix = &uuid::Uuid::new_v4().simple().to_string()[..8];
+        let store = suite::store_for(&format!("bench-del-{suffix}"), "training-imports-bench").await;
+        let csv = String::from_utf8(make_csv(MatchMethod::Email, rows)).unwrap();
+        let today = chrono::NaiveDate::from_ymd_opt(2026, 11, 25).unwrap();
+        // The same file in two organisations (in one, the second import's rows would
+        // repeat the first's pending rows and be skipped).
+        let mut imports = vec![];
+        for which in ["a", "b"] {
+            let org = OrgId::parse(&format!("del-{which}-{suffix}")).unwrap();
+            for t in 0..TRAININGS {
+                let rec = TrainingRecord { training_id: format!("t{t}"), title: format!("Training {t}"), published: true, created_at: "2026-01-01T00:00:00Z".into() };
+                store.put_training(&org, &rec).await.unwrap();
+            }
+            let new = manage::NewImport { method: MatchMethod::Email, file_name: "bench.csv".into(), options: Default::default(), csv_text: Some(csv.clone()), size: None };
+            let id = ImportId::parse(&manage::create_import(&store, &org, new).await.unwrap().summary.import_id).unwrap();
+            validate::validate_import(&store, &org, &id, today).await.unwrap();
+            manage::request_commit(&store, &org, &id, true).await.unwrap();
+            commit::run_commit(&store, &org, &id).await.unwrap();
+            imports.push((org, id));
+        }
+        let [(org, a), (org_b, b)] = <[(OrgId, ImportId); 2]>::try_from(imports).unwrap();
+        let pending = store.get_import(&org, &a).await.unwrap().unwrap().statuses.pending as usize;
+        assert_eq!(store.get_import(&org_b, &b).await.unwrap().unwrap().statuses.pending as usize, pending);
+
+        let items: Vec<RowRecord> = (0..pending as u64).map(row).collect();
+        let t = Instant::now();
+        store.write_rows(&org, &ImportId::parse("floor-delete").unwrap(), &items).await.unwrap();
+        let floor_s = t.elapsed().as_secs_f64();
+
+        let t = Instant::now();
+        let mut requests = 0;
+        let mut cursor: Option<String> = None;
+        let mut deleted = 0;
+        loop {
+            let done = manage::delete_all_pending(&store, &org, &a, cursor.as_deref(), manage::BULK_DELETE_BUDGET).await.unwrap();
+            requests += 1;
+            deleted += done.deleted;
+            match done.next_cursor {
+                Some(c) => cursor = Some(c),
+                None => break,
+            }
+        }
+        let batched_s = t.elapsed().as_secs_f64();
+        assert_eq!(deleted, pending);
+
+        let t = Instant::now();
+        let mut cursor: Option<String> = None;
+        loop {
+            let page = store.list_rows(&org_b, &b, None, Some(RowStatus::Pending), 200, cursor.as_deref()).await.unwrap();
+            for r in &page.rows {
+                store.delete_pending_row(&org_b, &b, r.row).await.unwrap();
+            }
+            match page.next_cursor {
+                Some(c) => cursor = Some(c),
+                None => break,
+            }
+        }
+        let per_row_s = t.elapsed().as_secs_f64();
+        let left = store.get_import(&org_b, &b).await.unwrap().unwrap().statuses.pending;
+        assert_eq!(left, 0);
+
+        println!("\n## Deleting all {pending} pending rows of an import (DynamoDB Local)\n");
+        println!("| measure | time | rows/s | vs floor |");
+        println!("| --- | ---: | ---: | ---: |");
+        println!("| floor: BatchWriteItem of {pending} row items, 4 at once | {floor_s:.1} s | {:.0} | 1.00x |", pending as f64 / floor_s);
+        println!("| batched: 99 rows + a count shard a transaction, 4 at once ({requests} request(s) of at most 20 s) | {batched_s:.1} s | {:.0} | {:.2}x |", pending as f64 / batched_s, batched_s / floor_s);
+        println!("| one transaction per row, row by row (before) | {per_row_s:.1} s | {:.0} | {:.2}x |", pending as f64 / per_row_s, per_row_s / floor_s);
+    }
+
     /// The validator itself on a file of `rows` rows uploaded to the local S3 server:
     /// the object is streamed, checked and its rows written to DynamoDB Local. Prints
     /// the process's peak RSS before (runtime, clients, trainings) and after.
@@ -536,6 +609,7 @@ fn main() {
         "memory" => bench_memory(rows),
         "worker-memory" => runtime().block_on(store_bench::worker_memory(rows)),
         "hand-on" => runtime().block_on(store_bench::hand_on(rows)),
+        "delete" => runtime().block_on(store_bench::delete_pending(rows)),
         "all" => {
             bench_core(rows);
             // In a process of its own: peak RSS is a high-water mark of the whole process.
@@ -545,6 +619,6 @@ fn main() {
             runtime().block_on(store_bench::run(100_000, 5_000));
             runtime().block_on(store_bench::signups(200, 200, 20));
         }
-        other => eprintln!("unknown benchmark {other}: core | core-stages | memory | worker-memory | store | hand-on | signup | all"),
+        other => eprintln!("unknown benchmark {other}: core | core-stages | memory | worker-memory | store | hand-on | delete | signup | all"),
     }
 }
