@@ -341,6 +341,8 @@ async fn a_validation_near_its_deadline_hands_the_rest_to_new_invocations() {
     // A deadline already closer than the margin: one chunk per invocation.
     let resume = keys::s3::resume_key(&org, &id);
     deliver_until(store, &key, std::time::Instant::now()).await;
+    let s = summary(store, &org, &id).await;
+    assert_eq!((s["status"].as_str(), s["rows_validated"].as_u64(), s["rows_in_file"].as_u64()), (Some("validating"), Some(CHUNK_ROWS as u64), Some(csv.lines().count() as u64 - 1)), "progress: {s}");
     let mut invocations = 1;
     let mut etags = vec![];
     while summary(store, &org, &id).await["status"] == "validating" {
@@ -353,6 +355,7 @@ async fn a_validation_near_its_deadline_hands_the_rest_to_new_invocations() {
 
     let (want, got) = (assert_counts_match_rows(store, &org, &reference).await, assert_counts_match_rows(store, &org, &id).await);
     assert_eq!(got["status"], "validated", "{got}");
+    assert_eq!((&got["rows_validated"], &got["rows_in_file"]), (&got["rows_total"], &got["rows_total"]));
     assert!(want["issues"]["DUPLICATE_IN_FILE"].as_u64().unwrap() > 100, "the file has repeats across chunks: {want}");
     for k in ["rows_total", "outcomes", "issues", "date_order", "headers"] {
         assert_eq!(got[k], want[k], "{k}");

@@ -197,6 +197,10 @@ async function importView(id, filter) {
   const content = [h("p", {}, h("a", { href: "#/" }, "← All imports"))];
   content.push(h("p", {}, "Status: ", badge(imp.status), ` · matched by ${METHODS[imp.method].label} · ${imp.rows_total} rows`));
   if (imp.status === "failed" && imp.failure) content.push(alertBox("error", `${imp.failure.code}: ${imp.failure.message}`));
+  if (imp.status === "validating" && imp.rows_in_file > 0) {
+    content.push(h("p", {}, h("label", { for: "progress" }, `Checking: ${imp.rows_validated} of ${imp.rows_in_file} rows`)),
+      h("progress", { id: "progress", max: String(imp.rows_in_file), value: String(imp.rows_validated) }));
+  }
   if (imp.status === "importing") {
     content.push(h("p", {}, h("label", { for: "progress" }, `Importing: ${imp.rows_committed} of ${imp.rows_total} rows`)),
       h("progress", { id: "progress", max: String(imp.rows_total || 1), value: String(imp.rows_committed) }));

@@ -25,6 +25,9 @@ pub const PENDING_READ_BUDGET: usize = 20_000;
 /// chunk, it saves where it is and hands the rest of the file to a new invocation.
 /// A chunk takes about a second at DynamoDB's partition write limit.
 pub const HAND_ON_MARGIN: std::time::Duration = std::time::Duration::from_secs(60);
+/// How often at most a validation records its progress in the summary (rows checked and
+/// written so far), which also shows it is alive.
+pub const PROGRESS_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Handles one ObjectCreated record: validates an upload or a drop, or runs a commit.
 /// `deadline`: when the invocation's time runs out (a validation or a commit hands its
@@ -261,20 +264,14 @@ async fn stream_rows(store: &Store, key: &str, etag: Option<&str>, method: Match
 }
 
 /// Saves where a validation stopped and hands the rest of the file to a new invocation:
-/// writing the checkpoint under `resume/` sends the worker an event. The summary is
-/// touched first, so the import is not taken for stopped (STALE_AFTER) while the next
-/// invocation runs.
+/// writing the checkpoint under `resume/` sends the worker an event. The summary's
+/// progress is recorded first, so the import is not taken for stopped (STALE_AFTER)
+/// while the next invocation runs.
 async fn hand_on(store: &Store, org: &OrgId, id: &ImportId, checkpoint: &Checkpoint, seen: Vec<u64>) -> Result<(), Failure> {
-    let touched = store
-        .transition_import(org, id, &[ImportStatus::Validating], ImportStatus::Validating, vec![("validation_hand_ons", AttributeValue::N(checkpoint.hand_ons.to_string()))], None)
-        .await;
-    match touched {
-        Ok(_) => {}
-        Err(StoreError::ConditionFailed) => {
-            tracing::info!(org = %org, import = %id, "validation finished by another delivery; nothing to hand on");
-            return Ok(());
-        }
-        Err(e) => return Err(e.into()),
+    let hand_ons = vec![("validation_hand_ons", AttributeValue::N(checkpoint.hand_ons.to_string()))];
+    if !store.record_validation_progress(org, id, checkpoint.rows_done, checkpoint.rows_in_file, hand_ons).await? {
+        tracing::info!(org = %org, import = %id, "validation finished by another delivery; nothing to hand on");
+        return Ok(());
     }
     store.put_object(&resume_key(org, id), "application/octet-stream", checkpoint.encode(seen.into_iter())).await?;
     tracing::info!(org = %org, import = %id, rows_done = checkpoint.rows_done, rows_in_file = checkpoint.rows_in_file, hand_ons = checkpoint.hand_ons, "validation running out of time; the rest is handed to a new invocation");
@@ -372,6 +369,11 @@ async fn run_validation(store: &Store, org: &OrgId, id: &ImportId, summary: &Imp
             dir.pending.insert((key, t, d));
         }
     }
+    // From here on the summary says how far the validation is.
+    if !store.record_validation_progress(org, id, result.rows_total, rows, vec![]).await? {
+        tracing::info!(org = %org, import = %id, "validation finished by another delivery; this one stops");
+        return Ok(());
+    }
     result.date_order = Some(match order {
         DateOrder::DayFirst => "dmy",
         DateOrder::MonthFirst => "mdy",
@@ -380,7 +382,9 @@ async fn run_validation(store: &Store, org: &OrgId, id: &ImportId, summary: &Imp
     .to_string());
 
     let mut file: Option<(CsvLayout, FileChecker)> = None;
-    let mut in_flight: Option<tokio::task::JoinHandle<Result<(), StoreError>>> = None;
+    // The write in flight, and the rows written once it is done.
+    let mut in_flight: Option<(tokio::task::JoinHandle<Result<(), StoreError>>, u64)> = None;
+    let mut last_progress = std::time::Instant::now();
     let mapping = summary.options.columns.clone().unwrap_or_default();
     let (mut rx, reader) = stream_rows(store, &summary.object_key, etag.as_deref(), method, mapping, result.rows_total).await?;
     while let Some(chunk) = rx.recv().await {
@@ -469,14 +473,18 @@ async fn run_validation(store: &Store, org: &OrgId, id: &ImportId, summary: &Imp
         }
         checker.end_chunk();
         // Written while the next chunk is read and looked up; one write in flight.
-        if let Some(previous) = in_flight.take() {
+        if let Some((previous, written)) = in_flight.take() {
             join_write(previous).await?;
+            if last_progress.elapsed() >= PROGRESS_EVERY {
+                store.record_validation_progress(org, id, written, rows, vec![]).await?;
+                last_progress = std::time::Instant::now();
+            }
         }
         let (writer, write_org, write_id) = (store.clone(), org.clone(), id.clone());
-        in_flight = Some(tokio::spawn(async move { writer.write_rows(&write_org, &write_id, &records).await }));
+        in_flight = Some((tokio::spawn(async move { writer.write_rows(&write_org, &write_id, &records).await }), result.rows_total));
         if result.rows_total < rows && deadline.is_some_and(|d| d.saturating_duration_since(std::time::Instant::now()) < HAND_ON_MARGIN) {
             drop(rx);
-            if let Some(previous) = in_flight.take() {
+            if let Some((previous, _)) = in_flight.take() {
                 join_write(previous).await?;
             }
             // The reader stops at its next chunk; what it would have found is the next
@@ -496,7 +504,7 @@ async fn run_validation(store: &Store, org: &OrgId, id: &ImportId, summary: &Imp
             return hand_on(store, org, id, &checkpoint, seen).await;
         }
     }
-    if let Some(previous) = in_flight.take() {
+    if let Some((previous, _)) = in_flight.take() {
         join_write(previous).await?;
     }
     reader

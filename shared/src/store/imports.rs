@@ -102,6 +102,12 @@ pub struct ImportSummary {
     pub statuses: StatusCounts,
     #[serde(default)]
     pub issues: BTreeMap<String, u64>,
+    /// Data rows in the file, from the validation's first pass (known once `validating`
+    /// is under way), and rows checked and written so far (progress while `validating`).
+    #[serde(default)]
+    pub rows_in_file: u64,
+    #[serde(default)]
+    pub rows_validated: u64,
     /// Rows the commit has finished with (progress while `importing`).
     #[serde(default)]
     pub rows_committed: u64,
@@ -134,6 +140,8 @@ impl ImportSummary {
             outcomes: OutcomeCounts::default(),
             statuses: StatusCounts::default(),
             issues: BTreeMap::new(),
+            rows_in_file: 0,
+            rows_validated: 0,
             rows_committed: 0,
             commit: None,
             commit_resumes: 0,
@@ -462,6 +470,18 @@ impl Store {
     }
 
     /// Ends validation: the counts and what was learnt about the file.
+    /// Records how far a validation is (and that it is alive: `updated_at`). Nothing
+    /// happens when the import is no longer `validating`.
+    pub async fn record_validation_progress(&self, org: &OrgId, id: &ImportId, rows_validated: u64, rows_in_file: u64, extra: Vec<(&str, AttributeValue)>) -> StoreResult<bool> {
+        let mut set = vec![("rows_validated", n(rows_validated as i64)), ("rows_in_file", n(rows_in_file as i64))];
+        set.extend(extra);
+        match self.transition_import(org, id, &[ImportStatus::Validating], ImportStatus::Validating, set, None).await {
+            Ok(_) => Ok(true),
+            Err(StoreError::ConditionFailed) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
     pub async fn finish_validation(&self, org: &OrgId, id: &ImportId, summary: &ImportSummary) -> StoreResult<ImportSummary> {
         let av = |v: &dyn erased::Ser| v.to_av();
         self.transition_import(
@@ -471,6 +491,8 @@ impl Store {
             ImportStatus::Validated,
             vec![
                 ("rows_total", n(summary.rows_total as i64)),
+                ("rows_in_file", n(summary.rows_total as i64)),
+                ("rows_validated", n(summary.rows_total as i64)),
                 ("outcomes", av(&summary.outcomes)),
                 ("issues", av(&summary.issues)),
                 ("headers", av(&summary.headers)),
