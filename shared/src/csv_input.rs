@@ -386,7 +386,7 @@ fn sniff<R: Read>(mut source: R) -> Result<(Sniffed<R>, u8, &'static Encoding), 
     while filled < head.len() {
         let n = source
             .read(&mut head[filled..])
-            .map_err(|e| FileProblem::new("READ_FAILED", format!("the file could not be read: {e}")))?;
+            .map_err(|e| FileProblem::new(FileProblem::READ_FAILED, format!("the file could not be read: {e}")))?;
         if n == 0 {
             break;
         }
@@ -595,17 +595,18 @@ fn is_utf8(record: &csv::ByteRecord) -> bool {
     all.is_ascii() || (std::str::from_utf8(all).is_ok() && record.iter().all(|c| c.first().is_none_or(|&b| (b as i8) >= -0x40)))
 }
 
-/// A read error as a file problem an admin can act on.
+/// A read error as a file problem. A row too long is the file's; any other error comes
+/// from reading the object (the CSV parser itself accepts any bytes), so it is
+/// transient ([`FileProblem::READ_FAILED`]): the read is tried again.
 fn read_problem(e: csv::Error, line: u64) -> FileProblem {
-    if let csv::ErrorKind::Io(io) = e.kind() {
-        if io.to_string() == RECORD_TOO_LONG {
-            return FileProblem::new(
-                "ROW_TOO_LONG",
-                format!("a row starting near line {line} is longer than {} KB: look for a quote that is never closed, or a cell holding a whole document", MAX_RECORD_BYTES / 1024),
-            );
-        }
+    match e.kind() {
+        csv::ErrorKind::Io(io) if io.to_string() == RECORD_TOO_LONG => FileProblem::new(
+            "ROW_TOO_LONG",
+            format!("a row starting near line {line} is longer than {} KB: look for a quote that is never closed, or a cell holding a whole document", MAX_RECORD_BYTES / 1024),
+        ),
+        csv::ErrorKind::Io(io) => FileProblem::new(FileProblem::READ_FAILED, format!("the file could not be read past line {line}: {io}")),
+        _ => FileProblem::new("NOT_A_CSV", format!("the file stops being readable CSV near line {line}: {e}")),
     }
-    FileProblem::new("NOT_A_CSV", format!("the file stops being readable CSV near line {line}: {e}"))
 }
 
 /// Reads the whole file once without keeping it: finds every file-level problem (so a
@@ -762,6 +763,41 @@ mod tests {
         let rows = read_all(b"phone,training,date\n'+1 415 555 2671,F,2024-01-02\n", MatchMethod::Phone).unwrap();
         assert_eq!(rows[0].input.person[0].1, "+1 415 555 2671");
         assert_eq!(rows[0].cells[0], "'+1 415 555 2671");
+    }
+
+    /// Bytes, then the connection drops.
+    struct Dropping(std::io::Cursor<Vec<u8>>);
+
+    impl Read for Dropping {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = buf.len().min(512);
+            match self.0.read(&mut buf[..n])? {
+                0 => Err(std::io::Error::new(std::io::ErrorKind::ConnectionReset, "connection reset by peer")),
+                n => Ok(n),
+            }
+        }
+    }
+
+    #[test]
+    fn a_read_that_fails_part_way_is_transient_not_a_broken_file() {
+        let mut csv = b"email,training,date\n".to_vec();
+        for i in 0..10_000 {
+            csv.extend_from_slice(format!("p{i}@example.com,F,2024-01-02\n").as_bytes());
+        }
+        // Well past what the reader looks at before its first row.
+        assert!(SNIFF_BYTES < 100_000);
+        csv.truncate(200_000);
+        let mut rows = CsvRows::open(Dropping(std::io::Cursor::new(csv)), MatchMethod::Email).unwrap();
+        let err = loop {
+            match rows.next_record() {
+                Ok(Some(_)) => continue,
+                Ok(None) => panic!("the read cannot end cleanly"),
+                Err(e) => break e,
+            }
+        };
+        assert_eq!(err.code, "READ_FAILED", "{err:?}");
+        assert!(err.is_transient() && err.message.contains("connection reset"), "{err:?}");
+        assert!(!FileProblem::new("NOT_A_CSV", "x").is_transient());
     }
 
     #[test]

@@ -146,8 +146,17 @@ pub struct FileProblem {
 }
 
 impl FileProblem {
+    /// Reading the object failed part-way (the connection dropped): the transport's
+    /// problem, not the file's. Such a read is tried again rather than failing the import.
+    pub const READ_FAILED: &'static str = "READ_FAILED";
+
     pub fn new(code: &str, message: impl Into<String>) -> Self {
         FileProblem { code: code.to_string(), message: message.into() }
+    }
+
+    /// Whether trying again can succeed (the file itself may be fine).
+    pub fn is_transient(&self) -> bool {
+        self.code == Self::READ_FAILED
     }
 }
 

@@ -130,6 +130,12 @@ fn cannot_go_on(why: &str) -> FileProblem {
 async fn conclude(store: &Store, org: &OrgId, id: &ImportId, run: Result<(), Failure>) -> Result<(), PipelineError> {
     match run {
         Ok(()) => Ok(()),
+        // The object could not be read to the end: the invocation fails and is retried
+        // (after the retries, the stale-import recovery fails the import with a reason).
+        Err(Failure::File(problem)) if problem.is_transient() => {
+            tracing::warn!(org = %org, import = %id, message = %problem.message, "reading the object failed; the invocation is retried");
+            Err(PipelineError::Store(StoreError::Service(anyhow::anyhow!("reading the object failed: {}", problem.message))))
+        }
         Err(Failure::File(problem)) => {
             tracing::info!(org = %org, import = %id, code = %problem.code, "import failed validation");
             match store.fail_import(org, id, &problem).await {
