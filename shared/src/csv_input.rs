@@ -234,8 +234,8 @@ pub struct Record<'r> {
     /// 1-based line number of the row's first line (the header is line 1).
     pub line: u64,
     pub layout: &'r CsvLayout,
-    /// Every cell is UTF-8 text.
-    utf8: bool,
+    /// The record's bytes as text, when every cell is UTF-8 text.
+    text: Option<&'r str>,
     bytes: &'r csv::ByteRecord,
     /// A structural problem (wrong number of fields, bytes that are not text).
     pub problem: Option<Issue>,
@@ -250,23 +250,30 @@ impl<'r> Record<'r> {
         self.len() == 0
     }
 
+    /// A cell of a text record, sliced from the record's text (no check per cell).
+    fn cell_text(&self, text: &'r str, i: usize) -> &'r str {
+        self.bytes.range(i).and_then(|r| text.get(r)).unwrap_or_default()
+    }
+
     fn is_blank(&self, i: usize) -> bool {
-        String::from_utf8_lossy(self.bytes.get(i).unwrap_or_default()).trim().is_empty()
+        match self.text {
+            Some(text) => self.cell_text(text, i).trim().is_empty(),
+            None => String::from_utf8_lossy(self.bytes.get(i).unwrap_or_default()).trim().is_empty(),
+        }
     }
 
     /// Every cell as written, owned (bytes that are not UTF-8 shown as U+FFFD).
     pub fn cells(&self) -> Vec<String> {
-        self.bytes.iter().map(|c| String::from_utf8_lossy(c).into_owned()).collect()
+        match self.text {
+            Some(text) => (0..self.len()).map(|i| self.cell_text(text, i).to_string()).collect(),
+            None => self.bytes.iter().map(|c| String::from_utf8_lossy(c).into_owned()).collect(),
+        }
     }
 
     /// The cells that play a role, borrowed; `None` for a row with a problem.
     pub fn roles(&self) -> Option<RowCells<'r>> {
-        if !self.utf8 || self.problem.is_some() {
-            return None;
-        }
-        let bytes = self.bytes;
-        // Checked as UTF-8 when read, so this cannot fail.
-        Some(self.layout.roles(|i| std::str::from_utf8(bytes.get(i).unwrap_or_default()).unwrap_or_default()))
+        let text = self.text.filter(|_| self.problem.is_none())?;
+        Some(self.layout.roles(|i| self.cell_text(text, i)))
     }
 }
 
@@ -559,9 +566,9 @@ impl<R: Read> CsvRows<R> {
             }
             let from = self.record.position().map(|p| p.byte()).unwrap_or(0);
             let line = self.lines.borrow_mut().line_of(from);
-            let utf8 = is_utf8(&self.record);
-            let problem = (!utf8).then(|| Issue::new(IssueCode::InvalidEncoding, None, "this row has bytes that are not UTF-8 text: save the file as 'CSV UTF-8' and upload it again"));
-            let record = Record { line, layout: &self.layout, utf8, bytes: &self.record, problem };
+            let text = record_text(&self.record);
+            let problem = text.is_none().then(|| Issue::new(IssueCode::InvalidEncoding, None, "this row has bytes that are not UTF-8 text: save the file as 'CSV UTF-8' and upload it again"));
+            let record = Record { line, layout: &self.layout, text, bytes: &self.record, problem };
             let expected = self.layout.headers.len();
             // Trailing empty cells are ignored; extra filled cells or missing required
             // cells mean the row does not line up with the header.
@@ -588,11 +595,11 @@ impl<R: Read> CsvRows<R> {
     }
 }
 
-/// Whether every cell of a record is UTF-8 text: the whole buffer at once, then that no
-/// cell starts inside a character.
-fn is_utf8(record: &csv::ByteRecord) -> bool {
-    let all = record.as_slice();
-    all.is_ascii() || (std::str::from_utf8(all).is_ok() && record.iter().all(|c| c.first().is_none_or(|&b| (b as i8) >= -0x40)))
+/// A record's bytes as text when every cell is UTF-8 text: the whole buffer checked at
+/// once, then that no cell starts inside a character (so each cell is a slice of it).
+fn record_text(record: &csv::ByteRecord) -> Option<&str> {
+    let text = std::str::from_utf8(record.as_slice()).ok()?;
+    (0..record.len()).all(|i| record.range(i).is_some_and(|r| text.is_char_boundary(r.start))).then_some(text)
 }
 
 /// A read error as a file problem. A row too long is the file's; any other error comes
@@ -763,6 +770,29 @@ mod tests {
         let rows = read_all(b"phone,training,date\n'+1 415 555 2671,F,2024-01-02\n", MatchMethod::Phone).unwrap();
         assert_eq!(rows[0].input.person[0].1, "+1 415 555 2671");
         assert_eq!(rows[0].cells[0], "'+1 415 555 2671");
+    }
+
+    #[test]
+    fn a_character_split_across_two_cells_is_not_text() {
+        // "\xC3" and "\xA9" side by side make "é", but neither cell is text alone. Past
+        // the bytes looked at first, so the file is read as UTF-8.
+        let mut csv = b"email,training,date\n".to_vec();
+        let good = 3000;
+        for _ in 0..good {
+            csv.extend_from_slice(b"ok@example.com,F,2024-01-02\n");
+        }
+        assert!(csv.len() > SNIFF_BYTES);
+        csv.extend_from_slice(b"\xC3,\xA9,2024-01-02\n");
+        let mut rows = CsvRows::open(&csv[..], MatchMethod::Email).unwrap();
+        assert_eq!(rows.encoding, "UTF-8");
+        for _ in 0..good {
+            let first = rows.next_record().unwrap().unwrap();
+            assert!(first.problem.is_none() && first.roles().is_some_and(|c| c.person[0] == "ok@example.com"));
+        }
+        let split = rows.next_record().unwrap().unwrap();
+        assert_eq!(split.problem.as_ref().map(|p| p.code), Some(IssueCode::InvalidEncoding));
+        assert!(split.roles().is_none());
+        assert_eq!(split.cells(), vec!["\u{FFFD}", "\u{FFFD}", "2024-01-02"]);
     }
 
     /// Bytes, then the connection drops.
