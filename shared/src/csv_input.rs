@@ -573,7 +573,8 @@ impl<R: Read> CsvRows<R> {
             // Trailing empty cells are ignored; extra filled cells or missing required
             // cells mean the row does not line up with the header.
             let len = record.len();
-            let filled_len = (0..len).rev().find(|&i| !record.is_blank(i)).map_or(0, |i| i + 1);
+            // Only cells past the header's can be extra; most rows have none.
+            let filled_len = if len > expected { (0..len).rev().find(|&i| !record.is_blank(i)).map_or(0, |i| i + 1) } else { len };
             let needed_missing = self.layout.person.iter().chain([&self.layout.training, &self.layout.date]).any(|&i| i >= len);
             let problem = match record.problem {
                 None if filled_len > expected || needed_missing => Some(Issue::new(
