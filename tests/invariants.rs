@@ -184,6 +184,41 @@ async fn the_validator_stopped_after_any_write_converges_when_run_again() {
     println!("validator crash points: {writes}");
 }
 
+/// A validation's progress never says more rows than are stored: stopped after any of
+/// its writes (progress recorded after every chunk here), the summary's `rows_validated`
+/// is a whole number of chunks, no more than the rows written; the retried run finishes
+/// with it equal to `rows_total`.
+#[tokio::test]
+async fn validation_progress_never_runs_ahead_of_the_rows_written() {
+    use training_imports::pipeline::validate::CHUNK_ROWS;
+    let env = test_env("progress").await;
+    let store = &env.store.with_progress_every(std::time::Duration::ZERO);
+    let org = new_org();
+    setup_org(store, &org).await;
+    let emails: Vec<String> = (0..2 * CHUNK_ROWS + CHUNK_ROWS / 2).map(|i| format!("p{i}@example.com")).collect();
+    let csv = csv_for(&emails);
+    let (_, key) = create(store, &org, &csv).await;
+    let (counting, plan) = store.with_crash_plan(None);
+    deliver(&counting, &key).await;
+    let writes = plan.writes();
+    let mut part_way = 0;
+    for crash_after in (1..writes).step_by((writes / 8).max(1) as usize) {
+        let (id, key) = create(store, &org, &csv).await;
+        let (crashing, _) = store.with_crash_plan(Some(crash_after));
+        let head = store.s3().head_object().bucket(store.bucket()).key(&key).send().await.unwrap();
+        let event = s3_event(store.bucket(), &key, head.content_length.unwrap_or(0), head.e_tag.as_deref().unwrap_or(""));
+        assert!(import_worker::handle(&crashing, event).await.is_err());
+        let s = summary(store, &org, &id).await;
+        let (done, stored) = (s["rows_validated"].as_u64().unwrap(), all_rows(store, &org, &id).await.len() as u64);
+        assert!(done <= stored && done % CHUNK_ROWS as u64 == 0, "stopped after write {crash_after}: progress {done}, rows stored {stored}");
+        part_way += usize::from(done > 0);
+        deliver(store, &key).await; // Lambda's retry
+        let s = summary(store, &org, &id).await;
+        assert_eq!((s["rows_validated"].as_u64(), s["rows_in_file"].as_u64()), (s["rows_total"].as_u64(), Some(emails.len() as u64)), "{s}");
+    }
+    assert!(part_way > 0, "no stop showed progress part-way ({writes} writes)");
+}
+
 #[tokio::test]
 async fn the_commit_stopped_after_any_write_converges_when_run_again() {
     let env = test_env("crash-commit").await;

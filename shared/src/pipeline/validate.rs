@@ -25,9 +25,6 @@ pub const PENDING_READ_BUDGET: usize = 20_000;
 /// chunk, it saves where it is and hands the rest of the file to a new invocation.
 /// A chunk takes about a second at DynamoDB's partition write limit.
 pub const HAND_ON_MARGIN: std::time::Duration = std::time::Duration::from_secs(60);
-/// How often at most a validation records its progress in the summary (rows checked and
-/// written so far), which also shows it is alive.
-pub const PROGRESS_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Handles one ObjectCreated record: validates an upload or a drop, or runs a commit.
 /// `deadline`: when the invocation's time runs out (a validation or a commit hands its
@@ -481,7 +478,7 @@ async fn run_validation(store: &Store, org: &OrgId, id: &ImportId, summary: &Imp
         // Written while the next chunk is read and looked up; one write in flight.
         if let Some((previous, written)) = in_flight.take() {
             join_write(previous).await?;
-            if last_progress.elapsed() >= PROGRESS_EVERY {
+            if last_progress.elapsed() >= store.progress_every() {
                 store.record_validation_progress(org, id, written, rows, vec![]).await?;
                 last_progress = std::time::Instant::now();
             }

@@ -48,11 +48,16 @@ pub struct Store {
     pub(crate) bucket: String,
     crash: Option<std::sync::Arc<CrashPlan>>,
     commit_lease: std::time::Duration,
+    progress_every: std::time::Duration,
 }
 
 /// How long a commit run holds its lease without renewing it. Longer than any one
 /// page takes; a run that stops is taken over this long after its last page.
 pub const COMMIT_LEASE: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// How often at most a validation records its progress in the summary (rows checked and
+/// written so far), which also shows it is alive.
+pub const VALIDATION_PROGRESS_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// A crash injected for tests: the store fails every write after the first `after`, as
 /// if the process had been killed there. It also counts the writes attempted, so a test
@@ -71,7 +76,7 @@ impl CrashPlan {
 
 impl Store {
     pub fn new(ddb: DynamoClient, s3: S3Client, table: impl Into<String>, bucket: impl Into<String>) -> Store {
-        Store { ddb, s3, table: table.into(), bucket: bucket.into(), crash: None, commit_lease: COMMIT_LEASE }
+        Store { ddb, s3, table: table.into(), bucket: bucket.into(), crash: None, commit_lease: COMMIT_LEASE, progress_every: VALIDATION_PROGRESS_EVERY }
     }
 
     /// Testing only: a copy of this store that fails every write after the first
@@ -89,6 +94,16 @@ impl Store {
 
     pub fn commit_lease(&self) -> std::time::Duration {
         self.commit_lease
+    }
+
+    /// Testing only: a copy of this store whose validations record their progress this
+    /// often (zero: after every chunk).
+    pub fn with_progress_every(&self, every: std::time::Duration) -> Store {
+        Store { progress_every: every, ..self.clone() }
+    }
+
+    pub fn progress_every(&self) -> std::time::Duration {
+        self.progress_every
     }
 
     /// Called before every write: where an injected crash happens.
