@@ -263,11 +263,21 @@ mod store_bench {
         }
     }
 
-    async fn seed(store: &Store, org: &OrgId, people: usize) {
+    async fn seed_trainings(store: &Store, org: &OrgId) {
         for t in 0..TRAININGS {
             let rec = TrainingRecord { training_id: format!("t{t}"), title: format!("Training {t}"), published: true, created_at: "2026-01-01T00:00:00Z".into() };
             store.put_training(org, &rec).await.unwrap();
         }
+    }
+
+    /// An email import of pasted CSV text.
+    async fn paste_import(store: &Store, org: &OrgId, csv: &str) -> ImportId {
+        let new = manage::NewImport { method: MatchMethod::Email, file_name: "bench.csv".into(), options: Default::default(), csv_text: Some(csv.to_string()), size: None };
+        ImportId::parse(&manage::create_import(store, org, new).await.unwrap().summary.import_id).unwrap()
+    }
+
+    async fn seed(store: &Store, org: &OrgId, people: usize) {
+        seed_trainings(store, org).await;
         use futures::stream::{self, StreamExt};
         stream::iter(0..people)
             .for_each_concurrent(8, |i| async move {
@@ -328,10 +338,7 @@ mod store_bench {
         };
         seed(&store, &org, rows / 5).await;
         let csv = make_csv(MatchMethod::Email, rows);
-        let created = manage::create_import(&store, &org, manage::NewImport { method: MatchMethod::Email, file_name: "bench.csv".into(), options: Default::default(), csv_text: Some(String::from_utf8(csv).unwrap()), size: None })
-            .await
-            .unwrap();
-        let id = ImportId::parse(&created.summary.import_id).unwrap();
+        let id = paste_import(&store, &org, &String::from_utf8(csv).unwrap()).await;
         let today = chrono::NaiveDate::from_ymd_opt(2026, 11, 25).unwrap();
         let floor_v = floor_run("floor-validate").await;
         let t = Instant::now();
@@ -380,16 +387,12 @@ mod store_bench {
         seed(&store, &org, rows / 5).await;
         let csv = String::from_utf8(make_csv(MatchMethod::Email, rows)).unwrap();
         let today = chrono::NaiveDate::from_ymd_opt(2026, 11, 25).unwrap();
-        let create = || async {
-            let new = manage::NewImport { method: MatchMethod::Email, file_name: "bench.csv".into(), options: Default::default(), csv_text: Some(csv.clone()), size: None };
-            ImportId::parse(&manage::create_import(&store, &org, new).await.unwrap().summary.import_id).unwrap()
-        };
-        let whole = create().await;
+        let whole = paste_import(&store, &org, &csv).await;
         let t = Instant::now();
         validate::validate_import(&store, &org, &whole, today).await.unwrap();
         let whole_s = t.elapsed().as_secs_f64();
 
-        let split = create().await;
+        let split = paste_import(&store, &org, &csv).await;
         let t = Instant::now();
         let deadline = t + validate::HAND_ON_MARGIN + std::time::Duration::from_secs_f64(whole_s / 2.0);
         validate::validate_import_until(&store, &org, &split, today, Some(deadline)).await.unwrap();
@@ -440,12 +443,8 @@ mod store_bench {
         let mut imports = vec![];
         for which in ["a", "b"] {
             let org = OrgId::parse(&format!("del-{which}-{suffix}")).unwrap();
-            for t in 0..TRAININGS {
-                let rec = TrainingRecord { training_id: format!("t{t}"), title: format!("Training {t}"), published: true, created_at: "2026-01-01T00:00:00Z".into() };
-                store.put_training(&org, &rec).await.unwrap();
-            }
-            let new = manage::NewImport { method: MatchMethod::Email, file_name: "bench.csv".into(), options: Default::default(), csv_text: Some(csv.clone()), size: None };
-            let id = ImportId::parse(&manage::create_import(&store, &org, new).await.unwrap().summary.import_id).unwrap();
+            seed_trainings(&store, &org).await;
+            let id = paste_import(&store, &org, &csv).await;
             validate::validate_import(&store, &org, &id, today).await.unwrap();
             manage::request_commit(&store, &org, &id, true).await.unwrap();
             commit::run_commit(&store, &org, &id).await.unwrap();
@@ -537,10 +536,7 @@ mod store_bench {
         let suffix = &uuid::Uuid::new_v4().simple().to_string()[..8];
         let store = suite::store_for(&format!("bench-signup-{suffix}"), "training-imports-bench").await;
         let org = OrgId::parse(&format!("signup-{suffix}")).unwrap();
-        for t in 0..TRAININGS {
-            let rec = TrainingRecord { training_id: format!("t{t}"), title: format!("Training {t}"), published: true, created_at: "2026-01-01T00:00:00Z".into() };
-            store.put_training(&org, &rec).await.unwrap();
-        }
+        seed_trainings(&store, &org).await;
         let per_import = rows_each / imports;
         let today = chrono::NaiveDate::from_ymd_opt(2026, 11, 25).unwrap();
         for i in 0..imports {

@@ -205,7 +205,7 @@ impl FileChecker {
         let n = cells.person_count.min(2).min(columns.len());
         let pairs = [(columns.first().map_or("", String::as_str), cells.person[0]), (columns.get(1).map_or("", String::as_str), cells.person[1])];
         let PersonParse { key, issues, warnings } = parse_person_cells(&pairs[..n], self.columns.last_first, self.method, self.country.as_deref(), &mut self.typos);
-        let key_hash = key.as_ref().map_or(0, key_hash);
+        let key_hash = key.as_ref().map_or(0, stable_hash);
         let standing = if key.is_none() || !issues.is_empty() { Standing::Invalid } else { Standing::Unmatched };
         let problems = (!issues.is_empty() || !warnings.is_empty()).then(|| Box::new((issues, warnings)));
         let slot = self.persons.len() as u32;
@@ -398,10 +398,6 @@ fn person_id(found: &PersonMatch) -> Option<&super::PersonId> {
         PersonMatch::Roster(p) | PersonMatch::SignedUp(p) => Some(p),
         _ => None,
     }
-}
-
-fn key_hash(key: &MatchKey) -> u64 {
-    stable_hash(key)
 }
 
 /// SipHash with fixed keys: the same value hashes the same in every run of a build.

@@ -469,7 +469,6 @@ impl Store {
         .await
     }
 
-    /// Ends validation: the counts and what was learnt about the file.
     /// Records how far a validation is (and that it is alive: `updated_at`). Nothing
     /// happens when the import is no longer `validating`.
     pub async fn record_validation_progress(&self, org: &OrgId, id: &ImportId, rows_validated: u64, rows_in_file: u64, extra: Vec<(&str, AttributeValue)>) -> StoreResult<bool> {
@@ -482,6 +481,7 @@ impl Store {
         }
     }
 
+    /// Ends validation: the counts and what was learnt about the file.
     pub async fn finish_validation(&self, org: &OrgId, id: &ImportId, summary: &ImportSummary) -> StoreResult<ImportSummary> {
         let av = |v: &dyn erased::Ser| v.to_av();
         self.transition_import(
@@ -887,11 +887,9 @@ impl Store {
 
     /// Deletes one pending row; ConditionFailed when the row is not pending.
     pub async fn delete_pending_row(&self, org: &OrgId, id: &ImportId, row: u64) -> StoreResult<()> {
-        let deltas = BTreeMap::from([("deleted", 1), ("pending", -1)]);
-        let items = vec![self.delete_item(org, id, row), self.counts_update(org, id, row % COUNT_SHARDS, &deltas, 0)];
-        match self.transact(items).await? {
-            TxOutcome::Committed => Ok(()),
-            TxOutcome::ConditionFailed(_) => Err(StoreError::ConditionFailed),
+        match self.delete_group(org, id, row % COUNT_SHARDS, vec![row]).await? {
+            (1, _) => Ok(()),
+            _ => Err(StoreError::ConditionFailed),
         }
     }
 
