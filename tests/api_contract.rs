@@ -145,3 +145,36 @@ async fn a_body_that_is_not_text_is_a_400_not_a_500() {
         assert_eq!(resp.status(), 400, "{path}");
     }
 }
+
+#[tokio::test]
+async fn a_client_that_takes_gzip_gets_the_same_answer_gzipped() {
+    use std::io::Read;
+    let env = test_env("gzip").await;
+    let api = api_context(&env.store);
+    let c = admin_claims(&env.org);
+    for n in 0..12 {
+        let csv = format!("email,training,date\nperson{n}@example.com,forklift,2024-01-01\n");
+        let (s, _) = call_api(&api, "POST", "/imports", Some(json!({"method": "email", "csv": csv, "file_name": format!("roster {n}.csv")})), Some(c.clone())).await;
+        assert_eq!(s, 201);
+    }
+    let plain = import_api::handle(&api, api_request("GET", "/imports", None, Some(c.clone()))).await.unwrap();
+    let lambda_http::Body::Text(plain_text) = plain.body() else { panic!("JSON goes as text") };
+    assert!(plain_text.len() > import_api::compression::COMPRESS_FROM_BYTES, "{} bytes is too few to compress", plain_text.len());
+    assert!(!plain.headers().contains_key("content-encoding"));
+    assert_eq!(plain.headers()["vary"], "accept-encoding");
+
+    let mut req = api_request("GET", "/imports", None, Some(c.clone()));
+    req.headers_mut().insert("accept-encoding", "gzip, deflate, br".parse().unwrap());
+    let gz = import_api::handle(&api, req).await.unwrap();
+    assert_eq!(gz.status(), 200);
+    assert_eq!(gz.headers()["content-encoding"], "gzip");
+    assert_eq!(gz.headers()["content-type"], "application/json");
+    // Bytes: lambda_http hands them to API Gateway base64-encoded, which sends them on as they are.
+    let lambda_http::Body::Binary(bytes) = gz.body() else { panic!("gzip goes as bytes") };
+    assert!(bytes.len() * 4 < plain_text.len(), "{} gzipped bytes from {}", bytes.len(), plain_text.len());
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(&bytes[..]).read_to_string(&mut text).unwrap();
+    let (a, b): (Value, Value) = (serde_json::from_str(&text).unwrap(), serde_json::from_str(plain_text).unwrap());
+    assert_eq!(a, b);
+    assert_eq!(a["imports"].as_array().unwrap().len(), 12);
+}

@@ -2,6 +2,7 @@
 //! reads the request, calls one pipeline function and writes JSON. docs/openapi.json
 //! describes every route; `tests/api_contract.rs` keeps the two in step.
 
+pub mod compression;
 pub mod error;
 pub mod identity;
 mod routes;
@@ -31,6 +32,7 @@ pub mod assets {
 pub async fn handle(ctx: &ApiContext, req: Request) -> Result<Response<Body>, lambda_http::Error> {
     let method = req.method().clone();
     let path = req.uri().path().to_string();
+    let gzip = compression::accepts_gzip(&req);
     let response = match routes::route(&method, &path) {
         Err(e) => e.into_response(),
         Ok((route, params)) => {
@@ -45,5 +47,5 @@ pub async fn handle(ctx: &ApiContext, req: Request) -> Result<Response<Body>, la
         }
     };
     tracing::info!(method = %method, path = %path, status = response.status().as_u16(), "request");
-    Ok(response)
+    Ok(compression::compress(gzip, response))
 }
