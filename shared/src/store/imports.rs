@@ -214,8 +214,12 @@ fn plan_apply_transactions(rows: &[(ImportId, RowRecord)]) -> Vec<Vec<&(ImportId
         imports: std::collections::HashSet<&'a str>,
         completions: std::collections::HashSet<(&'a str, &'a str)>,
     }
+    // Rows of one import side by side, so that a transaction moves few imports' counts:
+    // a pending index read gives them in match-key order, imports interleaved.
+    let mut sorted: Vec<&(ImportId, RowRecord)> = rows.iter().collect();
+    sorted.sort_by(|(a, ra), (b, rb)| a.as_str().cmp(b.as_str()).then(ra.row.cmp(&rb.row)));
     let mut groups: Vec<Group> = Vec::new();
-    for entry in rows {
+    for entry in sorted {
         let (import, row) = entry;
         let completion = (row.training_id.as_deref().unwrap_or(""), row.completion_date.as_deref().unwrap_or(""));
         let fits = |g: &Group| {
@@ -1005,5 +1009,16 @@ mod tests {
             let completions: std::collections::HashSet<_> = g.iter().map(|(_, r)| (r.training_id.clone(), r.completion_date.clone())).collect();
             assert_eq!(completions.len(), g.len(), "a completion twice in one transaction");
         }
+    }
+
+    #[test]
+    fn apply_transactions_keep_an_imports_rows_together() {
+        // The pending index gives a person's rows with imports interleaved; each import
+        // a transaction touches costs a count-shard item, so 20 imports over 5
+        // transactions should cost about 20 such items, not 5 times 20.
+        let rows: Vec<_> = (0..200).map(|i| row(&format!("imp{:02}", i % 20), 2 + i as u64, &format!("t{i}"), "2024-01-01")).collect();
+        let groups = plan_apply_transactions(&rows);
+        let count_items: usize = groups.iter().map(|g| g.iter().map(|(i, _)| i.as_str()).collect::<std::collections::HashSet<_>>().len()).sum();
+        assert!(count_items < 20 + groups.len(), "{count_items} count-shard items over {} transactions", groups.len());
     }
 }
