@@ -436,3 +436,75 @@ async fn rows_are_fixed_in_place_and_the_error_report_round_trips() {
     let (status, body) = w.call("PATCH", &format!("/imports/{id}/rows/3"), Some(json!({"cells": {"Course": "First Aid"}}))).await;
     assert_eq!((status, body["code"].as_str()), (409, Some("IMPORT_NOT_EDITABLE")));
 }
+
+#[tokio::test]
+async fn a_large_imports_error_report_is_written_by_the_worker_and_kept_until_the_import_changes() {
+    let w = world("big-report").await;
+    let mut csv = String::from("Email,Course,Date\n");
+    for i in 0..40 {
+        // Every fourth row names a training that does not exist.
+        let course = if i % 4 == 0 { "Knitting" } else { "Forklift Safety" };
+        csv.push_str(&format!("person{i}@example.com,{course},2024-01-{:02}\n", 1 + i % 28));
+    }
+    let id = w.import("email", &csv, json!({})).await;
+    let import = training_imports::domain::ImportId::parse(&id).unwrap();
+    // This import counts as large: more rows than the API reads within a request.
+    let store = w.env.store.with_report_inline_rows(10);
+    let api = api_context(&store);
+    let get = |accept: Option<&'static str>| {
+        let mut req = api_request("GET", &format!("/imports/{id}/error-report"), None, Some(w.claims.clone()));
+        if let Some(a) = accept {
+            req.headers_mut().insert("accept", a.parse().unwrap());
+        }
+        import_api::handle(&api, req)
+    };
+    let json_of = |resp: &lambda_http::Response<lambda_http::Body>| -> Value {
+        match resp.body() {
+            lambda_http::Body::Text(t) => serde_json::from_str(t).unwrap(),
+            other => panic!("JSON expected, got {other:?}"),
+        }
+    };
+    let request_key = keys::s3::report_request_key(w.org(), &import);
+
+    // First ask: 202, and a request for the worker.
+    let resp = get(Some("application/json")).await.unwrap();
+    assert_eq!(resp.status(), 202, "{:?}", resp.body());
+    assert_eq!(resp.headers()["retry-after"], "3");
+    assert_eq!(json_of(&resp)["status"], "preparing");
+    let (meta, asked_at) = store.object_metadata(&request_key).await.unwrap().expect("a report request");
+    // Asking again while it is written sends no second request.
+    assert_eq!(get(None).await.unwrap().status(), 202);
+    assert_eq!(store.object_metadata(&request_key).await.unwrap().unwrap(), (meta, asked_at));
+
+    // The worker writes it; then the page gets a link and other clients a redirect.
+    assert_eq!(deliver(&store, &request_key).await.handled, 1);
+    let resp = get(Some("application/json")).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let link = json_of(&resp);
+    assert_eq!((link["status"].as_str(), link["file_name"].as_str()), (Some("ready"), Some("email-errors.csv")));
+    let (status, body) = http_get(link["url"].as_str().unwrap()).await;
+    assert_eq!(status, 200);
+    let mut expected = training_imports::pipeline::report::BOM.to_vec();
+    expected.extend(training_imports::pipeline::report::error_report(&store, w.org(), &import).await.unwrap());
+    assert_eq!(String::from_utf8_lossy(&body), String::from_utf8_lossy(&expected));
+    let text = String::from_utf8(body[3..].to_vec()).unwrap();
+    assert_eq!(text.lines().count(), 1 + 10, "the header and the 10 error rows:\n{text}");
+    assert!(text.lines().skip(1).all(|l| l.contains(",Knitting,") && l.contains("UNKNOWN_TRAINING")), "{text}");
+    let resp = get(None).await.unwrap();
+    assert_eq!(resp.status(), 303);
+    assert!(resp.headers()["location"].to_str().unwrap().contains("errors.csv"));
+    // A repeated event leaves the written report alone.
+    assert_eq!(deliver(&store, &request_key).await.handled, 1);
+    assert_eq!(get(Some("application/json")).await.unwrap().status(), 200);
+
+    // A fix changes the import: the old report is not handed out, a new one is written.
+    let (status, fixed) = w.call("PATCH", &format!("/imports/{id}/rows/2"), Some(json!({"cells": {"Course": "First Aid"}}))).await;
+    assert_eq!(status, 200, "{fixed}");
+    assert_eq!(get(Some("application/json")).await.unwrap().status(), 202);
+    deliver(&store, &request_key).await;
+    let resp = get(Some("application/json")).await.unwrap();
+    let (_, body) = http_get(json_of(&resp)["url"].as_str().unwrap()).await;
+    let text = String::from_utf8(body[3..].to_vec()).unwrap();
+    assert_eq!(text.lines().count(), 1 + 9, "row 2 is fixed:\n{text}");
+    assert!(!text.contains("person0@example.com"), "{text}");
+}

@@ -60,6 +60,15 @@ fn the_admin_group_the_api_checks_exists_in_the_user_pool() {
 /// The worker's part of the template: S3 sends it every prefix it handles, and it may
 /// read each of them and write the two it hands work on through (a commit or a
 /// validation near its time limit writes there to invoke itself again).
+/// The object prefixes (`prefix/*`) a function's policies allow an action on.
+fn allowed_in(policies: &str, action: &str) -> Vec<String> {
+    policies
+        .split("- Effect: Allow")
+        .filter(|st| st.contains(&format!("Action: [{action}]")))
+        .flat_map(|st| st.lines().filter_map(|l| l.split("}/").nth(1).map(|p| p.trim_end_matches('"').to_string())).collect::<Vec<_>>())
+        .collect()
+}
+
 #[test]
 fn the_worker_gets_every_object_it_handles_and_may_write_where_it_hands_on() {
     use training_imports::keys::s3::*;
@@ -67,16 +76,27 @@ fn the_worker_gets_every_object_it_handles_and_may_write_where_it_hands_on() {
     let worker = t.split("ImportWorkerFunction:").nth(1).unwrap().split("ImportApiFunction:").next().unwrap();
     let (head, events) = worker.split_once("\n      Events:\n").unwrap();
     let policies = head.split("Policies:").nth(1).unwrap();
-    let allowed = |action: &str| -> Vec<String> {
-        policies
-            .split("- Effect: Allow")
-            .filter(|st| st.contains(&format!("Action: [{action}]")))
-            .flat_map(|st| st.lines().filter_map(|l| l.split("}/").nth(1).map(|p| p.trim_end_matches('"').to_string())).collect::<Vec<_>>())
-            .collect()
-    };
-    for prefix in [UPLOADS, COMMITS, DROPS, RESUMES] {
+    let allowed = |action: &str| allowed_in(policies, action);
+    for prefix in [UPLOADS, COMMITS, DROPS, RESUMES, REPORT_REQUESTS] {
         assert!(events.contains(&format!("Rules: [{{ Name: prefix, Value: {prefix} }}]")), "no S3 event for {prefix}");
         assert!(allowed("s3:GetObject").contains(&format!("{prefix}*")), "the worker cannot read {prefix}");
     }
-    assert_eq!(allowed("s3:PutObject"), vec![format!("{COMMITS}*"), format!("{RESUMES}*")]);
+    // Error reports: written in parts (PutObject, AbortMultipartUpload), and looked at
+    // first (HeadObject needs GetObject) in case this version is written already.
+    assert!(allowed("s3:GetObject").contains(&"reports/*".to_string()), "the worker cannot look at reports/");
+    assert_eq!(allowed("s3:PutObject"), vec![format!("{COMMITS}*"), format!("{RESUMES}*"), "reports/*".to_string()]);
+    assert_eq!(allowed("s3:AbortMultipartUpload"), vec!["reports/*".to_string()]);
+}
+
+#[test]
+fn the_api_may_ask_for_an_error_report_and_hand_it_out() {
+    use training_imports::keys::s3::*;
+    let t = template();
+    let api = t.split("ImportApiFunction:").nth(1).unwrap();
+    let policies = api.split("Policies:").nth(1).unwrap().split("\n      Events:\n").next().unwrap();
+    let allowed = |action: &str| allowed_in(policies, action);
+    assert!(allowed("s3:PutObject").contains(&format!("{REPORT_REQUESTS}*")), "the API cannot ask for a report");
+    for prefix in [REPORT_REQUESTS, "reports/"] {
+        assert!(allowed("s3:GetObject").contains(&format!("{prefix}*")), "the API cannot look at {prefix}");
+    }
 }

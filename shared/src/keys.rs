@@ -47,6 +47,7 @@ pub mod s3 {
     pub const COMMITS: &str = "commits/";
     pub const DROPS: &str = "drop/";
     pub const RESUMES: &str = "resume/";
+    pub const REPORT_REQUESTS: &str = "report-requests/";
 
     /// `uploads/<org>/<import>/source.csv`: files sent through the API.
     pub fn upload_key(org: &OrgId, import: &ImportId) -> String {
@@ -68,6 +69,12 @@ pub mod s3 {
         format!("reports/{org}/{import}/errors.csv")
     }
 
+    /// `report-requests/<org>/<import>.json`: an error report of a large import to be
+    /// written by the worker to [`report_key`].
+    pub fn report_request_key(org: &OrgId, import: &ImportId) -> String {
+        format!("{REPORT_REQUESTS}{org}/{import}.json")
+    }
+
     /// What an object key means to the worker.
     #[derive(Debug, PartialEq, Eq)]
     pub enum ObjectRole {
@@ -75,13 +82,15 @@ pub mod s3 {
         Commit { org: OrgId, import: ImportId },
         /// A validation to go on with ([`resume_key`]).
         Resume { org: OrgId, import: ImportId },
+        /// An error report to write ([`report_request_key`]).
+        Report { org: OrgId, import: ImportId },
         /// `drop/<org>/<method>/<any name>.csv`: a file sent by another system.
         Drop { org: OrgId, method: MatchMethod, name: String },
     }
 
     pub fn classify(key: &str) -> Result<ObjectRole, String> {
         let parts: Vec<&str> = key.split('/').collect();
-        let bad = || format!("object key '{key}' is not under uploads/<org>/<import>/, commits/<org>/, resume/<org>/ or drop/<org>/<method>/");
+        let bad = || format!("object key '{key}' is not under uploads/<org>/<import>/, commits/<org>/, resume/<org>/, report-requests/<org>/ or drop/<org>/<method>/");
         match parts.as_slice() {
             ["uploads", org, import, _file] => Ok(ObjectRole::Upload {
                 org: OrgId::parse(org)?,
@@ -94,6 +103,10 @@ pub mod s3 {
             ["resume", org, file] => Ok(ObjectRole::Resume {
                 org: OrgId::parse(org)?,
                 import: ImportId::parse(file.strip_suffix(".bin").ok_or_else(bad)?)?,
+            }),
+            ["report-requests", org, file] => Ok(ObjectRole::Report {
+                org: OrgId::parse(org)?,
+                import: ImportId::parse(file.strip_suffix(".json").ok_or_else(bad)?)?,
             }),
             ["drop", org, method, name @ ..] if !name.is_empty() && !name.iter().any(|n| n.is_empty()) => Ok(ObjectRole::Drop {
                 org: OrgId::parse(org)?,
@@ -116,7 +129,8 @@ mod tests {
         let imp = ImportId::parse("abc").unwrap();
         assert_eq!(classify(&upload_key(&org, &imp)).unwrap(), ObjectRole::Upload { org: org.clone(), import: imp.clone() });
         assert_eq!(classify(&commit_key(&org, &imp)).unwrap(), ObjectRole::Commit { org: org.clone(), import: imp.clone() });
-        assert_eq!(classify(&resume_key(&org, &imp)).unwrap(), ObjectRole::Resume { org: org.clone(), import: imp });
+        assert_eq!(classify(&resume_key(&org, &imp)).unwrap(), ObjectRole::Resume { org: org.clone(), import: imp.clone() });
+        assert_eq!(classify(&report_request_key(&org, &imp)).unwrap(), ObjectRole::Report { org: org.clone(), import: imp });
         assert!(classify("resume/acme/abc.json").is_err());
         assert_eq!(
             classify("drop/acme/email/nightly/2024.csv").unwrap(),

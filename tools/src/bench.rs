@@ -433,6 +433,36 @@ mod store_bench {
     /// Deleting all pending rows of an import of `rows` rows (nobody signed up): the
     /// API's batched delete against one transaction per row, row by row (how it was
     /// done before), beside the BatchWriteItem floor for as many items.
+    /// The error report of an import of `rows` rows, half of them errors (a training
+    /// that does not exist): read within one request as the API does for up to
+    /// REPORT_INLINE_ROWS rows, and written to S3 in parts as the worker does above that.
+    pub async fn error_report(rows: usize) {
+        use training_imports::pipeline::report;
+        let suffix = &uuid::Uuid::new_v4().simple().to_string()[..8];
+        let store = suite::store_for(&format!("bench-report-{suffix}"), "training-imports-bench").await;
+        let org = OrgId::parse(&format!("report-{suffix}")).unwrap();
+        for t in 0..TRAININGS / 2 {
+            let rec = TrainingRecord { training_id: format!("t{t}"), title: format!("Training {t}"), published: true, created_at: "2026-01-01T00:00:00Z".into() };
+            store.put_training(&org, &rec).await.unwrap();
+        }
+        let csv = String::from_utf8(make_csv(MatchMethod::Email, rows)).unwrap();
+        let id = paste_import(&store, &org, &csv).await;
+        validate::validate_import(&store, &org, &id, chrono::NaiveDate::from_ymd_opt(2026, 11, 25).unwrap()).await.unwrap();
+        let errors = store.get_import(&org, &id).await.unwrap().unwrap().outcomes.error;
+        let t = Instant::now();
+        let inline = report::error_report(&store, &org, &id).await.unwrap();
+        let inline_s = t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        report::write_error_report(&store, &org, &id).await.unwrap();
+        let worker_s = t.elapsed().as_secs_f64();
+        let written = store.read_object(&training_imports::keys::s3::report_key(&org, &id)).await.unwrap();
+        assert_eq!(&written[report::BOM.len()..], &inline[..], "the worker's report is the inline one");
+        println!("\n## Error report of a {rows}-row import, {errors} error rows ({:.1} MiB of CSV)\n", inline.len() as f64 / 1048576.0);
+        println!("| how | time | rows read a second |\n| --- | ---: | ---: |");
+        println!("| within the request (API, up to {} rows) | {inline_s:.1} s | {:.0} |", store.report_inline_rows(), rate(rows, inline_s));
+        println!("| worker, written to S3 in parts of {} MiB | {worker_s:.1} s | {:.0} |", training_imports::store::PART_BYTES >> 20, rate(rows, worker_s));
+    }
+
     pub async fn delete_pending(rows: usize) {
         let suffix = &uuid::Uuid::new_v4().simple().to_string()[..8];
         let store = suite::store_for(&format!("bench-del-{suffix}"), "training-imports-bench").await;
@@ -637,6 +667,7 @@ fn main() {
         "worker-memory" => runtime().block_on(store_bench::worker_memory(rows)),
         "hand-on" => runtime().block_on(store_bench::hand_on(rows)),
         "delete" => runtime().block_on(store_bench::delete_pending(rows)),
+        "report" => runtime().block_on(store_bench::error_report(rows)),
         "all" => {
             bench_core(rows);
             // In a process of its own: peak RSS is a high-water mark of the whole process.
@@ -646,6 +677,6 @@ fn main() {
             runtime().block_on(store_bench::run(100_000, 5_000));
             runtime().block_on(store_bench::signups(200, 200, 20));
         }
-        other => eprintln!("unknown benchmark {other}: core | core-stages | memory | worker-memory | store | hand-on | delete | signup | all"),
+        other => eprintln!("unknown benchmark {other}: core | core-stages | memory | worker-memory | store | hand-on | delete | report | signup | all"),
     }
 }

@@ -302,11 +302,26 @@ function editRow(imp, row, tr, filter) {
   inputs[0].focus();
 }
 
-async function downloadReport(id, fileName) {
-  const headers = token() ? { authorization: "Bearer " + token() } : {};
-  const resp = await fetch(BASE + `/imports/${id}/error-report`, { headers });
-  const blob = await resp.blob();
-  const a = h("a", { href: URL.createObjectURL(blob), download: fileName.replace(/\.csv$/i, "") + "-errors.csv" });
+async function downloadReport(id, fileName, waited = 0) {
+  // JSON for a large import's report: a link to it, or word that it is being written.
+  const headers = { accept: "application/json, text/csv" };
+  if (token()) headers.authorization = "Bearer " + token();
+  let resp;
+  try { resp = await fetch(BASE + `/imports/${id}/error-report`, { headers }); } catch (e) { return announce("The error report could not be downloaded: " + e.message); }
+  const type = resp.headers.get("content-type") || "";
+  if (resp.status === 202) {
+    const r = await resp.json();
+    if (waited > 600) return announce("The error report is taking long to write; try again in a few minutes.");
+    announce(waited ? "Still writing the error report…" : "Writing the error report of a large import; it downloads by itself when ready.");
+    const wait = (r.retry_after_seconds || 3) * 1000;
+    return setTimeout(() => downloadReport(id, fileName, waited + wait / 1000), wait);
+  }
+  if (!resp.ok) {
+    const r = type.includes("json") ? await resp.json() : {};
+    return announce("The error report could not be downloaded: " + (r.detail || resp.status));
+  }
+  const href = type.includes("json") ? (await resp.json()).url : URL.createObjectURL(await resp.blob());
+  const a = h("a", { href, download: fileName.replace(/\.csv$/i, "") + "-errors.csv" });
   document.body.append(a); a.click(); a.remove();
   announce("Error report downloaded");
 }

@@ -189,6 +189,8 @@ struct FixBody {
 
 /// Error reports bigger than this are handed out through S3 (Lambda answers are capped at 6 MB).
 const INLINE_REPORT_BYTES: usize = 4 * 1024 * 1024;
+/// What a 202 for an error report being written asks the client to wait.
+const REPORT_RETRY_AFTER_SECONDS: u32 = 3;
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -348,26 +350,49 @@ pub async fn dispatch(ctx: &ApiContext, who: Option<Caller>, route: &Route, para
             Ok(json_response(200, json!({ "row": record, "import": summary })))
         }
         Op::ErrorReport => {
+            use training_imports::pipeline::report::{error_report_or_request, ReportAnswer, BOM};
             let id = import_id(params)?;
-            let summary = manage::get_import(store, &org, &id).await?;
-            let csv = training_imports::pipeline::report::error_report(store, &org, &id).await?;
+            let (summary, answer) = error_report_or_request(store, &org, &id).await?;
             let base = summary.file_name.trim_end_matches(".csv").replace(['"', '\\', '\r', '\n'], "_");
             let file_name = format!("{base}-errors.csv");
-            if csv.len() > INLINE_REPORT_BYTES {
-                let key = training_imports::keys::s3::report_key(&org, &id);
-                store.put_object(&key, "text/csv; charset=utf-8", csv).await?;
-                let url = store.presign_download(&key, &file_name, std::time::Duration::from_secs(300)).await?;
-                return Ok(Response::builder().status(303).header("location", url).body(Body::Empty).expect("valid response"));
+            // The page asks for JSON: it cannot follow a redirect to S3 with fetch (the
+            // bucket takes no cross-origin GET), so it gets the link and opens it.
+            let wants_link = req.headers().get("accept").and_then(|a| a.to_str().ok()).is_some_and(|a| a.contains("application/json"));
+            let key = match answer {
+                ReportAnswer::Preparing => {
+                    let body = json!({
+                        "status": "preparing",
+                        "message": format!("The error report of {} rows is being written; ask again in a few seconds.", summary.rows_total),
+                        "retry_after_seconds": REPORT_RETRY_AFTER_SECONDS,
+                    });
+                    let mut resp = json_response(202, body);
+                    resp.headers_mut().insert("retry-after", http::HeaderValue::from(REPORT_RETRY_AFTER_SECONDS));
+                    return Ok(resp);
+                }
+                ReportAnswer::Ready { key } => key,
+                ReportAnswer::Inline(csv) if csv.len() > INLINE_REPORT_BYTES => {
+                    let key = training_imports::keys::s3::report_key(&org, &id);
+                    let mut body = BOM.to_vec();
+                    body.extend(csv);
+                    store.put_object(&key, "text/csv; charset=utf-8", body).await?;
+                    key
+                }
+                ReportAnswer::Inline(csv) => {
+                    let mut body = BOM.to_vec();
+                    body.extend(csv);
+                    return Ok(Response::builder()
+                        .status(200)
+                        .header("content-type", "text/csv; charset=utf-8")
+                        .header("content-disposition", format!("attachment; filename=\"{file_name}\""))
+                        .body(Body::Binary(body))
+                        .expect("valid response"));
+                }
+            };
+            let url = store.presign_download(&key, &file_name, std::time::Duration::from_secs(300)).await?;
+            if wants_link {
+                return Ok(json_response(200, json!({ "status": "ready", "url": url, "file_name": file_name })));
             }
-            // A byte order mark so that Excel opens the UTF-8 text as UTF-8.
-            let mut body = b"\xEF\xBB\xBF".to_vec();
-            body.extend(csv);
-            Ok(Response::builder()
-                .status(200)
-                .header("content-type", "text/csv; charset=utf-8")
-                .header("content-disposition", format!("attachment; filename=\"{file_name}\""))
-                .body(Body::Binary(body))
-                .expect("valid response"))
+            Ok(Response::builder().status(303).header("location", url).body(Body::Empty).expect("valid response"))
         }
         Op::DeletePending => {
             let cursor = query(req, "cursor");

@@ -13,7 +13,7 @@ pub use commit::{committed_status, now_ms, CommitLease, CommittedRow, LeaseAttem
 pub use directory::PersonProfile;
 pub use imports::{CommitRequest, Condition, ImportOptions, ImportSummary, OutcomeCounts, RowPage, RowRecord, RowTransition, StatusCounts};
 pub use items::{CompletionRecord, TrainingRecord};
-pub use objects::ObjectInfo;
+pub use objects::{ObjectInfo, ObjectWriter, PART_BYTES};
 
 use aws_sdk_dynamodb::Client as DynamoClient;
 use aws_sdk_s3::Client as S3Client;
@@ -49,6 +49,7 @@ pub struct Store {
     crash: Option<std::sync::Arc<CrashPlan>>,
     commit_lease: std::time::Duration,
     progress_every: std::time::Duration,
+    report_inline_rows: u64,
 }
 
 /// How long a commit run holds its lease without renewing it. Longer than any one
@@ -58,6 +59,11 @@ pub const COMMIT_LEASE: std::time::Duration = std::time::Duration::from_secs(120
 /// How often at most a validation records its progress in the summary (rows checked and
 /// written so far), which also shows it is alive.
 pub const VALIDATION_PROGRESS_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Imports of at most this many rows get their error report in the API's answer (the
+/// rows are read within the request: 50,000 rows is about 20 MB of DynamoDB reads, a
+/// second or two); larger ones have it written to S3 by the worker.
+pub const REPORT_INLINE_ROWS: u64 = 50_000;
 
 /// A crash injected for tests: the store fails every write after the first `after`, as
 /// if the process had been killed there. It also counts the writes attempted, so a test
@@ -76,7 +82,7 @@ impl CrashPlan {
 
 impl Store {
     pub fn new(ddb: DynamoClient, s3: S3Client, table: impl Into<String>, bucket: impl Into<String>) -> Store {
-        Store { ddb, s3, table: table.into(), bucket: bucket.into(), crash: None, commit_lease: COMMIT_LEASE, progress_every: VALIDATION_PROGRESS_EVERY }
+        Store { ddb, s3, table: table.into(), bucket: bucket.into(), crash: None, commit_lease: COMMIT_LEASE, progress_every: VALIDATION_PROGRESS_EVERY, report_inline_rows: REPORT_INLINE_ROWS }
     }
 
     /// Testing only: a copy of this store that fails every write after the first
@@ -104,6 +110,16 @@ impl Store {
 
     pub fn progress_every(&self) -> std::time::Duration {
         self.progress_every
+    }
+
+    /// Testing only: a copy of this store whose error reports go through the worker for
+    /// imports of more than `rows` rows.
+    pub fn with_report_inline_rows(&self, rows: u64) -> Store {
+        Store { report_inline_rows: rows, ..self.clone() }
+    }
+
+    pub fn report_inline_rows(&self) -> u64 {
+        self.report_inline_rows
     }
 
     /// Called before every write: where an injected crash happens.

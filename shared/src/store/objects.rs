@@ -3,7 +3,82 @@
 use super::{service, Store, StoreResult};
 use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::primitives::ByteStream;
+use super::StoreError;
+use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+use std::collections::HashMap;
 use std::time::Duration;
+
+/// Bytes held before a part goes to S3 (S3's least part size is 5 MiB, bar the last).
+pub const PART_BYTES: usize = 8 * 1024 * 1024;
+
+/// An object written in parts as its bytes come: memory stays at one part however large
+/// the object. Nothing is visible under the key until [`ObjectWriter::finish`]; a writer
+/// that fails should be [`ObjectWriter::abort`]ed (a bucket lifecycle rule also clears
+/// incomplete uploads).
+pub struct ObjectWriter {
+    store: Store,
+    key: String,
+    upload_id: String,
+    buffer: Vec<u8>,
+    parts: Vec<CompletedPart>,
+}
+
+impl ObjectWriter {
+    pub async fn write(&mut self, bytes: &[u8]) -> StoreResult<()> {
+        self.buffer.extend_from_slice(bytes);
+        if self.buffer.len() >= PART_BYTES {
+            self.send_part().await?;
+        }
+        Ok(())
+    }
+
+    async fn send_part(&mut self) -> StoreResult<()> {
+        self.store.write_point("object part")?;
+        let number = self.parts.len() as i32 + 1;
+        let body = std::mem::replace(&mut self.buffer, Vec::with_capacity(PART_BYTES));
+        let out = self
+            .store
+            .s3
+            .upload_part()
+            .bucket(&self.store.bucket)
+            .key(&self.key)
+            .upload_id(&self.upload_id)
+            .part_number(number)
+            .body(ByteStream::from(body))
+            .send()
+            .await
+            .map_err(service("upload object part"))?;
+        self.parts.push(CompletedPart::builder().part_number(number).set_e_tag(out.e_tag).build());
+        Ok(())
+    }
+
+    /// Sends what is left and makes the object visible under its key.
+    pub async fn finish(mut self) -> StoreResult<()> {
+        if !self.buffer.is_empty() || self.parts.is_empty() {
+            self.send_part().await?;
+        }
+        self.store.write_point("finish object upload")?;
+        self.store
+            .s3
+            .complete_multipart_upload()
+            .bucket(&self.store.bucket)
+            .key(&self.key)
+            .upload_id(&self.upload_id)
+            .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(self.parts)).build())
+            .send()
+            .await
+            .map_err(service("finish object upload"))?;
+        Ok(())
+    }
+
+    /// Gives the parts sent so far up (best effort: the lifecycle rule is the backstop).
+    pub async fn abort(self) {
+        let result = self.store.s3.abort_multipart_upload().bucket(&self.store.bucket).key(&self.key).upload_id(&self.upload_id).send().await;
+        if let Err(e) = result {
+            tracing::warn!(key = %self.key, error = %e, "could not abort an object upload; the bucket's lifecycle rule clears it");
+        }
+    }
+}
 
 /// Size and body of an object being read.
 pub struct ObjectInfo {
@@ -40,6 +115,53 @@ impl Store {
             .await
             .map_err(service("get object"))?;
         Ok(ObjectInfo { size: out.content_length, etag: out.e_tag, body: out.body })
+    }
+
+    /// An object's user metadata (`x-amz-meta-*`, names in lower case) and when it was
+    /// last written; None when there is no such object.
+    pub async fn object_metadata(&self, key: &str) -> StoreResult<Option<(HashMap<String, String>, Option<std::time::SystemTime>)>> {
+        match self.s3.head_object().bucket(&self.bucket).key(key).send().await {
+            Ok(out) => {
+                let written = out.last_modified.and_then(|t| std::time::SystemTime::try_from(t).ok());
+                Ok(Some((out.metadata.unwrap_or_default(), written)))
+            }
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => Ok(None),
+            Err(e) => Err(service("head object")(e)),
+        }
+    }
+
+    /// A small object with user metadata.
+    pub async fn put_object_with_metadata(&self, key: &str, content_type: &str, body: Vec<u8>, metadata: HashMap<String, String>) -> StoreResult<()> {
+        self.write_point("put object")?;
+        self.s3
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_type(content_type)
+            .set_metadata(Some(metadata))
+            .body(ByteStream::from(body))
+            .send()
+            .await
+            .map_err(service("put object"))?;
+        Ok(())
+    }
+
+    /// Starts writing an object of any size in parts (S3 multipart upload): see
+    /// [`ObjectWriter`].
+    pub async fn object_writer(&self, key: &str, content_type: &str, metadata: HashMap<String, String>) -> StoreResult<ObjectWriter> {
+        self.write_point("start object upload")?;
+        let out = self
+            .s3
+            .create_multipart_upload()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_type(content_type)
+            .set_metadata(Some(metadata))
+            .send()
+            .await
+            .map_err(service("start object upload"))?;
+        let upload_id = out.upload_id.ok_or_else(|| StoreError::Service(anyhow::anyhow!("S3 gave no upload id")))?;
+        Ok(ObjectWriter { store: self.clone(), key: key.to_string(), upload_id, buffer: Vec::with_capacity(PART_BYTES), parts: Vec::new() })
     }
 
     /// An object's whole body (for small objects the worker writes itself).
