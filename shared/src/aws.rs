@@ -48,5 +48,14 @@ pub fn s3_client(config: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
 pub async fn store_from_env() -> anyhow::Result<crate::store::Store> {
     let resources = Resources::from_env()?;
     let config = sdk_config().await;
-    Ok(crate::store::Store::new(dynamodb_client(&config), s3_client(&config), resources.table, resources.bucket))
+    let store = crate::store::Store::new(dynamodb_client(&config), s3_client(&config), resources.table, resources.bucket);
+    // Imports above this many rows get their error report from the worker (default
+    // REPORT_INLINE_ROWS); lower it where API requests must stay short.
+    match std::env::var("REPORT_INLINE_ROWS") {
+        Ok(v) => {
+            let rows = v.trim().parse::<u64>().map_err(|_| anyhow::anyhow!("REPORT_INLINE_ROWS must be a whole number of rows, not '{v}'"))?;
+            Ok(store.with_report_inline_rows(rows))
+        }
+        Err(_) => Ok(store),
+    }
 }

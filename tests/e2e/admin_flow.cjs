@@ -48,6 +48,18 @@ try {
   await page.getByText("has no '@'").waitFor();
   await page.screenshot({ path: `${shots}/2-validation-summary.png`, fullPage: true });
 
+  // The error report. Under `local-stack --ci` (REPORT_INLINE_ROWS=2) this import counts
+  // as large: the worker writes the report, the page waits for it, then opens its link.
+  const [download] = await Promise.all([
+    page.waitForEvent("download", { timeout: 60000 }),
+    page.getByRole("button", { name: "Download error report" }).click(),
+  ]);
+  const report = require("node:fs").readFileSync(await download.path(), "utf8");
+  if (download.suggestedFilename() !== "completions-errors.csv") throw new Error("report file name: " + download.suggestedFilename());
+  if (!report.includes("Import problems") || !report.includes("not-an-email,Forklift Safety,2024-03-02,INVALID_EMAIL")) throw new Error("report:\n" + report);
+  if (report.split("\n").filter(Boolean).length !== 2) throw new Error("the report has the header and the one error row:\n" + report);
+  step("error report downloaded");
+
   await page.getByRole("button", { name: "Fix row 3" }).click();
   await page.getByLabel("Email, row 3").fill(`fixed.${run}@example.com`);
   await page.getByRole("button", { name: "Save" }).click();

@@ -112,8 +112,8 @@ impl Store {
         self.progress_every
     }
 
-    /// Testing only: a copy of this store whose error reports go through the worker for
-    /// imports of more than `rows` rows.
+    /// A copy of this store whose error reports go through the worker for imports of
+    /// more than `rows` rows (tests; the API's `REPORT_INLINE_ROWS` setting).
     pub fn with_report_inline_rows(&self, rows: u64) -> Store {
         Store { report_inline_rows: rows, ..self.clone() }
     }
