@@ -89,17 +89,7 @@ pub struct ObjectInfo {
 
 impl Store {
     pub async fn put_object(&self, key: &str, content_type: &str, body: Vec<u8>) -> StoreResult<()> {
-        self.write_point("put object")?;
-        self.s3
-            .put_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .content_type(content_type)
-            .body(ByteStream::from(body))
-            .send()
-            .await
-            .map_err(service("put object"))?;
-        Ok(())
+        self.put_object_with_metadata(key, content_type, body, HashMap::new()).await
     }
 
     /// Opens an object for streaming; the caller reads the body as it arrives. With
@@ -138,7 +128,7 @@ impl Store {
             .bucket(&self.bucket)
             .key(key)
             .content_type(content_type)
-            .set_metadata(Some(metadata))
+            .set_metadata((!metadata.is_empty()).then_some(metadata))
             .body(ByteStream::from(body))
             .send()
             .await
