@@ -99,6 +99,24 @@ try {
   step("the person's Completed tab shows the imported completion");
   await page.screenshot({ path: `${shots}/5-completed-tab.png`, fullPage: true });
 
+  // A larger import: its rows come a page (500) at a time, with "Show more rows".
+  let big = "Email,Training,Completion Date\n";
+  for (let i = 0; i < 1100; i++) big += `bulk${i}.${run}@example.com,Forklift Safety,2024-01-${String(1 + (i % 28)).padStart(2, "0")}\n`;
+  const created = await page.request.post(base + "imports", { data: { method: "email", file_name: "bulk.csv", csv: big } });
+  if (created.status() !== 201) throw new Error("bulk import: " + created.status() + " " + (await created.text()));
+  const bulkId = (await created.json()).import.import_id;
+  await page.goto(base + `#/imports/${bulkId}`);
+  await page.getByRole("button", { name: "Pending sign-up: 1100" }).waitFor({ timeout: 60000 });
+  const shown = () => page.locator("tbody tr").count();
+  if ((await shown()) !== 500) throw new Error("first page: " + (await shown()) + " rows");
+  await page.getByRole("button", { name: "Show more rows" }).click();
+  await page.locator('tr[data-row="1001"]').waitFor();
+  await page.getByRole("button", { name: "Show more rows" }).click();
+  await page.locator('tr[data-row="1101"]').waitFor();
+  if ((await shown()) !== 1100) throw new Error("all pages: " + (await shown()) + " rows");
+  if (await page.getByRole("button", { name: "Show more rows" }).count()) throw new Error("no more rows to show, yet the button stays");
+  step("a larger import's rows shown a page at a time");
+
   await page.setViewportSize({ width: 390, height: 844 });
   await page.goto(base + "#/");
   await page.getByRole("link", { name: "Import from CSV" }).waitFor();

@@ -185,13 +185,26 @@ function newView() {
 let poller = null;
 function stopPolling() { if (poller) { clearTimeout(poller); poller = null; } }
 
+// One page of an import's rows. Over a large import a filter can answer with no rows
+// and a cursor (the API stops after looking at 20,000 rows): follow it a while.
+async function rowsPage(id, query, cursor) {
+  let rows = [], next = cursor;
+  for (let asks = 0; asks < 20; asks++) {
+    const r = await api("GET", `/imports/${id}/rows?limit=500&${query}` + (next ? `&cursor=${encodeURIComponent(next)}` : ""));
+    rows = rows.concat(r.rows);
+    next = r.next_cursor || null;
+    if (rows.length || !next) break;
+  }
+  return { rows, next };
+}
+
 async function importView(id, filter) {
   stopPolling();
-  let imp, rows;
+  let imp, page;
   const query = filter ? (["ready", "pending", "error", "skipped"].includes(filter) ? `outcome=${filter}` : `status=${filter}`) : "";
   try {
     imp = (await api("GET", `/imports/${id}`)).import;
-    rows = (await api("GET", `/imports/${id}/rows?limit=500&${query}`)).rows;
+    page = await rowsPage(id, query, null);
   } catch (e) { return show("Import", h("p", {}, h("a", { href: "#/" }, "← All imports")), failed(e)); }
   const busy = ["created", "uploaded", "validating", "importing"].includes(imp.status);
   const content = [h("p", {}, h("a", { href: "#/" }, "← All imports"))];
@@ -252,38 +265,69 @@ async function importView(id, filter) {
       catch (e) { main.prepend(failed(e)); }
     } }, "Delete all pending rows")));
   }
-  if (imp.status !== "failed") content.push(rowsTable(imp, rows, filter));
+  if (imp.status !== "failed") {
+    const table = rowsTable(imp, page.rows, filter);
+    content.push(table);
+    if (page.next) content.push(moreRows(imp, query, filter, table, page.next));
+  }
   show(imp.file_name, ...content);
+}
+
+// "Show more rows": the next page, added under the rows shown.
+function moreRows(imp, query, filter, table, cursor) {
+  const more = h("button", { type: "button", class: "secondary", onclick: async () => {
+    more.disabled = true;
+    try {
+      const page = await rowsPage(imp.import_id, query, cursor);
+      let tbody = table.querySelector("tbody");
+      if (!tbody) {
+        const fresh = rowsTable(imp, page.rows, filter);
+        table.replaceWith(fresh);
+        table = fresh;
+      } else {
+        tbody.append(...page.rows.map((r) => rowLine(imp, r, filter, rowHeaders(imp, page.rows))));
+      }
+      announce(`${page.rows.length} more rows shown`);
+      if (page.next) { cursor = page.next; more.disabled = false; } else more.remove();
+    } catch (e) { more.disabled = false; more.after(failed(e)); }
+  } }, "Show more rows");
+  return h("div", { class: "toolbar" }, more);
+}
+
+function rowHeaders(imp, rows) {
+  return imp.headers.length ? imp.headers : (rows[0] ? rows[0].cells.map((_, i) => `Column ${i + 1}`) : []);
 }
 
 function rowsTable(imp, rows, filter) {
   if (!rows.length) return alertBox("info", "No rows here.");
-  const headers = imp.headers.length ? imp.headers : rows[0].cells.map((_, i) => `Column ${i + 1}`);
-  const body = rows.map((r) => {
-    const problems = r.issues.length ? h("ul", { class: r.outcome === "skipped" ? "warnings" : "problems" }, r.issues.map((i) => h("li", {}, (i.column ? `${i.column}: ` : "") + i.message))) : null;
-    const warnings = (r.warnings || []).length ? h("ul", { class: "warnings" }, r.warnings.map((i) => h("li", {}, "Warning: " + i.message))) : null;
-    const actions = h("div", { class: "row-actions" });
-    if (imp.status === "validated" && r.outcome !== "ready") {
-      actions.append(h("button", { type: "button", class: "secondary", "aria-label": `Fix row ${r.row}`, onclick: (e) => editRow(imp, r, e.target.closest("tr"), filter) }, "Fix"));
-    }
-    if (r.status === "pending") {
-      actions.append(h("button", { type: "button", class: "danger", "aria-label": `Delete pending row ${r.row}`, onclick: async () => {
-        try { await api("DELETE", `/imports/${imp.import_id}/rows/${r.row}`); announce(`Row ${r.row} deleted`); importView(imp.import_id, filter); }
-        catch (e) { main.prepend(failed(e)); }
-      } }, "Delete"));
-    }
-    if (r.status === "applied") actions.append(h("span", {}, "Applied " + new Date(r.applied_at).toLocaleDateString()));
-    const person = r.person_id && ["imported", "applied"].includes(r.status) ? h("a", { href: `#/people/${r.person_id}` }, "Completed tab") : null;
-    return h("tr", { class: r.outcome === "error" ? "row-error" : null, "data-row": String(r.row) },
-      h("th", { scope: "row" }, String(r.row)),
-      ...headers.map((_, i) => h("td", {}, r.cells[i] || "")),
-      h("td", {}, badge(r.status === "validated" ? r.outcome : r.status), problems, warnings, r.commit_note ? h("p", {}, r.commit_note) : null),
-      h("td", {}, actions, person));
-  });
+  const headers = rowHeaders(imp, rows);
+  const body = rows.map((r) => rowLine(imp, r, filter, headers));
   return h("div", { class: "table-wrap" }, h("table", {},
     h("caption", { class: "visually-hidden" }, "Rows of the file"),
     h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Line"), ...headers.map((c) => h("th", { scope: "col" }, c)), h("th", { scope: "col" }, "Result"), h("th", { scope: "col" }, "Actions"))),
     h("tbody", {}, body)));
+}
+
+function rowLine(imp, r, filter, headers) {
+  const problems = r.issues.length ? h("ul", { class: r.outcome === "skipped" ? "warnings" : "problems" }, r.issues.map((i) => h("li", {}, (i.column ? `${i.column}: ` : "") + i.message))) : null;
+  const warnings = (r.warnings || []).length ? h("ul", { class: "warnings" }, r.warnings.map((i) => h("li", {}, "Warning: " + i.message))) : null;
+  const actions = h("div", { class: "row-actions" });
+  if (imp.status === "validated" && r.outcome !== "ready") {
+    actions.append(h("button", { type: "button", class: "secondary", "aria-label": `Fix row ${r.row}`, onclick: (e) => editRow(imp, r, e.target.closest("tr"), filter) }, "Fix"));
+  }
+  if (r.status === "pending") {
+    actions.append(h("button", { type: "button", class: "danger", "aria-label": `Delete pending row ${r.row}`, onclick: async () => {
+      try { await api("DELETE", `/imports/${imp.import_id}/rows/${r.row}`); announce(`Row ${r.row} deleted`); importView(imp.import_id, filter); }
+      catch (e) { main.prepend(failed(e)); }
+    } }, "Delete"));
+  }
+  if (r.status === "applied") actions.append(h("span", {}, "Applied " + new Date(r.applied_at).toLocaleDateString()));
+  const person = r.person_id && ["imported", "applied"].includes(r.status) ? h("a", { href: `#/people/${r.person_id}` }, "Completed tab") : null;
+  return h("tr", { class: r.outcome === "error" ? "row-error" : null, "data-row": String(r.row) },
+    h("th", { scope: "row" }, String(r.row)),
+    ...headers.map((_, i) => h("td", {}, r.cells[i] || "")),
+    h("td", {}, badge(r.status === "validated" ? r.outcome : r.status), problems, warnings, r.commit_note ? h("p", {}, r.commit_note) : null),
+    h("td", {}, actions, person));
 }
 
 function editRow(imp, row, tr, filter) {
