@@ -507,4 +507,10 @@ async fn a_large_imports_error_report_is_written_by_the_worker_and_kept_until_th
     let text = String::from_utf8(body[3..].to_vec()).unwrap();
     assert_eq!(text.lines().count(), 1 + 9, "row 2 is fixed:\n{text}");
     assert!(!text.contains("person0@example.com"), "{text}");
+
+    // A file not yet checked has no report to give.
+    let (status, created) = w.call("POST", "/imports", Some(json!({"method": "email", "csv": "Email,Course,Date\nx,Knitting,2024-01-01\n"}))).await;
+    assert_eq!(status, 201, "{created}");
+    let (status, body) = w.call("GET", &format!("/imports/{}/error-report", created["import"]["import_id"].as_str().unwrap()), None).await;
+    assert_eq!((status, body["code"].as_str()), (409, Some("IMPORT_NOT_VALIDATED")), "{body}");
 }

@@ -4,7 +4,7 @@
 
 use super::PipelineError;
 use crate::csv_input::FORMULA_STARTS;
-use crate::domain::{ImportId, OrgId, Outcome};
+use crate::domain::{ImportId, ImportStatus, OrgId, Outcome};
 use crate::keys::s3::{report_key, report_request_key};
 use crate::store::{ImportSummary, RowRecord, Store, StoreError};
 use std::borrow::Cow;
@@ -120,7 +120,10 @@ pub enum ReportAnswer {
 /// while the import does not change.
 pub async fn error_report_or_request(store: &Store, org: &OrgId, id: &ImportId) -> Result<(ImportSummary, ReportAnswer), PipelineError> {
     let summary = super::manage::get_import(store, org, id).await?;
-    if summary.rows_total.max(summary.rows_validated) <= store.report_inline_rows() {
+    if matches!(summary.status, ImportStatus::Created | ImportStatus::Uploaded | ImportStatus::Validating) {
+        return Err(super::conflict("IMPORT_NOT_VALIDATED", format!("the import is '{}': its error report can be had once the file is checked", summary.status)));
+    }
+    if summary.rows_total <= store.report_inline_rows() {
         let csv = error_report(store, org, id).await?;
         return Ok((summary, ReportAnswer::Inline(csv)));
     }
