@@ -57,9 +57,6 @@ fn the_admin_group_the_api_checks_exists_in_the_user_pool() {
     assert!(t.contains("WriteAttributes:") && !t.split("WriteAttributes:").nth(1).unwrap().lines().next().unwrap().contains("org_id"), "users must not be able to write their organisation");
 }
 
-/// The worker's part of the template: S3 sends it every prefix it handles, and it may
-/// read each of them and write the two it hands work on through (a commit or a
-/// validation near its time limit writes there to invoke itself again).
 /// The object prefixes (`prefix/*`) a function's policies allow an action on.
 fn allowed_in(policies: &str, action: &str) -> Vec<String> {
     policies
@@ -69,6 +66,9 @@ fn allowed_in(policies: &str, action: &str) -> Vec<String> {
         .collect()
 }
 
+/// The worker's part of the template: S3 sends it every prefix it handles, and it may
+/// read each of them and write where it hands work on (a commit or a validation near its
+/// time limit writes there to invoke itself again) and its error reports.
 #[test]
 fn the_worker_gets_every_object_it_handles_and_may_write_where_it_hands_on() {
     use training_imports::keys::s3::*;
