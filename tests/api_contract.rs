@@ -122,13 +122,16 @@ async fn responses_match_the_documented_schemas() {
     let (s, report) = call_checked(&api, &c, "GET", "/imports/{import_id}/error-report", &format!("/imports/{id}/error-report"), None).await;
     assert_eq!(s, 200);
     assert!(report.as_str().unwrap().contains("Import problems"));
-    // The same import counted as large: its report is written by the worker.
+    // An import with an error row, counted as large: its report is written by the worker.
+    let (_, with_error) = call_checked(&api, &c, "POST", "/imports", "/imports", Some(json!({"method": "email", "csv": "email,training,date\nnot-an-email,forklift,2024-01-01\n"}))).await;
+    let bad = with_error["import"]["import_id"].as_str().unwrap().to_string();
+    deliver(&env.store, with_error["import"]["object_key"].as_str().unwrap()).await;
     let large = api_context(&env.store.with_report_inline_rows(0));
-    let (s, preparing) = call_checked(&large, &c, "GET", "/imports/{import_id}/error-report", &format!("/imports/{id}/error-report"), None).await;
+    let (s, preparing) = call_checked(&large, &c, "GET", "/imports/{import_id}/error-report", &format!("/imports/{bad}/error-report"), None).await;
     assert_eq!((s, preparing["status"].as_str()), (202, Some("preparing")));
-    let import = training_imports::domain::ImportId::parse(&id).unwrap();
+    let import = training_imports::domain::ImportId::parse(&bad).unwrap();
     deliver(&env.store, &training_imports::keys::s3::report_request_key(&env.org, &import)).await;
-    let (s, _) = call_checked(&large, &c, "GET", "/imports/{import_id}/error-report", &format!("/imports/{id}/error-report"), None).await;
+    let (s, _) = call_checked(&large, &c, "GET", "/imports/{import_id}/error-report", &format!("/imports/{bad}/error-report"), None).await;
     assert_eq!(s, 303);
     let (s, _) = call_checked(&api, &c, "POST", "/imports/{import_id}/commit", &format!("/imports/{id}/commit"), Some(json!({}))).await;
     assert_eq!(s, 202);

@@ -448,8 +448,8 @@ async fn a_large_imports_error_report_is_written_by_the_worker_and_kept_until_th
     }
     let id = w.import("email", &csv, json!({})).await;
     let import = training_imports::domain::ImportId::parse(&id).unwrap();
-    // This import counts as large: more rows than the API reads within a request.
-    let store = w.env.store.with_report_inline_rows(10);
+    // This import counts as large: more error rows than the API reads within a request.
+    let store = w.env.store.with_report_inline_rows(5);
     let api = api_context(&store);
     let get = |accept: Option<&'static str>| {
         let mut req = api_request("GET", &format!("/imports/{id}/error-report"), None, Some(w.claims.clone()));
@@ -513,4 +513,57 @@ async fn a_large_imports_error_report_is_written_by_the_worker_and_kept_until_th
     assert_eq!(status, 201, "{created}");
     let (status, body) = w.call("GET", &format!("/imports/{}/error-report", created["import"]["import_id"].as_str().unwrap()), None).await;
     assert_eq!((status, body["code"].as_str()), (409, Some("IMPORT_NOT_VALIDATED")), "{body}");
+}
+
+/// The rows in the errors index of an import, read from the index itself.
+async fn in_errors_index(w: &World, id: &str) -> Vec<String> {
+    use training_imports::store::schema::{ERRORS_INDEX, ERRORS_INDEX_PK, ERRORS_INDEX_SK};
+    let import = training_imports::domain::ImportId::parse(id).unwrap();
+    let out = w.env.store.dynamodb()
+        .query()
+        .table_name(w.env.store.table())
+        .index_name(ERRORS_INDEX)
+        .key_condition_expression("#p = :p")
+        .expression_attribute_names("#p", ERRORS_INDEX_PK)
+        .expression_attribute_values(":p", aws_sdk_dynamodb::types::AttributeValue::S(keys::import_pk(w.org(), &import)))
+        .send()
+        .await
+        .unwrap();
+    out.items().iter().map(|i| i[ERRORS_INDEX_SK].as_s().unwrap().trim_start_matches("ROW#").trim_start_matches('0').to_string()).collect()
+}
+
+#[tokio::test]
+async fn the_errors_index_holds_exactly_the_error_rows_through_validation_fixes_and_import() {
+    let w = world("errors-index").await;
+    let csv = "Email,Course,Date\nbad-2,Forklift Safety,2024-01-01\nok3@example.com,Forklift Safety,2024-01-01\nbad-4,Forklift Safety,2024-01-01\nok5@example.com,First Aid,2024-01-01\nbad-6,Forklift Safety,2024-01-01\n";
+    let id = w.import("email", csv, json!({})).await;
+    assert_eq!(in_errors_index(&w, &id).await, ["2", "4", "6"]);
+    // The Errors filter reads the index, a page at a time.
+    let (mut listed, mut cursor) = (vec![], None::<String>);
+    loop {
+        let path = format!("/imports/{id}/rows?outcome=error&limit=1") + &cursor.as_ref().map(|c| format!("&cursor={c}")).unwrap_or_default();
+        let (status, page) = w.call("GET", &path, None).await;
+        assert_eq!(status, 200, "{page}");
+        listed.extend(page["rows"].as_array().unwrap().iter().map(|r| r["row"].as_u64().unwrap()));
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_string()),
+            None => break,
+        }
+    }
+    assert_eq!(listed, [2, 4, 6]);
+
+    // Fixed: out of the index. Changed but still wrong: still in it.
+    let (status, body) = w.call("PATCH", &format!("/imports/{id}/rows/4"), Some(json!({"cells": {"Email": "fixed4@example.com"}}))).await;
+    assert_eq!((status, body["row"]["outcome"].as_str()), (200, Some("pending")), "{body}");
+    let (status, body) = w.call("PATCH", &format!("/imports/{id}/rows/2"), Some(json!({"cells": {"Email": "still-bad"}}))).await;
+    assert_eq!((status, body["row"]["outcome"].as_str()), (200, Some("error")), "{body}");
+    assert_eq!(in_errors_index(&w, &id).await, ["2", "6"]);
+    assert_eq!(w.rows(&id, "outcome=error").await.len(), 2);
+
+    // Imported without them: the rows are not imported, and still the import's errors.
+    w.commit(&id, true).await;
+    assert_eq!(in_errors_index(&w, &id).await, ["2", "6"]);
+    let (status, report) = w.call("GET", &format!("/imports/{id}/error-report"), None).await;
+    assert_eq!(status, 200);
+    assert_eq!(report.as_str().unwrap().lines().count(), 3, "{report}");
 }

@@ -44,7 +44,7 @@ fn the_local_development_identity_cannot_be_switched_on_in_the_deployed_template
 fn the_template_declares_the_indexes_the_code_uses() {
     let t = template();
     use training_imports::store::schema::*;
-    for name in [PENDING_INDEX, PENDING_INDEX_PK, PENDING_INDEX_SK, IMPORTS_INDEX, IMPORTS_INDEX_PK, IMPORTS_INDEX_SK] {
+    for name in [PENDING_INDEX, PENDING_INDEX_PK, PENDING_INDEX_SK, IMPORTS_INDEX, IMPORTS_INDEX_PK, IMPORTS_INDEX_SK, ERRORS_INDEX, ERRORS_INDEX_PK, ERRORS_INDEX_SK] {
         assert!(t.contains(name), "template.yaml lacks {name}");
     }
 }

@@ -49,7 +49,7 @@ pub async fn store_from_env() -> anyhow::Result<crate::store::Store> {
     let resources = Resources::from_env()?;
     let config = sdk_config().await;
     let store = crate::store::Store::new(dynamodb_client(&config), s3_client(&config), resources.table, resources.bucket);
-    // Imports above this many rows get their error report from the worker (default
+    // Imports with more error rows than this get their error report from the worker (default
     // REPORT_INLINE_ROWS); lower it where API requests must stay short.
     match std::env::var("REPORT_INLINE_ROWS") {
         Ok(v) => {

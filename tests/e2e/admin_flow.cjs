@@ -48,7 +48,7 @@ try {
   await page.getByText("has no '@'").waitFor();
   await page.screenshot({ path: `${shots}/2-validation-summary.png`, fullPage: true });
 
-  // The error report. Under `local-stack --ci` (REPORT_INLINE_ROWS=2) this import counts
+  // The error report. Under `local-stack --ci` (REPORT_INLINE_ROWS=0) this import counts
   // as large: the worker writes the report, the page waits for it, then opens its link.
   const [download] = await Promise.all([
     page.waitForEvent("download", { timeout: 60000 }),

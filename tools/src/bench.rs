@@ -435,7 +435,7 @@ mod store_bench {
     /// done before), beside the BatchWriteItem floor for as many items.
     /// The error report of an import of `rows` rows, half of them errors (a training
     /// that does not exist): read within one request as the API does for up to
-    /// REPORT_INLINE_ROWS rows, and written to S3 in parts as the worker does above that.
+    /// REPORT_INLINE_ROWS error rows, and written to S3 in parts as the worker does above.
     pub async fn error_report(rows: usize) {
         use training_imports::pipeline::report;
         let suffix = &uuid::Uuid::new_v4().simple().to_string()[..8];
@@ -458,9 +458,9 @@ mod store_bench {
         let written = store.read_object(&training_imports::keys::s3::report_key(&org, &id)).await.unwrap();
         assert_eq!(&written[report::BOM.len()..], &inline[..], "the worker's report is the inline one");
         println!("\n## Error report of a {rows}-row import, {errors} error rows ({:.1} MiB of CSV)\n", inline.len() as f64 / 1048576.0);
-        println!("| how | time | rows read a second |\n| --- | ---: | ---: |");
-        println!("| within the request (API, up to {} rows) | {inline_s:.1} s | {:.0} |", store.report_inline_rows(), rate(rows, inline_s));
-        println!("| worker, written to S3 in parts of {} MiB | {worker_s:.1} s | {:.0} |", training_imports::store::PART_BYTES >> 20, rate(rows, worker_s));
+        println!("| how | time | error rows a second |\n| --- | ---: | ---: |");
+        println!("| within the request (API, up to {} error rows) | {inline_s:.1} s | {:.0} |", store.report_inline_rows(), rate(errors as usize, inline_s));
+        println!("| worker, written to S3 in parts of {} MiB | {worker_s:.1} s | {:.0} |", training_imports::store::PART_BYTES >> 20, rate(errors as usize, worker_s));
     }
 
     pub async fn delete_pending(rows: usize) {

@@ -114,16 +114,16 @@ pub enum ReportAnswer {
 }
 
 /// The error report of an import, or where it is, or that it is on its way. An import
-/// of more than [`Store::report_inline_rows`] rows has too many rows to read within an
-/// API request (API Gateway stops at 29 s; a million rows are ~400 MB of reads), so its
-/// report is written to S3 by the worker ([`write_error_report`]) on request, and kept
-/// while the import does not change.
+/// with more than [`Store::report_inline_rows`] error rows has too many to read and
+/// write out within an API request (API Gateway stops at 29 s; a million error rows are
+/// ~400 MB of reads and ~100 MB of CSV), so its report is written to S3 by the worker
+/// ([`write_error_report`]) on request, and kept while the import does not change.
 pub async fn error_report_or_request(store: &Store, org: &OrgId, id: &ImportId) -> Result<(ImportSummary, ReportAnswer), PipelineError> {
     let summary = super::manage::get_import(store, org, id).await?;
     if matches!(summary.status, ImportStatus::Created | ImportStatus::Uploaded | ImportStatus::Validating) {
         return Err(super::conflict("IMPORT_NOT_VALIDATED", format!("the import is '{}': its error report can be had once the file is checked", summary.status)));
     }
-    if summary.rows_total <= store.report_inline_rows() {
+    if summary.outcomes.error <= store.report_inline_rows() {
         let csv = error_report(store, org, id).await?;
         return Ok((summary, ReportAnswer::Inline(csv)));
     }

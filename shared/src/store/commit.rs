@@ -9,7 +9,7 @@
 use super::directory::READ_CONCURRENCY;
 use super::imports::{n, s, status_path, COUNT_SHARDS};
 use futures::stream::{self, StreamExt, TryStreamExt};
-use super::items::{from_item, keyed};
+use super::items::from_item;
 use super::schema::{PENDING_INDEX_PK, PENDING_INDEX_SK};
 use super::write::{Item, TxOutcome};
 use super::{now_rfc3339, service, RowRecord, Store, StoreError, StoreResult};
@@ -203,7 +203,7 @@ impl Store {
         let now = now_rfc3339();
         let mut items = Vec::with_capacity(rows.len() + completions.len());
         for row in rows {
-            let mut item = keyed(keys::import_pk(org, id), keys::row_sk(row.record.row), &row.record);
+            let mut item = super::imports::row_item(org, id, &row.record);
             if let Some(key) = row.pending_key {
                 item.insert(PENDING_INDEX_PK.into(), s(keys::org_pk(org)));
                 item.insert(PENDING_INDEX_SK.into(), s(keys::match_key_pk(org, key)));

@@ -60,10 +60,10 @@ pub const COMMIT_LEASE: std::time::Duration = std::time::Duration::from_secs(120
 /// written so far), which also shows it is alive.
 pub const VALIDATION_PROGRESS_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
 
-/// Imports of at most this many rows get their error report in the API's answer (the
-/// rows are read within the request: 50,000 rows is about 20 MB of DynamoDB reads, a
-/// second or two); larger ones have it written to S3 by the worker.
-pub const REPORT_INLINE_ROWS: u64 = 50_000;
+/// Imports with at most this many error rows get their error report in the API's answer
+/// (read from the errors index within the request: 20,000 rows are about 8 MB of reads
+/// and 2-3 MB of CSV); imports with more have it written to S3 by the worker.
+pub const REPORT_INLINE_ROWS: u64 = 20_000;
 
 /// A crash injected for tests: the store fails every write after the first `after`, as
 /// if the process had been killed there. It also counts the writes attempted, so a test
@@ -112,8 +112,8 @@ impl Store {
         self.progress_every
     }
 
-    /// A copy of this store whose error reports go through the worker for imports of
-    /// more than `rows` rows (tests; the API's `REPORT_INLINE_ROWS` setting).
+    /// A copy of this store whose error reports go through the worker for imports with
+    /// more than `rows` error rows (tests; the API's `REPORT_INLINE_ROWS` setting).
     pub fn with_report_inline_rows(&self, rows: u64) -> Store {
         Store { report_inline_rows: rows, ..self.clone() }
     }

@@ -13,6 +13,12 @@ use aws_sdk_dynamodb::types::{
 pub const PENDING_INDEX: &str = "PendingByOrg";
 pub const PENDING_INDEX_PK: &str = "pending_org";
 pub const PENDING_INDEX_SK: &str = "pending_key";
+/// Sparse index of an import's error rows (only rows whose outcome is `error` carry its
+/// keys), in file order: the Errors filter and the error report read those rows and no
+/// others, however large the import.
+pub const ERRORS_INDEX: &str = "ErrorsByImport";
+pub const ERRORS_INDEX_PK: &str = "error_import";
+pub const ERRORS_INDEX_SK: &str = "error_row";
 /// Sparse index of import summaries by organisation, newest first.
 pub const IMPORTS_INDEX: &str = "ImportsByOrg";
 pub const IMPORTS_INDEX_PK: &str = "org_imports";
@@ -61,11 +67,14 @@ impl Store {
                 attr(PENDING_INDEX_SK),
                 attr(IMPORTS_INDEX_PK),
                 attr(IMPORTS_INDEX_SK),
+                attr(ERRORS_INDEX_PK),
+                attr(ERRORS_INDEX_SK),
             ]))
             .key_schema(key("pk", KeyType::Hash))
             .key_schema(key("sk", KeyType::Range))
             .global_secondary_indexes(gsi(PENDING_INDEX, PENDING_INDEX_PK, Some(PENDING_INDEX_SK)))
             .global_secondary_indexes(gsi(IMPORTS_INDEX, IMPORTS_INDEX_PK, Some(IMPORTS_INDEX_SK)))
+            .global_secondary_indexes(gsi(ERRORS_INDEX, ERRORS_INDEX_PK, Some(ERRORS_INDEX_SK)))
             .send()
             .await
             .map_err(service("create table"))?;
