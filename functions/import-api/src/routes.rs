@@ -362,7 +362,7 @@ pub async fn dispatch(ctx: &ApiContext, who: Option<Caller>, route: &Route, para
                 ReportAnswer::Preparing => {
                     let body = json!({
                         "status": "preparing",
-                        "message": format!("The error report of {} rows is being written; ask again in a few seconds.", summary.rows_total),
+                        "message": format!("The error report ({} rows with errors) is being written; ask again in a few seconds.", summary.outcomes.error),
                         "retry_after_seconds": REPORT_RETRY_AFTER_SECONDS,
                     });
                     let mut resp = json_response(202, body);
