@@ -285,7 +285,8 @@ function moreRows(imp, query, filter, table, cursor) {
         table.replaceWith(fresh);
         table = fresh;
       } else {
-        tbody.append(...page.rows.map((r) => rowLine(imp, r, filter, rowHeaders(imp, page.rows))));
+        const headers = rowHeaders(imp, page.rows);
+        tbody.append(...page.rows.map((r) => rowLine(imp, r, filter, headers)));
       }
       announce(`${page.rows.length} more rows shown`);
       if (page.next) { cursor = page.next; more.disabled = false; } else more.remove();

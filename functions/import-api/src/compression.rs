@@ -38,32 +38,29 @@ pub fn accepts_gzip(req: &Request) -> bool {
 /// Every answer that could have been compressed says `Vary: Accept-Encoding`, so that
 /// a cache in between keeps the two forms apart.
 pub fn compress(accepts_gzip: bool, response: Response<Body>) -> Response<Body> {
-    let len = match response.body() {
-        Body::Text(t) => t.len(),
-        Body::Binary(b) => b.len(),
-        _ => return response,
-    };
-    if len < COMPRESS_FROM_BYTES || response.headers().contains_key(http::header::CONTENT_ENCODING) {
-        return response;
-    }
-    let (mut parts, body) = response.into_parts();
-    parts.headers.append(http::header::VARY, http::HeaderValue::from_static("accept-encoding"));
-    if !accepts_gzip {
-        return Response::from_parts(parts, body);
-    }
-    let bytes: &[u8] = match &body {
+    let bytes: &[u8] = match response.body() {
         Body::Text(t) => t.as_bytes(),
         Body::Binary(b) => b,
-        _ => unreachable!("only text and bytes get here"),
+        _ => return response,
     };
-    let mut encoder = GzEncoder::new(Vec::with_capacity(len / 4), Compression::default());
+    if bytes.len() < COMPRESS_FROM_BYTES || response.headers().contains_key(http::header::CONTENT_ENCODING) {
+        return response;
+    }
     // Writing into a Vec cannot fail; if it ever did, the answer goes as it is.
-    let Ok(gzipped) = encoder.write_all(bytes).and_then(|()| encoder.finish()) else {
-        return Response::from_parts(parts, body);
-    };
-    parts.headers.insert(http::header::CONTENT_ENCODING, http::HeaderValue::from_static("gzip"));
-    parts.headers.remove(http::header::CONTENT_LENGTH);
-    Response::from_parts(parts, Body::Binary(gzipped))
+    let gzipped = accepts_gzip.then(|| {
+        let mut encoder = GzEncoder::new(Vec::with_capacity(bytes.len() / 4), Compression::default());
+        encoder.write_all(bytes).and_then(|()| encoder.finish()).ok()
+    });
+    let (mut parts, body) = response.into_parts();
+    parts.headers.append(http::header::VARY, http::HeaderValue::from_static("accept-encoding"));
+    match gzipped.flatten() {
+        Some(gzipped) => {
+            parts.headers.insert(http::header::CONTENT_ENCODING, http::HeaderValue::from_static("gzip"));
+            parts.headers.remove(http::header::CONTENT_LENGTH);
+            Response::from_parts(parts, Body::Binary(gzipped))
+        }
+        None => Response::from_parts(parts, body),
+    }
 }
 
 #[cfg(test)]

@@ -370,22 +370,21 @@ pub async fn dispatch(ctx: &ApiContext, who: Option<Caller>, route: &Route, para
                     return Ok(resp);
                 }
                 ReportAnswer::Ready { key } => key,
-                ReportAnswer::Inline(csv) if csv.len() > INLINE_REPORT_BYTES => {
-                    let key = training_imports::keys::s3::report_key(&org, &id);
-                    let mut body = BOM.to_vec();
-                    body.extend(csv);
-                    store.put_object(&key, "text/csv; charset=utf-8", body).await?;
-                    key
-                }
                 ReportAnswer::Inline(csv) => {
                     let mut body = BOM.to_vec();
                     body.extend(csv);
-                    return Ok(Response::builder()
-                        .status(200)
-                        .header("content-type", "text/csv; charset=utf-8")
-                        .header("content-disposition", format!("attachment; filename=\"{file_name}\""))
-                        .body(Body::Binary(body))
-                        .expect("valid response"));
+                    if body.len() > INLINE_REPORT_BYTES {
+                        let key = training_imports::keys::s3::report_key(&org, &id);
+                        store.put_object(&key, "text/csv; charset=utf-8", body).await?;
+                        key
+                    } else {
+                        return Ok(Response::builder()
+                            .status(200)
+                            .header("content-type", "text/csv; charset=utf-8")
+                            .header("content-disposition", format!("attachment; filename=\"{file_name}\""))
+                            .body(Body::Binary(body))
+                            .expect("valid response"));
+                    }
                 }
             };
             let url = store.presign_download(&key, &file_name, std::time::Duration::from_secs(300)).await?;
