@@ -906,16 +906,7 @@ mod store_bench {
                 let found: usize = futures::future::try_join_all(reads).await.unwrap().iter().map(|r| r.responses.as_ref().map_or(0, |m| m.values().map(Vec::len).sum())).sum();
                 assert_eq!(found, 0, "no completion of the prototype's people exists before their sign-up");
             }
-            use futures::stream::{self, StreamExt};
-            stream::iter(completions.chunks(25))
-                .for_each_concurrent(4, |c| async move {
-                    let mut req: Vec<WriteRequest> = c.iter().map(|i| WriteRequest::builder().put_request(PutRequest::builder().set_item(Some(i.clone())).build().unwrap()).build()).collect();
-                    while !req.is_empty() {
-                        let out = ddb.batch_write_item().request_items(table, req).send().await.unwrap();
-                        req = out.unprocessed_items.and_then(|mut m| m.remove(table)).unwrap_or_default();
-                    }
-                })
-                .await;
+            batch_put(store, completions).await;
             let last: Vec<TransactWriteItem> = groups.iter().map(|g| update(&g["pk"], &g["sk"], false)).collect();
             for chunk in last.chunks(100) {
                 ddb.transact_write_items().set_transact_items(Some(chunk.to_vec())).send().await.unwrap();
