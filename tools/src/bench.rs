@@ -899,11 +899,8 @@ mod store_bench {
                 ddb.transact_write_items().set_transact_items(Some(chunk.to_vec())).send().await.unwrap();
             }
             if read_completions {
-                let reads = completions.chunks(100).map(|c| {
-                    let keys = c.iter().map(|i| HashMap::from([("pk".to_string(), i["pk"].clone()), ("sk".to_string(), i["sk"].clone())])).collect();
-                    ddb.batch_get_item().request_items(table, KeysAndAttributes::builder().set_keys(Some(keys)).consistent_read(true).projection_expression("sk").build().unwrap()).send()
-                });
-                let found: usize = futures::future::try_join_all(reads).await.unwrap().iter().map(|r| r.responses.as_ref().map_or(0, |m| m.values().map(Vec::len).sum())).sum();
+                let keys = completions.iter().map(|i| self::key(i["pk"].as_s().unwrap().clone(), i["sk"].as_s().unwrap().clone())).collect();
+                let found = batch_get(store, keys, true).await;
                 assert_eq!(found, 0, "no completion of the prototype's people exists before their sign-up");
             }
             batch_put(store, completions).await;
