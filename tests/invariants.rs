@@ -465,6 +465,23 @@ async fn a_commit_delivery_waits_for_the_lease_and_takes_over_only_a_stopped_run
     assert_eq!(completions(store, &org, "sub-a").await, 1);
 }
 
+/// A new organisation where zoe@example.com has two pending rows in each of three
+/// imports; with her sign-up's PostConfirmation event.
+async fn zoe_pending_in_three_imports(store: &Store, org: &OrgId) -> (Vec<ImportId>, Value) {
+    setup_org(store, org).await;
+    let mut imports = vec![];
+    for date in ["2024-01-01", "2024-01-02", "2024-01-03"] {
+        let (id, key) = create(store, org, &format!("email,training,date\nzoe@example.com,forklift,{date}\nzoe@example.com,first-aid,{date}\n")).await;
+        deliver(store, &key).await;
+        call(store, org, "POST", &format!("/imports/{id}/commit"), Some(json!({}))).await;
+        deliver(store, &keys::s3::commit_key(org, &id)).await;
+        imports.push(id);
+    }
+    let a = attrs(org, "zoe@example.com");
+    let refs: Vec<(&str, &str)> = a.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    (imports, post_confirmation_event(CONFIRM, "sub-zoe", &refs))
+}
+
 #[tokio::test]
 async fn the_sign_up_stopped_after_any_write_converges_when_run_again() {
     let env = test_env("crash-signup").await;
@@ -473,19 +490,7 @@ async fn the_sign_up_stopped_after_any_write_converges_when_run_again() {
     let mut writes = None;
     loop {
         let org = new_org();
-        setup_org(store, &org).await;
-        // The person is pending in three imports.
-        let mut imports = vec![];
-        for date in ["2024-01-01", "2024-01-02", "2024-01-03"] {
-            let (id, key) = create(store, &org, &format!("email,training,date\nzoe@example.com,forklift,{date}\nzoe@example.com,first-aid,{date}\n")).await;
-            deliver(store, &key).await;
-            call(store, &org, "POST", &format!("/imports/{id}/commit"), Some(json!({}))).await;
-            deliver(store, &keys::s3::commit_key(&org, &id)).await;
-            imports.push(id);
-        }
-        let a = attrs(&org, "zoe@example.com");
-        let refs: Vec<(&str, &str)> = a.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        let event = post_confirmation_event(CONFIRM, "sub-zoe", &refs);
+        let (imports, event) = zoe_pending_in_three_imports(store, &org).await;
         let (crashing, plan) = store.with_crash_plan(writes.map(|_| crash_after));
         let first = on_signup::handle(&crashing, event.clone()).await;
         match writes {
@@ -546,6 +551,65 @@ async fn people_who_sign_up_while_the_commit_runs_end_with_their_rows_applied() 
         }
         assert_counts_match_rows(store, &org, &id).await;
     }
+}
+
+/// Cognito waits 5 s and does not retry a function error. A sign-up the trigger cannot
+/// finish in its budget is handed to the worker through S3, which applies every row once
+/// (twice delivered: still once).
+#[tokio::test]
+async fn a_sign_up_not_finished_in_the_triggers_time_is_finished_by_the_worker() {
+    let env = test_env("signup-budget").await;
+    let (store, org) = (&env.store, &env.org);
+    let (imports, event) = zoe_pending_in_three_imports(store, org).await;
+    let handled = on_signup::process_within(store, &event, std::time::Duration::ZERO).await.expect("the hand-off is written");
+    let on_signup::Handled::HandedOn { key, reason } = handled else { panic!("not handed on: {handled:?}") };
+    assert!(key.starts_with(&format!("signups/{org}/")) && key.ends_with(".json"), "{key}");
+    assert!(reason.contains("not finished within 0 ms"), "{reason}");
+    assert_eq!(completions(store, org, "sub-zoe").await, 0, "nothing applied within no time");
+    for _ in 0..2 {
+        let report = deliver(store, &key).await;
+        assert_eq!((report.handled, report.ignored), (1, 0), "{report:?}");
+        for id in &imports {
+            let s = assert_counts_match_rows(store, org, id).await;
+            assert_eq!((s["statuses"]["applied"].as_i64(), s["statuses"]["pending"].as_i64()), (Some(2), Some(0)), "{s}");
+        }
+        assert_eq!(completions(store, org, "sub-zoe").await, 6);
+    }
+}
+
+/// A table that keeps failing (throttled past the SDK's retries) does not leave the
+/// person's rows pending for ever: the trigger hands the sign-up on and lets the user in.
+#[tokio::test]
+async fn a_sign_up_against_a_failing_table_is_handed_to_the_worker() {
+    use aws_sdk_dynamodb::error::ErrorMetadata;
+    use aws_sdk_dynamodb::operation::batch_get_item::BatchGetItemError;
+    use aws_sdk_dynamodb::types::error::ProvisionedThroughputExceededException;
+    use aws_smithy_mocks::{mock, mock_client, RuleMode};
+    let env = test_env("signup-failing").await;
+    let (store, org) = (&env.store, &env.org);
+    let (imports, event) = zoe_pending_in_three_imports(store, org).await;
+    let throttled = mock!(aws_sdk_dynamodb::Client::batch_get_item)
+        .sequence()
+        .error(|| {
+            let meta = ErrorMetadata::builder().code("ProvisionedThroughputExceededException").build();
+            BatchGetItemError::ProvisionedThroughputExceededException(ProvisionedThroughputExceededException::builder().message("slow down").meta(meta).build())
+        })
+        .repeatedly()
+        .build();
+    let ddb = mock_client!(aws_sdk_dynamodb, RuleMode::Sequential, &[&throttled], |c| c
+        .retry_config(aws_sdk_dynamodb::config::retry::RetryConfig::standard().with_max_attempts(2).with_initial_backoff(std::time::Duration::from_millis(1))));
+    let failing = Store::new(ddb, store.s3().clone(), store.table(), store.bucket());
+    let handled = on_signup::process(&failing, &event).await.expect("the hand-off is written");
+    let on_signup::Handled::HandedOn { key, reason } = handled else { panic!("not handed on: {handled:?}") };
+    assert!(reason.contains("the table failed"), "{reason}");
+    assert_eq!(throttled.num_calls(), 2, "the SDK retried before giving up");
+    assert_eq!(completions(store, org, "sub-zoe").await, 0);
+    deliver(store, &key).await;
+    for id in &imports {
+        let s = assert_counts_match_rows(store, org, id).await;
+        assert_eq!(s["statuses"]["applied"], 2, "{s}");
+    }
+    assert_eq!(completions(store, org, "sub-zoe").await, 6);
 }
 
 // ---- 3. delete against apply ----------------------------------------------------------------

@@ -1,6 +1,7 @@
 //! The deployed API's protection, read from template.yaml: a Cognito JWT authorizer on
 //! every route, no route that opts out, and no way to switch on the local development
-//! identity. The table in the template matches the one the code creates locally.
+//! identity. The table in the template matches the one the code creates locally. The
+//! sign-up's functions may make every request a real sign-up makes.
 
 fn template() -> String {
     std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/template.yaml")).unwrap()
@@ -77,7 +78,7 @@ fn the_worker_gets_every_object_it_handles_and_may_write_where_it_hands_on() {
     let (head, events) = worker.split_once("\n      Events:\n").unwrap();
     let policies = head.split("Policies:").nth(1).unwrap();
     let allowed = |action: &str| allowed_in(policies, action);
-    for prefix in [UPLOADS, COMMITS, DROPS, RESUMES, REPORT_REQUESTS] {
+    for prefix in [UPLOADS, COMMITS, DROPS, RESUMES, REPORT_REQUESTS, SIGNUPS] {
         assert!(events.contains(&format!("Rules: [{{ Name: prefix, Value: {prefix} }}]")), "no S3 event for {prefix}");
         assert!(allowed("s3:GetObject").contains(&format!("{prefix}*")), "the worker cannot read {prefix}");
     }
@@ -99,4 +100,106 @@ fn the_api_may_ask_for_an_error_report_and_hand_it_out() {
     for prefix in [REPORT_REQUESTS, "reports/"] {
         assert!(allowed("s3:GetObject").contains(&format!("{prefix}*")), "the API cannot look at {prefix}");
     }
+}
+
+/// The DynamoDB actions a request needs in IAM: a transaction needs the action of each of
+/// its items.
+fn actions_of(target: &str, body: &[u8]) -> Vec<String> {
+    if target != "TransactWriteItems" {
+        return vec![target.to_string()];
+    }
+    let body: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+    let items = body["TransactItems"].as_array().cloned().unwrap_or_default();
+    let kinds = items.iter().flat_map(|i| i.as_object().map(|o| o.keys().cloned().collect::<Vec<_>>()).unwrap_or_default());
+    kinds.map(|k| if k == "ConditionCheck" { "ConditionCheckItem".to_string() } else { format!("{k}Item") }).collect()
+}
+
+/// Records the IAM actions of every DynamoDB request a client sends.
+#[derive(Debug, Clone, Default)]
+struct ActionRecorder(std::sync::Arc<std::sync::Mutex<std::collections::BTreeSet<String>>>);
+
+impl aws_sdk_dynamodb::config::Intercept for ActionRecorder {
+    fn name(&self) -> &'static str {
+        "ActionRecorder"
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef<'_>,
+        _components: &aws_sdk_dynamodb::config::RuntimeComponents,
+        _cfg: &mut aws_sdk_dynamodb::config::ConfigBag,
+    ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
+        let request = context.request();
+        let target = request.headers().get("x-amz-target").and_then(|t| t.rsplit('.').next()).unwrap_or("?").to_string();
+        let actions = actions_of(&target, request.body().bytes().unwrap_or_default());
+        self.0.lock().unwrap().extend(actions.into_iter().map(|a| format!("dynamodb:{a}")));
+        Ok(())
+    }
+}
+
+/// The same table and bucket as `store`, through a DynamoDB client that records actions.
+async fn recording(store: &training_imports::store::Store) -> (training_imports::store::Store, ActionRecorder) {
+    let recorder = ActionRecorder::default();
+    let conf = aws_sdk_dynamodb::config::Builder::from(&suite::sdk_config(&suite::dynamodb_endpoint()).await).interceptor(recorder.clone()).build();
+    let ddb = aws_sdk_dynamodb::Client::from_conf(conf);
+    (training_imports::store::Store::new(ddb, store.s3().clone(), store.table(), store.bucket()), recorder)
+}
+
+/// The DynamoDB actions a function's part of the template allows.
+fn dynamodb_allowed(t: &str, function: &str, next: &str) -> std::collections::BTreeSet<String> {
+    let part = t.split(&format!("\n  {function}:")).nth(1).unwrap().split(&format!("\n  {next}:")).next().unwrap();
+    part.lines().filter_map(|l| l.trim().strip_prefix("- ").filter(|a| a.starts_with("dynamodb:")).map(str::to_string)).collect()
+}
+
+/// A sign-up linked to a roster entry with pending rows, run through the trigger and
+/// then handed on and run by the worker, with clients that record every DynamoDB
+/// action: each one must be allowed to that function in the template (a missing one is
+/// AccessDenied in AWS, which DynamoDB Local never says).
+#[tokio::test]
+async fn the_sign_up_trigger_and_the_worker_may_make_every_request_a_sign_up_makes() {
+    use serde_json::json;
+    let env = suite::test_env("signup-iam").await;
+    let (store, org) = (&env.store, &env.org);
+    let ctx = suite::api_context(store);
+    let call = |method: &'static str, path: String, body: Option<serde_json::Value>| {
+        let ctx = &ctx;
+        async move { suite::call_api(ctx, method, &path, body, Some(suite::admin_claims(org))).await }
+    };
+    assert_eq!(call("POST", "/trainings".into(), Some(json!({"training_id": "forklift", "title": "Forklift", "published": true}))).await.0, 201);
+    assert_eq!(call("POST", "/people".into(), Some(json!({"employee_id": "E1", "name": "Zoe Park", "email": "zoe@example.com"}))).await.0, 201);
+    for (person, date) in [("zoe", "2024-01-01"), ("zoe", "2024-01-02"), ("kim", "2024-02-01")] {
+        let (status, body) = call("POST", "/imports".into(), Some(json!({"method": "email", "csv": format!("email,training,date\n{person}@example.com,forklift,{date}\n")}))).await;
+        assert_eq!(status, 201, "{body}");
+        let id = training_imports::domain::ImportId::parse(body["import"]["import_id"].as_str().unwrap()).unwrap();
+        suite::deliver(store, body["import"]["object_key"].as_str().unwrap()).await;
+        assert_eq!(call("POST", format!("/imports/{id}/commit"), Some(json!({}))).await.0, 202);
+        suite::deliver(store, &training_imports::keys::s3::commit_key(org, &id)).await;
+    }
+    let attrs = [("custom:org_id", org.as_str()), ("email", "zoe@example.com"), ("custom:employee_id", "E1"), ("name", "Zoe Park")];
+    let t = template();
+
+    // The trigger, applying in time.
+    let (trigger_store, trigger) = recording(store).await;
+    let event = suite::post_confirmation_event("PostConfirmation_ConfirmSignUp", "sub-zoe", &attrs);
+    let handled = on_signup::process(&trigger_store, &event).await.unwrap();
+    assert!(matches!(handled, on_signup::Handled::Applied(ref r) if r.applied == 2 && r.linked_to_roster), "{handled:?}");
+    let used = trigger.0.lock().unwrap().clone();
+    assert!(used.contains("dynamodb:UpdateItem") && used.contains("dynamodb:BatchGetItem"), "the recorder saw {used:?}");
+    let allowed = dynamodb_allowed(&t, "OnSignupFunction", "OnSignupPermission");
+    let missing: Vec<_> = used.difference(&allowed).collect();
+    assert!(missing.is_empty(), "the sign-up trigger makes {missing:?}, which template.yaml does not allow it");
+    let trigger_part = t.split("\n  OnSignupFunction:").nth(1).unwrap().split("\n  OnSignupPermission:").next().unwrap();
+    assert_eq!(allowed_in(trigger_part, "s3:PutObject"), vec![format!("{}*", training_imports::keys::s3::SIGNUPS)], "the trigger hands sign-ups on under signups/ only");
+
+    // The worker, finishing another person's sign-up handed on.
+    let (worker_store, worker) = recording(store).await;
+    let kim = suite::post_confirmation_event("PostConfirmation_ConfirmSignUp", "sub-kim", &[("custom:org_id", org.as_str()), ("email", "kim@example.com")]);
+    let on_signup::Handled::HandedOn { key, .. } = on_signup::process_within(store, &kim, std::time::Duration::ZERO).await.unwrap() else { panic!("not handed on") };
+    suite::deliver(&worker_store, &key).await;
+    assert_eq!(suite::deliver(store, &key).await.handled, 1);
+    let used = worker.0.lock().unwrap().clone();
+    assert!(used.contains("dynamodb:UpdateItem"), "the recorder saw {used:?}");
+    let allowed = dynamodb_allowed(&t, "ImportWorkerFunction", "ImportApiFunction");
+    let missing: Vec<_> = used.difference(&allowed).collect();
+    assert!(missing.is_empty(), "the worker, finishing a sign-up, makes {missing:?}, which template.yaml does not allow it");
 }

@@ -48,6 +48,7 @@ pub mod s3 {
     pub const DROPS: &str = "drop/";
     pub const RESUMES: &str = "resume/";
     pub const REPORT_REQUESTS: &str = "report-requests/";
+    pub const SIGNUPS: &str = "signups/";
 
     /// `uploads/<org>/<import>/source.csv`: files sent through the API.
     pub fn upload_key(org: &OrgId, import: &ImportId) -> String {
@@ -75,6 +76,13 @@ pub mod s3 {
         format!("{REPORT_REQUESTS}{org}/{import}.json")
     }
 
+    /// `signups/<org>/<name>.json`: a sign-up whose pending rows the trigger could not
+    /// apply within Cognito's time (or against a failing table), handed to the worker.
+    /// `name` is unique per hand-off; the object holds who signed up.
+    pub fn signup_key(org: &OrgId, name: &str) -> String {
+        format!("{SIGNUPS}{org}/{name}.json")
+    }
+
     /// What an object key means to the worker.
     #[derive(Debug, PartialEq, Eq)]
     pub enum ObjectRole {
@@ -84,13 +92,15 @@ pub mod s3 {
         Resume { org: OrgId, import: ImportId },
         /// An error report to write ([`report_request_key`]).
         Report { org: OrgId, import: ImportId },
+        /// A sign-up to finish applying ([`signup_key`]).
+        SignUp { org: OrgId, name: String },
         /// `drop/<org>/<method>/<any name>.csv`: a file sent by another system.
         Drop { org: OrgId, method: MatchMethod, name: String },
     }
 
     pub fn classify(key: &str) -> Result<ObjectRole, String> {
         let parts: Vec<&str> = key.split('/').collect();
-        let bad = || format!("object key '{key}' is not under uploads/<org>/<import>/, commits/<org>/, resume/<org>/, report-requests/<org>/ or drop/<org>/<method>/");
+        let bad = || format!("object key '{key}' is not under uploads/<org>/<import>/, commits/<org>/, resume/<org>/, report-requests/<org>/, signups/<org>/ or drop/<org>/<method>/");
         match parts.as_slice() {
             ["uploads", org, import, _file] => Ok(ObjectRole::Upload {
                 org: OrgId::parse(org)?,
@@ -108,6 +118,10 @@ pub mod s3 {
                 org: OrgId::parse(org)?,
                 import: ImportId::parse(file.strip_suffix(".json").ok_or_else(bad)?)?,
             }),
+            ["signups", org, file] => {
+                let name = file.strip_suffix(".json").filter(|n| !n.is_empty()).ok_or_else(bad)?;
+                Ok(ObjectRole::SignUp { org: OrgId::parse(org)?, name: name.to_string() })
+            }
             ["drop", org, method, name @ ..] if !name.is_empty() && !name.iter().any(|n| n.is_empty()) => Ok(ObjectRole::Drop {
                 org: OrgId::parse(org)?,
                 method: method.parse()?,
@@ -132,6 +146,9 @@ mod tests {
         assert_eq!(classify(&resume_key(&org, &imp)).unwrap(), ObjectRole::Resume { org: org.clone(), import: imp.clone() });
         assert_eq!(classify(&report_request_key(&org, &imp)).unwrap(), ObjectRole::Report { org: org.clone(), import: imp });
         assert!(classify("resume/acme/abc.json").is_err());
+        assert_eq!(classify(&signup_key(&org, "5f0c")).unwrap(), ObjectRole::SignUp { org: org.clone(), name: "5f0c".into() });
+        assert!(classify("signups/acme/.json").is_err());
+        assert!(classify("signups/acme/x.csv").is_err());
         assert_eq!(
             classify("drop/acme/email/nightly/2024.csv").unwrap(),
             ObjectRole::Drop { org, method: MatchMethod::Email, name: "nightly/2024.csv".into() }

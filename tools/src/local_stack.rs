@@ -3,7 +3,7 @@
 //! - `local-stack init`: creates the table in DynamoDB Local and the bucket in the local
 //!   S3 server (names from TABLE_NAME and BUCKET_NAME).
 //! - `local-stack relay`: does what S3's bucket notification does in AWS. It watches the
-//!   bucket's uploads/, commits/, resume/, report-requests/ and drop/ prefixes and, for every new object, invokes
+//!   bucket's uploads/, commits/, resume/, report-requests/, signups/ and drop/ prefixes and, for every new object, invokes
 //!   the import worker under `cargo lambda watch` with the same ObjectCreated event JSON
 //!   AWS would send (from tests/fixtures/s3-object-created.json).
 
@@ -11,7 +11,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 use training_imports::{aws, store::Store};
 
-const PREFIXES: [&str; 5] = ["uploads/", "commits/", "resume/", "report-requests/", "drop/"];
+const PREFIXES: [&str; 6] = ["uploads/", "commits/", "resume/", "report-requests/", "signups/", "drop/"];
 
 async fn store() -> anyhow::Result<Store> {
     aws::store_from_env().await

@@ -1,13 +1,20 @@
 //! A confirmed sign-up: link the new account to its roster entry, make the person
 //! active under each of their match keys, then apply every pending row waiting for
 //! them, across imports. Safe to run twice: applied rows are not pending any more.
+//!
+//! Cognito waits 5 s for the trigger and does not retry a function error, so the
+//! trigger runs [`sign_up_within`]: when the apply does not finish within its budget
+//! (a person with thousands of pending rows) or the table fails, the sign-up is handed
+//! to the worker as an S3 object ([`keys::s3::signup_key`]), where it is run again
+//! ([`apply_handed_on`]) with Lambda's retries behind it. Nothing is left pending.
 
 use super::PipelineError;
 use crate::domain::{match_person, Email, MatchKey, MatchMethod, OrgId, PersonId, PersonMatch, PersonName, PhoneNumber};
+use crate::keys;
 use crate::store::{now_rfc3339, PersonProfile, Store};
 
 /// What Cognito tells us about the person who signed up.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SignUp {
     pub user_sub: String,
     pub email: Option<String>,
@@ -109,5 +116,49 @@ pub async fn apply_sign_up(store: &Store, org: &OrgId, signup: &SignUp) -> Resul
     report.applied = applied;
     report.no_longer_pending = gone;
     tracing::info!(org = %org, person = %person_id, applied = report.applied, no_longer_pending = report.no_longer_pending, "sign-up applied");
+    Ok(report)
+}
+
+/// What [`sign_up_within`] did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SignUpResult {
+    Applied(SignUpReport),
+    /// Not finished here: handed to the worker under `key`, for `reason`.
+    HandedOn { key: String, reason: String },
+}
+
+/// A sign-up handed to the worker: who signed up, and why it was handed on.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct HandedOn {
+    signup: SignUp,
+    reason: String,
+    handed_on_at: String,
+}
+
+/// Applies a sign-up within `budget`; when that runs out, or the table fails, hands the
+/// whole sign-up to the worker (running it again there is safe: see the module doc).
+/// Fails only when the hand-off itself cannot be written (the caller then fails, and
+/// Cognito or the user can try again).
+pub async fn sign_up_within(store: &Store, org: &OrgId, signup: &SignUp, budget: std::time::Duration) -> Result<SignUpResult, PipelineError> {
+    // Boxed: the future is deep enough to overflow the compiler's layout limit.
+    let reason = match tokio::time::timeout(budget, Box::pin(apply_sign_up(store, org, signup))).await {
+        Ok(Ok(report)) => return Ok(SignUpResult::Applied(report)),
+        Ok(Err(PipelineError::Store(e))) => format!("the table failed: {e}"),
+        Ok(Err(other)) => return Err(other),
+        Err(_) => format!("not finished within {} ms", budget.as_millis()),
+    };
+    let key = keys::s3::signup_key(org, &uuid::Uuid::new_v4().to_string());
+    let body = HandedOn { signup: signup.clone(), reason: reason.clone(), handed_on_at: now_rfc3339() };
+    store.put_object(&key, "application/json", serde_json::to_vec(&body).unwrap_or_default()).await?;
+    tracing::warn!(org = %org, key = %key, reason = %reason, "sign-up handed to the worker");
+    Ok(SignUpResult::HandedOn { key, reason })
+}
+
+/// The worker's part: runs a handed-on sign-up ([`sign_up_within`]) to its end.
+pub async fn apply_handed_on(store: &Store, org: &OrgId, key: &str) -> Result<SignUpReport, PipelineError> {
+    let bytes = store.read_object(key).await?;
+    let handed: HandedOn = serde_json::from_slice(&bytes).map_err(|e| super::invalid("INVALID_SIGNUP_OBJECT", format!("{key} is not a handed-on sign-up: {e}")))?;
+    let report = Box::pin(apply_sign_up(store, org, &handed.signup)).await?;
+    tracing::info!(org = %org, key = %key, reason = %handed.reason, applied = report.applied, "handed-on sign-up applied");
     Ok(report)
 }

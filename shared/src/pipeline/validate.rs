@@ -43,6 +43,7 @@ pub async fn handle_object(
         ObjectRole::Commit { org, import } => commit::run_commit_until(store, &org, &import, deadline).await,
         ObjectRole::Resume { org, import } => resume_validation(store, &org, &import, deadline).await,
         ObjectRole::Report { org, import } => super::report::write_error_report(store, &org, &import).await,
+        ObjectRole::SignUp { org, .. } => super::signup::apply_handed_on(store, &org, key).await.map(|_| ()),
         ObjectRole::Drop { org, method, name } => {
             let import = drop_import_id(key, etag);
             let file_name = name.rsplit('/').next().unwrap_or(&name).to_string();
