@@ -203,3 +203,62 @@ async fn the_sign_up_trigger_and_the_worker_may_make_every_request_a_sign_up_mak
     let missing: Vec<_> = used.difference(&allowed).collect();
     assert!(missing.is_empty(), "the worker, finishing a sign-up, makes {missing:?}, which template.yaml does not allow it");
 }
+
+/// An import's whole life through the API and the worker, each with a client that
+/// records every DynamoDB action: every one must be allowed to that function.
+#[tokio::test]
+async fn the_api_and_the_worker_may_make_every_request_an_import_makes() {
+    use serde_json::json;
+    let env = suite::test_env("import-iam").await;
+    let (store, org) = (&env.store, &env.org);
+    let (api_store, api) = recording(store).await;
+    let (worker_store, worker) = recording(store).await;
+    // Error reports written by the worker too, not only inline.
+    let contexts = [suite::api_context(&api_store), suite::api_context(&api_store.with_report_inline_rows(0))];
+    let call = |method: &'static str, path: String, body: Option<serde_json::Value>| {
+        let ctx = &contexts[0];
+        async move { suite::call_api(ctx, method, &path, body, Some(suite::admin_claims(org))).await }
+    };
+    assert_eq!(call("POST", "/trainings".into(), Some(json!({"training_id": "forklift", "title": "Forklift", "published": true}))).await.0, 201);
+    assert_eq!(call("POST", "/trainings".into(), Some(json!({"title": "Old course"}))).await.0, 201);
+    assert_eq!(call("POST", "/people".into(), Some(json!({"employee_id": "E1", "email": "ana@example.com"}))).await.0, 201);
+    let ana = suite::post_confirmation_event("PostConfirmation_ConfirmSignUp", "sub-ana", &[("custom:org_id", org.as_str()), ("email", "ana@example.com")]);
+    on_signup::process(store, &ana).await.unwrap();
+
+    let csv = "email,training,date\nana@example.com,forklift,2024-01-01\nbo@example.com,forklift,2024-01-02\ncy@example.com,forklift,2024-01-03\nnot-an-email,forklift,2024-01-04\nbo@example.com,forklift,2024-01-02\n";
+    let (status, body) = call("POST", "/imports".into(), Some(json!({"method": "email", "csv": csv}))).await;
+    assert_eq!(status, 201, "{body}");
+    let id = body["import"]["import_id"].as_str().unwrap().to_string();
+    assert_eq!(suite::deliver(&worker_store, body["import"]["object_key"].as_str().unwrap()).await.handled, 1);
+    for path in ["/imports".to_string(), format!("/imports/{id}"), format!("/imports/{id}/rows?outcome=error"), format!("/imports/{id}/rows?status=validated"), "/trainings".into(), "/issue-codes".into()] {
+        let (status, body) = call("GET", path.clone(), None).await;
+        assert_eq!(status, 200, "{path}: {body}");
+    }
+    assert_eq!(call("GET", format!("/imports/{id}/error-report"), None).await.0, 200);
+    let (status, _) = suite::call_api(&contexts[1], "GET", &format!("/imports/{id}/error-report"), None, Some(suite::admin_claims(org))).await;
+    assert_eq!(status, 202, "the report is asked of the worker");
+    let import = training_imports::domain::ImportId::parse(&id).unwrap();
+    suite::deliver(&worker_store, &training_imports::keys::s3::report_request_key(org, &import)).await;
+    let (status, body) = call("PATCH", format!("/imports/{id}/rows/5"), Some(json!({"cells": {"email": "dee@example.com"}}))).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(call("POST", format!("/imports/{id}/commit"), Some(json!({"skip_invalid_rows": true}))).await.0, 202);
+    suite::deliver(&worker_store, &training_imports::keys::s3::commit_key(org, &import)).await;
+    let (status, body) = call("GET", format!("/imports/{id}"), None).await;
+    assert_eq!((status, body["import"]["status"].as_str()), (200, Some("imported")), "{body}");
+    assert_eq!(call("DELETE", format!("/imports/{id}/rows/3"), None).await.0, 200);
+    let (status, body) = call("DELETE", format!("/imports/{id}/pending-rows"), None).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(call("POST", "/trainings/forklift/unpublish".into(), None).await.0, 200);
+    let person = on_signup::process(store, &ana).await.unwrap();
+    let on_signup::Handled::Applied(person) = person else { panic!("{person:?}") };
+    assert_eq!(call("GET", format!("/people/{}/completions", person.person_id), None).await.0, 200);
+
+    let t = template();
+    for (who, recorder, function, next) in [("the API", &api, "ImportApiFunction", "OnSignupFunction"), ("the worker", &worker, "ImportWorkerFunction", "ImportApiFunction")] {
+        let used = recorder.0.lock().unwrap().clone();
+        assert!(used.contains("dynamodb:UpdateItem") && used.contains("dynamodb:Query"), "the recorder saw {used:?}");
+        let allowed = dynamodb_allowed(&t, function, next);
+        let missing: Vec<_> = used.difference(&allowed).collect();
+        assert!(missing.is_empty(), "{who} makes {missing:?}, which template.yaml does not allow it (it used {used:?})");
+    }
+}
