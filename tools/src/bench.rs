@@ -619,6 +619,53 @@ mod store_bench {
         println!("| prototype, reading which completions exist first ({} sign-ups) | {:.0} ms | {:.0} ms | {:.0} ms |", group_read_times.len(), pct(&mut group_read_times, 0.5), pct(&mut group_read_times, 0.99), pct(&mut group_read_times, 1.0));
     }
 
+    /// One person per size with that many pending rows over 20 imports: how many rows the
+    /// trigger applies within its budget, when it hands the rest to the worker, and how
+    /// long the worker takes to finish (its S3 event delivered as AWS sends it).
+    pub async fn large_signups(sizes: &[usize]) {
+        let suffix = &uuid::Uuid::new_v4().simple().to_string()[..8];
+        let store = suite::store_for(&format!("bench-signup-large-{suffix}"), "training-imports-bench").await;
+        let org = OrgId::parse(&format!("large-{suffix}")).unwrap();
+        seed_trainings(&store, &org).await;
+        let today = chrono::NaiveDate::from_ymd_opt(2026, 11, 25).unwrap();
+        let imports = 20;
+        println!("\n## PostConfirmation for one person with many pending rows (20 imports; trigger budget {} ms)\n", on_signup::APPLY_BUDGET.as_millis());
+        println!("| pending rows | trigger | applied by the trigger | handed on | worker finishing | all applied |");
+        println!("| ---: | ---: | ---: | --- | ---: | --- |");
+        for (p, &size) in sizes.iter().enumerate() {
+            let per_import = size / imports;
+            for i in 0..imports {
+                let mut csv = String::from("email,training,completion_date\n");
+                for r in 0..per_import {
+                    let n = i * per_import + r;
+                    csv.push_str(&format!("large{p}@example.com,t{},{}\n", n % TRAININGS, (chrono::NaiveDate::from_ymd_opt(2020, 1, 1).unwrap() + chrono::Days::new((n / TRAININGS) as u64)).format("%Y-%m-%d")));
+                }
+                let created = manage::create_import(&store, &org, manage::NewImport { method: MatchMethod::Email, file_name: format!("l{p}-{i}.csv"), options: Default::default(), csv_text: Some(csv), size: None }).await.unwrap();
+                let id = ImportId::parse(&created.summary.import_id).unwrap();
+                validate::validate_import(&store, &org, &id, today).await.unwrap();
+                manage::request_commit(&store, &org, &id, false).await.unwrap();
+                commit::run_commit(&store, &org, &id).await.unwrap();
+            }
+            let sub = format!("sub-large-{p}");
+            let event = suite::post_confirmation_event("PostConfirmation_ConfirmSignUp", &sub, &[("custom:org_id", org.as_str()), ("email", &format!("large{p}@example.com"))]);
+            let person = training_imports::domain::PersonId::parse(&sub).unwrap();
+            let t = Instant::now();
+            let handled = on_signup::process(&store, &event).await.unwrap();
+            let trigger = t.elapsed();
+            let by_trigger = store.list_completions(&org, &person).await.unwrap().len();
+            let (handed, worker) = match handled {
+                on_signup::Handled::HandedOn { key, .. } => {
+                    let t = Instant::now();
+                    suite::deliver(&store, &key).await;
+                    ("yes", format!("{:.2} s", t.elapsed().as_secs_f64()))
+                }
+                _ => ("no", "-".to_string()),
+            };
+            let done = store.list_completions(&org, &person).await.unwrap().len();
+            println!("| {} | {:.2} s | {by_trigger} | {handed} | {worker} | {} |", per_import * imports, trigger.as_secs_f64(), if done == per_import * imports { "yes" } else { "NO" });
+        }
+    }
+
     /// A prototype of the requests a sign-up would make if a person's pending rows of one
     /// import were kept in one item (a "waiting group": the rows' training, title and
     /// date, found through the pending index by match key) instead of one item per row.
@@ -987,6 +1034,8 @@ fn main() {
         "core-stages" => bench_core_stages(rows),
         "store" => runtime().block_on(store_bench::run(rows, (rows / 20).max(500))),
         "signup" => runtime().block_on(store_bench::signups(rows.min(1000), 200, 20)),
+        // `bench signup-large`: one person each with 1,000, 2,000 and 5,000 pending rows.
+        "signup-large" => runtime().block_on(store_bench::large_signups(&[1_000, 2_000, 5_000])),
         "paged-prototype" => runtime().block_on(store_bench::paged_prototype(rows, (rows / 20).max(500))),
         "memory" => bench_memory(rows),
         "worker-memory" => runtime().block_on(store_bench::worker_memory(rows)),
@@ -1002,6 +1051,6 @@ fn main() {
             runtime().block_on(store_bench::run(100_000, 5_000));
             runtime().block_on(store_bench::signups(200, 200, 20));
         }
-        other => eprintln!("unknown benchmark {other}: core | core-stages | memory | worker-memory | store | hand-on | delete | report | signup | all"),
+        other => eprintln!("unknown benchmark {other}: core | core-stages | memory | worker-memory | store | hand-on | delete | report | signup | signup-large | paged-prototype | all"),
     }
 }
