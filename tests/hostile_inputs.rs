@@ -166,3 +166,43 @@ async fn odd_object_keys_create_nothing() {
     assert_eq!(status, 200);
     assert_eq!(list["imports"].as_array().unwrap().len(), 0, "{list}");
 }
+
+/// Rows may hold up to 64 KB of cells each: 500 of them would pass Lambda's 6 MB answer
+/// limit (a 502 in AWS, never seen locally). A page of rows stops at 4 MiB of JSON and
+/// says where to go on; paging gives every row exactly once.
+#[tokio::test]
+async fn a_page_of_wide_rows_stays_under_lambdas_answer_limit() {
+    let env = test_env("wide-rows").await;
+    let api = api_context(&env.store);
+    let claims = admin_claims(&env.org);
+    let (status, _) = call_api(&api, "POST", "/trainings", Some(json!({"training_id": "forklift", "title": "Forklift", "published": true})), Some(claims.clone())).await;
+    assert_eq!(status, 201);
+    // 300 rows with a 30 KB note each (quotes, which JSON escapes): about 9 MB of CSV and
+    // 11 MB of rows as JSON.
+    let note = "\"\"x".repeat(10_000);
+    let mut csv = String::from("email,training,date,note\n");
+    for i in 0..300 {
+        csv.push_str(&format!("p{i}@example.com,forklift,2024-01-01,\"{note}\"\n"));
+    }
+    let (status, created) = call_api(&api, "POST", "/imports", Some(json!({"method": "email", "file_name": "wide.csv", "size": csv.len()})), Some(claims.clone())).await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["import"]["import_id"].as_str().unwrap().to_string();
+    put_and_deliver(&env.store, created["import"]["object_key"].as_str().unwrap(), csv.as_bytes()).await;
+    let mut rows = vec![];
+    let mut cursor = String::new();
+    let mut pages = 0;
+    loop {
+        let (status, page) = call_api(&api, "GET", &format!("/imports/{id}/rows?limit=500{cursor}"), None, Some(claims.clone())).await;
+        assert_eq!(status, 200, "{page}");
+        let bytes = serde_json::to_vec(&page).unwrap().len();
+        assert!(bytes <= 4 * 1024 * 1024 + 64 * 1024, "a page of {bytes} bytes");
+        pages += 1;
+        rows.extend(page["rows"].as_array().unwrap().iter().map(|r| r["row"].as_u64().unwrap()));
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = format!("&cursor={c}"),
+            None => break,
+        }
+    }
+    assert!(pages >= 3, "11 MB of rows in {pages} pages");
+    assert_eq!(rows, (2..302).collect::<Vec<u64>>(), "every row once, in file order");
+}

@@ -189,6 +189,28 @@ struct FixBody {
 
 /// Error reports bigger than this are handed out through S3 (Lambda answers are capped at 6 MB).
 const INLINE_REPORT_BYTES: usize = 4 * 1024 * 1024;
+/// Rows of one answer stop here (as JSON, before compression): a row may hold up to
+/// 64 KB of cells, and 500 of them would pass Lambda's 6 MB answer limit (a 502 in AWS).
+const ROWS_ANSWER_BYTES: usize = 4 * 1024 * 1024;
+
+/// A page of rows cut to [`ROWS_ANSWER_BYTES`], with the cursor to go on from; the first
+/// row is always kept.
+fn within_answer_limit(rows: Vec<training_imports::store::RowRecord>, next_cursor: Option<String>) -> Result<(Vec<Value>, Option<String>), ApiError> {
+    let mut out = Vec::with_capacity(rows.len());
+    let mut bytes = 0;
+    let mut last_row = None;
+    for row in rows {
+        let value = serde_json::to_value(&row).map_err(|e| ApiError::Internal(anyhow::anyhow!("a row cannot be written as JSON: {e}")))?;
+        let size = serde_json::to_vec(&value).map_or(0, |v| v.len());
+        if let Some(last) = last_row.filter(|_| bytes + size > ROWS_ANSWER_BYTES) {
+            return Ok((out, Some(training_imports::store::cursor_after_row(last))));
+        }
+        bytes += size + 1;
+        last_row = Some(row.row);
+        out.push(value);
+    }
+    Ok((out, next_cursor))
+}
 /// What a 202 for an error report being written asks the client to wait.
 const REPORT_RETRY_AFTER_SECONDS: u32 = 3;
 
@@ -327,7 +349,8 @@ pub async fn dispatch(ctx: &ApiContext, who: Option<Caller>, route: &Route, para
                 training_imports::store::StoreError::Corrupt(_) => ApiError::bad("INVALID_CURSOR", "the cursor is not one this API gave out"),
                 other => other.into(),
             })?;
-            Ok(json_response(200, json!({ "rows": page.rows, "next_cursor": page.next_cursor })))
+            let (rows, next_cursor) = within_answer_limit(page.rows, page.next_cursor)?;
+            Ok(json_response(200, json!({ "rows": rows, "next_cursor": next_cursor })))
         }
         Op::Commit => {
             let body: CommitBody = body_json(req)?;

@@ -294,6 +294,12 @@ fn encode_cursor(key: &Item) -> Option<String> {
     Some(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sk))
 }
 
+/// The cursor of [`Store::list_rows`] that goes on after this row (whatever the filter):
+/// for a caller that hands out fewer rows than it read.
+pub fn cursor_after_row(row: u64) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(keys::row_sk(row))
+}
+
 fn decode_cursor(cursor: &str) -> Result<String, StoreError> {
     let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(cursor)

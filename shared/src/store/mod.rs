@@ -11,7 +11,7 @@ mod write;
 
 pub use commit::{committed_status, now_ms, CommitLease, CommittedRow, LeaseAttempt, NewCompletion};
 pub use directory::PersonProfile;
-pub use imports::{CommitRequest, Condition, ImportOptions, ImportSummary, OutcomeCounts, RowPage, RowRecord, RowTransition, StatusCounts};
+pub use imports::{cursor_after_row, CommitRequest, Condition, ImportOptions, ImportSummary, OutcomeCounts, RowPage, RowRecord, RowTransition, StatusCounts};
 pub use items::{CompletionRecord, TrainingRecord};
 pub use objects::{ObjectInfo, ObjectWriter, PART_BYTES};
 
