@@ -189,30 +189,43 @@ struct FixBody {
 
 /// Error reports bigger than this are handed out through S3 (Lambda answers are capped at 6 MB).
 const INLINE_REPORT_BYTES: usize = 4 * 1024 * 1024;
+/// What a 202 for an error report being written asks the client to wait.
+const REPORT_RETRY_AFTER_SECONDS: u32 = 3;
+
 /// Rows of one answer stop here (as JSON, before compression): a row may hold up to
 /// 64 KB of cells, and 500 of them would pass Lambda's 6 MB answer limit (a 502 in AWS).
 const ROWS_ANSWER_BYTES: usize = 4 * 1024 * 1024;
 
-/// A page of rows cut to [`ROWS_ANSWER_BYTES`], with the cursor to go on from; the first
-/// row is always kept.
-fn within_answer_limit(rows: Vec<training_imports::store::RowRecord>, next_cursor: Option<String>) -> Result<(Vec<Value>, Option<String>), ApiError> {
-    let mut out = Vec::with_capacity(rows.len());
-    let mut bytes = 0;
-    let mut last_row = None;
-    for row in rows {
-        let value = serde_json::to_value(&row).map_err(|e| ApiError::Internal(anyhow::anyhow!("a row cannot be written as JSON: {e}")))?;
-        let size = serde_json::to_vec(&value).map_or(0, |v| v.len());
-        if let Some(last) = last_row.filter(|_| bytes + size > ROWS_ANSWER_BYTES) {
-            return Ok((out, Some(training_imports::store::cursor_after_row(last))));
-        }
-        bytes += size + 1;
-        last_row = Some(row.row);
-        out.push(value);
+/// Counts the bytes written to it.
+struct ByteCount(usize);
+
+impl std::io::Write for ByteCount {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0 += buf.len();
+        Ok(buf.len())
     }
-    Ok((out, next_cursor))
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
-/// What a 202 for an error report being written asks the client to wait.
-const REPORT_RETRY_AFTER_SECONDS: u32 = 3;
+
+/// A page of rows cut to [`ROWS_ANSWER_BYTES`] of JSON, with the cursor to go on from;
+/// the first row is always kept.
+fn within_answer_limit(mut rows: Vec<training_imports::store::RowRecord>, next_cursor: Option<String>) -> (Vec<training_imports::store::RowRecord>, Option<String>) {
+    let mut bytes = ByteCount(0);
+    for (i, row) in rows.iter().enumerate() {
+        // Writing to a counter cannot fail; a row that would not serialize fails the
+        // whole answer later anyway.
+        let _ = serde_json::to_writer(&mut bytes, row);
+        if i > 0 && bytes.0 + i > ROWS_ANSWER_BYTES {
+            let cursor = training_imports::store::cursor_after_row(rows[i - 1].row);
+            rows.truncate(i);
+            return (rows, Some(cursor));
+        }
+    }
+    (rows, next_cursor)
+}
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -349,7 +362,7 @@ pub async fn dispatch(ctx: &ApiContext, who: Option<Caller>, route: &Route, para
                 training_imports::store::StoreError::Corrupt(_) => ApiError::bad("INVALID_CURSOR", "the cursor is not one this API gave out"),
                 other => other.into(),
             })?;
-            let (rows, next_cursor) = within_answer_limit(page.rows, page.next_cursor)?;
+            let (rows, next_cursor) = within_answer_limit(page.rows, page.next_cursor);
             Ok(json_response(200, json!({ "rows": rows, "next_cursor": next_cursor })))
         }
         Op::Commit => {
