@@ -592,6 +592,7 @@ mod store_bench {
         let mut times = Vec::with_capacity(people);
         let mut floor = Vec::with_capacity(people);
         let (mut group_times, mut group_read_times) = (Vec::with_capacity(people), Vec::with_capacity(people));
+        let mut handed_on = 0;
         for p in 0..people {
             // The prototype of the grouped data model, beside the handler: with and
             // without reading which completions exist first, on alternate people.
@@ -599,8 +600,14 @@ mod store_bench {
             if p % 2 == 1 { group_read_times.push(t) } else { group_times.push(t) }
             let event = suite::post_confirmation_event("PostConfirmation_ConfirmSignUp", &format!("sub-{p}"), &[("custom:org_id", org.as_str()), ("email", &format!("signup{p}@example.com"))]);
             let t = Instant::now();
-            on_signup::handle(&store, event).await.unwrap();
+            let handled = on_signup::process(&store, &event).await.unwrap();
             times.push(t.elapsed().as_secs_f64() * 1000.0);
+            // A sign-up over the trigger's budget is handed on: its time would not be the
+            // whole sign-up's. Finished here, and counted.
+            if let on_signup::Handled::HandedOn { key, .. } = handled {
+                handed_on += 1;
+                suite::deliver(&store, &key).await;
+            }
             let t = Instant::now();
             store.write_rows(&org, &ImportId::parse(&format!("floor-{p}")).unwrap(), &floor_rows).await.unwrap();
             floor.push(t.elapsed().as_secs_f64() * 1000.0);
@@ -611,7 +618,7 @@ mod store_bench {
             v.sort_by(|a, b| a.total_cmp(b));
             v[((v.len() as f64 * q).ceil() as usize).saturating_sub(1).min(v.len() - 1)]
         };
-        println!("\n## PostConfirmation: {people} sign-ups, each with {} pending rows over {imports} imports\n", per_import * imports);
+        println!("\n## PostConfirmation: {people} sign-ups, each with {} pending rows over {imports} imports ({handed_on} handed to the worker)\n", per_import * imports);
         println!("| measure | p50 | p99 | max |\n| --- | ---: | ---: | ---: |");
         println!("| sign-up (the trigger's handler) | {:.0} ms | {:.0} ms | {:.0} ms |", pct(&mut times, 0.5), pct(&mut times, 0.99), pct(&mut times, 1.0));
         println!("| floor: BatchWriteItem of {floor_items} items, 4 at once, after each sign-up | {:.0} ms | {:.0} ms | {:.0} ms |", pct(&mut floor, 0.5), pct(&mut floor, 0.99), pct(&mut floor, 1.0));
