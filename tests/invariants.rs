@@ -612,6 +612,63 @@ async fn a_sign_up_against_a_failing_table_is_handed_to_the_worker() {
     assert_eq!(completions(store, org, "sub-zoe").await, 6);
 }
 
+/// A sign-up whose trigger failed outright (here: every write refused, the hand-off
+/// too; in AWS, for instance, a permission the trigger lacked) leaves the person's rows
+/// pending. Their next sign-in applies them; a sign-in with nothing waiting writes
+/// nothing.
+#[tokio::test]
+async fn rows_left_pending_by_a_failed_sign_up_are_applied_at_the_next_sign_in() {
+    let env = test_env("signin-catch-up").await;
+    let (store, org) = (&env.store, &env.org);
+    let (imports, event) = zoe_pending_in_three_imports(store, org).await;
+    let (refusing, _) = store.with_crash_plan(Some(0));
+    assert!(on_signup::process(&refusing, &event).await.is_err(), "the sign-up's trigger fails");
+    assert_eq!(completions(store, org, "sub-zoe").await, 0);
+
+    let a = attrs(org, "zoe@example.com");
+    let refs: Vec<(&str, &str)> = a.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let sign_in = post_authentication_event("sub-zoe", &refs);
+    let handled = on_signup::process(store, &sign_in).await.unwrap();
+    assert!(matches!(handled, on_signup::Handled::Applied(ref r) if r.applied == 6), "{handled:?}");
+    assert_eq!(on_signup::handle(store, sign_in.clone()).await.unwrap(), sign_in, "the sign-in event comes back unchanged");
+    for id in &imports {
+        let s = assert_counts_match_rows(store, org, id).await;
+        assert_eq!(s["statuses"]["applied"], 2, "{s}");
+    }
+    assert_eq!(completions(store, org, "sub-zoe").await, 6);
+
+    // Nothing waits now: the next sign-in only looks (a write would be refused here).
+    assert_eq!(on_signup::process(&refusing, &sign_in).await.unwrap(), on_signup::Handled::NothingWaiting);
+    // Someone with nothing waiting, ever.
+    let other = post_authentication_event("sub-kai", &[("custom:org_id", org.as_str()), ("email", "kai@example.com")]);
+    assert_eq!(on_signup::process(&refusing, &other).await.unwrap(), on_signup::Handled::NothingWaiting);
+}
+
+/// Rows waiting under a name that several people share are left pending at sign-up (an
+/// error for the admin to fix). A sign-in must not run the sign-up for them every time.
+#[tokio::test]
+async fn a_sign_in_leaves_rows_waiting_under_a_shared_name_alone() {
+    let env = test_env("signin-shared-name").await;
+    let (store, org) = (&env.store, &env.org);
+    setup_org(store, org).await;
+    let (status, body) = call(store, org, "POST", "/imports", Some(json!({"method": "name", "csv": "name,training,date\nAna Diaz,forklift,2024-01-01\n"}))).await;
+    assert_eq!(status, 201, "{body}");
+    let id = ImportId::parse(body["import"]["import_id"].as_str().unwrap()).unwrap();
+    deliver(store, body["import"]["object_key"].as_str().unwrap()).await;
+    call(store, org, "POST", &format!("/imports/{id}/commit"), Some(json!({}))).await;
+    deliver(store, &keys::s3::commit_key(org, &id)).await;
+    assert_eq!(summary(store, org, &id).await["statuses"]["pending"], 1);
+    // Two people of that name join the roster after the import.
+    for eid in ["E1", "E2"] {
+        let (status, body) = call(store, org, "POST", "/people", Some(json!({"employee_id": eid, "name": "Ana Diaz"}))).await;
+        assert_eq!(status, 201, "{body}");
+    }
+    let (refusing, _) = store.with_crash_plan(Some(0));
+    let sign_in = post_authentication_event("sub-ana", &[("custom:org_id", org.as_str()), ("name", "Ana Diaz"), ("email", "ana@example.com")]);
+    assert_eq!(on_signup::process(&refusing, &sign_in).await.unwrap(), on_signup::Handled::NothingWaiting, "no sign-up run (it would write)");
+    assert_eq!(summary(store, org, &id).await["statuses"]["pending"], 1);
+}
+
 // ---- 3. delete against apply ----------------------------------------------------------------
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

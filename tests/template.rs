@@ -183,6 +183,9 @@ async fn the_sign_up_trigger_and_the_worker_may_make_every_request_a_sign_up_mak
     let event = suite::post_confirmation_event("PostConfirmation_ConfirmSignUp", "sub-zoe", &attrs);
     let handled = on_signup::process(&trigger_store, &event).await.unwrap();
     assert!(matches!(handled, on_signup::Handled::Applied(ref r) if r.applied == 2 && r.linked_to_roster), "{handled:?}");
+    // A sign-in: it looks for rows still waiting.
+    let sign_in = suite::post_authentication_event("sub-zoe", &attrs);
+    assert_eq!(on_signup::process(&trigger_store, &sign_in).await.unwrap(), on_signup::Handled::NothingWaiting);
     let used = trigger.0.lock().unwrap().clone();
     assert!(used.contains("dynamodb:UpdateItem") && used.contains("dynamodb:BatchGetItem"), "the recorder saw {used:?}");
     let allowed = dynamodb_allowed(&t, "OnSignupFunction", "OnSignupPermission");
@@ -261,4 +264,16 @@ async fn the_api_and_the_worker_may_make_every_request_an_import_makes() {
         let missing: Vec<_> = used.difference(&allowed).collect();
         assert!(missing.is_empty(), "{who} makes {missing:?}, which template.yaml does not allow it (it used {used:?})");
     }
+}
+
+/// Cognito calls the trigger function at sign-up confirmation and at every sign-in.
+#[test]
+fn the_user_pool_calls_the_trigger_at_sign_up_and_at_sign_in() {
+    let t = template();
+    let pool = t.split("\n  UserPool:").nth(1).unwrap().split("\n  UserPoolClient:").next().unwrap();
+    for trigger in ["PostConfirmation", "PostAuthentication"] {
+        assert!(pool.contains(&format!("{trigger}: !GetAtt OnSignupFunction.Arn")), "the user pool does not call the trigger at {trigger}");
+    }
+    let local: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tools/cognito-local.json")).unwrap()).unwrap();
+    assert_eq!((local["TriggerFunctions"]["PostConfirmation"].as_str(), local["TriggerFunctions"]["PostAuthentication"].as_str()), (Some("on-signup"), Some("on-signup")), "the local Cognito calls it the same way");
 }

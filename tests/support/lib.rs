@@ -133,6 +133,20 @@ pub fn post_confirmation_event(trigger_source: &str, sub: &str, attributes: &[(&
     event
 }
 
+/// The PostAuthentication event Cognito sends after a user signs in.
+pub fn post_authentication_event(sub: &str, attributes: &[(&str, &str)]) -> Value {
+    let mut event = fixture("cognito-post-authentication.json");
+    event["userName"] = json!(sub);
+    event["userPoolId"] = json!("us-east-1_localpool");
+    let mut attrs = serde_json::Map::new();
+    attrs.insert("sub".into(), json!(sub));
+    for (k, v) in attributes {
+        attrs.insert((*k).into(), json!(v));
+    }
+    event["request"]["userAttributes"] = Value::Object(attrs);
+    event
+}
+
 /// An API Gateway HTTP API (payload v2) request with a JWT authorizer's claims.
 pub fn api_request(method: &str, path_and_query: &str, body: Option<&str>, claims: Option<Value>) -> lambda_http::Request {
     lambda_http::request::from_str(&request_json(method, path_and_query, body, claims)).expect("valid API Gateway v2 event")

@@ -162,3 +162,35 @@ pub async fn apply_handed_on(store: &Store, org: &OrgId, key: &str) -> Result<Si
     tracing::info!(org = %org, key = %key, reason = %handed.reason, applied = report.applied, "handed-on sign-up applied");
     Ok(report)
 }
+
+/// At a sign-in: when rows still wait under the person's keys (a sign-up whose trigger
+/// failed, or was stopped, before they were applied), runs the sign-up again as
+/// [`sign_up_within`] does; None when nothing waits. Looking costs one query of the
+/// pending index per key and writes nothing. Rows waiting only under a name that
+/// several people share stay (they are an error to fix, not this person's), without
+/// running the sign-up at every sign-in.
+pub async fn catch_up_on_sign_in(store: &Store, org: &OrgId, signup: &SignUp, budget: std::time::Duration) -> Result<Option<SignUpResult>, PipelineError> {
+    let probe = PersonProfile {
+        employee_id: signup.employee_id.clone(),
+        email: signup.email.clone(),
+        phone: signup.phone.clone(),
+        name: signup.name.clone(),
+        ..Default::default()
+    };
+    let keys = keys_of(&probe);
+    let waiting = futures::future::try_join_all(keys.iter().map(|key| store.has_pending_rows(org, key))).await?;
+    let mut found = false;
+    for (key, waits) in keys.iter().zip(waiting) {
+        if !waits {
+            continue;
+        }
+        if key.method() == MatchMethod::Name && store.people_with_key(org, key).await?.len() > 1 {
+            continue;
+        }
+        found = true;
+    }
+    if !found {
+        return Ok(None);
+    }
+    sign_up_within(store, org, signup, budget).await.map(Some)
+}

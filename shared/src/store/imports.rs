@@ -680,6 +680,19 @@ impl Store {
         }
     }
 
+    /// Whether any row of the organisation waits under this key (one Query of the pending
+    /// index, at most one item read).
+    pub async fn has_pending_rows(&self, org: &OrgId, key: &MatchKey) -> StoreResult<bool> {
+        let out = self
+            .pending_index_query(org, "#k = :k", &keys::match_key_pk(org, key))
+            .limit(1)
+            .select(aws_sdk_dynamodb::types::Select::Count)
+            .send()
+            .await
+            .map_err(service("query pending rows"))?;
+        Ok(out.count > 0)
+    }
+
     /// Pending rows of every import of the organisation waiting for this key.
     pub async fn pending_rows_for_key(&self, org: &OrgId, key: &MatchKey) -> StoreResult<Vec<(ImportId, RowRecord)>> {
         let mut out = Vec::new();
