@@ -120,22 +120,19 @@ pub async fn deliver(store: &Store, key: &str) -> import_worker::WorkerReport {
 
 /// The PostConfirmation event Cognito sends when a user confirms their sign-up.
 pub fn post_confirmation_event(trigger_source: &str, sub: &str, attributes: &[(&str, &str)]) -> Value {
-    let mut event = fixture("cognito-post-confirmation.json");
+    let mut event = cognito_event("cognito-post-confirmation.json", sub, attributes);
     event["triggerSource"] = json!(trigger_source);
-    event["userName"] = json!(sub);
-    event["userPoolId"] = json!("us-east-1_localpool");
-    let mut attrs = serde_json::Map::new();
-    attrs.insert("sub".into(), json!(sub));
-    for (k, v) in attributes {
-        attrs.insert((*k).into(), json!(v));
-    }
-    event["request"]["userAttributes"] = Value::Object(attrs);
     event
 }
 
 /// The PostAuthentication event Cognito sends after a user signs in.
 pub fn post_authentication_event(sub: &str, attributes: &[(&str, &str)]) -> Value {
-    let mut event = fixture("cognito-post-authentication.json");
+    cognito_event("cognito-post-authentication.json", sub, attributes)
+}
+
+/// A Cognito trigger event from its fixture, for the user `sub` with these attributes.
+fn cognito_event(fixture_name: &str, sub: &str, attributes: &[(&str, &str)]) -> Value {
+    let mut event = fixture(fixture_name);
     event["userName"] = json!(sub);
     event["userPoolId"] = json!("us-east-1_localpool");
     let mut attrs = serde_json::Map::new();
