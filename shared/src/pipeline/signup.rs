@@ -6,7 +6,9 @@
 //! trigger runs [`sign_up_within`]: when the apply does not finish within its budget
 //! (a person with thousands of pending rows) or the table fails, the sign-up is handed
 //! to the worker as an S3 object ([`keys::s3::signup_key`]), where it is run again
-//! ([`apply_handed_on`]) with Lambda's retries behind it. Nothing is left pending.
+//! ([`apply_handed_on`]) with Lambda's retries behind it. Rows a trigger left pending
+//! without handing them on (it failed outright, or was stopped) are applied at the
+//! person's next sign-in ([`catch_up_on_sign_in`]).
 
 use super::PipelineError;
 use crate::domain::{match_person, Email, MatchKey, MatchMethod, OrgId, PersonId, PersonMatch, PersonName, PhoneNumber};
