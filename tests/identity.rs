@@ -23,6 +23,7 @@ async fn in_local_development_a_token_still_wins_and_non_admins_are_refused() {
     let local = import_api::ApiContext {
         store: env.store.clone(),
         identity: import_api::identity::IdentityMode::LocalDevelopment(env.org.clone()),
+        sign_in: None,
     };
     // No token: the local identity.
     let (status, _) = call_api(&local, "GET", "/imports", None, None).await;
@@ -36,4 +37,19 @@ async fn in_local_development_a_token_still_wins_and_non_admins_are_refused() {
     assert_eq!(status, 201, "{created}");
     let (_, mine) = call_api(&local, "GET", "/trainings", None, None).await;
     assert_eq!(mine["trainings"].as_array().unwrap().len(), 0, "the training went to the token's organisation");
+}
+
+#[tokio::test]
+async fn the_page_learns_where_to_sign_in_without_a_token() {
+    let env = test_env("identity-sign-in").await;
+    let sign_in = import_api::identity::SignIn { client_id: "4abc123client".into(), endpoint: "https://cognito-idp.eu-west-1.amazonaws.com/".into() };
+    let deployed = import_api::ApiContext { store: env.store.clone(), identity: import_api::identity::IdentityMode::Jwt, sign_in: Some(sign_in) };
+    let (status, body) = call_api(&deployed, "GET", "/sign-in.json", None, None).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body, json!({"sign_in": {"client_id": "4abc123client", "endpoint": "https://cognito-idp.eu-west-1.amazonaws.com/"}}));
+    // Everything else still needs the token.
+    assert_eq!(call_api(&deployed, "GET", "/imports", None, None).await.0, 401);
+    // No user pool client configured: the page is told there is nowhere to sign in.
+    let (status, body) = call_api(&suite::api_context(&env.store), "GET", "/sign-in.json", None, None).await;
+    assert_eq!((status, body), (200, json!({"sign_in": null})));
 }

@@ -12,33 +12,41 @@ fn every_route_needs_a_cognito_jwt() {
     let t = template();
     assert!(t.contains("DefaultAuthorizer: CognitoJwt"), "the HTTP API must default to the JWT authorizer");
     assert!(t.contains("issuer: !Sub \"https://cognito-idp.${AWS::Region}.amazonaws.com/${UserPool}\""));
-    // Only the static page and its two assets opt out; every API route is the catch-all.
-    assert_eq!(t.matches("Authorizer: NONE").count(), 3, "only the page's three static assets may opt out of the authorizer");
+    // Only the static page, its two assets and where it signs in opt out; every API
+    // route is the catch-all.
+    assert_eq!(t.matches("Authorizer: NONE").count(), 4, "only the page's static assets and its sign-in settings may opt out of the authorizer");
     for (i, block) in t.split("Type: HttpApi").skip(1).enumerate() {
         let path = block.lines().find_map(|l| l.trim().strip_prefix("Path: ")).unwrap();
         let public = block.split("Type:").next().unwrap().contains("Authorizer: NONE");
-        assert!(!public || ["/", "/app.js", "/app.css"].contains(&path), "route {i} ({path}) must not opt out of the authorizer");
+        assert!(!public || ["/", "/app.js", "/app.css", "/sign-in.json"].contains(&path), "route {i} ({path}) must not opt out of the authorizer");
         if !public {
             assert_eq!(path, "/{proxy+}");
         }
     }
-    // The three public paths are served by routes marked public in the code, and those
-    // serve only built-in static text.
+    // The public paths are served by routes marked public in the code, and those serve
+    // only built-in static text or the sign-in settings.
     let public: Vec<&str> = import_api::ROUTES.iter().filter(|r| r.public).map(|r| r.pattern).collect();
-    assert_eq!(public, vec!["/openapi.json", "/", "/app.js", "/app.css"]);
+    assert_eq!(public, vec!["/openapi.json", "/", "/app.js", "/app.css", "/sign-in.json"]);
 }
 
 #[test]
 fn the_local_development_identity_cannot_be_switched_on_in_the_deployed_template() {
     let t = template();
     assert!(!t.contains(import_api::identity::DEV_ORG_ENV), "template.yaml must never set {}", import_api::identity::DEV_ORG_ENV);
-    // Environment is only set globally, and only with these names.
-    let env_block = t.split("Variables:").nth(1).unwrap().split("\n\n").next().unwrap();
-    for line in env_block.lines().skip(1).filter(|l| !l.trim().is_empty()) {
-        let name = line.trim().split(':').next().unwrap();
-        assert!(["TABLE_NAME", "BUCKET_NAME", "RUST_LOG"].contains(&name), "unexpected environment variable {name}");
+    // Environment is set globally and, for the API, only its sign-in client: only these names.
+    let lines: Vec<&str> = t.lines().collect();
+    let mut names = Vec::new();
+    for (i, line) in lines.iter().enumerate().filter(|(_, l)| l.trim() == "Variables:") {
+        let indent = line.len() - line.trim_start().len();
+        for l in lines[i + 1..].iter().take_while(|l| l.trim().is_empty() || l.len() - l.trim_start().len() > indent) {
+            if !l.trim().is_empty() && !l.trim().starts_with('#') {
+                names.push(l.trim().split(':').next().unwrap().to_string());
+            }
+        }
     }
-    assert_eq!(t.matches("Variables:").count(), 1, "no function sets its own environment");
+    names.sort();
+    assert_eq!(names, ["BUCKET_NAME", "RUST_LOG", "TABLE_NAME", import_api::identity::CLIENT_ID_ENV], "unexpected environment variables");
+    assert_eq!(t.matches("Variables:").count(), 2, "only the globals and the API's sign-in client");
 }
 
 #[test]
@@ -276,4 +284,22 @@ fn the_user_pool_calls_the_trigger_at_sign_up_and_at_sign_in() {
     }
     let local: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tools/cognito-local.json")).unwrap()).unwrap();
     assert_eq!((local["TriggerFunctions"]["PostConfirmation"].as_str(), local["TriggerFunctions"]["PostAuthentication"].as_str()), (Some("on-signup"), Some("on-signup")), "the local Cognito calls it the same way");
+}
+
+/// The deployed page signs admins in with the pool's client from the browser: the API
+/// must be told the client, and the client must allow the flows the page uses.
+#[test]
+fn the_page_can_sign_admins_in_with_the_pools_client() {
+    let t = template();
+    let api = t.split("ImportApiFunction:").nth(1).unwrap().split("\n  OnSignupFunction:").next().unwrap();
+    assert!(api.contains(&format!("{}: !Ref UserPoolClient", import_api::identity::CLIENT_ID_ENV)), "the API function must be given the user pool client");
+    let client = t.split("\n  UserPoolClient:").nth(1).unwrap().split("\n  AdminsGroup:").next().unwrap();
+    for flow in ["ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"] {
+        assert!(client.contains(flow), "the page's client must allow {flow}");
+    }
+    assert!(client.contains("GenerateSecret: false"), "a browser cannot keep a client secret");
+    assert!(client.contains("PreventUserExistenceErrors: ENABLED"));
+    // The local stack gives the API its local Cognito's client the same way.
+    let local = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/local-stack")).unwrap();
+    assert!(local.contains("export USER_POOL_CLIENT_ID="), "scripts/local-stack must give the API the local client");
 }

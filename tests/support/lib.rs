@@ -262,7 +262,7 @@ fn unchunk(mut data: &[u8]) -> Vec<u8> {
 
 /// The API context tests use: JWT identity only, like the deployed API.
 pub fn api_context(store: &Store) -> import_api::ApiContext {
-    import_api::ApiContext { store: store.clone(), identity: import_api::identity::IdentityMode::Jwt }
+    import_api::ApiContext { store: store.clone(), identity: import_api::identity::IdentityMode::Jwt, sign_in: None }
 }
 
 /// Runs the PostConfirmation handler with a real event and checks it came back unchanged.

@@ -29,7 +29,23 @@ function token() { return sessionStorage.getItem("token"); }
 // A read that gets no answer (the network failed, or nothing came back in 15 s) or a
 // server-side failure (5xx: a throttled or restarting function, a gateway timeout) is
 // tried once more a moment later; a write is never repeated by the page.
+// A 401 is the authorizer turning the request away before it reached the API, so the
+// request (a change too) is sent once more after the token is renewed; without a token
+// that can be renewed, the page asks the admin to sign in.
 async function api(method, path, body) {
+  try {
+    return await apiRetrying(method, path, body);
+  } catch (err) {
+    if (err.status !== 401) throw err;
+    if (token() && await renewToken()) {
+      try { return await apiRetrying(method, path, body); } catch (again) { if (again.status !== 401) throw again; }
+    }
+    needSignIn();
+    throw err;
+  }
+}
+
+async function apiRetrying(method, path, body) {
   try {
     return await apiOnce(method, path, body);
   } catch (err) {
@@ -86,9 +102,7 @@ function badge(value) {
   return h("span", { class: "badge " + value }, (icons[value] || "") + value.replace("_", " "));
 }
 function failed(err) {
-  if (err.status === 401) {
-    return alertBox("error", "You are not signed in. Sign in through your organisation's login page, then come back.");
-  }
+  if (err.status === 401) return alertBox("error", "You are not signed in.");
   return alertBox("error", (err.code ? err.code + ": " : "") + err.message);
 }
 
@@ -388,14 +402,160 @@ async function personView(id) {
       : alertBox("info", "No completed trainings yet."));
 }
 
+// ---- signing in ---------------------------------------------------------------------------
+// Deployed, every API call needs the Cognito ID token of an admin. The page signs in with
+// the user pool's app client straight from the browser (GET /sign-in.json says which):
+// InitiateAuth with USER_PASSWORD_AUTH, a new password at the first sign-in
+// (NEW_PASSWORD_REQUIRED), and the refresh token to renew the ID token when it expires.
+// Tokens live in sessionStorage: closing the tab signs out.
+let signInSettings = null;
+function signInConfig() {
+  if (!signInSettings) {
+    signInSettings = fetch(BASE + "/sign-in.json").then((r) => (r.ok ? r.json() : { sign_in: null })).then((d) => d.sign_in).catch(() => { signInSettings = null; return null; });
+  }
+  return signInSettings;
+}
+
+async function cognito(action, body) {
+  const config = await signInConfig();
+  if (!config) throw new Error("This page has no sign-in set up: the API was deployed without a user pool client (USER_POOL_CLIENT_ID).");
+  let resp;
+  try {
+    resp = await fetch(config.endpoint, { method: "POST", headers: { "content-type": "application/x-amz-json-1.1", "x-amz-target": "AWSCognitoIdentityProviderService." + action }, body: JSON.stringify({ ClientId: config.client_id, ...body }) });
+  } catch (e) {
+    throw new Error("The sign-in service did not answer (" + e.message + "). Check the connection and try again.");
+  }
+  const data = await resp.json().catch(() => ({}));
+  if (!resp.ok) throw new Error(signInProblem(String(data.__type || data.code || "").split("#").pop(), data.message || ""));
+  return data;
+}
+
+function signInProblem(type, detail) {
+  if (type === "NotAuthorizedException" && /disabled|expired|session/i.test(detail)) return detail + " Sign in again, or ask an administrator of your organisation.";
+  switch (type) {
+    case "NotAuthorizedException":
+    case "UserNotFoundException": return "The email, phone number or password is not right. Check them and try again.";
+    case "UserNotConfirmedException": return "This account is not confirmed yet. Confirm it from the message you were sent, then sign in.";
+    case "PasswordResetRequiredException": return "Your password must be reset first. Ask an administrator of your organisation.";
+    case "InvalidPasswordException": return "That password cannot be used: " + detail;
+    case "InvalidParameterException": return "Something in the form cannot be used: " + detail + " Phone numbers are written with + and the country code.";
+    case "TooManyRequestsException":
+    case "LimitExceededException": return "Too many attempts. Wait a minute, then try again.";
+    default: return "Signing in failed: " + (detail || type || "no answer") + ".";
+  }
+}
+
+function claimsOf(jwt) {
+  try {
+    const part = atob(jwt.split(".")[1].replace(/-/g, "+").replace(/_/g, "/"));
+    return JSON.parse(new TextDecoder().decode(Uint8Array.from(part, (c) => c.charCodeAt(0))));
+  } catch { return {}; }
+}
+
+function keepTokens(result) {
+  sessionStorage.setItem("token", result.IdToken);
+  if (result.RefreshToken) sessionStorage.setItem("refresh", result.RefreshToken);
+  renderAccount();
+}
+
+async function renewToken() {
+  const refresh = sessionStorage.getItem("refresh");
+  if (!refresh) return false;
+  try {
+    const r = await cognito("InitiateAuth", { AuthFlow: "REFRESH_TOKEN_AUTH", AuthParameters: { REFRESH_TOKEN: refresh } });
+    if (!r.AuthenticationResult) return false;
+    keepTokens(r.AuthenticationResult);
+    return true;
+  } catch { return false; }
+}
+
+function signOut(note) {
+  sessionStorage.removeItem("token");
+  sessionStorage.removeItem("refresh");
+  renderAccount();
+  signInView(note);
+}
+
+function needSignIn() {
+  sessionStorage.removeItem("token");
+  sessionStorage.removeItem("refresh");
+  renderAccount();
+  if (!location.hash.startsWith("#/sign-in")) {
+    sessionStorage.setItem("after-sign-in", location.hash || "#/");
+    location.hash = "#/sign-in";
+  }
+}
+
+function signedIn(result) {
+  keepTokens(result);
+  const back = sessionStorage.getItem("after-sign-in") || "#/";
+  sessionStorage.removeItem("after-sign-in");
+  announce("Signed in");
+  if (location.hash === back) route(); else location.hash = back;
+}
+
+function signInForm(fields, submitLabel, run) {
+  const problem = h("div", { class: "sign-in-problem" });
+  const button = h("button", { type: "submit" }, submitLabel);
+  const form = h("form", { class: "sign-in", onsubmit: async (ev) => {
+    ev.preventDefault();
+    button.disabled = true;
+    problem.replaceChildren();
+    try { await run(); } catch (e) { problem.replaceChildren(alertBox("error", e.message)); button.disabled = false; }
+  } }, ...fields.map(([label, input]) => h("p", {}, h("label", { for: input.id }, label), input)), button, problem);
+  return form;
+}
+
+function signInView(note) {
+  stopPolling();
+  const user = h("input", { id: "sign-in-user", type: "text", autocomplete: "username", required: true, spellcheck: "false", autocapitalize: "none" });
+  const password = h("input", { id: "sign-in-password", type: "password", autocomplete: "current-password", required: true });
+  const form = signInForm([["Email or phone number (with + and country code)", user], ["Password", password]], "Sign in", async () => {
+    const username = user.value.trim();
+    const r = await cognito("InitiateAuth", { AuthFlow: "USER_PASSWORD_AUTH", AuthParameters: { USERNAME: username, PASSWORD: password.value } });
+    if (r.ChallengeName === "NEW_PASSWORD_REQUIRED") return newPasswordView(username, r.Session);
+    if (!r.AuthenticationResult) throw new Error("Signing in asks for a step this page does not offer (" + r.ChallengeName + "). Ask an administrator of your organisation.");
+    signedIn(r.AuthenticationResult);
+  });
+  show("Sign in", note ? alertBox("info", note) : null, h("p", {}, "Sign in with the account your organisation gave you as an admin."), form);
+  user.focus();
+}
+
+function newPasswordView(username, session) {
+  const password = h("input", { id: "new-password", type: "password", autocomplete: "new-password", required: true });
+  const again = h("input", { id: "new-password-again", type: "password", autocomplete: "new-password", required: true });
+  const form = signInForm([["New password", password], ["New password again", again]], "Set password and sign in", async () => {
+    if (password.value !== again.value) throw new Error("The two passwords are not the same. Type the new password twice.");
+    const r = await cognito("RespondToAuthChallenge", { ChallengeName: "NEW_PASSWORD_REQUIRED", Session: session, ChallengeResponses: { USERNAME: username, NEW_PASSWORD: password.value } });
+    if (!r.AuthenticationResult) throw new Error("Signing in asks for a step this page does not offer (" + r.ChallengeName + "). Ask an administrator of your organisation.");
+    signedIn(r.AuthenticationResult);
+  });
+  show("Choose a new password", alertBox("info", "This is your first sign-in: choose the password you will use from now on."), form);
+  password.focus();
+}
+
+// Who is signed in, and "Sign out", in the page's header.
+async function renderAccount() {
+  const box = document.getElementById("account");
+  if (!box) return;
+  const claims = token() ? claimsOf(token()) : null;
+  if (claims) {
+    const who = claims.email || claims.phone_number || claims["cognito:username"] || "an admin";
+    return box.replaceChildren(h("span", {}, "Signed in as " + who + " "), h("button", { type: "button", class: "link", onclick: () => signOut("You are signed out.") }, "Sign out"));
+  }
+  box.replaceChildren(...((await signInConfig()) ? [h("a", { href: "#/sign-in" }, "Sign in")] : []));
+}
+
 // ---- routing ------------------------------------------------------------------------------
 function route() {
   stopPolling();
   const parts = location.hash.replace(/^#\/?/, "").split("/").filter(Boolean);
+  if (parts[0] === "sign-in") return signInView();
   if (parts[0] === "new") return newView();
   if (parts[0] === "imports" && parts[1]) return importView(parts[1], parts[2]);
   if (parts[0] === "people" && parts[1]) return personView(parts[1]);
   return listView();
 }
 window.addEventListener("hashchange", route);
+renderAccount();
 route();

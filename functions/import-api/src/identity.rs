@@ -41,6 +41,34 @@ impl IdentityMode {
     }
 }
 
+pub const CLIENT_ID_ENV: &str = "USER_POOL_CLIENT_ID";
+pub const COGNITO_ENDPOINT_ENV: &str = "COGNITO_ENDPOINT";
+
+/// Where the admin's page signs its users in: the user pool's app client, called from the
+/// browser (Cognito's `InitiateAuth` with `USER_PASSWORD_AUTH`, over TLS). The page asks
+/// for it at `GET /sign-in.json`; both values are public.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct SignIn {
+    pub client_id: String,
+    /// Cognito's endpoint for the region (`COGNITO_ENDPOINT` overrides it, for a local Cognito).
+    pub endpoint: String,
+}
+
+impl SignIn {
+    /// From `USER_POOL_CLIENT_ID` (template.yaml sets it); none when it is not set.
+    pub fn from_env() -> anyhow::Result<Option<SignIn>> {
+        let Some(client_id) = std::env::var(CLIENT_ID_ENV).ok().filter(|c| !c.trim().is_empty()) else { return Ok(None) };
+        let endpoint = match std::env::var(COGNITO_ENDPOINT_ENV) {
+            Ok(e) if !e.trim().is_empty() => e,
+            _ => {
+                let region = std::env::var("AWS_REGION").map_err(|_| anyhow::anyhow!("{CLIENT_ID_ENV} is set but AWS_REGION is not: the page cannot know Cognito's endpoint"))?;
+                format!("https://cognito-idp.{region}.amazonaws.com/")
+            }
+        };
+        Ok(Some(SignIn { client_id: client_id.trim().to_string(), endpoint }))
+    }
+}
+
 fn groups_contain_admin(raw: &str) -> bool {
     // The claim arrives as "[admins other]" or "admins,other" depending on the path.
     raw.trim_matches(|c| c == '[' || c == ']')

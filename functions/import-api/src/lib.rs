@@ -18,6 +18,8 @@ use training_imports::store::Store;
 pub struct ApiContext {
     pub store: Store,
     pub identity: IdentityMode,
+    /// Where the page signs admins in, if anywhere (`GET /sign-in.json`).
+    pub sign_in: Option<identity::SignIn>,
 }
 
 pub const OPENAPI_JSON: &str = include_str!("../../../docs/openapi.json");
@@ -36,10 +38,12 @@ pub async fn handle(ctx: &ApiContext, req: Request) -> Result<Response<Body>, la
     let response = match routes::route(&method, &path) {
         Err(e) => e.into_response(),
         Ok((route, params)) => {
+            // The dispatch future holds every route's state; it goes on the heap so that
+            // its size never bears on the caller's stack (debug builds make it large).
             let result = match route.public {
-                true => routes::dispatch(ctx, None, route, &params, &req).await,
+                true => Box::pin(routes::dispatch(ctx, None, route, &params, &req)).await,
                 false => match caller(&ctx.identity, &req) {
-                    Ok(who) => routes::dispatch(ctx, Some(who), route, &params, &req).await,
+                    Ok(who) => Box::pin(routes::dispatch(ctx, Some(who), route, &params, &req)).await,
                     Err(e) => Err(e),
                 },
             };

@@ -18,6 +18,7 @@ pub enum Op {
     Page,
     Script,
     Styles,
+    SignIn,
     ListImports,
     CreateImport,
     GetImport,
@@ -56,6 +57,7 @@ pub const ROUTES: &[Route] = &[
     Route { method: "GET", pattern: "/", op: Op::Page, public: true },
     Route { method: "GET", pattern: "/app.js", op: Op::Script, public: true },
     Route { method: "GET", pattern: "/app.css", op: Op::Styles, public: true },
+    Route { method: "GET", pattern: "/sign-in.json", op: Op::SignIn, public: true },
     r!("GET", "/imports", ListImports),
     r!("POST", "/imports", CreateImport),
     r!("GET", "/imports/{import_id}", GetImport),
@@ -274,6 +276,16 @@ fn create_import_body(req: &Request) -> Result<CreateImportBody, ApiError> {
     body_json(req)
 }
 
+/// `GET /sign-in.json`: where the page signs in (public values only).
+fn sign_in_settings(ctx: &ApiContext) -> Response<Body> {
+    Response::builder()
+        .status(200)
+        .header("content-type", "application/json")
+        .header("cache-control", "no-cache")
+        .body(Body::Text(json!({ "sign_in": ctx.sign_in }).to_string()))
+        .expect("static response parts are valid")
+}
+
 pub async fn dispatch(ctx: &ApiContext, who: Option<Caller>, route: &Route, params: &Params, req: &Request) -> Result<Response<Body>, ApiError> {
     let store = &ctx.store;
     let asset = match route.op {
@@ -292,9 +304,12 @@ pub async fn dispatch(ctx: &ApiContext, who: Option<Caller>, route: &Route, para
             .body(Body::Text(text.to_string()))
             .expect("static response parts are valid"));
     }
+    if route.op == Op::SignIn {
+        return Ok(sign_in_settings(ctx));
+    }
     let org = who.ok_or(ApiError::Unauthorized)?.org;
     match route.op {
-        Op::OpenApi | Op::Page | Op::Script | Op::Styles => unreachable!("answered above"),
+        Op::OpenApi | Op::Page | Op::Script | Op::Styles | Op::SignIn => unreachable!("answered above"),
         Op::IssueCodes => {
             let codes: Vec<Value> = IssueCode::ALL
                 .iter()
