@@ -118,29 +118,30 @@ try {
   step("a larger import's rows shown a page at a time");
 
   // An admin signs in on the page against the local Cognito, the way the deployed page
-  // does (InitiateAuth from the browser): a wrong password is refused with a message, the
-  // first sign-in with the temporary password sets a new one, and the page's API calls
-  // then carry the ID token with the organisation and the admins group, the claims the
-  // deployed authorizer hands to the API.
+  // does (InitiateAuth from the browser): the first sign-in with the temporary password
+  // sets a new one, and the page's API calls then carry the ID token with the
+  // organisation and the admins group, the claims the deployed authorizer hands to the
+  // API. After signing out, a wrong password is refused with a message, the new one works.
   const org = process.env.LOCAL_DEV_ORG_ID || "demo";
   const admin = `admin.${run}@example.com`;
   await cognito("AdminCreateUser", { UserPoolId: pool.pool, Username: admin, TemporaryPassword: "Temp-passw0rd!", MessageAction: "SUPPRESS", UserAttributes: [{ Name: "email", Value: admin }, { Name: "custom:org_id", Value: org }] });
   await cognito("AdminAddUserToGroup", { UserPoolId: pool.pool, Username: admin, GroupName: "admins" });
+  const signIn = async (password) => {
+    await page.getByLabel(/^Email or phone number/).fill(admin);
+    await page.getByLabel("Password", { exact: true }).fill(password);
+    await page.getByRole("button", { name: "Sign in", exact: true }).click();
+  };
+  const tokenSent = () => page.waitForRequest((r) => r.url().includes("/imports") && !!r.headers()["authorization"]);
+  const claimsOf = (req) => JSON.parse(Buffer.from(req.headers()["authorization"].replace(/^Bearer /, "").split(".")[1], "base64url").toString("utf8"));
   await page.goto(base + "#/");
   await page.getByRole("link", { name: "Sign in", exact: true }).click();
-  await page.getByLabel(/^Email or phone number/).fill(admin);
-  await page.getByLabel("Password", { exact: true }).fill("not-the-password");
-  await page.getByRole("button", { name: "Sign in", exact: true }).click();
-  await page.getByText("The email, phone number or password is not right").waitFor();
-  await page.getByLabel("Password", { exact: true }).fill("Temp-passw0rd!");
-  await page.getByRole("button", { name: "Sign in", exact: true }).click();
+  await signIn("Temp-passw0rd!");
   await page.getByRole("heading", { name: "Choose a new password" }).waitFor();
   await page.getByLabel("New password", { exact: true }).fill("Admin-passw0rd!");
   await page.getByLabel("New password again", { exact: true }).fill("Admin-passw0rd!");
-  const sent = page.waitForRequest((r) => r.url().includes("/imports") && !!r.headers()["authorization"]);
+  let sent = tokenSent();
   await page.getByRole("button", { name: "Set password and sign in" }).click();
-  const bearer = (await sent).headers()["authorization"];
-  const claims = JSON.parse(Buffer.from(bearer.replace(/^Bearer /, "").split(".")[1], "base64url").toString("utf8"));
+  const claims = claimsOf(await sent);
   if (claims["custom:org_id"] !== org || !(claims["cognito:groups"] || []).includes("admins") || claims.token_use !== "id") {
     throw new Error("the page must send the admin's ID token with the organisation and the admins group: " + JSON.stringify(claims));
   }
@@ -150,7 +151,14 @@ try {
   await page.getByRole("button", { name: "Sign out" }).click();
   await page.getByRole("heading", { name: "Sign in" }).waitFor();
   if (await page.evaluate(() => sessionStorage.getItem("token") || sessionStorage.getItem("refresh"))) throw new Error("signing out must forget the tokens");
-  step("signed out: the tokens are gone");
+  await signIn("Temp-passw0rd!");
+  await page.getByText("The email, phone number or password is not right").waitFor();
+  await page.screenshot({ path: `${shots}/6-sign-in.png`, fullPage: true });
+  sent = tokenSent();
+  await signIn("Admin-passw0rd!");
+  if (claimsOf(await sent)["custom:org_id"] !== org) throw new Error("a second sign-in must send the admin's token");
+  await page.getByText("Signed in as " + admin).waitFor();
+  step("signed out, an old password refused with a message, signed in again");
 
   await page.setViewportSize({ width: 390, height: 844 });
   await page.goto(base + "#/");

@@ -426,15 +426,18 @@ async function cognito(action, body) {
     throw new Error("The sign-in service did not answer (" + e.message + "). Check the connection and try again.");
   }
   const data = await resp.json().catch(() => ({}));
-  if (!resp.ok) throw new Error(signInProblem(String(data.__type || data.code || "").split("#").pop(), data.message || ""));
+  if (!resp.ok) throw new Error(signInProblem(action, String(data.__type || data.code || "").split("#").pop(), data.message || ""));
   return data;
 }
 
-function signInProblem(type, detail) {
+function signInProblem(action, type, detail) {
   if (type === "NotAuthorizedException" && /disabled|expired|session/i.test(detail)) return detail + " Sign in again, or ask an administrator of your organisation.";
+  // Signing in, any of these means the address or the password is wrong (Cognito says
+  // NotAuthorized; some local emulators say InvalidPassword).
+  if (action === "InitiateAuth" && ["NotAuthorizedException", "UserNotFoundException", "InvalidPasswordException"].includes(type)) {
+    return "The email, phone number or password is not right. Check them and try again.";
+  }
   switch (type) {
-    case "NotAuthorizedException":
-    case "UserNotFoundException": return "The email, phone number or password is not right. Check them and try again.";
     case "UserNotConfirmedException": return "This account is not confirmed yet. Confirm it from the message you were sent, then sign in.";
     case "PasswordResetRequiredException": return "Your password must be reset first. Ask an administrator of your organisation.";
     case "InvalidPasswordException": return "That password cannot be used: " + detail;
