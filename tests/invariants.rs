@@ -639,9 +639,47 @@ async fn rows_left_pending_by_a_failed_sign_up_are_applied_at_the_next_sign_in()
 
     // Nothing waits now: the next sign-in only looks (a write would be refused here).
     assert_eq!(on_signup::process(&refusing, &sign_in).await.unwrap(), on_signup::Handled::NothingWaiting);
-    // Someone with nothing waiting, ever.
-    let other = post_authentication_event("sub-kai", &[("custom:org_id", org.as_str()), ("email", "kai@example.com")]);
+    // Someone signed up with nothing waiting, ever.
+    let kai = [("custom:org_id", org.as_str()), ("email", "kai@example.com")];
+    assert!(matches!(on_signup::process(store, &post_confirmation_event(CONFIRM, "sub-kai", &kai)).await.unwrap(), on_signup::Handled::Applied(_)));
+    let other = post_authentication_event("sub-kai", &kai);
     assert_eq!(on_signup::process(&refusing, &other).await.unwrap(), on_signup::Handled::NothingWaiting);
+}
+
+/// Cognito calls PostConfirmation only for people who sign themselves up, never for an
+/// account an admin creates (AdminCreateUser: how people are invited with their
+/// organisation). Their first sign-in is their sign-up: linked to the roster, signed up
+/// (so new imports find them ready), their waiting rows applied; later sign-ins only look.
+#[tokio::test]
+async fn an_invited_person_is_signed_up_at_their_first_sign_in() {
+    let env = test_env("signin-invited").await;
+    let (store, org) = (&env.store, &env.org);
+    let (imports, _) = zoe_pending_in_three_imports(store, org).await;
+    let (status, body) = call(store, org, "POST", "/people", Some(json!({"employee_id": "E77", "email": "ivy@example.com", "name": "Ivy Chen"}))).await;
+    assert_eq!(status, 201, "{body}");
+    let ivy_on_roster = body["person"]["person_id"].as_str().unwrap().to_string();
+    let (refusing, _) = store.with_crash_plan(Some(0));
+
+    // Ivy: on the roster, nothing waiting. Her first sign-in links and signs her up.
+    let ivy = post_authentication_event("sub-ivy", &[("custom:org_id", org.as_str()), ("email", "ivy@example.com")]);
+    let handled = on_signup::process(store, &ivy).await.unwrap();
+    assert!(matches!(handled, on_signup::Handled::Applied(ref r) if r.linked_to_roster && r.person_id == ivy_on_roster && r.applied == 0), "{handled:?}");
+    assert_eq!(on_signup::process(&refusing, &ivy).await.unwrap(), on_signup::Handled::NothingWaiting, "a later sign-in only looks");
+    // A new import finds her signed up: her row is ready, not waiting for a sign-up.
+    let (id, key) = create(store, org, "email,training,date\nivy@example.com,forklift,2024-02-02\n").await;
+    deliver(store, &key).await;
+    let s = summary(store, org, &id).await;
+    assert_eq!((s["outcomes"]["ready"].as_u64(), s["outcomes"]["pending"].as_u64()), (Some(1), Some(0)), "{s}");
+
+    // Zoe: rows waiting in three imports, no confirmation ever (invited). Her first
+    // sign-in applies them all.
+    let zoe = post_authentication_event("sub-zoe", &attrs(org, "zoe@example.com").iter().map(|(k, v)| (k.as_str(), v.as_str())).collect::<Vec<_>>());
+    let handled = on_signup::process(store, &zoe).await.unwrap();
+    assert!(matches!(handled, on_signup::Handled::Applied(ref r) if r.applied == 6), "{handled:?}");
+    for id in &imports {
+        assert_eq!(assert_counts_match_rows(store, org, id).await["statuses"]["applied"], 2);
+    }
+    assert_eq!(on_signup::process(&refusing, &zoe).await.unwrap(), on_signup::Handled::NothingWaiting);
 }
 
 /// Rows waiting under a name that several people share are left pending at sign-up (an
@@ -664,7 +702,10 @@ async fn a_sign_in_leaves_rows_waiting_under_a_shared_name_alone() {
         assert_eq!(status, 201, "{body}");
     }
     let (refusing, _) = store.with_crash_plan(Some(0));
-    let sign_in = post_authentication_event("sub-ana", &[("custom:org_id", org.as_str()), ("name", "Ana Diaz"), ("email", "ana@example.com")]);
+    let ana = [("custom:org_id", org.as_str()), ("name", "Ana Diaz"), ("email", "ana@example.com")];
+    let signed_up = on_signup::process(store, &post_confirmation_event(CONFIRM, "sub-ana", &ana)).await.unwrap();
+    assert!(matches!(signed_up, on_signup::Handled::Applied(ref r) if r.applied == 0 && r.ambiguous == 1), "{signed_up:?}");
+    let sign_in = post_authentication_event("sub-ana", &ana);
     assert_eq!(on_signup::process(&refusing, &sign_in).await.unwrap(), on_signup::Handled::NothingWaiting, "no sign-up run (it would write)");
     assert_eq!(summary(store, org, &id).await["statuses"]["pending"], 1);
 }

@@ -83,15 +83,20 @@ try {
     if (!r.ok) throw new Error(`${action}: ${r.status} ${await r.text()}`);
     return r.json();
   };
+  // Invited as in production: an admin creates the account with its organisation
+  // (Cognito then calls no PostConfirmation); the person's first sign-in, setting their
+  // own password, is their sign-up (PostAuthentication).
   const email = `first.${run}@example.com`;
-  await cognito("SignUp", { ClientId: pool.client, Username: email, Password: "E2e-passw0rd!", UserAttributes: [{ Name: "email", Value: email }, { Name: "custom:org_id", Value: process.env.LOCAL_DEV_ORG_ID || "demo" }] });
-  await cognito("AdminConfirmSignUp", { UserPoolId: pool.pool, Username: email });
+  await cognito("AdminCreateUser", { UserPoolId: pool.pool, Username: email, TemporaryPassword: "Invite-passw0rd!", MessageAction: "SUPPRESS", UserAttributes: [{ Name: "email", Value: email }, { Name: "custom:org_id", Value: process.env.LOCAL_DEV_ORG_ID || "demo" }] });
+  const challenge = await cognito("InitiateAuth", { ClientId: pool.client, AuthFlow: "USER_PASSWORD_AUTH", AuthParameters: { USERNAME: email, PASSWORD: "Invite-passw0rd!" } });
+  if (challenge.ChallengeName !== "NEW_PASSWORD_REQUIRED") throw new Error("an invited person's first sign-in asks for a new password: " + JSON.stringify(challenge));
+  await cognito("RespondToAuthChallenge", { ClientId: pool.client, ChallengeName: "NEW_PASSWORD_REQUIRED", Session: challenge.Session, ChallengeResponses: { USERNAME: email, NEW_PASSWORD: "E2e-passw0rd!" } });
   await page.reload();
   await page.getByRole("button", { name: /Applied at sign-up: 1/ }).waitFor();
   const applied = page.locator('tr[data-row="2"]');
   await applied.getByText(/^Applied /).waitFor();
   if (await applied.getByRole("button", { name: /Delete/ }).count()) throw new Error("an applied row must offer no delete");
-  step("a pending person signed up: their row is applied");
+  step("an invited person signed in for the first time: their row is applied");
   await page.screenshot({ path: `${shots}/3-after-import.png`, fullPage: true });
   await applied.getByRole("link", { name: "Completed tab" }).click();
   await page.getByRole("heading", { name: email }).waitFor();

@@ -2,8 +2,11 @@
 //! sign-up confirmation acts; a forgotten-password confirmation changes nothing. The
 //! event is returned unchanged, as Cognito requires.
 //!
-//! Also the PostAuthentication trigger: at each sign-in it looks whether rows still wait
-//! for the person (a sign-up whose trigger failed or was stopped) and applies them.
+//! Also the PostAuthentication trigger. Cognito calls PostConfirmation only for people who
+//! sign themselves up, never for accounts an admin creates (AdminCreateUser, the way
+//! people are invited with their `custom:org_id`): the first sign-in of such an account is
+//! its sign-up, run here. At every other sign-in it looks whether rows still wait for the
+//! person (a sign-up whose trigger failed or was stopped) and applies them.
 //!
 //! Cognito waits 5 s and does not retry a function error: a sign-up not applied within
 //! [`APPLY_BUDGET`], or against a failing table, is handed to the import worker through
@@ -35,7 +38,7 @@ pub enum Handled {
     HandedOn { key: String, reason: String },
     NotASignUp,
     NoOrganisation,
-    /// A sign-in found no row waiting for the person (the usual case).
+    /// A sign-in of a signed-up person found no row waiting for them (the usual case).
     NothingWaiting,
     /// A sign-in found rows waiting but could not apply them (logged; the sign-in goes on).
     NotApplied(String),
@@ -96,10 +99,11 @@ fn sign_up_of(attrs: &std::collections::HashMap<String, String>, user_name: Opti
     Some((org, signup))
 }
 
-/// A sign-in (PostAuthentication): applies rows still waiting for this person, which a
-/// sign-up that failed before this trigger existed, or whose trigger was stopped, left
-/// pending. Looks first (one small query per key) and writes nothing when nothing waits.
-/// Never fails the sign-in: a problem is logged.
+/// A sign-in (PostAuthentication): signs up an invited person at their first sign-in,
+/// and applies rows still waiting for this person, which a sign-up that failed, or whose
+/// trigger was stopped, left pending. Looks first (the account's keys, one small query per
+/// key) and writes nothing for a signed-up person with nothing waiting. Never fails the
+/// sign-in: a problem is logged.
 async fn catch_up(store: &Store, event: &Value, budget: std::time::Duration) -> Handled {
     let typed: CognitoEventUserPoolsPostAuthentication = match serde_json::from_value(event.clone()) {
         Ok(t) => t,
@@ -114,12 +118,12 @@ async fn catch_up(store: &Store, event: &Value, budget: std::time::Duration) -> 
     match Box::pin(catch_up_on_sign_in(store, &org, &signup, budget)).await {
         Ok(None) => Handled::NothingWaiting,
         Ok(Some(SignUpResult::Applied(report))) => {
-            tracing::warn!(org = %org, applied = report.applied, "rows still pending at sign-in applied");
+            tracing::info!(org = %org, applied = report.applied, linked_to_roster = report.linked_to_roster, "signed up at sign-in");
             Handled::Applied(report)
         }
         Ok(Some(SignUpResult::HandedOn { key, reason })) => Handled::HandedOn { key, reason },
         Err(e) => {
-            tracing::error!(org = %org, error = %e, "rows waiting at sign-in could not be applied; the next sign-in tries again");
+            tracing::error!(org = %org, error = %e, "sign-up or rows waiting at sign-in could not be applied; the next sign-in tries again");
             Handled::NotApplied(e.to_string())
         }
     }

@@ -8,7 +8,8 @@
 //! to the worker as an S3 object ([`keys::s3::signup_key`]), where it is run again
 //! ([`apply_handed_on`]) with Lambda's retries behind it. Rows a trigger left pending
 //! without handing them on (it failed outright, or was stopped) are applied at the
-//! person's next sign-in ([`catch_up_on_sign_in`]).
+//! person's next sign-in ([`catch_up_on_sign_in`]), which is also the sign-up of a
+//! person an admin invited: Cognito calls PostConfirmation only for self sign-ups.
 
 use super::PipelineError;
 use crate::domain::{match_person, Email, MatchKey, MatchMethod, OrgId, PersonId, PersonMatch, PersonName, PhoneNumber};
@@ -165,10 +166,16 @@ pub async fn apply_handed_on(store: &Store, org: &OrgId, key: &str) -> Result<Si
     Ok(report)
 }
 
-/// At a sign-in: when rows still wait under the person's keys (a sign-up whose trigger
-/// failed, or was stopped, before they were applied), runs the sign-up again as
-/// [`sign_up_within`] does; None when nothing waits. Looking costs one query of the
-/// pending index per key and writes nothing. Rows waiting only under a name that
+/// At a sign-in, runs the sign-up as [`sign_up_within`] does when
+/// - the account is not signed up yet: a person invited by an admin (AdminCreateUser,
+///   the only way an account gets its organisation) signs in for the first time.
+///   Cognito calls PostConfirmation only for accounts that signed themselves up, so for
+///   invited people this sign-in is their sign-up; or
+/// - rows still wait under the person's keys (a sign-up whose trigger failed, or was
+///   stopped, before they were applied).
+///
+/// None otherwise. Looking costs one read of the account's keys and one query of the
+/// pending index per key, and writes nothing. Rows waiting only under a name that
 /// several people share stay (they are an error to fix, not this person's), without
 /// running the sign-up at every sign-in.
 pub async fn catch_up_on_sign_in(store: &Store, org: &OrgId, signup: &SignUp, budget: std::time::Duration) -> Result<Option<SignUpResult>, PipelineError> {
@@ -180,7 +187,19 @@ pub async fn catch_up_on_sign_in(store: &Store, org: &OrgId, signup: &SignUp, bu
         ..Default::default()
     };
     let keys = keys_of(&probe);
-    let waiting = futures::future::try_join_all(keys.iter().map(|key| store.has_pending_rows(org, key))).await?;
+    // An account is signed up once a person signed up stands under one of its own keys
+    // (a name is not its own: people share names).
+    let own: Vec<MatchKey> = keys.iter().filter(|k| k.method() != MatchMethod::Name).cloned().collect();
+    let (waiting, people) = tokio::join!(
+        futures::future::try_join_all(keys.iter().map(|key| store.has_pending_rows(org, key))),
+        store.people_with_keys(org, own.clone())
+    );
+    let (waiting, people) = (waiting?, people?);
+    let signed_up = own.is_empty() || own.iter().any(|k| people.get(k).is_some_and(|p| p.iter().any(|r| r.signed_up)));
+    if !signed_up {
+        tracing::info!(org = %org, "first sign-in of an account not signed up yet (invited by an admin): signing it up");
+        return sign_up_within(store, org, signup, budget).await.map(Some);
+    }
     let mut found = false;
     for (key, waits) in keys.iter().zip(waiting) {
         if !waits {
@@ -194,5 +213,6 @@ pub async fn catch_up_on_sign_in(store: &Store, org: &OrgId, signup: &SignUp, bu
     if !found {
         return Ok(None);
     }
+    tracing::warn!(org = %org, "rows still pending at sign-in (a sign-up had not finished); applying them");
     sign_up_within(store, org, signup, budget).await.map(Some)
 }
