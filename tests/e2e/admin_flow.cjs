@@ -165,6 +165,25 @@ try {
   await page.getByText("Signed in as " + admin).waitFor();
   step("signed out, an old password refused with a message, signed in again");
 
+  // A forgotten password: a code (read here from the local Cognito's store, where the
+  // deployed one would email it) sets a new one.
+  await page.getByRole("button", { name: "Sign out" }).click();
+  await page.getByRole("button", { name: "Forgot your password?" }).click();
+  await page.getByLabel(/^Email or phone number/).fill(admin);
+  await page.getByRole("button", { name: "Send me a code" }).click();
+  await page.getByRole("heading", { name: "Set a new password" }).waitFor();
+  const db = JSON.parse(require("node:fs").readFileSync(`.local/cognito/.cognito/db/${pool.pool}.json`, "utf8"));
+  const user = Object.values(db.Users).find((u) => (u.Attributes || []).some((a) => a.Name === "email" && a.Value === admin));
+  if (!user || !user.ConfirmationCode) throw new Error("the local Cognito holds no reset code for " + admin);
+  await page.getByLabel("Code", { exact: true }).fill(user.ConfirmationCode);
+  await page.getByLabel("New password", { exact: true }).fill("Reset-passw0rd!");
+  await page.getByLabel("New password again", { exact: true }).fill("Reset-passw0rd!");
+  await page.getByRole("button", { name: "Set new password" }).click();
+  await page.getByText("Your password is changed").waitFor();
+  await signIn("Reset-passw0rd!");
+  await page.getByText("Signed in as " + admin).waitFor();
+  step("a forgotten password reset with the code sent, then signed in with the new one");
+
   await page.setViewportSize({ width: 390, height: 844 });
   await page.goto(base + "#/");
   await page.getByRole("link", { name: "Import from CSV" }).waitFor();

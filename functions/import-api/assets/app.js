@@ -439,7 +439,9 @@ function signInProblem(action, type, detail) {
   }
   switch (type) {
     case "UserNotConfirmedException": return "This account is not confirmed yet. Confirm it from the message you were sent, then sign in.";
-    case "PasswordResetRequiredException": return "Your password must be reset first. Ask an administrator of your organisation.";
+    case "PasswordResetRequiredException": return "Your password must be reset first: choose \"Forgot your password?\" and use the code you were sent.";
+    case "CodeMismatchException": return "That code is not the one sent. Check it and try again.";
+    case "ExpiredCodeException": return "That code has expired. Ask for a new one.";
     case "InvalidPasswordException": return "That password cannot be used: " + detail;
     case "InvalidParameterException": return "Something in the form cannot be used: " + detail + " Phone numbers are written with + and the country code.";
     case "TooManyRequestsException":
@@ -520,8 +522,37 @@ function signInView(note) {
     if (!r.AuthenticationResult) throw new Error("Signing in asks for a step this page does not offer (" + r.ChallengeName + "). Ask an administrator of your organisation.");
     signedIn(r.AuthenticationResult);
   });
-  show("Sign in", note ? alertBox("info", note) : null, h("p", {}, "Sign in with the account your organisation gave you as an admin."), form);
+  const forgot = h("button", { type: "button", class: "link", onclick: () => resetView(user.value.trim()) }, "Forgot your password?");
+  show("Sign in", note ? alertBox("info", note) : null, h("p", {}, "Sign in with the account your organisation gave you as an admin."), form, h("p", {}, forgot));
   user.focus();
+}
+
+// A forgotten password, or one an administrator reset: Cognito sends a code (by email or
+// text message) that sets a new password.
+function resetView(username) {
+  const user = h("input", { id: "reset-user", type: "text", autocomplete: "username", required: true, spellcheck: "false", autocapitalize: "none", value: username || null });
+  const send = signInForm([["Email or phone number (with + and country code)", user]], "Send me a code", async () => {
+    const r = await cognito("ForgotPassword", { Username: user.value.trim() });
+    const to = r.CodeDeliveryDetails && r.CodeDeliveryDetails.Destination;
+    newPasswordWithCodeView(user.value.trim(), to ? "A code was sent to " + to + "." : "A code was sent, if the account exists.");
+  });
+  const have = h("button", { type: "button", class: "link", onclick: () => newPasswordWithCodeView(user.value.trim(), null) }, "I already have a code");
+  show("Reset your password", h("p", {}, "We send a code to the email address or phone number of your account."), send, h("p", {}, have, " · ", h("a", { href: "#/sign-in", onclick: (e) => { e.preventDefault(); signInView(); } }, "Back to sign in")));
+  user.focus();
+}
+
+function newPasswordWithCodeView(username, note) {
+  const user = h("input", { id: "code-user", type: "text", autocomplete: "username", required: true, spellcheck: "false", autocapitalize: "none", value: username || null });
+  const code = h("input", { id: "reset-code", type: "text", inputmode: "numeric", autocomplete: "one-time-code", required: true });
+  const password = h("input", { id: "reset-password", type: "password", autocomplete: "new-password", required: true });
+  const again = h("input", { id: "reset-password-again", type: "password", autocomplete: "new-password", required: true });
+  const form = signInForm([["Email or phone number (with + and country code)", user], ["Code", code], ["New password", password], ["New password again", again]], "Set new password", async () => {
+    if (password.value !== again.value) throw new Error("The two passwords are not the same. Type the new password twice.");
+    await cognito("ConfirmForgotPassword", { Username: user.value.trim(), ConfirmationCode: code.value.trim(), Password: password.value });
+    signInView("Your password is changed. Sign in with it.");
+  });
+  show("Set a new password", note ? alertBox("info", note) : null, form);
+  (username ? code : user).focus();
 }
 
 function newPasswordView(username, session) {
