@@ -49,6 +49,17 @@ async fn the_page_learns_where_to_sign_in_without_a_token() {
     assert_eq!(body, json!({"sign_in": {"client_id": "4abc123client", "endpoint": "https://cognito-idp.eu-west-1.amazonaws.com/"}}));
     // Everything else still needs the token.
     assert_eq!(call_api(&deployed, "GET", "/imports", None, None).await.0, 401);
+    // The page may call that endpoint and nothing outside AWS, and may not be framed.
+    let page = import_api::handle(&deployed, api_request("GET", "/", None, None)).await.unwrap();
+    let policy = page.headers()["content-security-policy"].to_str().unwrap().to_string();
+    assert!(policy.contains("connect-src 'self' https://*.amazonaws.com"), "{policy}");
+    assert!(policy.contains("frame-ancestors 'none'") && policy.contains("script-src 'self';"), "{policy}");
+    let local = import_api::ApiContext {
+        store: env.store.clone(),
+        identity: import_api::identity::IdentityMode::Jwt,
+        sign_in: Some(import_api::identity::SignIn { client_id: "c".into(), endpoint: "http://127.0.0.1:9229/".into() }),
+    };
+    assert!(import_api::page_policy(&local).contains(" http://127.0.0.1:9229"), "a local Cognito's origin is allowed");
     // No user pool client configured: the page is told there is nowhere to sign in.
     let (status, body) = call_api(&suite::api_context(&env.store), "GET", "/sign-in.json", None, None).await;
     assert_eq!((status, body), (200, json!({"sign_in": null})));

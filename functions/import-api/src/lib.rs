@@ -7,7 +7,7 @@ pub mod error;
 pub mod identity;
 mod routes;
 
-pub use routes::ROUTES;
+pub use routes::{page_policy, ROUTES};
 
 use error::ApiError;
 use identity::{caller, IdentityMode};

@@ -276,6 +276,30 @@ fn create_import_body(req: &Request) -> Result<CreateImportBody, ApiError> {
     body_json(req)
 }
 
+/// The page's Content-Security-Policy: its own script and styles only, never framed, and
+/// requests only to the API, Cognito (sign-in) and S3 (uploads to presigned URLs): AWS's
+/// endpoints, or the local ones the functions are pointed at.
+pub fn page_policy(ctx: &ApiContext) -> String {
+    let mut connect = vec!["'self'".to_string(), "https://*.amazonaws.com".to_string()];
+    let local_s3 = std::env::var("AWS_ENDPOINT_URL_S3").ok().or_else(|| std::env::var("AWS_ENDPOINT_URL").ok());
+    for endpoint in ctx.sign_in.as_ref().map(|s| s.endpoint.clone()).into_iter().chain(local_s3) {
+        if let Some(origin) = origin_of(&endpoint).filter(|o| !connect.contains(o)) {
+            connect.push(origin);
+        }
+    }
+    format!(
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src {}; form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
+        connect.join(" ")
+    )
+}
+
+/// `scheme://host[:port]` of a URL, if it has one.
+fn origin_of(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    let host = rest.split(['/', '?', '#']).next().filter(|h| !h.is_empty())?;
+    Some(format!("{scheme}://{host}"))
+}
+
 /// `GET /sign-in.json`: where the page signs in (public values only).
 fn sign_in_settings(ctx: &ApiContext) -> Response<Body> {
     Response::builder()
@@ -296,13 +320,15 @@ pub async fn dispatch(ctx: &ApiContext, who: Option<Caller>, route: &Route, para
         _ => None,
     };
     if let Some((content_type, text)) = asset {
-        return Ok(Response::builder()
+        let mut resp = Response::builder()
             .status(200)
             .header("content-type", content_type)
             .header("cache-control", "no-cache")
-            .header("x-content-type-options", "nosniff")
-            .body(Body::Text(text.to_string()))
-            .expect("static response parts are valid"));
+            .header("x-content-type-options", "nosniff");
+        if route.op == Op::Page {
+            resp = resp.header("content-security-policy", page_policy(ctx)).header("referrer-policy", "no-referrer");
+        }
+        return Ok(resp.body(Body::Text(text.to_string())).expect("static response parts are valid"));
     }
     if route.op == Op::SignIn {
         return Ok(sign_in_settings(ctx));
@@ -483,6 +509,15 @@ pub async fn dispatch(ctx: &ApiContext, who: Option<Caller>, route: &Route, para
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_origin_is_scheme_and_host_only() {
+        assert_eq!(origin_of("https://cognito-idp.eu-west-1.amazonaws.com/").as_deref(), Some("https://cognito-idp.eu-west-1.amazonaws.com"));
+        assert_eq!(origin_of("http://127.0.0.1:9229").as_deref(), Some("http://127.0.0.1:9229"));
+        assert_eq!(origin_of("http://127.0.0.1:8333/bucket?x=1").as_deref(), Some("http://127.0.0.1:8333"));
+        assert_eq!(origin_of("not a url"), None);
+        assert_eq!(origin_of("https:///path"), None);
+    }
 
     #[test]
     fn routes_match_with_parameters_and_405_for_wrong_method() {
