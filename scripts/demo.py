@@ -2,8 +2,9 @@
 """The end-to-end demo against the running local stack (scripts/local-stack starts it).
 
 Seeds a demo organisation, imports a CSV with ready, pending, error and skipped rows,
-prints the validation summary, commits, signs the pending person up through the local
-Cognito (which fires the real PostConfirmation trigger) and shows the completion applied.
+prints the validation summary, commits, invites the pending person through the local
+Cognito and signs them in for the first time (which fires the real PostAuthentication
+trigger: an invited person's sign-up) and shows the completion applied.
 Uses only the public API and Cognito's own API, as a user would.
 """
 import json
@@ -51,14 +52,19 @@ def cognito(action, payload):
 
 
 def sign_up(pool, client, email, name):
-    """Signs a person up and confirms them, as they would in the app."""
-    out = cognito("SignUp", {
-        "ClientId": client, "Username": email, "Password": "Demo-passw0rd!",
+    """Invites a person as an admin does (AdminCreateUser sets their organisation; Cognito
+    sends no PostConfirmation for such accounts), then signs them in for the first time,
+    setting their own password: that sign-in (PostAuthentication) is their sign-up."""
+    out = cognito("AdminCreateUser", {
+        "UserPoolId": pool, "Username": email, "TemporaryPassword": "Invite-passw0rd!", "MessageAction": "SUPPRESS",
         "UserAttributes": [{"Name": "email", "Value": email}, {"Name": "name", "Value": name},
                            {"Name": "custom:org_id", "Value": ORG}],
     })
-    cognito("AdminConfirmSignUp", {"UserPoolId": pool, "Username": email})  # fires PostConfirmation
-    return out["UserSub"]
+    challenge = cognito("InitiateAuth", {"ClientId": client, "AuthFlow": "USER_PASSWORD_AUTH",
+                                         "AuthParameters": {"USERNAME": email, "PASSWORD": "Invite-passw0rd!"}})
+    cognito("RespondToAuthChallenge", {"ClientId": client, "ChallengeName": "NEW_PASSWORD_REQUIRED", "Session": challenge["Session"],
+                                       "ChallengeResponses": {"USERNAME": email, "NEW_PASSWORD": "Demo-passw0rd!"}})
+    return next(a["Value"] for a in out["User"]["Attributes"] if a["Name"] == "sub")
 
 
 def wait_for(import_id, statuses):
@@ -90,7 +96,7 @@ def main():
     print("  trainings: Forklift Safety, First Aid (published), Fire Drill 2025 (not published)")
     ana_email, bo_email = f"ana.{RUN}@example.com", f"bo.{RUN}@example.com"
     ana = sign_up(pool["pool"], pool["client"], ana_email, "Ana Lopez")
-    print(f"  Ana signed up already ({ana_email}); Bo ({bo_email}) has not")
+    print(f"  Ana signed up already (invited, signed in: {ana_email}); Bo ({bo_email}) has not")
 
     csv = (
         "Email,Course,Date Completed,Notes\n"
@@ -121,7 +127,7 @@ def main():
     done = must(200, call("GET", f"/people/{ana}/completions"), "completions")["completions"]
     print(f"  Ana's Completed tab: {[(c['training_title'], c['completed_on']) for c in done]}")
 
-    print(f"\n== Bo signs up through the local Cognito ({bo_email})")
+    print(f"\n== Bo, invited through the local Cognito, signs in for the first time ({bo_email})")
     bo = sign_up(pool["pool"], pool["client"], bo_email, "Bo Chen")
     imp = wait_for(import_id, ("imported",))
     show_summary(imp)
