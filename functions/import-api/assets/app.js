@@ -26,9 +26,6 @@ function token() { return sessionStorage.getItem("token"); }
   if (m) { sessionStorage.setItem("token", decodeURIComponent(m[1])); location.hash = "#/"; }
 })();
 
-// A read that gets no answer (the network failed, or nothing came back in 15 s) or a
-// server-side failure (5xx: a throttled or restarting function, a gateway timeout) is
-// tried once more a moment later; a write is never repeated by the page.
 // A 401 is the authorizer turning the request away before it reached the API, so the
 // request (a change too) is sent once more after the token is renewed; without a token
 // that can be renewed, the page asks the admin to sign in.
@@ -45,6 +42,9 @@ async function api(method, path, body) {
   }
 }
 
+// A read that gets no answer (the network failed, or nothing came back in 15 s) or a
+// server-side failure (5xx: a throttled or restarting function, a gateway timeout) is
+// tried once more a moment later; a write is never repeated by the page.
 async function apiRetrying(method, path, body) {
   try {
     return await apiOnce(method, path, body);
@@ -90,7 +90,17 @@ function h(tag, attrs, ...children) {
 }
 
 function announce(msg) { status.textContent = ""; setTimeout(() => { status.textContent = msg; }, 50); }
+// Every view drawn bumps this; a view that draws after a wait first checks that no other
+// was drawn meanwhile (a sign-out while the list was loading must not bring the list back).
+let viewSeq = 0;
+function view() {
+  const seq = ++viewSeq;
+  const render = (title, ...content) => { if (seq === viewSeq) show(title, ...content); };
+  render.current = () => seq === viewSeq;
+  return render;
+}
 function show(title, ...content) {
+  viewSeq++;
   main.replaceChildren(h("h1", { text: title }), ...content);
   main.focus();
   document.title = title + " · Training Imports";
@@ -108,8 +118,9 @@ function failed(err) {
 
 // ---- the imports ----------------------------------------------------------------------
 async function listView() {
+  const render = view();
   let data;
-  try { data = await api("GET", "/imports?limit=100"); } catch (e) { return show("Training Imports", failed(e)); }
+  try { data = await api("GET", "/imports?limit=100"); } catch (e) { return render("Training Imports", failed(e)); }
   const rows = data.imports.map((i) => h("tr", {},
     h("td", {}, h("a", { href: "#/imports/" + i.import_id }, i.file_name)),
     h("td", {}, METHODS[i.method] ? METHODS[i.method].label : i.method),
@@ -117,7 +128,7 @@ async function listView() {
     h("td", {}, `${i.outcomes.ready} ready, ${i.outcomes.pending} pending, ${i.outcomes.error} errors, ${i.outcomes.skipped} skipped`),
     h("td", {}, `${i.statuses.imported} imported, ${i.statuses.pending} pending, ${i.statuses.applied} applied`),
     h("td", {}, new Date(i.created_at).toLocaleString())));
-  show("Training Imports",
+  render("Training Imports",
     h("div", { class: "toolbar" }, h("a", { class: "button", href: "#/new" }, "Import from CSV")),
     rows.length ? h("div", { class: "table-wrap" }, h("table", {},
       h("caption", { class: "visually-hidden" }, "Imports, newest first"),
@@ -213,13 +224,14 @@ async function rowsPage(id, query, cursor) {
 }
 
 async function importView(id, filter) {
+  const render = view();
   stopPolling();
   let imp, page;
   const query = filter ? (["ready", "pending", "error", "skipped"].includes(filter) ? `outcome=${filter}` : `status=${filter}`) : "";
   try {
     imp = (await api("GET", `/imports/${id}`)).import;
     page = await rowsPage(id, query, null);
-  } catch (e) { return show("Import", h("p", {}, h("a", { href: "#/" }, "← All imports")), failed(e)); }
+  } catch (e) { return render("Import", h("p", {}, h("a", { href: "#/" }, "← All imports")), failed(e)); }
   const busy = ["created", "uploaded", "validating", "importing"].includes(imp.status);
   const content = [h("p", {}, h("a", { href: "#/" }, "← All imports"))];
   content.push(h("p", {}, "Status: ", badge(imp.status), ` · matched by ${METHODS[imp.method].label} · ${imp.rows_total} rows`));
@@ -234,7 +246,7 @@ async function importView(id, filter) {
   }
   if (busy) {
     content.push(alertBox("info", imp.status === "importing" ? "Importing… this page updates by itself." : "Checking the file… this page updates by itself."));
-    poller = setTimeout(() => importView(id, filter), 1000);
+    if (render.current()) poller = setTimeout(() => importView(id, filter), 1000);
   }
   const o = imp.outcomes, st = imp.statuses;
   const committed = ["importing", "imported"].includes(imp.status);
@@ -284,7 +296,7 @@ async function importView(id, filter) {
     content.push(table);
     if (page.next) content.push(moreRows(imp, query, filter, table, page.next));
   }
-  show(imp.file_name, ...content);
+  render(imp.file_name, ...content);
 }
 
 // "Show more rows": the next page, added under the rows shown.
@@ -361,12 +373,17 @@ function editRow(imp, row, tr, filter) {
   inputs[0].focus();
 }
 
-async function downloadReport(id, fileName, waited = 0) {
+async function downloadReport(id, fileName, waited = 0, renewed = false) {
   // JSON for a large import's report: a link to it, or word that it is being written.
   const headers = { accept: "application/json, text/csv" };
   if (token()) headers.authorization = "Bearer " + token();
   let resp;
   try { resp = await fetch(BASE + `/imports/${id}/error-report`, { headers }); } catch (e) { return announce("The error report could not be downloaded: " + e.message); }
+  if (resp.status === 401) {
+    // As for every call: renew the token once, else sign in.
+    if (!renewed && token() && await renewToken()) return downloadReport(id, fileName, waited, true);
+    return needSignIn();
+  }
   const type = resp.headers.get("content-type") || "";
   if (resp.status === 202) {
     const r = await resp.json();
@@ -387,12 +404,13 @@ async function downloadReport(id, fileName, waited = 0) {
 
 // ---- a person -----------------------------------------------------------------------------
 async function personView(id) {
+  const render = view();
   stopPolling();
   let data;
-  try { data = await api("GET", `/people/${id}/completions`); } catch (e) { return show("Person", failed(e)); }
+  try { data = await api("GET", `/people/${id}/completions`); } catch (e) { return render("Person", failed(e)); }
   const p = data.person;
   const name = p.name || p.email || p.phone || p.employee_id || p.person_id;
-  show(name,
+  render(name,
     h("p", {}, h("a", { href: "javascript:history.back()" }, "← Back")),
     h("nav", { "aria-label": "Profile" }, h("span", { class: "tab", "aria-current": "page" }, "Completed")),
     data.completions.length ? h("div", { class: "table-wrap" }, h("table", {},
