@@ -482,6 +482,16 @@ async fn zoe_pending_in_three_imports(store: &Store, org: &OrgId) -> (Vec<Import
     (imports, post_confirmation_event(CONFIRM, "sub-zoe", &refs))
 }
 
+/// Every one of Zoe's 6 rows (2 in each import) applied, none left pending, the counts
+/// equal to the rows, and her 6 completions written.
+async fn assert_zoe_applied(store: &Store, org: &OrgId, imports: &[ImportId]) {
+    for id in imports {
+        let s = assert_counts_match_rows(store, org, id).await;
+        assert_eq!((s["statuses"]["applied"].as_i64(), s["statuses"]["pending"].as_i64()), (Some(2), Some(0)), "{s}");
+    }
+    assert_eq!(completions(store, org, "sub-zoe").await, 6);
+}
+
 #[tokio::test]
 async fn the_sign_up_stopped_after_any_write_converges_when_run_again() {
     let env = test_env("crash-signup").await;
@@ -569,11 +579,7 @@ async fn a_sign_up_not_finished_in_the_triggers_time_is_finished_by_the_worker()
     for _ in 0..2 {
         let report = deliver(store, &key).await;
         assert_eq!((report.handled, report.ignored), (1, 0), "{report:?}");
-        for id in &imports {
-            let s = assert_counts_match_rows(store, org, id).await;
-            assert_eq!((s["statuses"]["applied"].as_i64(), s["statuses"]["pending"].as_i64()), (Some(2), Some(0)), "{s}");
-        }
-        assert_eq!(completions(store, org, "sub-zoe").await, 6);
+        assert_zoe_applied(store, org, &imports).await;
     }
 }
 
@@ -605,11 +611,7 @@ async fn a_sign_up_against_a_failing_table_is_handed_to_the_worker() {
     assert_eq!(throttled.num_calls(), 2, "the SDK retried before giving up");
     assert_eq!(completions(store, org, "sub-zoe").await, 0);
     deliver(store, &key).await;
-    for id in &imports {
-        let s = assert_counts_match_rows(store, org, id).await;
-        assert_eq!(s["statuses"]["applied"], 2, "{s}");
-    }
-    assert_eq!(completions(store, org, "sub-zoe").await, 6);
+    assert_zoe_applied(store, org, &imports).await;
 }
 
 /// A sign-up whose trigger failed outright (here: every write refused, the hand-off
@@ -631,11 +633,7 @@ async fn rows_left_pending_by_a_failed_sign_up_are_applied_at_the_next_sign_in()
     let handled = on_signup::process(store, &sign_in).await.unwrap();
     assert!(matches!(handled, on_signup::Handled::Applied(ref r) if r.applied == 6), "{handled:?}");
     assert_eq!(on_signup::handle(store, sign_in.clone()).await.unwrap(), sign_in, "the sign-in event comes back unchanged");
-    for id in &imports {
-        let s = assert_counts_match_rows(store, org, id).await;
-        assert_eq!(s["statuses"]["applied"], 2, "{s}");
-    }
-    assert_eq!(completions(store, org, "sub-zoe").await, 6);
+    assert_zoe_applied(store, org, &imports).await;
 
     // Nothing waits now: the next sign-in only looks (a write would be refused here).
     assert_eq!(on_signup::process(&refusing, &sign_in).await.unwrap(), on_signup::Handled::NothingWaiting);
@@ -676,9 +674,7 @@ async fn an_invited_person_is_signed_up_at_their_first_sign_in() {
     let zoe = post_authentication_event("sub-zoe", &attrs(org, "zoe@example.com").iter().map(|(k, v)| (k.as_str(), v.as_str())).collect::<Vec<_>>());
     let handled = on_signup::process(store, &zoe).await.unwrap();
     assert!(matches!(handled, on_signup::Handled::Applied(ref r) if r.applied == 6), "{handled:?}");
-    for id in &imports {
-        assert_eq!(assert_counts_match_rows(store, org, id).await["statuses"]["applied"], 2);
-    }
+    assert_zoe_applied(store, org, &imports).await;
     assert_eq!(on_signup::process(&refusing, &zoe).await.unwrap(), on_signup::Handled::NothingWaiting);
 }
 
