@@ -57,7 +57,7 @@ def sign_up(pool, client, email, name):
     setting their own password: that sign-in (PostAuthentication) is their sign-up."""
     out = cognito("AdminCreateUser", {
         "UserPoolId": pool, "Username": email, "TemporaryPassword": "Invite-passw0rd!", "MessageAction": "SUPPRESS",
-        "UserAttributes": [{"Name": "email", "Value": email}, {"Name": "name", "Value": name},
+        "UserAttributes": [{"Name": "email", "Value": email}, {"Name": "email_verified", "Value": "true"}, {"Name": "name", "Value": name},
                            {"Name": "custom:org_id", "Value": ORG}],
     })
     challenge = cognito("InitiateAuth", {"ClientId": client, "AuthFlow": "USER_PASSWORD_AUTH",

@@ -85,6 +85,11 @@ impl World {
     }
 }
 
+/// The first sign-in (PostAuthentication) of a person an admin invited.
+async fn invited_sign_in(store: &training_imports::store::Store, sub: &str, attributes: &[(&str, &str)]) -> on_signup::Handled {
+    on_signup::process(&suite::cognito::triggers(store).await, &post_authentication_event(sub, attributes)).await.unwrap()
+}
+
 fn counts(summary: &Value, group: &str) -> (u64, u64, u64, u64) {
     let g = &summary[group];
     let get = |k: &str| g[k].as_u64().unwrap_or_else(|| g[k].as_i64().unwrap_or(0) as u64);
@@ -233,7 +238,8 @@ async fn name_import_flags_a_shared_name_and_keeps_unknown_people_pending() {
         let (status, _) = w.call("POST", "/people", Some(json!({"name": "Sam Lee"}))).await;
         assert_eq!(status, 201);
     }
-    sign_up(&w.env.store, CONFIRM, "sub-ana", &w.attrs(&[("name", "Ana López"), ("email", "ana@example.com")])).await;
+    // Invited with their names (an admin's): the first sign-in is the sign-up.
+    invited_sign_in(&w.env.store, "sub-ana", &w.attrs(&[("name", "Ana López"), ("email", "ana@example.com")])).await;
     let csv = "First Name,Last Name,Training,Date\nSam,Lee,Forklift Safety,2024-05-01\nana,LÓPEZ,Forklift Safety,2024-05-01\nNew,Person,Forklift Safety,2024-05-01\n";
     let id = w.import("name", csv, json!({})).await;
     let s = w.summary(&id).await;
@@ -243,8 +249,15 @@ async fn name_import_flags_a_shared_name_and_keeps_unknown_people_pending() {
     assert!(errors[0]["issues"][0]["message"].as_str().unwrap().starts_with("2 people"));
     w.commit(&id, true).await;
     assert_eq!(w.completions("sub-ana").await.len(), 1);
-    let handled = sign_up(&w.env.store, CONFIRM, "sub-new", &w.attrs(&[("given_name", "New"), ("family_name", "Person")])).await;
+    let handled = invited_sign_in(&w.env.store, "sub-new", &w.attrs(&[("given_name", "New"), ("family_name", "Person")])).await;
     assert!(matches!(handled, on_signup::Handled::Applied(ref r) if r.applied == 1), "{handled:?}");
+    // A self sign-up's name is its own writing: it claims nothing.
+    let w2 = world("name-self").await;
+    let id = w2.import("name", "First Name,Last Name,Training,Date\nNew,Person,Forklift Safety,2024-05-01\n", json!({})).await;
+    w2.commit(&id, false).await;
+    let handled = sign_up(&w2.env.store, CONFIRM, "sub-new", &w2.attrs(&[("given_name", "New"), ("family_name", "Person")])).await;
+    assert!(matches!(handled, on_signup::Handled::Applied(ref r) if r.applied == 0), "{handled:?}");
+    assert_eq!(counts(&w2.summary(&id).await, "statuses").1, 1, "the row still waits");
 }
 
 #[tokio::test]

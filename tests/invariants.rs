@@ -34,7 +34,7 @@ async fn signup(store: &Store, org: &OrgId, sub: &str, email: &str) -> on_signup
     let a = attrs(org, email);
     let refs: Vec<(&str, &str)> = a.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let event = post_confirmation_event(CONFIRM, sub, &refs);
-    on_signup::process(store, &event).await.expect("trigger succeeds")
+    on_signup::process(&suite::cognito::triggers(store).await, &event).await.expect("trigger succeeds")
 }
 
 /// Creates an import from pasted CSV (the upload event is not delivered).
@@ -502,7 +502,7 @@ async fn the_sign_up_stopped_after_any_write_converges_when_run_again() {
         let org = new_org();
         let (imports, event) = zoe_pending_in_three_imports(store, &org).await;
         let (crashing, plan) = store.with_crash_plan(writes.map(|_| crash_after));
-        let first = on_signup::handle(&crashing, event.clone()).await;
+        let first = on_signup::handle(&suite::cognito::triggers(&crashing).await, event.clone()).await;
         match writes {
             None => {
                 assert!(first.is_ok());
@@ -510,7 +510,7 @@ async fn the_sign_up_stopped_after_any_write_converges_when_run_again() {
             }
             Some(w) => {
                 assert!(first.is_err(), "crash after {crash_after} of {w} writes must fail");
-                on_signup::handle(store, event).await.unwrap(); // Cognito's retry
+                on_signup::handle(&suite::cognito::triggers(store).await, event).await.unwrap(); // Cognito's retry
             }
         }
         for id in &imports {
@@ -571,7 +571,7 @@ async fn a_sign_up_not_finished_in_the_triggers_time_is_finished_by_the_worker()
     let env = test_env("signup-budget").await;
     let (store, org) = (&env.store, &env.org);
     let (imports, event) = zoe_pending_in_three_imports(store, org).await;
-    let handled = on_signup::process_within(store, &event, std::time::Duration::ZERO).await.expect("the hand-off is written");
+    let handled = on_signup::process_within(&suite::cognito::triggers(store).await, &event, std::time::Duration::ZERO).await.expect("the hand-off is written");
     let on_signup::Handled::HandedOn { key, reason } = handled else { panic!("not handed on: {handled:?}") };
     assert!(key.starts_with(&format!("signups/{org}/")) && key.ends_with(".json"), "{key}");
     assert!(reason.contains("not finished within 0 ms"), "{reason}");
@@ -588,24 +588,25 @@ async fn a_sign_up_not_finished_in_the_triggers_time_is_finished_by_the_worker()
 #[tokio::test]
 async fn a_sign_up_against_a_failing_table_is_handed_to_the_worker() {
     use aws_sdk_dynamodb::error::ErrorMetadata;
-    use aws_sdk_dynamodb::operation::batch_get_item::BatchGetItemError;
+    use aws_sdk_dynamodb::operation::get_item::GetItemError;
     use aws_sdk_dynamodb::types::error::ProvisionedThroughputExceededException;
     use aws_smithy_mocks::{mock, mock_client, RuleMode};
     let env = test_env("signup-failing").await;
     let (store, org) = (&env.store, &env.org);
     let (imports, event) = zoe_pending_in_three_imports(store, org).await;
-    let throttled = mock!(aws_sdk_dynamodb::Client::batch_get_item)
+    // The sign-up's first read (the account's record) is throttled past the SDK's retries.
+    let throttled = mock!(aws_sdk_dynamodb::Client::get_item)
         .sequence()
         .error(|| {
             let meta = ErrorMetadata::builder().code("ProvisionedThroughputExceededException").build();
-            BatchGetItemError::ProvisionedThroughputExceededException(ProvisionedThroughputExceededException::builder().message("slow down").meta(meta).build())
+            GetItemError::ProvisionedThroughputExceededException(ProvisionedThroughputExceededException::builder().message("slow down").meta(meta).build())
         })
         .repeatedly()
         .build();
     let ddb = mock_client!(aws_sdk_dynamodb, RuleMode::Sequential, &[&throttled], |c| c
         .retry_config(aws_sdk_dynamodb::config::retry::RetryConfig::standard().with_max_attempts(2).with_initial_backoff(std::time::Duration::from_millis(1))));
     let failing = Store::new(ddb, store.s3().clone(), store.table(), store.bucket());
-    let handled = on_signup::process(&failing, &event).await.expect("the hand-off is written");
+    let handled = on_signup::process(&suite::cognito::triggers(&failing).await, &event).await.expect("the hand-off is written");
     let on_signup::Handled::HandedOn { key, reason } = handled else { panic!("not handed on: {handled:?}") };
     assert!(reason.contains("the table failed"), "{reason}");
     assert_eq!(throttled.num_calls(), 2, "the SDK retried before giving up");
@@ -624,24 +625,24 @@ async fn rows_left_pending_by_a_failed_sign_up_are_applied_at_the_next_sign_in()
     let (store, org) = (&env.store, &env.org);
     let (imports, event) = zoe_pending_in_three_imports(store, org).await;
     let (refusing, _) = store.with_crash_plan(Some(0));
-    assert!(on_signup::process(&refusing, &event).await.is_err(), "the sign-up's trigger fails");
+    assert!(on_signup::process(&suite::cognito::triggers(&refusing).await, &event).await.is_err(), "the sign-up's trigger fails");
     assert_eq!(completions(store, org, "sub-zoe").await, 0);
 
     let a = attrs(org, "zoe@example.com");
     let refs: Vec<(&str, &str)> = a.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let sign_in = post_authentication_event("sub-zoe", &refs);
-    let handled = on_signup::process(store, &sign_in).await.unwrap();
+    let handled = on_signup::process(&suite::cognito::triggers(store).await, &sign_in).await.unwrap();
     assert!(matches!(handled, on_signup::Handled::Applied(ref r) if r.applied == 6), "{handled:?}");
-    assert_eq!(on_signup::handle(store, sign_in.clone()).await.unwrap(), sign_in, "the sign-in event comes back unchanged");
+    assert_eq!(on_signup::handle(&suite::cognito::triggers(store).await, sign_in.clone()).await.unwrap(), sign_in, "the sign-in event comes back unchanged");
     assert_zoe_applied(store, org, &imports).await;
 
     // Nothing waits now: the next sign-in only looks (a write would be refused here).
-    assert_eq!(on_signup::process(&refusing, &sign_in).await.unwrap(), on_signup::Handled::NothingWaiting);
+    assert_eq!(on_signup::process(&suite::cognito::triggers(&refusing).await, &sign_in).await.unwrap(), on_signup::Handled::NothingWaiting);
     // Someone signed up with nothing waiting, ever.
     let kai = [("custom:org_id", org.as_str()), ("email", "kai@example.com")];
-    assert!(matches!(on_signup::process(store, &post_confirmation_event(CONFIRM, "sub-kai", &kai)).await.unwrap(), on_signup::Handled::Applied(_)));
+    assert!(matches!(on_signup::process(&suite::cognito::triggers(store).await, &post_confirmation_event(CONFIRM, "sub-kai", &kai)).await.unwrap(), on_signup::Handled::Applied(_)));
     let other = post_authentication_event("sub-kai", &kai);
-    assert_eq!(on_signup::process(&refusing, &other).await.unwrap(), on_signup::Handled::NothingWaiting);
+    assert_eq!(on_signup::process(&suite::cognito::triggers(&refusing).await, &other).await.unwrap(), on_signup::Handled::NothingWaiting);
 }
 
 /// Cognito calls PostConfirmation only for people who sign themselves up, never for an
@@ -660,9 +661,9 @@ async fn an_invited_person_is_signed_up_at_their_first_sign_in() {
 
     // Ivy: on the roster, nothing waiting. Her first sign-in links and signs her up.
     let ivy = post_authentication_event("sub-ivy", &[("custom:org_id", org.as_str()), ("email", "ivy@example.com")]);
-    let handled = on_signup::process(store, &ivy).await.unwrap();
+    let handled = on_signup::process(&suite::cognito::triggers(store).await, &ivy).await.unwrap();
     assert!(matches!(handled, on_signup::Handled::Applied(ref r) if r.linked_to_roster && r.person_id == ivy_on_roster && r.applied == 0), "{handled:?}");
-    assert_eq!(on_signup::process(&refusing, &ivy).await.unwrap(), on_signup::Handled::NothingWaiting, "a later sign-in only looks");
+    assert_eq!(on_signup::process(&suite::cognito::triggers(&refusing).await, &ivy).await.unwrap(), on_signup::Handled::NothingWaiting, "a later sign-in only looks");
     // A new import finds her signed up: her row is ready, not waiting for a sign-up.
     let (id, key) = create(store, org, "email,training,date\nivy@example.com,forklift,2024-02-02\n").await;
     deliver(store, &key).await;
@@ -672,10 +673,10 @@ async fn an_invited_person_is_signed_up_at_their_first_sign_in() {
     // Zoe: rows waiting in three imports, no confirmation ever (invited). Her first
     // sign-in applies them all.
     let zoe = post_authentication_event("sub-zoe", &attrs(org, "zoe@example.com").iter().map(|(k, v)| (k.as_str(), v.as_str())).collect::<Vec<_>>());
-    let handled = on_signup::process(store, &zoe).await.unwrap();
+    let handled = on_signup::process(&suite::cognito::triggers(store).await, &zoe).await.unwrap();
     assert!(matches!(handled, on_signup::Handled::Applied(ref r) if r.applied == 6), "{handled:?}");
     assert_zoe_applied(store, org, &imports).await;
-    assert_eq!(on_signup::process(&refusing, &zoe).await.unwrap(), on_signup::Handled::NothingWaiting);
+    assert_eq!(on_signup::process(&suite::cognito::triggers(&refusing).await, &zoe).await.unwrap(), on_signup::Handled::NothingWaiting);
 }
 
 /// Rows waiting under a name that several people share are left pending at sign-up (an
@@ -698,11 +699,12 @@ async fn a_sign_in_leaves_rows_waiting_under_a_shared_name_alone() {
         assert_eq!(status, 201, "{body}");
     }
     let (refusing, _) = store.with_crash_plan(Some(0));
+    // Ana was invited with her name: her first sign-in is her sign-up.
     let ana = [("custom:org_id", org.as_str()), ("name", "Ana Diaz"), ("email", "ana@example.com")];
-    let signed_up = on_signup::process(store, &post_confirmation_event(CONFIRM, "sub-ana", &ana)).await.unwrap();
+    let signed_up = on_signup::process(&suite::cognito::triggers(store).await, &post_authentication_event("sub-ana", &ana)).await.unwrap();
     assert!(matches!(signed_up, on_signup::Handled::Applied(ref r) if r.applied == 0 && r.ambiguous == 1), "{signed_up:?}");
     let sign_in = post_authentication_event("sub-ana", &ana);
-    assert_eq!(on_signup::process(&refusing, &sign_in).await.unwrap(), on_signup::Handled::NothingWaiting, "no sign-up run (it would write)");
+    assert_eq!(on_signup::process(&suite::cognito::triggers(&refusing).await, &sign_in).await.unwrap(), on_signup::Handled::NothingWaiting, "no sign-up run (it would write)");
     assert_eq!(summary(store, org, &id).await["statuses"]["pending"], 1);
 }
 

@@ -62,8 +62,21 @@ fn the_template_declares_the_indexes_the_code_uses() {
 fn the_admin_group_the_api_checks_exists_in_the_user_pool() {
     let t = template();
     assert!(t.contains(&format!("GroupName: {}", import_api::identity::ADMIN_GROUP)));
-    assert!(t.contains("Name: org_id") && t.contains("Mutable: false"), "the organisation attribute must be immutable");
     assert!(t.contains("WriteAttributes:") && !t.split("WriteAttributes:").nth(1).unwrap().lines().next().unwrap().contains("org_id"), "users must not be able to write their organisation");
+}
+
+#[test]
+fn users_may_write_only_an_email_or_phone_and_only_once_proven() {
+    let t = template();
+    let writes = t.split("WriteAttributes:").nth(1).unwrap().lines().next().unwrap().trim();
+    assert_eq!(writes, "[email, phone_number]", "a name, the organisation or the employee ID written by a user could claim rows");
+    let verify = t.split("AttributesRequireVerificationBeforeUpdate:").nth(1).expect("email and phone changes wait for their code").lines().next().unwrap().trim();
+    assert_eq!(verify, "[email, phone_number]");
+    // Cognito only accepts that setting for attributes it verifies itself.
+    assert!(t.contains("AutoVerifiedAttributes: [email, phone_number]"));
+    // No sign-up without a join code: PreSignUp is the trigger function.
+    assert!(t.contains("PreSignUp: !GetAtt OnSignupFunction.Arn"));
+    assert!(t.contains("cognito-idp:AdminUpdateUserAttributes"), "PostConfirmation puts a self sign-up in its organisation");
 }
 
 /// The object prefixes (`prefix/*`) a function's policies allow an action on.
@@ -189,11 +202,11 @@ async fn the_sign_up_trigger_and_the_worker_may_make_every_request_a_sign_up_mak
     // The trigger, applying in time.
     let (trigger_store, trigger) = recording(store).await;
     let event = suite::post_confirmation_event("PostConfirmation_ConfirmSignUp", "sub-zoe", &attrs);
-    let handled = on_signup::process(&trigger_store, &event).await.unwrap();
+    let handled = on_signup::process(&suite::cognito::triggers(&trigger_store).await, &event).await.unwrap();
     assert!(matches!(handled, on_signup::Handled::Applied(ref r) if r.applied == 2 && r.linked_to_roster), "{handled:?}");
     // A sign-in: it looks for rows still waiting.
     let sign_in = suite::post_authentication_event("sub-zoe", &attrs);
-    assert_eq!(on_signup::process(&trigger_store, &sign_in).await.unwrap(), on_signup::Handled::NothingWaiting);
+    assert_eq!(on_signup::process(&suite::cognito::triggers(&trigger_store).await, &sign_in).await.unwrap(), on_signup::Handled::NothingWaiting);
     let used = trigger.0.lock().unwrap().clone();
     assert!(used.contains("dynamodb:UpdateItem") && used.contains("dynamodb:BatchGetItem"), "the recorder saw {used:?}");
     let allowed = dynamodb_allowed(&t, "OnSignupFunction", "OnSignupPermission");
@@ -205,7 +218,7 @@ async fn the_sign_up_trigger_and_the_worker_may_make_every_request_a_sign_up_mak
     // The worker, finishing another person's sign-up handed on.
     let (worker_store, worker) = recording(store).await;
     let kim = suite::post_confirmation_event("PostConfirmation_ConfirmSignUp", "sub-kim", &[("custom:org_id", org.as_str()), ("email", "kim@example.com")]);
-    let on_signup::Handled::HandedOn { key, .. } = on_signup::process_within(store, &kim, std::time::Duration::ZERO).await.unwrap() else { panic!("not handed on") };
+    let on_signup::Handled::HandedOn { key, .. } = on_signup::process_within(&suite::cognito::triggers(store).await, &kim, std::time::Duration::ZERO).await.unwrap() else { panic!("not handed on") };
     suite::deliver(&worker_store, &key).await;
     assert_eq!(suite::deliver(store, &key).await.handled, 1);
     let used = worker.0.lock().unwrap().clone();
@@ -234,7 +247,7 @@ async fn the_api_and_the_worker_may_make_every_request_an_import_makes() {
     assert_eq!(call("POST", "/trainings".into(), Some(json!({"title": "Old course"}))).await.0, 201);
     assert_eq!(call("POST", "/people".into(), Some(json!({"employee_id": "E1", "email": "ana@example.com"}))).await.0, 201);
     let ana = suite::post_confirmation_event("PostConfirmation_ConfirmSignUp", "sub-ana", &[("custom:org_id", org.as_str()), ("email", "ana@example.com")]);
-    on_signup::process(store, &ana).await.unwrap();
+    on_signup::process(&suite::cognito::triggers(store).await, &ana).await.unwrap();
 
     let csv = "email,training,date\nana@example.com,forklift,2024-01-01\nbo@example.com,forklift,2024-01-02\ncy@example.com,forklift,2024-01-03\nnot-an-email,forklift,2024-01-04\nbo@example.com,forklift,2024-01-02\n";
     let (status, body) = call("POST", "/imports".into(), Some(json!({"method": "email", "csv": csv}))).await;
@@ -260,7 +273,7 @@ async fn the_api_and_the_worker_may_make_every_request_an_import_makes() {
     let (status, body) = call("DELETE", format!("/imports/{id}/pending-rows"), None).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(call("POST", "/trainings/forklift/unpublish".into(), None).await.0, 200);
-    let person = on_signup::process(store, &ana).await.unwrap();
+    let person = on_signup::process(&suite::cognito::triggers(store).await, &ana).await.unwrap();
     let on_signup::Handled::Applied(person) = person else { panic!("{person:?}") };
     assert_eq!(call("GET", format!("/people/{}/completions", person.person_id), None).await.0, 200);
 

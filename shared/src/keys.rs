@@ -1,7 +1,7 @@
 //! The layout of keys in DynamoDB and S3, in one place. Every key starts with the
 //! organisation, so no request can reach another organisation's items or objects.
 
-use crate::domain::{ImportId, MatchKey, MatchMethod, OrgId, PersonId, TrainingId};
+use crate::domain::{ImportId, JoinCode, MatchKey, MatchMethod, OrgId, PersonId, TrainingId};
 
 pub fn org_pk(org: &OrgId) -> String {
     format!("ORG#{org}")
@@ -38,6 +38,29 @@ pub fn row_sk(row: u64) -> String {
 pub fn imports_index_pk(org: &OrgId) -> String {
     format!("ORG#{org}#IMPORTS")
 }
+/// A Cognito account of the organisation (`sub`): which person it signed up as, and the
+/// keys it had proven then. Written once; the only way from an account to rows.
+pub fn account_pk(org: &OrgId, user_sub: &PersonId) -> String {
+    format!("ORG#{org}#ACCOUNT#{user_sub}")
+}
+pub const ACCOUNT_SK: &str = "ACCOUNT";
+/// A join code, findable without knowing its organisation (the PreSignUp trigger).
+pub fn join_code_pk(code: &JoinCode) -> String {
+    format!("JOINCODE#{}", code.as_str())
+}
+pub const JOIN_CODE_SK: &str = "JOINCODE";
+/// The same code in its organisation's partition, for listing.
+pub fn org_join_code_sk(code: &JoinCode) -> String {
+    format!("JOINCODE#{}", code.as_str())
+}
+pub const ORG_JOIN_CODE_PREFIX: &str = "JOINCODE#";
+/// A self sign-up that passed the PreSignUp check: the organisation its join code named,
+/// under Cognito's `userName`, read by PostConfirmation. Any string: the prefix and the
+/// fixed sort key keep it apart from every other item.
+pub fn join_intent_pk(user_name: &str) -> String {
+    format!("SIGNUP#{user_name}")
+}
+pub const JOIN_INTENT_SK: &str = "JOIN";
 
 /// S3 object keys.
 pub mod s3 {

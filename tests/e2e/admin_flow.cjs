@@ -87,7 +87,7 @@ try {
   // (Cognito then calls no PostConfirmation); the person's first sign-in, setting their
   // own password, is their sign-up (PostAuthentication).
   const email = `first.${run}@example.com`;
-  await cognito("AdminCreateUser", { UserPoolId: pool.pool, Username: email, TemporaryPassword: "Invite-passw0rd!", MessageAction: "SUPPRESS", UserAttributes: [{ Name: "email", Value: email }, { Name: "custom:org_id", Value: process.env.LOCAL_DEV_ORG_ID || "demo" }] });
+  await cognito("AdminCreateUser", { UserPoolId: pool.pool, Username: email, TemporaryPassword: "Invite-passw0rd!", MessageAction: "SUPPRESS", UserAttributes: [{ Name: "email", Value: email }, { Name: "email_verified", Value: "true" }, { Name: "custom:org_id", Value: process.env.LOCAL_DEV_ORG_ID || "demo" }] });
   const challenge = await cognito("InitiateAuth", { ClientId: pool.client, AuthFlow: "USER_PASSWORD_AUTH", AuthParameters: { USERNAME: email, PASSWORD: "Invite-passw0rd!" } });
   if (challenge.ChallengeName !== "NEW_PASSWORD_REQUIRED") throw new Error("an invited person's first sign-in asks for a new password: " + JSON.stringify(challenge));
   await cognito("RespondToAuthChallenge", { ClientId: pool.client, ChallengeName: "NEW_PASSWORD_REQUIRED", Session: challenge.Session, ChallengeResponses: { USERNAME: email, NEW_PASSWORD: "E2e-passw0rd!" } });

@@ -4,6 +4,8 @@
 //!
 //! A test fails, never skips, when a service is not running.
 
+pub mod cognito;
+
 use aws_credential_types::Credentials;
 use aws_lambda_events::event::s3::S3Event;
 use serde_json::{json, Value};
@@ -131,6 +133,9 @@ pub fn post_authentication_event(sub: &str, attributes: &[(&str, &str)]) -> Valu
 }
 
 /// A Cognito trigger event from its fixture, for the user `sub` with these attributes.
+/// An email or phone number comes verified, as Cognito has it after the person confirmed
+/// it with their code, unless the test gives `email_verified` / `phone_number_verified`
+/// itself.
 fn cognito_event(fixture_name: &str, sub: &str, attributes: &[(&str, &str)]) -> Value {
     let mut event = fixture(fixture_name);
     event["userName"] = json!(sub);
@@ -139,6 +144,11 @@ fn cognito_event(fixture_name: &str, sub: &str, attributes: &[(&str, &str)]) -> 
     attrs.insert("sub".into(), json!(sub));
     for (k, v) in attributes {
         attrs.insert((*k).into(), json!(v));
+    }
+    for (key, flag) in [("email", "email_verified"), ("phone_number", "phone_number_verified")] {
+        if attrs.contains_key(key) && !attrs.contains_key(flag) {
+            attrs.insert(flag.into(), json!("true"));
+        }
     }
     event["request"]["userAttributes"] = Value::Object(attrs);
     event
@@ -268,8 +278,9 @@ pub fn api_context(store: &Store) -> import_api::ApiContext {
 /// Runs the PostConfirmation handler with a real event and checks it came back unchanged.
 pub async fn sign_up(store: &Store, trigger_source: &str, sub: &str, attributes: &[(&str, &str)]) -> on_signup::Handled {
     let event = post_confirmation_event(trigger_source, sub, attributes);
-    let handled = on_signup::process(store, &event).await.unwrap();
-    let returned = on_signup::handle(store, event.clone()).await.unwrap();
+    let triggers = cognito::triggers(store).await;
+    let handled = on_signup::process(&triggers, &event).await.unwrap();
+    let returned = on_signup::handle(&triggers, event.clone()).await.unwrap();
     assert_eq!(returned, event, "the trigger must return the event unchanged");
     handled
 }

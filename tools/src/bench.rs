@@ -595,6 +595,7 @@ mod store_bench {
         let mut handed_on = 0;
         let mut sign_ins = Vec::with_capacity(people);
         let (mut confirmations, mut first_sign_ins) = (Vec::with_capacity(people), Vec::with_capacity(people));
+        let triggers = suite::cognito::offline_triggers(&store);
         for p in 0..people {
             // The prototype of the grouped data model, beside the handler: with and
             // without reading which completions exist first, on alternate people.
@@ -607,7 +608,7 @@ mod store_bench {
             let invited = p % 2 == 1;
             let event = if invited { suite::post_authentication_event(&sub, &attrs) } else { suite::post_confirmation_event("PostConfirmation_ConfirmSignUp", &sub, &attrs) };
             let t = Instant::now();
-            let handled = on_signup::process(&store, &event).await.unwrap();
+            let handled = on_signup::process(&triggers, &event).await.unwrap();
             let ms = t.elapsed().as_secs_f64() * 1000.0;
             times.push(ms);
             if invited { first_sign_ins.push(ms) } else { confirmations.push(ms) }
@@ -621,7 +622,7 @@ mod store_bench {
             // The same person signs in: the trigger looks whether rows still wait.
             let sign_in = suite::post_authentication_event(&format!("sub-{p}"), &[("custom:org_id", org.as_str()), ("email", &format!("signup{p}@example.com"))]);
             let t = Instant::now();
-            assert_eq!(on_signup::process(&store, &sign_in).await.unwrap(), on_signup::Handled::NothingWaiting);
+            assert_eq!(on_signup::process(&triggers, &sign_in).await.unwrap(), on_signup::Handled::NothingWaiting);
             sign_ins.push(t.elapsed().as_secs_f64() * 1000.0);
             let t = Instant::now();
             store.write_rows(&org, &ImportId::parse(&format!("floor-{p}")).unwrap(), &floor_rows).await.unwrap();
@@ -671,11 +672,12 @@ mod store_bench {
                 manage::request_commit(&store, &org, &id, false).await.unwrap();
                 commit::run_commit(&store, &org, &id).await.unwrap();
             }
+            let triggers = suite::cognito::offline_triggers(&store);
             let sub = format!("sub-large-{p}");
             let event = suite::post_confirmation_event("PostConfirmation_ConfirmSignUp", &sub, &[("custom:org_id", org.as_str()), ("email", &format!("large{p}@example.com"))]);
             let person = training_imports::domain::PersonId::parse(&sub).unwrap();
             let t = Instant::now();
-            let handled = on_signup::process(&store, &event).await.unwrap();
+            let handled = on_signup::process(&triggers, &event).await.unwrap();
             let trigger = t.elapsed();
             let by_trigger = store.list_completions(&org, &person).await.unwrap().len();
             let (handed, worker) = match handled {

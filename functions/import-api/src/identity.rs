@@ -17,6 +17,19 @@ pub const DEV_ORG_ENV: &str = "LOCAL_DEV_ORG_ID";
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Caller {
     pub org: OrgId,
+    /// Who, for the record of what they change: the token's `sub` and email.
+    pub sub: String,
+    pub email: Option<String>,
+}
+
+/// Who local development acts as (no token).
+pub const LOCAL_DEVELOPER: &str = "local-developer";
+
+impl Caller {
+    /// This caller, now: what a change records.
+    pub fn stamp(&self) -> training_imports::store::Stamp {
+        training_imports::store::Stamp::now(&self.sub, self.email.as_deref())
+    }
 }
 
 /// How callers are identified, fixed at start-up.
@@ -87,9 +100,10 @@ pub fn caller(mode: &IdentityMode, req: &Request) -> Result<Caller, ApiError> {
             if !claims.get(GROUPS_CLAIM).is_some_and(|g| groups_contain_admin(g)) {
                 return Err(ApiError::Forbidden);
             }
-            Ok(Caller { org })
+            let sub = claims.get("sub").cloned().unwrap_or_default();
+            Ok(Caller { org, sub, email: claims.get("email").cloned() })
         }
-        (_, IdentityMode::LocalDevelopment(org)) => Ok(Caller { org: org.clone() }),
+        (_, IdentityMode::LocalDevelopment(org)) => Ok(Caller { org: org.clone(), sub: LOCAL_DEVELOPER.into(), email: None }),
         _ => Err(ApiError::Unauthorized),
     }
 }

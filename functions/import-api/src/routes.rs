@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 use std::collections::HashMap;
 use training_imports::domain::{ImportId, IssueCode, MatchMethod, Outcome, PersonId, RowStatus, TrainingId};
 use training_imports::pipeline::manage::{self, NewImport, NewRosterPerson, CSV_CONTENT_TYPE, UPLOAD_URL_TTL};
+use training_imports::pipeline::join_codes;
 use training_imports::store::ImportOptions;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -33,6 +34,9 @@ pub enum Op {
     PublishTraining,
     UnpublishTraining,
     IssueCodes,
+    ListJoinCodes,
+    CreateJoinCode,
+    RevokeJoinCode,
     FixRow,
     ErrorReport,
 }
@@ -74,6 +78,9 @@ pub const ROUTES: &[Route] = &[
     r!("POST", "/trainings/{training_id}/publish", PublishTraining),
     r!("POST", "/trainings/{training_id}/unpublish", UnpublishTraining),
     r!("GET", "/issue-codes", IssueCodes),
+    r!("GET", "/join-codes", ListJoinCodes),
+    r!("POST", "/join-codes", CreateJoinCode),
+    r!("DELETE", "/join-codes/{code}", RevokeJoinCode),
 ];
 
 type Params = HashMap<&'static str, String>;
@@ -333,7 +340,8 @@ pub async fn dispatch(ctx: &ApiContext, who: Option<Caller>, route: &Route, para
     if route.op == Op::SignIn {
         return Ok(sign_in_settings(ctx));
     }
-    let org = who.ok_or(ApiError::Unauthorized)?.org;
+    let who = who.ok_or(ApiError::Unauthorized)?;
+    let org = who.org.clone();
     match route.op {
         Op::OpenApi | Op::Page | Op::Script | Op::Styles | Op::SignIn => unreachable!("answered above"),
         Op::IssueCodes => {
@@ -491,6 +499,9 @@ pub async fn dispatch(ctx: &ApiContext, who: Option<Caller>, route: &Route, para
             .await?;
             Ok(json_response(201, json!({ "person": profile })))
         }
+        Op::ListJoinCodes => Ok(json_response(200, json!({ "join_codes": join_codes::list_join_codes(store, &org).await? }))),
+        Op::CreateJoinCode => Ok(json_response(201, json!({ "join_code": join_codes::create_join_code(store, &org, &who.stamp()).await? }))),
+        Op::RevokeJoinCode => Ok(json_response(200, json!({ "join_code": join_codes::revoke_join_code(store, &org, &params["code"], &who.stamp()).await? }))),
         Op::ListTrainings => Ok(json_response(200, json!({ "trainings": store.list_trainings(&org).await? }))),
         Op::CreateTraining => {
             let body: TrainingBody = body_json(req)?;

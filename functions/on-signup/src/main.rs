@@ -5,6 +5,7 @@ use training_imports::{aws, telemetry};
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     telemetry::init();
-    let store = &aws::store_from_env().await?;
-    run(service_fn(move |event: LambdaEvent<Value>| async move { on_signup::handle(store, event.payload).await })).await
+    let config = aws::sdk_config().await;
+    let triggers = &on_signup::Triggers { store: aws::store_from_env().await?, users: aws_sdk_cognitoidentityprovider::Client::new(&config) };
+    run(service_fn(move |event: LambdaEvent<Value>| async move { on_signup::handle(triggers, event.payload).await })).await
 }

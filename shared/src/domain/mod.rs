@@ -5,6 +5,7 @@ mod checker;
 mod date;
 mod ids;
 mod issue;
+mod join_code;
 mod normalize;
 mod status;
 mod validate;
@@ -13,6 +14,7 @@ pub use checker::{CheckedRow, Decision, FileChecker, RoleColumns, RowCells};
 pub use date::{CompletionDate, DateOrder};
 pub use ids::{ImportId, OrgId, PersonId, TrainingId};
 pub use issue::{FileProblem, Issue, IssueCode};
+pub use join_code::JoinCode;
 pub use normalize::{clip_text, region as phone_region, Email, MatchKey, PersonName, PhoneNumber};
 pub use status::{ImportStatus, MatchMethod, Outcome, RowStatus};
 pub use validate::{

@@ -2,11 +2,13 @@
 //! - [`validate`]: an uploaded or dropped CSV object -> rows and summary.
 //! - [`commit`]: the Import click, carried out by the worker.
 //! - [`signup`]: a confirmed sign-up -> that person's pending rows applied.
+//! - [`join_codes`]: the codes people sign themselves up with.
 //! - [`manage`]: what the API does besides reading (create, commit request, deletes,
 //!   the directory).
 
 pub mod commit;
 pub mod fix;
+pub mod join_codes;
 pub mod manage;
 pub mod report;
 pub mod signup;

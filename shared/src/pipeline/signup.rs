@@ -14,12 +14,17 @@
 use super::PipelineError;
 use crate::domain::{match_person, Email, MatchKey, MatchMethod, OrgId, PersonId, PersonMatch, PersonName, PhoneNumber};
 use crate::keys;
-use crate::store::{now_rfc3339, PersonProfile, Store};
+use crate::store::{now_rfc3339, AccountRecord, PersonProfile, Store};
 
-/// What Cognito tells us about the person who signed up.
+/// Who signed up, with only the keys that may claim rows: an email or phone the account
+/// has verified, the admin-set employee ID, and a name only when an admin gave it (an
+/// invitation). The trigger leaves out everything else the user could write themselves.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SignUp {
     pub user_sub: String,
+    /// Cognito's `userName` (the join intent of a self sign-up is kept under it).
+    #[serde(default)]
+    pub user_name: String,
     pub email: Option<String>,
     pub phone: Option<String>,
     pub name: Option<String>,
@@ -55,8 +60,8 @@ fn keys_of(profile: &PersonProfile) -> Vec<MatchKey> {
 }
 
 /// Finds the roster entry this account belongs to: by employee ID, then email, then
-/// phone. A key shared by several roster entries links nothing. The keys are read in one
-/// request.
+/// phone (never by name: people share names). A key shared by several roster entries
+/// links nothing. The keys are read in one request.
 async fn find_roster_entry(store: &Store, org: &OrgId, signup: &SignUp) -> Result<Option<PersonId>, PipelineError> {
     let probe = PersonProfile {
         employee_id: signup.employee_id.clone(),
@@ -75,33 +80,70 @@ async fn find_roster_entry(store: &Store, org: &OrgId, signup: &SignUp) -> Resul
     Ok(None)
 }
 
-pub async fn apply_sign_up(store: &Store, org: &OrgId, signup: &SignUp) -> Result<SignUpReport, PipelineError> {
+fn account_sub(signup: &SignUp) -> Result<PersonId, PipelineError> {
+    PersonId::parse(&signup.user_sub).map_err(|m| super::invalid("INVALID_USER", format!("the user's sub cannot be used as a person id: {m}")))
+}
+
+/// The account's record: the one written at its first sign-up, or a new one with the
+/// person it links to and the keys it has now. Once written it never changes, so what
+/// the account proves or writes later reaches nothing.
+async fn account_of(store: &Store, org: &OrgId, signup: &SignUp) -> Result<(AccountRecord, bool), PipelineError> {
+    let sub = account_sub(signup)?;
+    if let Some(account) = store.get_account(org, &sub).await? {
+        return Ok((account, false));
+    }
     let roster = find_roster_entry(store, org, signup).await?;
-    let linked_to_roster = roster.is_some();
-    let person_id = match roster {
-        Some(pid) => pid,
-        None => PersonId::parse(&signup.user_sub)
-            .map_err(|m| super::invalid("INVALID_USER", format!("the user's sub cannot be used as a person id: {m}")))?,
+    let linked = roster.is_some();
+    let account = AccountRecord {
+        user_sub: signup.user_sub.clone(),
+        person_id: roster.unwrap_or(sub).to_string(),
+        email: signup.email.as_deref().and_then(|e| Email::parse(e).ok()).map(|e| e.as_str().to_string()),
+        phone: signup.phone.clone(),
+        employee_id: signup.employee_id.clone(),
+        name: signup.name.clone(),
+        created_at: now_rfc3339(),
     };
+    Ok((store.put_account_once(org, &account).await?, linked))
+}
+
+pub async fn apply_sign_up(store: &Store, org: &OrgId, signup: &SignUp) -> Result<SignUpReport, PipelineError> {
+    let (account, linked_now) = account_of(store, org, signup).await?;
+    let person_id = PersonId::parse(&account.person_id).map_err(|m| PipelineError::Store(crate::store::StoreError::Corrupt(m)))?;
     let mut profile = store.get_person(org, &person_id).await?.unwrap_or_else(|| PersonProfile {
         person_id: person_id.to_string(),
         created_at: now_rfc3339(),
         ..Default::default()
     });
-    profile.signed_up = true;
-    profile.user_sub = Some(signup.user_sub.clone());
-    profile.signed_up_at.get_or_insert_with(now_rfc3339);
-    // The roster's values stay; the sign-up fills what the roster did not know.
-    profile.email = profile.email.take().or_else(|| signup.email.as_deref().and_then(|e| Email::parse(e).ok()).map(|e| e.as_str().to_string()));
-    profile.phone = profile.phone.take().or_else(|| signup.phone.clone());
-    profile.name = profile.name.take().or_else(|| signup.name.clone());
-    profile.employee_id = profile.employee_id.take().or_else(|| signup.employee_id.clone());
+    let already_linked = || {
+        super::conflict(
+            "ACCOUNT_CONFLICT",
+            format!("person {person_id} signed up with another account; this account ({}) is not linked and claims no rows", account.user_sub),
+        )
+    };
+    match profile.user_sub.as_deref() {
+        Some(other) if other != account.user_sub => return Err(already_linked()),
+        Some(_) => {} // this account, again (a retry, a hand-on, a sign-in): the keys stay
+        None => {
+            profile.signed_up = true;
+            profile.user_sub = Some(account.user_sub.clone());
+            profile.signed_up_at.get_or_insert_with(now_rfc3339);
+            // The roster's values stay; the account fills what the roster did not know.
+            profile.email = profile.email.take().or_else(|| account.email.clone());
+            profile.phone = profile.phone.take().or_else(|| account.phone.clone());
+            profile.name = profile.name.take().or_else(|| account.name.clone());
+            profile.employee_id = profile.employee_id.take().or_else(|| account.employee_id.clone());
+        }
+    }
     let keys = keys_of(&profile);
-    store.put_person(org, &profile, &keys).await?;
+    match store.put_signed_up_person(org, &profile, &keys).await {
+        Err(crate::store::StoreError::ConditionFailed) => return Err(already_linked()),
+        other => other?,
+    }
     // After the person is marked signed up, before their pending rows are looked for: a
     // commit writing rows for them meanwhile sees the count move and looks again.
     store.count_sign_up(org).await?;
 
+    let linked_to_roster = linked_now || person_id.as_str() != account.user_sub;
     let mut report = SignUpReport { person_id: person_id.to_string(), linked_to_roster, ..Default::default() };
     let mut waiting = Vec::new();
     // Every key's pending rows at once.
@@ -167,39 +209,39 @@ pub async fn apply_handed_on(store: &Store, org: &OrgId, key: &str) -> Result<Si
 }
 
 /// At a sign-in, runs the sign-up as [`sign_up_within`] does when
-/// - the account is not signed up yet: a person invited by an admin (AdminCreateUser,
-///   the only way an account gets its organisation) signs in for the first time.
-///   Cognito calls PostConfirmation only for accounts that signed themselves up, so for
-///   invited people this sign-in is their sign-up; or
-/// - rows still wait under the person's keys (a sign-up whose trigger failed, or was
-///   stopped, before they were applied).
+/// - the account has not signed up yet: a person invited by an admin (AdminCreateUser)
+///   signs in for the first time. Cognito calls PostConfirmation only for accounts that
+///   signed themselves up, so for invited people this sign-in is their sign-up; or
+/// - its sign-up stopped before the person was marked signed up; or
+/// - rows still wait under the keys the person had when they signed up (a sign-up whose
+///   trigger failed, or was stopped, before they were applied).
 ///
-/// None otherwise. Looking costs one read of the account's keys and one query of the
-/// pending index per key, and writes nothing. Rows waiting only under a name that
-/// several people share stay (they are an error to fix, not this person's), without
-/// running the sign-up at every sign-in.
+/// Only the keys stored at sign-up count, never the token's attributes: a user who
+/// changes their phone number or name afterwards claims nothing with it. None when
+/// nothing is to be done. Looking costs two reads (account, profile) and one query of
+/// the pending index per key, and writes nothing. Rows waiting only under a name that
+/// several people share stay (they are an error to fix, not this person's).
 pub async fn catch_up_on_sign_in(store: &Store, org: &OrgId, signup: &SignUp, budget: std::time::Duration) -> Result<Option<SignUpResult>, PipelineError> {
-    let probe = PersonProfile {
-        employee_id: signup.employee_id.clone(),
-        email: signup.email.clone(),
-        phone: signup.phone.clone(),
-        name: signup.name.clone(),
-        ..Default::default()
-    };
-    let keys = keys_of(&probe);
-    // An account is signed up once a person signed up stands under one of its own keys
-    // (a name is not its own: people share names).
-    let own: Vec<MatchKey> = keys.iter().filter(|k| k.method() != MatchMethod::Name).cloned().collect();
-    let (waiting, people) = tokio::join!(
-        futures::future::try_join_all(keys.iter().map(|key| store.has_pending_rows(org, key))),
-        store.people_with_keys(org, own.clone())
-    );
-    let (waiting, people) = (waiting?, people?);
-    let signed_up = own.is_empty() || own.iter().any(|k| people.get(k).is_some_and(|p| p.iter().any(|r| r.signed_up)));
-    if !signed_up {
+    let Some(account) = store.get_account(org, &account_sub(signup)?).await? else {
+        // A self sign-up's name is its own writing: only an invitation's name is vouched for.
+        let mut signup = signup.clone();
+        if signup.name.is_some() && !signup.user_name.is_empty() && store.join_intent(&signup.user_name).await?.is_some() {
+            signup.name = None;
+        }
         tracing::info!(org = %org, "first sign-in of an account not signed up yet (invited by an admin): signing it up");
+        return sign_up_within(store, org, &signup, budget).await.map(Some);
+    };
+    let pid = PersonId::parse(&account.person_id).map_err(|m| PipelineError::Store(crate::store::StoreError::Corrupt(m)))?;
+    let profile = store.get_person(org, &pid).await?.unwrap_or_default();
+    if profile.user_sub.is_none() {
+        tracing::warn!(org = %org, "a sign-up stopped before the person was marked signed up; finishing it");
         return sign_up_within(store, org, signup, budget).await.map(Some);
     }
+    if profile.user_sub.as_deref() != Some(account.user_sub.as_str()) {
+        return Ok(None); // another account's person: logged when this account signed up
+    }
+    let keys = keys_of(&profile);
+    let waiting = futures::future::try_join_all(keys.iter().map(|key| store.has_pending_rows(org, key))).await?;
     let mut found = false;
     for (key, waits) in keys.iter().zip(waiting) {
         if !waits {

@@ -111,6 +111,36 @@ impl Store {
     pub async fn put_person(&self, org: &OrgId, profile: &PersonProfile, match_keys: &[MatchKey]) -> StoreResult<()> {
         let pid = PersonId::parse(&profile.person_id).map_err(StoreError::Corrupt)?;
         self.put_items(vec![keyed(keys::person_pk(org, &pid), keys::PROFILE_SK.into(), profile)]).await?;
+        self.put_person_keys(org, &pid, profile.signed_up, match_keys).await
+    }
+
+    /// Writes the profile of a person signing up as the account `profile.user_sub`, unless
+    /// another account already signed up as this person (ConditionFailed): a person, once
+    /// signed up, is never moved to another account. Then their match keys, as
+    /// [`Store::put_person`] does.
+    pub async fn put_signed_up_person(&self, org: &OrgId, profile: &PersonProfile, match_keys: &[MatchKey]) -> StoreResult<()> {
+        let pid = PersonId::parse(&profile.person_id).map_err(StoreError::Corrupt)?;
+        let sub = profile.user_sub.clone().ok_or_else(|| StoreError::Corrupt("a signed-up profile without its account".into()))?;
+        self.write_point("put signed-up person")?;
+        let out = self
+            .ddb
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(keyed(keys::person_pk(org, &pid), keys::PROFILE_SK.into(), profile)))
+            .condition_expression("attribute_not_exists(user_sub) OR user_sub = :sub")
+            .expression_attribute_values(":sub", s(sub))
+            .send()
+            .await;
+        if let Err(e) = out {
+            return match e.into_service_error() {
+                aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(_) => Err(StoreError::ConditionFailed),
+                other => Err(service("put signed-up person")(other)),
+            };
+        }
+        self.put_person_keys(org, &pid, true, match_keys).await
+    }
+
+    async fn put_person_keys(&self, org: &OrgId, pid: &PersonId, signed_up: bool, match_keys: &[MatchKey]) -> StoreResult<()> {
         for key in match_keys {
             self.write_point("person key")?;
             self.ddb
@@ -120,7 +150,7 @@ impl Store {
                 .key("sk", s(keys::PEOPLE_SK))
                 .update_expression("SET #p = :signed_up")
                 .expression_attribute_names("#p", format!("{PERSON_ATTR}{pid}"))
-                .expression_attribute_values(":signed_up", AttributeValue::Bool(profile.signed_up))
+                .expression_attribute_values(":signed_up", AttributeValue::Bool(signed_up))
                 .send()
                 .await
                 .map_err(service("put person key"))?;

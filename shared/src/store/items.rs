@@ -39,3 +39,20 @@ pub struct CompletionRecord {
     pub source_row: u64,
     pub recorded_at: String,
 }
+
+/// Who did something and when: an admin (the token's `sub` and email) or, for a row a
+/// sign-up applied, the account that signed up.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Stamp {
+    pub sub: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    pub at: String,
+}
+
+impl Stamp {
+    /// `sub` (and email) now.
+    pub fn now(sub: &str, email: Option<&str>) -> Stamp {
+        Stamp { sub: sub.to_string(), email: email.map(str::to_string), at: super::now_rfc3339() }
+    }
+}

@@ -1,6 +1,7 @@
 //! Every DynamoDB and S3 call of the system, and the conversions between items and the
 //! domain. The access patterns and keys are listed in docs/data-model.md.
 
+mod accounts;
 mod commit;
 mod directory;
 mod imports;
@@ -9,10 +10,11 @@ mod objects;
 pub mod schema;
 mod write;
 
+pub use accounts::{AccountRecord, JoinCodeRecord, JoinIntent};
 pub use commit::{committed_status, now_ms, CommitLease, CommittedRow, LeaseAttempt, NewCompletion};
 pub use directory::PersonProfile;
 pub use imports::{cursor_after_row, CommitRequest, Condition, ImportOptions, ImportSummary, OutcomeCounts, RowPage, RowRecord, RowTransition, StatusCounts};
-pub use items::{CompletionRecord, TrainingRecord};
+pub use items::{CompletionRecord, Stamp, TrainingRecord};
 pub use objects::{ObjectInfo, ObjectWriter, PART_BYTES};
 
 use aws_sdk_dynamodb::Client as DynamoClient;
