@@ -21,10 +21,10 @@ const METHODS = {
 };
 
 function token() { return sessionStorage.getItem("token"); }
-(function takeTokenFromUrl() {
-  const m = /(?:^|[#&])id_token=([^&]+)/.exec(location.hash);
-  if (m) { sessionStorage.setItem("token", decodeURIComponent(m[1])); location.hash = "#/"; }
-})();
+// A token is only ever the one this page got by signing in. One in the address (a link
+// someone sent) is dropped unread: it would sign the admin into another organisation.
+if (/(?:^|[#&?])(?:id_|access_)?token=/.test(location.hash)) history.replaceState(null, "", location.pathname + location.search + "#/");
+function goBack(e) { e.preventDefault(); if (history.length > 1) history.back(); else location.hash = "#/"; }
 
 // A 401 is the authorizer turning the request away before it reached the API, so the
 // request (a change too) is sent once more after the token is renewed; without a token
@@ -129,7 +129,7 @@ async function listView() {
     h("td", {}, `${i.statuses.imported} imported, ${i.statuses.pending} pending, ${i.statuses.applied} applied`),
     h("td", {}, new Date(i.created_at).toLocaleString())));
   render("Training Imports",
-    h("div", { class: "toolbar" }, h("a", { class: "button", href: "#/new" }, "Import from CSV")),
+    h("div", { class: "toolbar" }, h("a", { class: "button", href: "#/new" }, "Import from CSV"), h("a", { class: "button secondary", href: "#/join-codes" }, "Join codes")),
     rows.length ? h("div", { class: "table-wrap" }, h("table", {},
       h("caption", { class: "visually-hidden" }, "Imports, newest first"),
       h("thead", {}, h("tr", {}, ["File", "Matched by", "Status", "Validation", "After import", "Created"].map((t) => h("th", { scope: "col" }, t)))),
@@ -402,6 +402,45 @@ async function downloadReport(id, fileName, waited = 0, renewed = false) {
   announce("Error report downloaded");
 }
 
+// Who did something and when: "ana@acme.com on 2 Dec 2026, 10:04".
+function stampText(st) {
+  if (!st) return "";
+  const when = new Date(st.at).toLocaleString(undefined, { day: "numeric", month: "short", year: "numeric", hour: "2-digit", minute: "2-digit" });
+  return `${st.email || st.sub} on ${when}`;
+}
+
+// ---- join codes ---------------------------------------------------------------------------
+async function joinCodesView(note) {
+  const render = view();
+  stopPolling();
+  let data;
+  try { data = await api("GET", "/join-codes"); } catch (e) { return render("Join codes", failed(e)); }
+  const create = h("button", { type: "button", onclick: async () => {
+    create.disabled = true;
+    try { const r = await api("POST", "/join-codes"); joinCodesView(`New join code ${r.join_code.code}. Hand it to the people who should join.`); }
+    catch (e) { create.disabled = false; main.append(failed(e)); }
+  } }, "Create a join code");
+  const rows = data.join_codes.map((c) => h("tr", {},
+    h("td", {}, h("code", {}, c.code)),
+    h("td", {}, c.active ? h("span", { class: "badge ready" }, "✔ active") : h("span", { class: "badge deleted" }, "− revoked")),
+    h("td", {}, "Created by " + stampText(c.created), c.revoked ? h("br") : null, c.revoked ? "Revoked by " + stampText(c.revoked) : null),
+    h("td", {}, c.active ? h("button", { type: "button", class: "danger", "aria-label": `Revoke join code ${c.code}`, onclick: async () => {
+      if (!confirm(`Revoke join code ${c.code}? Nobody can sign up with it any more; people who already did stay.`)) return;
+      try { await api("DELETE", `/join-codes/${c.code}`); joinCodesView(`Join code ${c.code} is revoked.`); } catch (e) { main.append(failed(e)); }
+    } }, "Revoke") : null)));
+  render("Join codes",
+    h("p", {}, h("a", { href: "#/", onclick: goBack }, "← Back")),
+    h("p", {}, "People sign themselves up with a join code of your organisation and confirm their email or phone with the code they are sent. Their pending completions are applied then. Revoke a code that has leaked."),
+    note ? alertBox("info", note) : null,
+    h("div", { class: "toolbar" }, create),
+    rows.length ? h("div", { class: "table-wrap" }, h("table", {},
+      h("caption", { class: "visually-hidden" }, "Join codes, newest first"),
+      h("thead", {}, h("tr", {}, ["Code", "State", "History", ""].map((t) => h("th", { scope: "col" }, t)))),
+      h("tbody", {}, rows)))
+      : alertBox("info", "No join codes yet: only people you invite can sign up."));
+  if (note) announce(note);
+}
+
 // ---- a person -----------------------------------------------------------------------------
 async function personView(id) {
   const render = view();
@@ -411,7 +450,7 @@ async function personView(id) {
   const p = data.person;
   const name = p.name || p.email || p.phone || p.employee_id || p.person_id;
   render(name,
-    h("p", {}, h("a", { href: "javascript:history.back()" }, "← Back")),
+    h("p", {}, h("a", { href: "#/", onclick: goBack }, "← Back")),
     h("nav", { "aria-label": "Profile" }, h("span", { class: "tab", "aria-current": "page" }, "Completed")),
     data.completions.length ? h("div", { class: "table-wrap" }, h("table", {},
       h("caption", { class: "visually-hidden" }, "Completed trainings"),
@@ -606,6 +645,7 @@ function route() {
   if (parts[0] === "new") return newView();
   if (parts[0] === "imports" && parts[1]) return importView(parts[1], parts[2]);
   if (parts[0] === "people" && parts[1]) return personView(parts[1]);
+  if (parts[0] === "join-codes") return joinCodesView();
   return listView();
 }
 window.addEventListener("hashchange", route);
