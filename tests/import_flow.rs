@@ -580,3 +580,51 @@ async fn the_errors_index_holds_exactly_the_error_rows_through_validation_fixes_
     assert_eq!(status, 200);
     assert_eq!(report.as_str().unwrap().lines().count(), 3, "{report}");
 }
+
+/// Every change an admin makes records who (the token's `sub` and email) and when, on the
+/// import and on the row; a sign-up records which account applied each row.
+#[tokio::test]
+async fn every_change_records_who_made_it_and_when() {
+    let w = world("audit").await;
+    let by = |v: &Value, what: &str| {
+        assert_eq!(v["sub"], "admin-sub", "{what}: {v}");
+        assert_eq!(v["email"], ADMIN_EMAIL, "{what}: {v}");
+        assert!(chrono::DateTime::parse_from_rfc3339(v["at"].as_str().unwrap_or_default()).is_ok(), "{what}: {v}");
+    };
+    let (_, t) = w.call("POST", "/trainings", Some(json!({"training_id": "audit", "title": "Audit", "published": false}))).await;
+    by(&t["training"]["changed_by"], "create training");
+    let (_, t) = w.call("POST", "/trainings/audit/publish", None).await;
+    by(&t["training"]["changed_by"], "publish");
+    let (_, p) = w.call("POST", "/people", Some(json!({"name": "Rosa Diaz", "employee_id": "E900"}))).await;
+    by(&p["person"]["added_by"], "add a person");
+    let (_, j) = w.call("POST", "/join-codes", None).await;
+    by(&j["join_code"]["created"], "create a join code");
+    let (_, j) = w.call("DELETE", &format!("/join-codes/{}", j["join_code"]["code"].as_str().unwrap()), None).await;
+    by(&j["join_code"]["revoked"], "revoke a join code");
+
+    sign_up(&w.env.store, CONFIRM, "sub-ready", &w.attrs(&[("email", "ready@example.com")])).await;
+    let csv = "email,training,date\nready@example.com,audit,2024-01-01\nlater@example.com,audit,2024-01-01\nlate2@example.com,audit,2024-01-01\nlate3@example.com,audit,2024-01-01\nbad-email,audit,2024-01-01\n";
+    let id = w.import("email", csv, json!({})).await;
+    by(&w.summary(&id).await["created_by"], "create an import");
+    let (status, fixed) = w.call("PATCH", &format!("/imports/{id}/rows/6"), Some(json!({"cells": {"email": "late4@example.com"}}))).await;
+    assert_eq!(status, 200, "{fixed}");
+    by(&fixed["row"]["fixed_by"], "fix a row");
+    let s = w.commit(&id, false).await;
+    by(&s["commit"]["by"], "import");
+    let imported = w.rows(&id, "status=imported").await;
+    by(&imported[0]["imported_by"], "an imported row");
+    let (_, one) = w.call("DELETE", &format!("/imports/{id}/rows/3"), None).await;
+    by(&one["row"]["deleted_by"], "delete one pending row");
+    let (status, _) = w.call("DELETE", &format!("/imports/{id}/pending-rows"), None).await;
+    assert_eq!(status, 200);
+    by(&w.summary(&id).await["pending_deleted_by"], "delete all pending rows");
+    for row in w.rows(&id, "status=deleted").await {
+        by(&row["deleted_by"], "a row deleted with all pending");
+    }
+
+    let id = w.import("email", "email,training,date\nlater@example.com,audit,2024-02-01\n", json!({})).await;
+    w.commit(&id, false).await;
+    sign_up(&w.env.store, CONFIRM, "sub-later", &w.attrs(&[("email", "later@example.com")])).await;
+    let applied = w.rows(&id, "status=applied").await;
+    assert_eq!(applied[0]["applied_to_account"], "sub-later", "{}", applied[0]);
+}

@@ -785,7 +785,7 @@ async fn rows_applied_together_leave_out_a_row_deleted_meanwhile() {
     assert_eq!(status, 200, "{body}");
 
     let person = training_imports::domain::PersonId::parse("sub-late").unwrap();
-    let (applied, gone) = store.apply_pending_rows(org, &person, &waiting).await.unwrap();
+    let (applied, gone) = store.apply_pending_rows(org, &person, "sub-zoe", &waiting).await.unwrap();
     assert_eq!((applied, gone), (4, 1));
     assert_eq!(store.list_completions(org, &person).await.unwrap().len(), 3, "forklift 01-01 once, first-aid 01-01, first-aid 02-02");
     let sa = assert_counts_match_rows(store, org, &a).await;
@@ -793,7 +793,7 @@ async fn rows_applied_together_leave_out_a_row_deleted_meanwhile() {
     let sb = assert_counts_match_rows(store, org, &b).await;
     assert_eq!((sb["statuses"]["applied"].as_i64(), sb["statuses"]["pending"].as_i64()), (Some(2), Some(0)));
     // Run again (a retried trigger): nothing is pending any more, nothing changes.
-    assert_eq!(store.apply_pending_rows(org, &person, &waiting).await.unwrap(), (0, 5));
+    assert_eq!(store.apply_pending_rows(org, &person, "sub-zoe", &waiting).await.unwrap(), (0, 5));
     assert_eq!(store.list_completions(org, &person).await.unwrap().len(), 3);
 }
 
@@ -817,7 +817,7 @@ async fn all_pending_rows_are_deleted_in_batches_leaving_out_a_row_applied_meanw
     // Read as pending, then applied by a sign-up before the delete reaches it.
     let first: Vec<u64> = (2..2 + 150).collect();
     signup(store, org, "sub-7", &emails[7]).await;
-    assert_eq!(store.delete_pending_rows(org, &id, &first).await.unwrap(), (149, 1));
+    assert_eq!(store.delete_pending_rows(org, &id, &first, &training_imports::store::Stamp::now("admin-sub", None)).await.unwrap(), (149, 1));
     assert_counts_match_rows(store, org, &id).await;
 
     // The rest with no time to spare: one page per request, a cursor to go on.
@@ -825,7 +825,7 @@ async fn all_pending_rows_are_deleted_in_batches_leaving_out_a_row_applied_meanw
     assert_eq!((status, body["code"].as_str()), (400, Some("INVALID_CURSOR")), "{body}");
     let (mut requests, mut deleted, mut cursor) = (0, 0, None::<String>);
     loop {
-        let done = delete_all_pending(store, org, &id, cursor.as_deref(), std::time::Duration::ZERO).await.unwrap();
+        let done = delete_all_pending(store, org, &id, cursor.as_deref(), std::time::Duration::ZERO, &training_imports::store::Stamp::now("admin-sub", None)).await.unwrap();
         requests += 1;
         deleted += done.deleted;
         assert_eq!(done.no_longer_pending, 0);

@@ -46,6 +46,10 @@ fn rows(n: u64) -> Vec<RowRecord> {
             imported_at: None,
             applied_at: None,
             deleted_at: None,
+            fixed_by: None,
+            imported_by: None,
+            deleted_by: None,
+            applied_to_account: None,
         })
         .collect()
 }
@@ -115,7 +119,7 @@ async fn transaction_conflicts_are_retried_with_backoff() {
         .output(|| TransactWriteItemsOutput::builder().build())
         .build();
     let (org, id) = ids();
-    store(ddb(&[&conflict])).delete_pending_row(&org, &id, 2).await.unwrap();
+    store(ddb(&[&conflict])).delete_pending_row(&org, &id, 2, &training_imports::store::Stamp::now("admin", None)).await.unwrap();
     assert_eq!(conflict.num_calls(), 4);
 }
 
@@ -123,7 +127,7 @@ async fn transaction_conflicts_are_retried_with_backoff() {
 async fn a_conflict_that_never_clears_is_an_error() {
     let conflict = mock!(Client::transact_write_items).sequence().error(|| cancelled("TransactionConflict")).repeatedly().build();
     let (org, id) = ids();
-    let err = store(ddb(&[&conflict])).delete_pending_row(&org, &id, 2).await.unwrap_err();
+    let err = store(ddb(&[&conflict])).delete_pending_row(&org, &id, 2, &training_imports::store::Stamp::now("admin", None)).await.unwrap_err();
     assert!(matches!(err, StoreError::Service(_)), "{err:?}");
     assert_eq!(conflict.num_calls(), 10);
 }
@@ -132,7 +136,7 @@ async fn a_conflict_that_never_clears_is_an_error() {
 async fn a_failed_condition_is_not_retried_and_is_reported_as_such() {
     let lost = mock!(Client::transact_write_items).then_error(|| cancelled("ConditionalCheckFailed"));
     let (org, id) = ids();
-    let err = store(ddb(&[&lost])).delete_pending_row(&org, &id, 2).await.unwrap_err();
+    let err = store(ddb(&[&lost])).delete_pending_row(&org, &id, 2, &training_imports::store::Stamp::now("admin", None)).await.unwrap_err();
     assert!(matches!(err, StoreError::ConditionFailed), "{err:?}");
     assert_eq!(lost.num_calls(), 1);
 }

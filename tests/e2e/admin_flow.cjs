@@ -70,10 +70,14 @@ try {
   await importButton.click();
   await page.getByRole("button", { name: /Waiting for sign-up: 3/ }).waitFor({ timeout: 60000 });
   step("imported: three rows wait for sign-up");
+  // Who did it, on the import: the local development identity here.
+  await page.getByText(/^Imported by local-developer on /).waitFor();
+  await page.getByText(/^Created by local-developer on /).waitFor();
+  step("the import says who created and imported it");
 
   await page.getByRole("button", { name: "Delete pending row 3" }).click();
   await page.getByRole("button", { name: /Deleted: 1/ }).waitFor();
-  step("a pending row deleted");
+  step("a pending row deleted (after confirming)");
 
   // The first person signs up through the local Cognito: their row is applied by itself,
   // shows the date, offers no delete, and their Completed tab has the training.

@@ -201,9 +201,12 @@ fn url_pairs(query: &str) -> Vec<(String, String)> {
         .collect()
 }
 
+/// The email in [`admin_claims`].
+pub const ADMIN_EMAIL: &str = "ana@acme.example";
+
 /// Claims of an admin of `org`, as the Cognito JWT authorizer passes them.
 pub fn admin_claims(org: &OrgId) -> Value {
-    json!({ "sub": "admin-sub", "custom:org_id": org.as_str(), "cognito:groups": "[admins]" })
+    json!({ "sub": "admin-sub", "email": ADMIN_EMAIL, "custom:org_id": org.as_str(), "cognito:groups": "[admins]" })
 }
 
 /// Calls the API handler and returns (status, JSON body).

@@ -260,19 +260,23 @@ mod store_bench {
             imported_at: None,
             applied_at: None,
             deleted_at: None,
+            fixed_by: None,
+            imported_by: None,
+            deleted_by: None,
+            applied_to_account: None,
         }
     }
 
     async fn seed_trainings(store: &Store, org: &OrgId) {
         for t in 0..TRAININGS {
-            let rec = TrainingRecord { training_id: format!("t{t}"), title: format!("Training {t}"), published: true, created_at: "2026-01-01T00:00:00Z".into() };
+            let rec = TrainingRecord { training_id: format!("t{t}"), title: format!("Training {t}"), published: true, created_at: "2026-01-01T00:00:00Z".into(), changed_by: None };
             store.put_training(org, &rec).await.unwrap();
         }
     }
 
     /// An email import of pasted CSV text.
     async fn paste_import(store: &Store, org: &OrgId, csv: &str) -> ImportId {
-        let new = manage::NewImport { method: MatchMethod::Email, file_name: "bench.csv".into(), options: Default::default(), csv_text: Some(csv.to_string()), size: None };
+        let new = manage::NewImport { method: MatchMethod::Email, file_name: "bench.csv".into(), options: Default::default(), csv_text: Some(csv.to_string()), size: None, by: None };
         ImportId::parse(&manage::create_import(store, org, new).await.unwrap().summary.import_id).unwrap()
     }
 
@@ -347,7 +351,7 @@ mod store_bench {
         let s = store.get_import(&org, &id).await.unwrap().unwrap();
         assert_eq!(s.rows_total as usize, rows);
 
-        manage::request_commit(&store, &org, &id, true).await.unwrap();
+        manage::request_commit(&store, &org, &id, true, &bench_admin()).await.unwrap();
         let floor_c = floor_run("floor-commit").await;
         let floor_items = commit_items_floor(&store, &org, rows).await;
         let t = Instant::now();
@@ -442,7 +446,7 @@ mod store_bench {
         let store = suite::store_for(&format!("bench-report-{suffix}"), "training-imports-bench").await;
         let org = OrgId::parse(&format!("report-{suffix}")).unwrap();
         for t in 0..TRAININGS / 2 {
-            let rec = TrainingRecord { training_id: format!("t{t}"), title: format!("Training {t}"), published: true, created_at: "2026-01-01T00:00:00Z".into() };
+            let rec = TrainingRecord { training_id: format!("t{t}"), title: format!("Training {t}"), published: true, created_at: "2026-01-01T00:00:00Z".into(), changed_by: None };
             store.put_training(&org, &rec).await.unwrap();
         }
         let csv = String::from_utf8(make_csv(MatchMethod::Email, rows)).unwrap();
@@ -476,7 +480,7 @@ mod store_bench {
             seed_trainings(&store, &org).await;
             let id = paste_import(&store, &org, &csv).await;
             validate::validate_import(&store, &org, &id, today).await.unwrap();
-            manage::request_commit(&store, &org, &id, true).await.unwrap();
+            manage::request_commit(&store, &org, &id, true, &bench_admin()).await.unwrap();
             commit::run_commit(&store, &org, &id).await.unwrap();
             imports.push((org, id));
         }
@@ -494,7 +498,7 @@ mod store_bench {
         let mut cursor: Option<String> = None;
         let mut deleted = 0;
         loop {
-            let done = manage::delete_all_pending(&store, &org, &a, cursor.as_deref(), manage::BULK_DELETE_BUDGET).await.unwrap();
+            let done = manage::delete_all_pending(&store, &org, &a, cursor.as_deref(), manage::BULK_DELETE_BUDGET, &bench_admin()).await.unwrap();
             requests += 1;
             deleted += done.deleted;
             match done.next_cursor {
@@ -510,7 +514,7 @@ mod store_bench {
         loop {
             let page = store.list_rows(&org_b, &b, None, Some(RowStatus::Pending), 200, cursor.as_deref()).await.unwrap();
             for r in &page.rows {
-                store.delete_pending_row(&org_b, &b, r.row).await.unwrap();
+                store.delete_pending_row(&org_b, &b, r.row, &bench_admin()).await.unwrap();
             }
             match page.next_cursor {
                 Some(c) => cursor = Some(c),
@@ -542,7 +546,7 @@ mod store_bench {
         write_csv(MatchMethod::Email, rows, &mut file).unwrap();
         drop(file);
         let size = std::fs::metadata(&path).unwrap().len();
-        let created = manage::create_import(&store, &org, manage::NewImport { method: MatchMethod::Email, file_name: "big.csv".into(), options: Default::default(), csv_text: None, size: Some(size) })
+        let created = manage::create_import(&store, &org, manage::NewImport { method: MatchMethod::Email, file_name: "big.csv".into(), options: Default::default(), csv_text: None, size: Some(size), by: None })
             .await
             .unwrap();
         let body = aws_sdk_s3::primitives::ByteStream::from_path(&path).await.unwrap();
@@ -577,10 +581,10 @@ mod store_bench {
                     csv.push_str(&format!("signup{p}@example.com,t{},2024-{:02}-{:02}\n", n % TRAININGS, 1 + (n / 28) % 12, 1 + n % 28));
                 }
             }
-            let created = manage::create_import(&store, &org, manage::NewImport { method: MatchMethod::Email, file_name: format!("i{i}.csv"), options: Default::default(), csv_text: Some(csv), size: None }).await.unwrap();
+            let created = manage::create_import(&store, &org, manage::NewImport { method: MatchMethod::Email, file_name: format!("i{i}.csv"), options: Default::default(), csv_text: Some(csv), size: None, by: None }).await.unwrap();
             let id = ImportId::parse(&created.summary.import_id).unwrap();
             validate::validate_import(&store, &org, &id, today).await.unwrap();
-            manage::request_commit(&store, &org, &id, false).await.unwrap();
+            manage::request_commit(&store, &org, &id, false, &bench_admin()).await.unwrap();
             commit::run_commit(&store, &org, &id).await.unwrap();
         }
         // The floor, one write after each sign-up so that both meet DynamoDB Local in the
@@ -666,10 +670,10 @@ mod store_bench {
                     let n = i * per_import + r;
                     csv.push_str(&format!("large{p}@example.com,t{},{}\n", n % TRAININGS, (chrono::NaiveDate::from_ymd_opt(2020, 1, 1).unwrap() + chrono::Days::new((n / TRAININGS) as u64)).format("%Y-%m-%d")));
                 }
-                let created = manage::create_import(&store, &org, manage::NewImport { method: MatchMethod::Email, file_name: format!("l{p}-{i}.csv"), options: Default::default(), csv_text: Some(csv), size: None }).await.unwrap();
+                let created = manage::create_import(&store, &org, manage::NewImport { method: MatchMethod::Email, file_name: format!("l{p}-{i}.csv"), options: Default::default(), csv_text: Some(csv), size: None, by: None }).await.unwrap();
                 let id = ImportId::parse(&created.summary.import_id).unwrap();
                 validate::validate_import(&store, &org, &id, today).await.unwrap();
-                manage::request_commit(&store, &org, &id, false).await.unwrap();
+                manage::request_commit(&store, &org, &id, false, &bench_admin()).await.unwrap();
                 commit::run_commit(&store, &org, &id).await.unwrap();
             }
             let triggers = suite::cognito::offline_triggers(&store);
@@ -1080,4 +1084,9 @@ fn main() {
         }
         other => eprintln!("unknown benchmark {other}: core | core-stages | memory | worker-memory | store | hand-on | delete | report | signup | signup-large | paged-prototype | all"),
     }
+}
+
+/// The admin a benchmark acts as.
+fn bench_admin() -> training_imports::store::Stamp {
+    training_imports::store::Stamp::now("bench-admin", Some("bench@example.com"))
 }

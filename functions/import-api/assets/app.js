@@ -235,6 +235,13 @@ async function importView(id, filter) {
   const busy = ["created", "uploaded", "validating", "importing"].includes(imp.status);
   const content = [h("p", {}, h("a", { href: "#/" }, "← All imports"))];
   content.push(h("p", {}, "Status: ", badge(imp.status), ` · matched by ${METHODS[imp.method].label} · ${imp.rows_total} rows`));
+  // Who did what to this import, and when.
+  const history = [
+    imp.created_by ? "Created by " + stampText(imp.created_by) : (imp.source === "drop" ? "Dropped into the upload bucket on " + new Date(imp.created_at).toLocaleString() : null),
+    imp.commit && imp.commit.by ? "Imported by " + stampText(imp.commit.by) : null,
+    imp.pending_deleted_by ? "Pending rows deleted by " + stampText(imp.pending_deleted_by) : null,
+  ].filter(Boolean);
+  if (history.length) content.push(h("ul", { class: "history", "aria-label": "History" }, history.map((line) => h("li", {}, line))));
   if (imp.status === "failed" && imp.failure) content.push(alertBox("error", `${imp.failure.code}: ${imp.failure.message}`));
   if (imp.status === "validating" && imp.rows_in_file > 0) {
     content.push(h("p", {}, h("label", { for: "progress" }, `Checking: ${imp.rows_validated} of ${imp.rows_in_file} rows`)),
@@ -344,11 +351,14 @@ function rowLine(imp, r, filter, headers) {
   }
   if (r.status === "pending") {
     actions.append(h("button", { type: "button", class: "danger", "aria-label": `Delete pending row ${r.row}`, onclick: async () => {
+      if (!confirm(`Delete row ${r.row}, which waits for its person to sign up? This cannot be undone.`)) return;
       try { await api("DELETE", `/imports/${imp.import_id}/rows/${r.row}`); announce(`Row ${r.row} deleted`); importView(imp.import_id, filter); }
       catch (e) { main.prepend(failed(e)); }
     } }, "Delete"));
   }
-  if (r.status === "applied") actions.append(h("span", {}, "Applied " + new Date(r.applied_at).toLocaleDateString()));
+  if (r.status === "applied") actions.append(h("span", {}, "Applied at sign-up on " + new Date(r.applied_at).toLocaleDateString()));
+  const who = [r.fixed_by ? "Fixed by " + stampText(r.fixed_by) : null, r.deleted_by ? "Deleted by " + stampText(r.deleted_by) : null].filter(Boolean);
+  if (who.length) actions.append(h("p", { class: "who" }, who.join(" · ")));
   const person = r.person_id && ["imported", "applied"].includes(r.status) ? h("a", { href: `#/people/${r.person_id}` }, "Completed tab") : null;
   return h("tr", { class: r.outcome === "error" ? "row-error" : null, "data-row": String(r.row) },
     h("th", { scope: "row" }, String(r.row)),

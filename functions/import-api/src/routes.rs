@@ -379,6 +379,7 @@ pub async fn dispatch(ctx: &ApiContext, who: Option<Caller>, route: &Route, para
                     options: ImportOptions { default_country: body.default_country, date_format: body.date_format, columns: body.columns },
                     csv_text: body.csv,
                     size: body.size,
+                    by: Some(who.stamp()),
                 },
             )
             .await?;
@@ -416,13 +417,13 @@ pub async fn dispatch(ctx: &ApiContext, who: Option<Caller>, route: &Route, para
         }
         Op::Commit => {
             let body: CommitBody = body_json(req)?;
-            let summary = manage::request_commit(store, &org, &import_id(params)?, body.skip_invalid_rows).await?;
+            let summary = manage::request_commit(store, &org, &import_id(params)?, body.skip_invalid_rows, &who.stamp()).await?;
             Ok(json_response(202, json!({ "import": summary })))
         }
         Op::DeleteRow => {
             let id = import_id(params)?;
             let row: u64 = params["row"].parse().map_err(|_| ApiError::NotFound { what: "row" })?;
-            let record = manage::delete_pending_row(store, &org, &id, row).await?;
+            let record = manage::delete_pending_row(store, &org, &id, row, &who.stamp()).await?;
             Ok(json_response(200, json!({ "row": record })))
         }
         Op::FixRow => {
@@ -430,7 +431,7 @@ pub async fn dispatch(ctx: &ApiContext, who: Option<Caller>, route: &Route, para
             let row: u64 = params["row"].parse().map_err(|_| ApiError::NotFound { what: "row" })?;
             let body: FixBody = body_json(req)?;
             let today = chrono::Utc::now().date_naive();
-            let record = training_imports::pipeline::fix::fix_row(store, &org, &id, row, &body.cells, today).await?;
+            let record = training_imports::pipeline::fix::fix_row(store, &org, &id, row, &body.cells, today, &who.stamp()).await?;
             let summary = manage::get_import(store, &org, &id).await?;
             Ok(json_response(200, json!({ "row": record, "import": summary })))
         }
@@ -480,7 +481,7 @@ pub async fn dispatch(ctx: &ApiContext, who: Option<Caller>, route: &Route, para
         }
         Op::DeletePending => {
             let cursor = query(req, "cursor");
-            let result = manage::delete_all_pending(store, &org, &import_id(params)?, cursor.as_deref(), manage::BULK_DELETE_BUDGET).await?;
+            let result = manage::delete_all_pending(store, &org, &import_id(params)?, cursor.as_deref(), manage::BULK_DELETE_BUDGET, &who.stamp()).await?;
             Ok(json_response(200, json!(result)))
         }
         Op::PersonCompletions => {
@@ -495,6 +496,7 @@ pub async fn dispatch(ctx: &ApiContext, who: Option<Caller>, route: &Route, para
                 store,
                 &org,
                 NewRosterPerson { name: body.name, email: body.email, phone: body.phone, employee_id: body.employee_id, default_country: body.default_country },
+                &who.stamp(),
             )
             .await?;
             Ok(json_response(201, json!({ "person": profile })))
@@ -506,12 +508,12 @@ pub async fn dispatch(ctx: &ApiContext, who: Option<Caller>, route: &Route, para
         Op::CreateTraining => {
             let body: TrainingBody = body_json(req)?;
             let title = body.title.ok_or_else(|| ApiError::bad("MISSING_TITLE", "give the training's title"))?;
-            let t = manage::create_training(store, &org, &title, body.published, body.training_id.as_deref()).await?;
+            let t = manage::create_training(store, &org, &title, body.published, body.training_id.as_deref(), &who.stamp()).await?;
             Ok(json_response(201, json!({ "training": t })))
         }
         Op::PublishTraining | Op::UnpublishTraining => {
             let id = TrainingId::parse(&params["training_id"]).map_err(|_| ApiError::NotFound { what: "training" })?;
-            let t = manage::publish_training(store, &org, &id, route.op == Op::PublishTraining).await?;
+            let t = manage::publish_training(store, &org, &id, route.op == Op::PublishTraining, &who.stamp()).await?;
             Ok(json_response(200, json!({ "training": t })))
         }
     }

@@ -9,7 +9,7 @@
 use super::PipelineError;
 use crate::domain::{match_person, ImportId, ImportStatus, MatchKey, MatchMethod, OrgId, Outcome, PersonId, PersonMatch, PersonRef, RowStatus, TrainingId};
 use crate::store::{
-    committed_status, now_ms, now_rfc3339, CommitLease, CommitRequest, CommittedRow, LeaseAttempt, NewCompletion, RowRecord, RowTransition, Store, StoreError,
+    committed_status, now_ms, now_rfc3339, CommitLease, CommitRequest, CommittedRow, LeaseAttempt, NewCompletion, RowRecord, RowTransition, Stamp, Store, StoreError,
     TrainingRecord,
 };
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -162,7 +162,8 @@ async fn commit_pages(
                 false => Ok(None),
             }
         };
-        let (written, next) = tokio::join!(write_page(store, org, id, &page, &mut watch), next);
+        let by = summary.commit.as_ref().and_then(|c| c.by.as_ref());
+        let (written, next) = tokio::join!(write_page(store, org, id, &page, by, &mut watch), next);
         written?;
         let mut statuses: BTreeMap<RowStatus, i64> = BTreeMap::new();
         let mut moved: HashMap<u64, RowStatus> = page.moves.iter().map(|(i, t)| (page.rows[*i].row, status_of(t))).collect();
@@ -246,14 +247,14 @@ struct SignUpWatch {
 
 /// Writes a page's moved rows and the completions they bring, then applies the rows
 /// whose person signed up since the lookup.
-async fn write_page(store: &Store, org: &OrgId, id: &ImportId, page: &Page, watch: &mut SignUpWatch) -> Result<(), PipelineError> {
+async fn write_page(store: &Store, org: &OrgId, id: &ImportId, page: &Page, by: Option<&Stamp>, watch: &mut SignUpWatch) -> Result<(), PipelineError> {
     let now = now_rfc3339();
     let completions: Vec<NewCompletion> = page.moves.iter().filter_map(|(i, t)| completion_of(page.rows[*i].row, t)).collect();
     let new: Vec<&NewCompletion> = completions
         .iter()
         .filter(|c| !page.present.contains(&(crate::keys::person_pk(org, c.person), crate::keys::completion_sk(c.training, c.date))))
         .collect();
-    let rows: Vec<CommittedRow> = page.moves.iter().map(|(i, t)| moved_row(&page.rows[*i], t, &now)).collect();
+    let rows: Vec<CommittedRow> = page.moves.iter().map(|(i, t)| moved_row(&page.rows[*i], t, &now, by)).collect();
     store.put_committed(org, id, &rows, &new).await?;
 
     // Nothing stranded: a person who signed up between our lookup and our write would
@@ -298,7 +299,7 @@ fn status_of(t: &RowTransition) -> RowStatus {
 }
 
 /// The row as the commit leaves it.
-fn moved_row<'a>(row: &RowRecord, t: &'a RowTransition, now: &str) -> CommittedRow<'a> {
+fn moved_row<'a>(row: &RowRecord, t: &'a RowTransition, now: &str, by: Option<&Stamp>) -> CommittedRow<'a> {
     let mut record = row.clone();
     record.status = status_of(t);
     let mut pending_key = None;
@@ -306,6 +307,7 @@ fn moved_row<'a>(row: &RowRecord, t: &'a RowTransition, now: &str) -> CommittedR
         RowTransition::Import { person, .. } => {
             record.person_id = Some(person.as_str().to_string());
             record.imported_at = Some(now.to_string());
+            record.imported_by = by.cloned();
         }
         RowTransition::Wait { key, person } => {
             if let Some(p) = person {

@@ -20,6 +20,7 @@ pub async fn fix_row(
     row_no: u64,
     changes: &BTreeMap<String, String>,
     today: NaiveDate,
+    by: &crate::store::Stamp,
 ) -> Result<RowRecord, PipelineError> {
     let summary = super::manage::get_import(store, org, id).await?;
     if summary.status != ImportStatus::Validated {
@@ -92,6 +93,7 @@ pub async fn fix_row(
         training_id: verdict.training.as_ref().map(|t| t.id.to_string()),
         training_title: verdict.training.map(|t| t.title),
         completion_date: verdict.date.map(|d| d.iso()),
+        fixed_by: Some(by.clone()),
         ..old.clone()
     };
     match store.replace_validated_row(org, id, &old, &new).await {

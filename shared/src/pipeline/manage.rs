@@ -5,7 +5,7 @@ use super::{conflict, invalid, PipelineError};
 use crate::csv_input::MAX_FILE_BYTES;
 use crate::domain::{DateOrder, Email, ImportId, ImportStatus, MatchKey, MatchMethod, OrgId, PersonId, PersonName, PhoneNumber, RowStatus, TrainingId};
 use crate::keys;
-use crate::store::{now_rfc3339, CommitRequest, Condition, ImportOptions, ImportSummary, PersonProfile, Store, StoreError, TrainingRecord};
+use crate::store::{now_rfc3339, CommitRequest, Condition, ImportOptions, ImportSummary, PersonProfile, Stamp, Store, StoreError, TrainingRecord};
 use aws_sdk_dynamodb::types::AttributeValue;
 use std::time::Duration;
 
@@ -21,6 +21,8 @@ pub struct NewImport {
     pub csv_text: Option<String>,
     /// The size in bytes of the file to upload (needed for an upload URL).
     pub size: Option<u64>,
+    /// Who creates it (none for a file dropped into the bucket).
+    pub by: Option<Stamp>,
 }
 
 pub struct CreatedImport {
@@ -58,7 +60,8 @@ pub async fn create_import(store: &Store, org: &OrgId, new: NewImport) -> Result
     let id = ImportId::generate();
     let key = keys::s3::upload_key(org, &id);
     let source = if new.csv_text.is_some() { "paste" } else { "upload" };
-    let summary = ImportSummary::new(org, &id, new.method, &clean_file_name(&new.file_name), source, &key, options);
+    let mut summary = ImportSummary::new(org, &id, new.method, &clean_file_name(&new.file_name), source, &key, options);
+    summary.created_by = new.by.clone();
     if let Some(text) = &new.csv_text {
         if text.trim().is_empty() {
             return Err(invalid("EMPTY_CSV", "the pasted CSV is empty: paste the header row and at least one data row"));
@@ -161,8 +164,8 @@ pub async fn recover_if_stopped(store: &Store, summary: ImportSummary) -> Result
 
 /// The Import click. Clicking again while the commit runs, or after, answers with the
 /// current summary and starts nothing new.
-pub async fn request_commit(store: &Store, org: &OrgId, id: &ImportId, skip_invalid_rows: bool) -> Result<ImportSummary, PipelineError> {
-    let request = CommitRequest { skip_invalid_rows, requested_at: now_rfc3339(), finished_at: None };
+pub async fn request_commit(store: &Store, org: &OrgId, id: &ImportId, skip_invalid_rows: bool, by: &Stamp) -> Result<ImportSummary, PipelineError> {
+    let request = CommitRequest { skip_invalid_rows, requested_at: now_rfc3339(), by: Some(by.clone()), finished_at: None };
     let commit_av = serde_dynamo::to_attribute_value(&request).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     let result = store
         .transition_import(
@@ -202,8 +205,8 @@ pub async fn request_commit(store: &Store, org: &OrgId, id: &ImportId, skip_inva
 }
 
 /// Deletes one pending row. An applied row answers ROW_ALREADY_APPLIED.
-pub async fn delete_pending_row(store: &Store, org: &OrgId, id: &ImportId, row: u64) -> Result<crate::store::RowRecord, PipelineError> {
-    match store.delete_pending_row(org, id, row).await {
+pub async fn delete_pending_row(store: &Store, org: &OrgId, id: &ImportId, row: u64, by: &Stamp) -> Result<crate::store::RowRecord, PipelineError> {
+    match store.delete_pending_row(org, id, row, by).await {
         Ok(()) => {}
         Err(StoreError::ConditionFailed) => {}
         Err(e) => return Err(e.into()),
@@ -242,9 +245,10 @@ pub const BULK_DELETE_BUDGET: std::time::Duration = std::time::Duration::from_se
 
 /// Deletes an import's pending rows from `cursor` on, in batched transactions, until
 /// they are all done or `budget` is used up (then `next_cursor` says where to go on).
-pub async fn delete_all_pending(store: &Store, org: &OrgId, id: &ImportId, cursor: Option<&str>, budget: std::time::Duration) -> Result<BulkDelete, PipelineError> {
+pub async fn delete_all_pending(store: &Store, org: &OrgId, id: &ImportId, cursor: Option<&str>, budget: std::time::Duration, by: &Stamp) -> Result<BulkDelete, PipelineError> {
     let started = std::time::Instant::now();
     get_import(store, org, id).await?;
+    store.stamp_import(org, id, "pending_deleted_by", by).await?;
     let mut out = BulkDelete::default();
     let mut cursor = cursor.map(str::to_string);
     loop {
@@ -254,7 +258,7 @@ pub async fn delete_all_pending(store: &Store, org: &OrgId, id: &ImportId, curso
             Err(e) => return Err(e.into()),
         };
         let rows: Vec<u64> = page.rows.iter().map(|r| r.row).collect();
-        let (deleted, gone) = store.delete_pending_rows(org, id, &rows).await?;
+        let (deleted, gone) = store.delete_pending_rows(org, id, &rows, by).await?;
         out.deleted += deleted;
         out.no_longer_pending += gone;
         match page.next_cursor {
@@ -270,7 +274,7 @@ pub async fn delete_all_pending(store: &Store, org: &OrgId, id: &ImportId, curso
 
 // ---- directory ------------------------------------------------------------------------
 
-pub async fn create_training(store: &Store, org: &OrgId, title: &str, published: bool, id: Option<&str>) -> Result<TrainingRecord, PipelineError> {
+pub async fn create_training(store: &Store, org: &OrgId, title: &str, published: bool, id: Option<&str>, by: &Stamp) -> Result<TrainingRecord, PipelineError> {
     let title = title.split_whitespace().collect::<Vec<_>>().join(" ");
     if title.is_empty() || title.chars().count() > 200 {
         return Err(invalid("INVALID_TITLE", "the title must have 1 to 200 characters"));
@@ -282,13 +286,13 @@ pub async fn create_training(store: &Store, org: &OrgId, title: &str, published:
     if store.get_training(org, &training_id).await?.is_some() {
         return Err(conflict("TRAINING_EXISTS", format!("a training with ID '{training_id}' exists already")));
     }
-    let record = TrainingRecord { training_id: training_id.to_string(), title, published, created_at: now_rfc3339() };
+    let record = TrainingRecord { training_id: training_id.to_string(), title, published, created_at: now_rfc3339(), changed_by: Some(by.clone()) };
     store.put_training(org, &record).await?;
     Ok(record)
 }
 
-pub async fn publish_training(store: &Store, org: &OrgId, id: &TrainingId, published: bool) -> Result<TrainingRecord, PipelineError> {
-    match store.set_training_published(org, id, published).await {
+pub async fn publish_training(store: &Store, org: &OrgId, id: &TrainingId, published: bool, by: &Stamp) -> Result<TrainingRecord, PipelineError> {
+    match store.set_training_published(org, id, published, by).await {
         Ok(t) => Ok(t),
         Err(StoreError::ConditionFailed) => Err(PipelineError::NotFound { what: "training" }),
         Err(e) => Err(e.into()),
@@ -304,9 +308,9 @@ pub struct NewRosterPerson {
 }
 
 /// Adds a person known before sign-up (from the HR system) to the roster.
-pub async fn add_roster_person(store: &Store, org: &OrgId, new: NewRosterPerson) -> Result<PersonProfile, PipelineError> {
+pub async fn add_roster_person(store: &Store, org: &OrgId, new: NewRosterPerson, by: &Stamp) -> Result<PersonProfile, PipelineError> {
     let mut keys = Vec::new();
-    let mut profile = PersonProfile { person_id: PersonId::generate().to_string(), created_at: now_rfc3339(), ..Default::default() };
+    let mut profile = PersonProfile { person_id: PersonId::generate().to_string(), created_at: now_rfc3339(), added_by: Some(by.clone()), ..Default::default() };
     if let Some(e) = new.employee_id.as_deref().filter(|s| !s.trim().is_empty()) {
         let key = MatchKey::employee_id(e).map_err(|m| invalid("INVALID_EMPLOYEE_ID", m))?;
         if !store.people_with_key(org, &key).await?.is_empty() {

@@ -209,6 +209,10 @@ mod tests {
             imported_at: None,
             applied_at: None,
             deleted_at: None,
+            fixed_by: None,
+            imported_by: None,
+            deleted_by: None,
+            applied_to_account: None,
         }
     }
 

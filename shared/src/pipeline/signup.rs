@@ -157,7 +157,7 @@ pub async fn apply_sign_up(store: &Store, org: &OrgId, signup: &SignUp) -> Resul
         waiting.extend(rows);
     }
     // Applied in a few large transactions at once: Cognito gives the trigger 5 seconds.
-    let (applied, gone) = store.apply_pending_rows(org, &person_id, &waiting).await?;
+    let (applied, gone) = store.apply_pending_rows(org, &person_id, &account.user_sub, &waiting).await?;
     report.applied = applied;
     report.no_longer_pending = gone;
     tracing::info!(org = %org, person = %person_id, applied = report.applied, no_longer_pending = report.no_longer_pending, "sign-up applied");

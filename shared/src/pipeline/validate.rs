@@ -474,6 +474,10 @@ async fn run_validation(store: &Store, org: &OrgId, id: &ImportId, summary: &Imp
                 imported_at: None,
                 applied_at: None,
                 deleted_at: None,
+                fixed_by: None,
+                imported_by: None,
+                deleted_by: None,
+                applied_to_account: None,
             });
         }
         checker.end_chunk();

@@ -51,6 +51,9 @@ pub struct PersonProfile {
     pub created_at: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signed_up_at: Option<String>,
+    /// The admin who put the person on the roster.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub added_by: Option<super::items::Stamp>,
 }
 
 
@@ -71,7 +74,8 @@ impl Store {
     }
 
     /// Sets `published`; ConditionFailed when the training does not exist.
-    pub async fn set_training_published(&self, org: &OrgId, id: &TrainingId, published: bool) -> StoreResult<TrainingRecord> {
+    pub async fn set_training_published(&self, org: &OrgId, id: &TrainingId, published: bool, by: &super::items::Stamp) -> StoreResult<TrainingRecord> {
+        let by = serde_dynamo::to_attribute_value::<_, AttributeValue>(by).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         self.write_point("publish training")?;
         let out = self
             .ddb
@@ -79,7 +83,8 @@ impl Store {
             .table_name(&self.table)
             .key("pk", s(keys::org_pk(org)))
             .key("sk", s(keys::training_sk(id)))
-            .update_expression("SET published = :p")
+            .update_expression("SET published = :p, changed_by = :by")
+            .expression_attribute_values(":by", by)
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_values(":p", AttributeValue::Bool(published))
             .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)

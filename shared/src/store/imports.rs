@@ -3,7 +3,7 @@
 //! same transaction as the row change it counts; the commit's own moves are counted a
 //! page at a time (store::commit), so a summary equals what its rows say.
 
-use super::items::{from_item, keyed};
+use super::items::{from_item, keyed, Stamp};
 use super::schema::{ERRORS_INDEX, ERRORS_INDEX_PK, ERRORS_INDEX_SK, IMPORTS_INDEX, IMPORTS_INDEX_PK, IMPORTS_INDEX_SK, PENDING_INDEX, PENDING_INDEX_PK, PENDING_INDEX_SK};
 use super::write::{Item, TxOutcome};
 use super::{now_rfc3339, service, Store, StoreError, StoreResult};
@@ -68,6 +68,9 @@ pub struct StatusCounts {
 pub struct CommitRequest {
     pub skip_invalid_rows: bool,
     pub requested_at: String,
+    /// Who clicked Import.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<Stamp>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub finished_at: Option<String>,
 }
@@ -86,6 +89,12 @@ pub struct ImportSummary {
     pub options: ImportOptions,
     pub created_at: String,
     pub updated_at: String,
+    /// Who created the import (none for a file dropped into the bucket).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_by: Option<Stamp>,
+    /// Who last deleted all of its pending rows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending_deleted_by: Option<Stamp>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure: Option<FileProblem>,
     #[serde(default)]
@@ -132,6 +141,8 @@ impl ImportSummary {
             options,
             created_at: now.clone(),
             updated_at: now,
+            created_by: None,
+            pending_deleted_by: None,
             failure: None,
             headers: vec![],
             ignored_columns: vec![],
@@ -183,6 +194,16 @@ pub struct RowRecord {
     pub applied_at: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deleted_at: Option<String>,
+    /// Who fixed the row in place, imported it (clicked Import), or deleted it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fixed_by: Option<Stamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub imported_by: Option<Stamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deleted_by: Option<Stamp>,
+    /// The account (Cognito `sub`) whose sign-up or sign-in applied the row.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub applied_to_account: Option<String>,
 }
 
 impl RowRecord {
@@ -796,7 +817,7 @@ impl Store {
     /// the completion is recorded, or nothing happens (ConditionFailed) when the row is
     /// no longer pending (deleted, or applied by a concurrent run).
     pub async fn apply_pending_row(&self, org: &OrgId, id: &ImportId, row: &RowRecord, person: &PersonId) -> StoreResult<()> {
-        let (update, completion) = self.apply_items(org, id, row, person)?;
+        let (update, completion) = self.apply_items(org, id, row, person, None)?;
         let deltas = BTreeMap::from([("applied", 1), ("pending", -1)]);
         let items = vec![update, completion, self.counts_update(org, id, row.row % COUNT_SHARDS, &deltas, 0)];
         match self.transact(items).await? {
@@ -810,18 +831,19 @@ impl Store {
     /// pending) with its completion, and one count shard per import. A row no longer
     /// pending (deleted, or applied by a concurrent run) is left out and the rest of
     /// its transaction retried. Returns (applied, no longer pending).
-    pub async fn apply_pending_rows(&self, org: &OrgId, person: &PersonId, rows: &[(ImportId, RowRecord)]) -> StoreResult<(usize, usize)> {
+    /// `account`: the account that signed up, recorded on each row.
+    pub async fn apply_pending_rows(&self, org: &OrgId, person: &PersonId, account: &str, rows: &[(ImportId, RowRecord)]) -> StoreResult<(usize, usize)> {
         use futures::stream::{self, StreamExt, TryStreamExt};
         let groups = plan_apply_transactions(rows);
         let done: Vec<(usize, usize)> = stream::iter(groups)
-            .map(|group| self.apply_group(org, person, group))
+            .map(|group| self.apply_group(org, person, account, group))
             .buffer_unordered(APPLY_CONCURRENCY)
             .try_collect()
             .await?;
         Ok(done.into_iter().fold((0, 0), |(a, n), (da, dn)| (a + da, n + dn)))
     }
 
-    async fn apply_group(&self, org: &OrgId, person: &PersonId, mut group: Vec<&(ImportId, RowRecord)>) -> StoreResult<(usize, usize)> {
+    async fn apply_group(&self, org: &OrgId, person: &PersonId, account: &str, mut group: Vec<&(ImportId, RowRecord)>) -> StoreResult<(usize, usize)> {
         let mut gone = 0;
         while !group.is_empty() {
             let mut items = Vec::with_capacity(group.len() * 2 + 4);
@@ -829,7 +851,7 @@ impl Store {
             let mut item_rows: Vec<Option<usize>> = Vec::with_capacity(items.capacity());
             let mut per_import: BTreeMap<&str, (u64, i64)> = BTreeMap::new();
             for (i, (import, row)) in group.iter().enumerate() {
-                let (update, completion) = self.apply_items(org, import, row, person)?;
+                let (update, completion) = self.apply_items(org, import, row, person, Some(account))?;
                 items.push(update);
                 item_rows.push(Some(i));
                 items.push(completion);
@@ -861,18 +883,24 @@ impl Store {
     }
 
     /// The row update (condition: still pending) and the completion of applying a row.
-    fn apply_items(&self, org: &OrgId, id: &ImportId, row: &RowRecord, person: &PersonId) -> StoreResult<(TransactWriteItem, TransactWriteItem)> {
+    fn apply_items(&self, org: &OrgId, id: &ImportId, row: &RowRecord, person: &PersonId, account: Option<&str>) -> StoreResult<(TransactWriteItem, TransactWriteItem)> {
         let (Some(training), Some(date)) = (&row.training_id, &row.completion_date) else {
             return Err(StoreError::Corrupt(format!("pending row {} has no training or date", row.row)));
         };
         let training = TrainingId::parse(training).map_err(StoreError::Corrupt)?;
         let title = row.training_title.clone().unwrap_or_default();
-        let update = Update::builder()
+        let mut update = Update::builder()
             .table_name(&self.table)
             .key("pk", s(keys::import_pk(org, id)))
             .key("sk", s(keys::row_sk(row.row)))
-            .condition_expression("#st = :pending")
-            .update_expression("SET #st = :applied, person_id = :p, applied_at = :now REMOVE #pk, #sk")
+            .condition_expression("#st = :pending");
+        update = match account {
+            Some(sub) => update
+                .update_expression("SET #st = :applied, person_id = :p, applied_at = :now, applied_to_account = :account REMOVE #pk, #sk")
+                .expression_attribute_values(":account", s(sub)),
+            None => update.update_expression("SET #st = :applied, person_id = :p, applied_at = :now REMOVE #pk, #sk"),
+        };
+        let update = update
             .expression_attribute_names("#st", "status")
             .expression_attribute_names("#pk", PENDING_INDEX_PK)
             .expression_attribute_names("#sk", PENDING_INDEX_SK)
@@ -935,9 +963,24 @@ impl Store {
         }
     }
 
+    /// Records who made a change to the import as a whole (`attribute`, a Stamp).
+    pub async fn stamp_import(&self, org: &OrgId, id: &ImportId, attribute: &str, by: &Stamp) -> StoreResult<()> {
+        let by = serde_dynamo::to_attribute_value::<_, AttributeValue>(by).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        self.write_point("stamp import")?;
+        self.update_summary_item(org, id)
+            .update_expression("SET #a = :by")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_names("#a", attribute)
+            .expression_attribute_values(":by", by)
+            .send()
+            .await
+            .map_err(service("stamp import"))?;
+        Ok(())
+    }
+
     /// Deletes one pending row; ConditionFailed when the row is not pending.
-    pub async fn delete_pending_row(&self, org: &OrgId, id: &ImportId, row: u64) -> StoreResult<()> {
-        match self.delete_group(org, id, row % COUNT_SHARDS, vec![row]).await? {
+    pub async fn delete_pending_row(&self, org: &OrgId, id: &ImportId, row: u64, by: &Stamp) -> StoreResult<()> {
+        match self.delete_group(org, id, row % COUNT_SHARDS, vec![row], by).await? {
             (1, _) => Ok(()),
             _ => Err(StoreError::ConditionFailed),
         }
@@ -948,23 +991,24 @@ impl Store {
     /// [`DELETE_CONCURRENCY`] transactions at once. A row no longer pending (applied by a
     /// sign-up, or deleted meanwhile) is left out and the rest of its transaction retried.
     /// Returns (deleted, no longer pending).
-    pub async fn delete_pending_rows(&self, org: &OrgId, id: &ImportId, rows: &[u64]) -> StoreResult<(usize, usize)> {
+    pub async fn delete_pending_rows(&self, org: &OrgId, id: &ImportId, rows: &[u64], by: &Stamp) -> StoreResult<(usize, usize)> {
         use futures::stream::{self, StreamExt, TryStreamExt};
         let groups: Vec<(u64, Vec<u64>)> = rows.chunks(DELETE_ROWS_PER_TRANSACTION).enumerate().map(|(i, g)| (i as u64 % COUNT_SHARDS, g.to_vec())).collect();
         let done: Vec<(usize, usize)> = stream::iter(groups)
             // Transactions in flight together add to different count shards.
-            .map(|(shard, group)| self.delete_group(org, id, shard, group))
+            .map(|(shard, group)| self.delete_group(org, id, shard, group, by))
             .buffer_unordered(DELETE_CONCURRENCY)
             .try_collect()
             .await?;
         Ok(done.into_iter().fold((0, 0), |(d, g), (dd, dg)| (d + dd, g + dg)))
     }
 
-    async fn delete_group(&self, org: &OrgId, id: &ImportId, shard: u64, mut group: Vec<u64>) -> StoreResult<(usize, usize)> {
+    async fn delete_group(&self, org: &OrgId, id: &ImportId, shard: u64, mut group: Vec<u64>, by: &Stamp) -> StoreResult<(usize, usize)> {
+        let by = serde_dynamo::to_attribute_value::<_, AttributeValue>(by).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let mut gone = 0;
         while !group.is_empty() {
             let n = group.len() as i64;
-            let mut items: Vec<TransactWriteItem> = group.iter().map(|&row| self.delete_item(org, id, row)).collect();
+            let mut items: Vec<TransactWriteItem> = group.iter().map(|&row| self.delete_item(org, id, row, &by)).collect();
             items.push(self.counts_update(org, id, shard, &BTreeMap::from([("deleted", n), ("pending", -n)]), 0));
             match self.transact(items).await? {
                 TxOutcome::Committed => return Ok((group.len(), gone)),
@@ -982,13 +1026,14 @@ impl Store {
     }
 
     /// The row update of deleting a pending row (condition: still pending).
-    fn delete_item(&self, org: &OrgId, id: &ImportId, row: u64) -> TransactWriteItem {
+    fn delete_item(&self, org: &OrgId, id: &ImportId, row: u64, by: &AttributeValue) -> TransactWriteItem {
         let update = Update::builder()
             .table_name(&self.table)
             .key("pk", s(keys::import_pk(org, id)))
             .key("sk", s(keys::row_sk(row)))
             .condition_expression("#st = :pending")
-            .update_expression("SET #st = :deleted, deleted_at = :now REMOVE #pk, #sk")
+            .update_expression("SET #st = :deleted, deleted_at = :now, deleted_by = :by REMOVE #pk, #sk")
+            .expression_attribute_values(":by", by.clone())
             .expression_attribute_names("#st", "status")
             .expression_attribute_names("#pk", PENDING_INDEX_PK)
             .expression_attribute_names("#sk", PENDING_INDEX_SK)
@@ -1038,6 +1083,10 @@ mod tests {
             imported_at: None,
             applied_at: None,
             deleted_at: None,
+            fixed_by: None,
+            imported_by: None,
+            deleted_by: None,
+            applied_to_account: None,
         };
         (ImportId::parse(import).unwrap(), record)
     }

@@ -19,6 +19,9 @@ pub struct TrainingRecord {
     pub title: String,
     pub published: bool,
     pub created_at: String,
+    /// Who created it, or last published or unpublished it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changed_by: Option<Stamp>,
 }
 
 /// A record's attributes plus its table keys.
