@@ -206,3 +206,24 @@ async fn a_page_of_wide_rows_stays_under_lambdas_answer_limit() {
     assert!(pages >= 3, "11 MB of rows in {pages} pages");
     assert_eq!(rows, (2..302).collect::<Vec<u64>>(), "every row once, in file order");
 }
+
+/// A dropping system names its file in the object key: a quote or a control character in
+/// it must not reach the error report's `content-disposition` (an invalid header is a
+/// failed answer, and a quote could end the file name early).
+#[tokio::test]
+async fn a_dropped_file_named_with_quotes_and_controls_still_downloads_its_error_report() {
+    let env = test_env("drop-name").await;
+    let key = format!("drop/{}/email/nightly \"export\"\u{7}\t.csv", env.org);
+    let report = put_and_deliver(&env.store, &key, b"email,training,date\nnot-an-email,forklift,2024-01-01\n").await;
+    assert_eq!(report.handled, 1, "{report:?}");
+    let api = api_context(&env.store);
+    let (_, list) = call_api(&api, "GET", "/imports", None, Some(admin_claims(&env.org))).await;
+    let import = &list["imports"][0];
+    let name = import["file_name"].as_str().unwrap();
+    assert!(!name.contains('"') && !name.chars().any(char::is_control), "{name}");
+    let path = format!("/imports/{}/error-report", import["import_id"].as_str().unwrap());
+    let resp = import_api::handle(&api, api_request("GET", &path, None, Some(admin_claims(&env.org)))).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let disposition = resp.headers()["content-disposition"].to_str().unwrap();
+    assert!(disposition.starts_with("attachment; filename=\"nightly _export_") && disposition.matches('"').count() == 2, "{disposition}");
+}

@@ -467,7 +467,7 @@ pub async fn dispatch(ctx: &ApiContext, who: Option<Caller>, route: &Route, para
                         return Ok(Response::builder()
                             .status(200)
                             .header("content-type", "text/csv; charset=utf-8")
-                            .header("content-disposition", format!("attachment; filename=\"{file_name}\""))
+                            .header("content-disposition", training_imports::store::attachment(&file_name))
                             .body(Body::Binary(body))
                             .expect("valid response"));
                     }

@@ -153,7 +153,12 @@ impl DirectorySnapshot {
     }
 
     /// The closest training title or ID to a text that matched none, if close enough.
+    /// None for a text over [`SUGGEST_MAX_CHARS`]: the distance costs its length times
+    /// each title's, and a cell may hold 64 KB.
     fn suggest(&self, text: &str) -> Option<String> {
+        if text.chars().count() > SUGGEST_MAX_CHARS {
+            return None;
+        }
         let key = title_key(text);
         let mut cache = self.suggestions.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(found) = cache.get(&key) {
@@ -172,6 +177,9 @@ impl DirectorySnapshot {
         best
     }
 }
+
+/// Longest training text a "did you mean" is looked for (titles are at most 200).
+pub const SUGGEST_MAX_CHARS: usize = 200;
 
 pub(crate) fn title_key(title: &str) -> String {
     title.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase()
@@ -533,6 +541,26 @@ mod tests {
         assert!(v.issues[0].message.contains("Did you mean 'Forklift Safety' (ID forklift)?"), "{}", v.issues[0].message);
         let v = row(MatchMethod::Email, &[("email", "ana@example.com")], "Knitting", "2024-01-02");
         assert!(!v.issues[0].message.contains("Did you mean"));
+    }
+
+    #[test]
+    fn no_suggestion_is_looked_for_past_200_characters() {
+        let mut d = dir();
+        let long = "Safety ".repeat(28); // 196 characters
+        d.add_training(Training { id: TrainingId::parse("long").unwrap(), title: long.trim().to_string(), published: true });
+        let near = |extra: &str| {
+            let input = RowInput {
+                person: vec![("email".into(), "ana@example.com".into())],
+                training: Some(("training".into(), format!("{}{extra}", long.trim()))),
+                date: Some(("completion_date".into(), "2024-01-02".into())),
+                ..Default::default()
+            };
+            input.parse(MatchMethod::Email, None, DateOrder::Undecided, today()).decide(MatchMethod::Email, &d, &mut HashSet::new())
+        };
+        assert!(near("x").issues[0].message.contains("Did you mean"), "{}", near("x").issues[0].message);
+        let far = near(&"x".repeat(SUGGEST_MAX_CHARS));
+        assert_eq!(far.issues[0].code, IssueCode::UnknownTraining);
+        assert!(!far.issues[0].message.contains("Did you mean"), "{}", far.issues[0].message);
     }
 
     #[test]

@@ -49,9 +49,12 @@ pub fn check_options(options: &ImportOptions) -> Result<ImportOptions, PipelineE
     Ok(out)
 }
 
-fn clean_file_name(name: &str) -> String {
+/// The name an import is shown and downloaded under, from what a user or a dropping
+/// system wrote: the last path part, no control characters, quotes or backslashes (they
+/// would break a `content-disposition` header), at most 200 characters.
+pub(crate) fn clean_file_name(name: &str) -> String {
     let base = name.rsplit(['/', '\\']).next().unwrap_or("");
-    let cleaned: String = base.chars().filter(|c| !c.is_control()).take(200).collect();
+    let cleaned: String = base.chars().filter(|c| !c.is_control()).map(|c| if c == '"' { '_' } else { c }).take(200).collect();
     if cleaned.trim().is_empty() { "import.csv".into() } else { cleaned }
 }
 

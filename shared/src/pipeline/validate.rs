@@ -46,7 +46,8 @@ pub async fn handle_object(
         ObjectRole::SignUp { org, .. } => super::signup::apply_handed_on(store, &org, key).await.map(|_| ()),
         ObjectRole::Drop { org, method, name } => {
             let import = drop_import_id(key, etag);
-            let file_name = name.rsplit('/').next().unwrap_or(&name).to_string();
+            // The key is the dropping system's writing: cleaned like an uploaded file's name.
+            let file_name = super::manage::clean_file_name(&name);
             let mut summary = ImportSummary::new(&org, &import, method, &file_name, "drop", key, ImportOptions::default());
             summary.status = ImportStatus::Uploaded;
             match store.create_import(&summary).await {

@@ -15,7 +15,7 @@ pub use commit::{committed_status, now_ms, CommitLease, CommittedRow, LeaseAttem
 pub use directory::PersonProfile;
 pub use imports::{cursor_after_row, CommitRequest, Condition, ImportOptions, ImportSummary, OutcomeCounts, RowPage, RowRecord, RowTransition, StatusCounts};
 pub use items::{CompletionRecord, Stamp, TrainingRecord};
-pub use objects::{ObjectInfo, ObjectWriter, PART_BYTES};
+pub use objects::{attachment, ObjectInfo, ObjectWriter, PART_BYTES};
 
 use aws_sdk_dynamodb::Client as DynamoClient;
 use aws_sdk_s3::Client as S3Client;

@@ -169,7 +169,7 @@ impl Store {
             .get_object()
             .bucket(&self.bucket)
             .key(key)
-            .response_content_disposition(format!("attachment; filename=\"{file_name}\""))
+            .response_content_disposition(attachment(file_name))
             .presigned(config)
             .await
             .map_err(service("presign download"))?;
@@ -191,5 +191,27 @@ impl Store {
             .await
             .map_err(service("presign upload"))?;
         Ok(req.uri().to_string())
+    }
+}
+
+/// A `content-disposition` that saves a download as `file_name`, whatever it holds: an
+/// ASCII name for old clients (anything else, quotes and controls as `_`) and the exact
+/// name in UTF-8 (RFC 6266 `filename*`).
+pub fn attachment(file_name: &str) -> String {
+    let ascii: String = file_name.chars().map(|c| if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' { c } else { '_' }).collect();
+    let exact = percent_encoding::utf8_percent_encode(file_name, percent_encoding::NON_ALPHANUMERIC);
+    format!("attachment; filename=\"{ascii}\"; filename*=UTF-8''{exact}")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn any_file_name_makes_a_valid_content_disposition() {
+        for name in ["errors.csv", "we\"ird\tname\u{7}.csv", "Łódź – szkolenia.csv", "a\r\nSet-Cookie: x.csv"] {
+            let value = super::attachment(name);
+            assert!(http::HeaderValue::from_str(&value).is_ok(), "{value}");
+            assert!(!value.contains('\r') && !value.contains('\n') && value.matches('"').count() == 2, "{value}");
+        }
+        assert_eq!(super::attachment("errors.csv"), "attachment; filename=\"errors.csv\"; filename*=UTF-8''errors%2Ecsv");
     }
 }
