@@ -199,6 +199,8 @@ async fn a_person_who_signed_up_is_never_taken_by_a_second_account() {
 
     let profile = org.env.store.get_person(&org.env.org, &training_imports::domain::PersonId::parse(&zoe).unwrap()).await.unwrap().unwrap();
     assert_eq!(profile.user_sub.as_deref(), Some(zoes_account.as_str()), "Zoe stays with her own account");
+    let newcomers = org.env.store.get_account(&org.env.org, &training_imports::domain::PersonId::parse(&newcomer).unwrap()).await.unwrap();
+    assert_eq!(newcomers, None, "the newcomer's account is linked to nobody");
     // Rows for E7 imported now are Zoe's, not the newcomer's.
     let (status, created) = org.call("POST", "/imports", Some(json!({"method": "hris", "csv": "employee_id,training,date\nE7,forklift,2024-03-01\n"}))).await;
     assert_eq!(status, 201, "{created}");
@@ -277,12 +279,12 @@ async fn a_self_sign_up_claims_nothing_by_an_email_it_did_not_prove() {
     let code = org.join_code().await;
     let pool = suite::cognito::user_pool(&org.env.store, false).await;
 
-    // Mallory signs up with her own phone (where the code goes) and changes her email to
-    // Zoe's before her first sign-in: the email is never proven.
-    let mallory = pool.self_sign_up("mallory@example.com", &[("phone_number", "+447911123456")], Some(&code)).await.unwrap();
-    pool.confirm_sign_up("mallory@example.com").await;
-    let token = pool.sign_in("mallory@example.com").await;
-    pool.update_own_attributes(&token, &[("email", "zoe@example.com")]).await;
+    // Mallory signs up giving Zoe's email and her own phone, where the code goes: she
+    // proves the phone, never the email.
+    let mallory = pool.self_sign_up("mallory@evil.example", &[("email", "zoe@example.com"), ("phone_number", "+447911123456")], Some(&code)).await.unwrap();
+    pool.confirm_sign_up(&mallory).await;
+    let attrs = pool.attributes_of(&mallory).await;
+    assert_eq!((attrs["email"].as_str(), attrs.get("email_verified").map(String::as_str), attrs["phone_number_verified"].as_str()), ("zoe@example.com", None, "true"));
     pool.sign_in(&mallory).await;
 
     assert_eq!(org.statuses(&rows).await, (1, 0), "Zoe's row still waits for Zoe");

@@ -93,6 +93,16 @@ async fn account_of(store: &Store, org: &OrgId, signup: &SignUp) -> Result<(Acco
         return Ok((account, false));
     }
     let roster = find_roster_entry(store, org, signup).await?;
+    if let Some(pid) = &roster {
+        // A person another account signed up as is never this one's: no record is made,
+        // so the account stays unlinked and claims nothing.
+        if let Some(other) = store.get_person(org, pid).await?.and_then(|p| p.user_sub).filter(|other| *other != signup.user_sub) {
+            return Err(super::conflict(
+                "ACCOUNT_CONFLICT",
+                format!("person {pid} signed up with another account ({other}); this account ({}) is not linked and claims no rows", signup.user_sub),
+            ));
+        }
+    }
     let linked = roster.is_some();
     let account = AccountRecord {
         user_sub: signup.user_sub.clone(),
