@@ -937,3 +937,32 @@ async fn age(store: &Store, org: &OrgId, id: &ImportId) {
         .await
         .unwrap();
 }
+
+/// Cognito fails a sign-in whose trigger takes 5 s. Against a table that accepts the
+/// connection and never answers (no SDK timeout fires), the sign-in trigger still hands
+/// the event back by its deadline; the rows wait for the next sign-in.
+#[tokio::test(start_paused = true)]
+async fn a_sign_in_returns_by_its_deadline_whatever_dynamodb_does() {
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = silent.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((conn, _)) = silent.accept().await {
+            held.push(conn); // read nothing, answer nothing
+        }
+    });
+    let ddb = aws_sdk_dynamodb::Client::new(&sdk_config(&format!("http://{address}")).await);
+    let s3 = aws_sdk_s3::Client::new(&sdk_config(&s3_endpoint()).await);
+    let store = Store::new(ddb, s3, "never-answers", TEST_BUCKET);
+    let org = new_org();
+    let sign_in = post_authentication_event("sub-zoe", &[("custom:org_id", org.as_str()), ("email", "zoe@example.com")]);
+
+    let started = tokio::time::Instant::now();
+    let handled = tokio::time::timeout(std::time::Duration::from_secs(30), on_signup::process(&suite::cognito::offline_triggers(&store), &sign_in))
+        .await
+        .expect("the sign-in trigger returned")
+        .unwrap();
+    assert!(matches!(handled, on_signup::Handled::NotApplied(ref why) if why.contains("not finished")), "{handled:?}");
+    assert!(started.elapsed() <= on_signup::SIGN_IN_DEADLINE + std::time::Duration::from_millis(50), "{:?}", started.elapsed());
+    assert!(on_signup::SIGN_IN_DEADLINE < std::time::Duration::from_secs(5));
+}

@@ -316,3 +316,34 @@ fn the_page_can_sign_admins_in_with_the_pools_client() {
     let local = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/local-stack")).unwrap();
     assert!(local.contains("export USER_POOL_CLIENT_ID="), "scripts/local-stack must give the API the local client");
 }
+
+/// A flood of dropped files or requests cannot take everything: the worker's concurrency
+/// is capped, some is kept for the user pool's triggers, and the API is throttled.
+#[test]
+fn the_blast_radius_is_bounded() {
+    let t = template();
+    let function = |name: &str| t.split(&format!("\n  {name}:\n")).nth(1).unwrap().split("\n\n").next().unwrap().to_string();
+    assert!(function("ImportWorkerFunction").contains("ReservedConcurrentExecutions: !Ref WorkerConcurrency"));
+    assert!(function("OnSignupFunction").contains("ReservedConcurrentExecutions: !Ref SignUpConcurrency"));
+    let api = t.split("\n  ImportsHttpApi:\n").nth(1).unwrap().split("\n\n").next().unwrap();
+    assert!(api.contains("ThrottlingRateLimit: !Ref ApiRateLimit") && api.contains("ThrottlingBurstLimit: !Ref ApiBurstLimit"), "{api}");
+}
+
+/// Objects under the control prefixes start work (a commit, a resumed validation, a
+/// sign-up's rows, an error report, an upload's validation): only the functions' own
+/// roles may write them, whatever IAM policy another principal of the account has.
+#[test]
+fn only_the_functions_write_the_control_prefixes() {
+    use training_imports::keys::s3::*;
+    let t = template();
+    let statement = t.split("Sid: OnlyTheFunctionsWriteControlPrefixes").nth(1).expect("the bucket policy guards the control prefixes").split("\n\n").next().unwrap().to_string();
+    assert!(statement.contains("Effect: Deny") && statement.contains("Principal: \"*\"") && statement.contains("s3:PutObject"), "{statement}");
+    for prefix in [COMMITS, RESUMES, SIGNUPS, REPORT_REQUESTS, UPLOADS] {
+        assert!(statement.contains(&format!("${{UploadsBucket.Arn}}/{prefix}*")), "{prefix} is not guarded: {statement}");
+    }
+    assert!(!statement.contains(DROPS), "drop/ is where outside systems write");
+    for role in ["ImportWorkerFunctionRole", "ImportApiFunctionRole", "OnSignupFunctionRole"] {
+        assert!(statement.contains(&format!("!GetAtt {role}.Arn")), "{role} may not write: {statement}");
+    }
+    assert!(statement.contains("ArnNotEquals") && statement.contains("aws:PrincipalArn"));
+}
