@@ -292,3 +292,22 @@ async fn a_self_sign_up_claims_nothing_by_an_email_it_did_not_prove() {
     assert_eq!(zoe_profile.user_sub, None);
     assert_eq!(org.completions(&mallory).await, 0);
 }
+
+/// An admin's invitation (AdminCreateUser) calls PreSignUp too, in AWS: it passes without
+/// a join code, and whatever attributes the admin set. (cognito-local does not call
+/// PreSignUp for AdminCreateUser, so the event is the one Cognito sends.)
+#[tokio::test]
+async fn an_invitation_needs_no_join_code() {
+    let env = test_env("invitation-presignup").await;
+    let triggers = suite::cognito::triggers(&env.store).await;
+    let mut event = post_confirmation_event("PreSignUp_AdminCreateUser", "sub-new", &[("custom:org_id", env.org.as_str()), ("email", "new@example.com"), ("name", "New Person")]);
+    event["response"] = json!({"autoConfirmUser": false, "autoVerifyEmail": false, "autoVerifyPhone": false});
+    assert_eq!(on_signup::process(&triggers, &event).await.unwrap(), on_signup::Handled::Admitted);
+    assert_eq!(on_signup::handle(&triggers, event.clone()).await.unwrap(), event, "returned unchanged");
+    // The same attributes on a self sign-up are refused.
+    event["triggerSource"] = json!("PreSignUp_SignUp");
+    let refused = on_signup::process(&triggers, &event).await.unwrap_err().to_string();
+    assert!(refused.contains("custom:org_id") || refused.contains("name"), "{refused}");
+    event["triggerSource"] = json!("PreSignUp_ExternalProvider");
+    assert!(on_signup::process(&triggers, &event).await.is_err(), "no sign-up through another identity provider");
+}

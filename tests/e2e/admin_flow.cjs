@@ -27,6 +27,12 @@ try {
   // The page retries a read that got no answer after 15 s; allow for one retry.
   await page.getByRole("heading", { name: "Training Imports" }).waitFor({ timeout: 40000 });
   step("list page shown");
+  // A link carrying a token (someone else's organisation) signs nobody in.
+  await page.goto(base + "#id_token=eyJhbGciOiJub25lIn0.eyJjdXN0b206b3JnX2lkIjoiZXZpbCJ9.");
+  await page.getByRole("heading", { name: "Training Imports" }).waitFor();
+  const kept = await page.evaluate(() => [sessionStorage.getItem("token"), location.hash]);
+  if (kept[0] !== null || kept[1] !== "#/") throw new Error("a token in the address was taken: " + JSON.stringify(kept));
+  step("a token in the address is dropped unread");
 
   await page.getByRole("link", { name: "Import from CSV" }).click();
   await page.getByRole("heading", { name: "Import from CSV" }).waitFor();
@@ -107,6 +113,35 @@ try {
   await page.getByRole("cell", { name: "Forklift Safety" }).waitFor();
   step("the person's Completed tab shows the imported completion");
   await page.screenshot({ path: `${shots}/5-completed-tab.png`, fullPage: true });
+  await page.getByRole("link", { name: "← Back" }).click();
+  await page.getByRole("link", { name: "Completed tab" }).first().waitFor();
+  step("Back returns to the import (allowed by the page's Content-Security-Policy)");
+
+  // Join codes: the admin creates one on the page; a person signs themselves up with it
+  // and confirms their email with Cognito's code; the account is put in the organisation.
+  await page.goto(base + "#/join-codes");
+  await page.getByRole("button", { name: "Create a join code" }).click();
+  const newCode = await page.getByText(/^New join code [0-9A-Z]{5}-[0-9A-Z]{5}\./).textContent();
+  const code = /([0-9A-Z]{5}-[0-9A-Z]{5})/.exec(newCode)[1];
+  await page.getByRole("cell", { name: code }).waitFor();
+  await page.getByText(/^Created by local-developer on /).first().waitFor();
+  await page.screenshot({ path: `${shots}/7-join-codes.png`, fullPage: true });
+  const joiner = `joiner.${run}@example.com`;
+  const signedUp = await cognito("SignUp", { ClientId: pool.client, Username: joiner, Password: "E2e-passw0rd!", ClientMetadata: { join_code: code.toLowerCase() } });
+  const cognitoDb = JSON.parse(require("node:fs").readFileSync(`.local/cognito/.cognito/db/${pool.pool}.json`, "utf8"));
+  const confirmation = Object.values(cognitoDb.Users).find((u) => u.Username === signedUp.UserSub).ConfirmationCode;
+  await cognito("ConfirmSignUp", { ClientId: pool.client, Username: joiner, ConfirmationCode: confirmation });
+  const joinerAccount = await cognito("AdminGetUser", { UserPoolId: pool.pool, Username: joiner });
+  const joinedOrg = (joinerAccount.UserAttributes.find((a) => a.Name === "custom:org_id") || {}).Value;
+  if (joinedOrg !== (process.env.LOCAL_DEV_ORG_ID || "demo")) throw new Error("the joiner's account was not put in the organisation: " + JSON.stringify(joinerAccount.UserAttributes));
+  step("a person signed up with the join code (PreSignUp) and was put in the organisation (PostConfirmation)");
+  await page.getByRole("button", { name: `Revoke join code ${code}` }).click();
+  await page.getByText(`Join code ${code} is revoked.`).waitFor();
+  await page.getByText(/^Revoked by local-developer on /).first().waitFor();
+  const refused = await fetch("http://127.0.0.1:9229/", { method: "POST", headers: { "content-type": "application/x-amz-json-1.1", "x-amz-target": "AWSCognitoIdentityProviderService.SignUp" }, body: JSON.stringify({ ClientId: pool.client, Username: `late.${run}@example.com`, Password: "E2e-passw0rd!", ClientMetadata: { join_code: code } }) });
+  const answer = await refused.text();
+  if (refused.ok || !answer.includes("join code is not valid")) throw new Error("a revoked code must refuse the sign-up: " + refused.status + " " + answer);
+  step("a revoked join code (after confirming) refuses the next sign-up");
 
   // A larger import: its rows come a page (500) at a time, with "Show more rows".
   let big = "Email,Training,Completion Date\n";
