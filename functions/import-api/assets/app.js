@@ -23,7 +23,9 @@ const METHODS = {
 function token() { return sessionStorage.getItem("token"); }
 // A token is only ever the one this page got by signing in. One in the address (a link
 // someone sent) is dropped unread: it would sign the admin into another organisation.
-if (/(?:^|[#&?])(?:id_|access_)?token=/.test(location.hash)) history.replaceState(null, "", location.pathname + location.search + "#/");
+function dropTokenFromAddress() {
+  if (/(?:^|[#&?])(?:id_|access_)?token=/.test(location.hash)) history.replaceState(null, "", location.pathname + location.search + "#/");
+}
 function goBack(e) { e.preventDefault(); if (history.length > 1) history.back(); else location.hash = "#/"; }
 
 // A 401 is the authorizer turning the request away before it reached the API, so the
@@ -433,7 +435,7 @@ async function joinCodesView(note) {
   const rows = data.join_codes.map((c) => h("tr", {},
     h("td", {}, h("code", {}, c.code)),
     h("td", {}, c.active ? h("span", { class: "badge ready" }, "✔ active") : h("span", { class: "badge deleted" }, "− revoked")),
-    h("td", {}, "Created by " + stampText(c.created), c.revoked ? h("br") : null, c.revoked ? "Revoked by " + stampText(c.revoked) : null),
+    h("td", {}, h("div", {}, "Created by " + stampText(c.created)), c.revoked ? h("div", {}, "Revoked by " + stampText(c.revoked)) : null),
     h("td", {}, c.active ? h("button", { type: "button", class: "danger", "aria-label": `Revoke join code ${c.code}`, onclick: async () => {
       if (!confirm(`Revoke join code ${c.code}? Nobody can sign up with it any more; people who already did stay.`)) return;
       try { await api("DELETE", `/join-codes/${c.code}`); joinCodesView(`Join code ${c.code} is revoked.`); } catch (e) { main.append(failed(e)); }
@@ -649,6 +651,7 @@ async function renderAccount() {
 
 // ---- routing ------------------------------------------------------------------------------
 function route() {
+  dropTokenFromAddress();
   stopPolling();
   const parts = location.hash.replace(/^#\/?/, "").split("/").filter(Boolean);
   if (parts[0] === "sign-in") return signInView();
