@@ -154,7 +154,10 @@ async fn pre_sign_up(store: &Store, event: &Value) -> Result<Handled, lambda_run
     if source != SELF_SIGN_UP {
         return Err(Refused(format!("Signing up through {source} is not offered. {NO_JOIN_CODE}")).into());
     }
-    if let Some(extra) = attributes(event).keys().find(|k| !matches!(k.as_str(), "sub" | "email" | "phone_number")) {
+    // What an admin sets: an organisation, an employee ID, a name. The deployed app client
+    // cannot write them (WriteAttributes); refused here too, whatever the client allows.
+    let admins_own = |k: &str| k.starts_with("custom:") || matches!(k, "name" | "given_name" | "family_name" | "middle_name");
+    if let Some(extra) = attributes(event).keys().find(|k| admins_own(k)) {
         return Err(Refused(format!("'{extra}' cannot be given when signing up: only an email address or a phone number. Your organisation's admin sets the rest.")).into());
     }
     let typed = ["/request/clientMetadata", "/request/validationData"]
