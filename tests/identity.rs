@@ -238,7 +238,7 @@ async fn a_person_with_the_join_code_signs_up_into_the_organisation_and_gets_the
     assert_eq!(attrs.get("custom:org_id").map(String::as_str), Some(org.org()), "PostConfirmation put the account in the code's organisation");
     assert_eq!(org.statuses(&rows).await, (0, 1), "Sam's row is applied");
     assert_eq!(org.completions(&sam).await, 1);
-    assert_eq!(pool.sign_in("sam@example.com").await.is_empty(), false);
+    assert!(!pool.sign_in("sam@example.com").await.is_empty());
 }
 
 #[tokio::test]

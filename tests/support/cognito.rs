@@ -17,7 +17,8 @@ use training_imports::store::Store;
 struct LocalCognito {
     endpoint: String,
     dir: std::path::PathBuf,
-    _stdin: Mutex<std::process::ChildStdin>,
+    /// Held for the life of the process: node ends when its standard input closes.
+    _process: Mutex<std::process::Child>,
 }
 
 /// Each pool's triggers (with the clients of the test that made it, which lives while
@@ -66,7 +67,6 @@ fn local_cognito() -> &'static LocalCognito {
             .stderr(log)
             .spawn()
             .expect("node starts cognito-local");
-        let stdin = child.stdin.take().unwrap();
         let started = std::time::Instant::now();
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
             if let Ok(Some(status)) = child.try_wait() {
@@ -75,7 +75,7 @@ fn local_cognito() -> &'static LocalCognito {
             assert!(started.elapsed() < std::time::Duration::from_secs(30), "cognito-local did not start within 30 s; log in {}", dir.display());
             std::thread::sleep(std::time::Duration::from_millis(100));
         }
-        LocalCognito { endpoint: format!("http://127.0.0.1:{port}"), dir, _stdin: Mutex::new(stdin) }
+        LocalCognito { endpoint: format!("http://127.0.0.1:{port}"), dir, _process: Mutex::new(child) }
     })
 }
 
@@ -223,7 +223,8 @@ pub async fn user_pool(store: &Store, verify_before_update: bool) -> Pool {
         .await
         .unwrap();
     let client_id = app.user_pool_client.and_then(|c| c.client_id).unwrap();
-    pools().lock().unwrap().insert(pool_id.clone(), triggers(store).await);
+    let triggers = triggers(store).await;
+    pools().lock().unwrap().insert(pool_id.clone(), triggers);
     Pool { users, pool_id, client_id }
 }
 

@@ -268,7 +268,7 @@ impl FileChecker {
     /// Who a person slot's key matches, from a lookup ([`FileChecker::take_unmatched`]).
     pub fn set_people(&mut self, slot: u32, people: &[PersonRef]) {
         if let Some(p) = self.persons.get_mut(slot as usize) {
-            self.hot[slot as usize].standing = standing(self.method, &p.found.insert(match_person(people)), &self.hot[slot as usize]);
+            self.hot[slot as usize].standing = standing(self.method, p.found.insert(match_person(people)), &self.hot[slot as usize]);
         }
     }
 

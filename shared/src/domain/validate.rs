@@ -286,8 +286,8 @@ fn parse_person(cells: &[(&str, &str)], last_first: bool, method: MatchMethod, d
             parsed.map_err(|(code, msg)| issues.push(Issue::new(code, Some(col), msg))).ok()
         }
         MatchMethod::Name => {
-            let name = match cells {
-                &[(col, full)] => {
+            let name = match *cells {
+                [(col, full)] => {
                     if full.trim().is_empty() {
                         issues.push(missing(col, "name"));
                         return None;
@@ -295,7 +295,7 @@ fn parse_person(cells: &[(&str, &str)], last_first: bool, method: MatchMethod, d
                     let parsed = if last_first { PersonName::from_last_first(full) } else { PersonName::parse(full) };
                     parsed.map_err(|m| (col, m))
                 }
-                &[(fcol, first), (lcol, last)] => {
+                [(fcol, first), (lcol, last)] => {
                     let mut empty = false;
                     for (col, v, what) in [(fcol, first, "first name"), (lcol, last, "last name")] {
                         if v.trim().is_empty() {

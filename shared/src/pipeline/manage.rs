@@ -119,8 +119,8 @@ pub async fn recover_if_stopped(store: &Store, summary: ImportSummary) -> Result
     if !is_stale(&summary) {
         return Ok(summary);
     }
-    let org = OrgId::parse(&summary.org_id).map_err(|m| StoreError::Corrupt(m))?;
-    let id = ImportId::parse(&summary.import_id).map_err(|m| StoreError::Corrupt(m))?;
+    let org = OrgId::parse(&summary.org_id).map_err(StoreError::Corrupt)?;
+    let id = ImportId::parse(&summary.import_id).map_err(StoreError::Corrupt)?;
     let result = match summary.status {
         ImportStatus::Validating => {
             let problem = crate::domain::FileProblem::new(

@@ -207,7 +207,7 @@ impl Checkpoint {
         let rest = bytes.strip_prefix(Self::MAGIC).ok_or("not a validation checkpoint")?;
         let (len, rest) = rest.split_first_chunk::<4>().ok_or("cut short")?;
         let len = u32::from_le_bytes(*len) as usize;
-        if rest.len() < len || (rest.len() - len) % 8 != 0 {
+        if rest.len() < len || !(rest.len() - len).is_multiple_of(8) {
             return Err(format!("cut short: {} bytes after a {len}-byte header", rest.len()));
         }
         let (json, seen) = rest.split_at(len);

@@ -739,6 +739,7 @@ impl Store {
 
     // ---- transactional row changes -------------------------------------------------------
 
+    #[expect(clippy::too_many_arguments, reason = "the completion's key and its source, each needed")]
     fn completion_upsert(&self, org: &OrgId, person: &PersonId, training: &TrainingId, title: &str, date: &str, import: &ImportId, row: u64) -> TransactWriteItem {
         let now = now_rfc3339();
         let update = Update::builder()
