@@ -10,7 +10,11 @@ fn readme() -> String {
 fn readme_lists_every_issue_code() {
     let readme = readme();
     for code in IssueCode::ALL {
-        assert!(readme.contains(&format!("| `{}` |", code.as_str())), "README's issue code table lacks {}", code.as_str());
+        assert!(
+            readme.contains(&format!("| `{}` |", code.as_str())),
+            "README's issue code table lacks {}",
+            code.as_str()
+        );
     }
 }
 
@@ -38,11 +42,18 @@ fn readme_lists_every_api_route() {
     // Every "`METHOD /path`" written in the README, parameters normalised.
     let documented: Vec<String> = readme
         .split('`')
-        .filter(|t| t.split_once(' ').is_some_and(|(m, p)| ["GET", "POST", "PATCH", "DELETE"].contains(&m) && p.starts_with('/')))
+        .filter(|t| {
+            t.split_once(' ').is_some_and(|(m, p)| {
+                ["GET", "POST", "PATCH", "DELETE"].contains(&m) && p.starts_with('/')
+            })
+        })
         .map(normalise_route)
         .collect();
     for route in import_api::ROUTES {
         let wanted = normalise_route(&format!("{} {}", route.method, route.pattern));
-        assert!(documented.contains(&wanted), "README's API table does not list {wanted}");
+        assert!(
+            documented.contains(&wanted),
+            "README's API table does not list {wanted}"
+        );
     }
 }

@@ -12,36 +12,75 @@ use training_imports::store::Store;
 const CONFIRM: &str = "PostConfirmation_ConfirmSignUp";
 
 fn new_org() -> OrgId {
-    OrgId::parse(&format!("org-{}", &uuid::Uuid::new_v4().simple().to_string()[..10])).unwrap()
+    OrgId::parse(&format!(
+        "org-{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..10]
+    ))
+    .unwrap()
 }
 
-async fn call(store: &Store, org: &OrgId, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-    call_api(&api_context(store), method, path, body, Some(admin_claims(org))).await
+async fn call(
+    store: &Store,
+    org: &OrgId,
+    method: &str,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    call_api(
+        &api_context(store),
+        method,
+        path,
+        body,
+        Some(admin_claims(org)),
+    )
+    .await
 }
 
 async fn setup_org(store: &Store, org: &OrgId) {
     for (id, title) in [("forklift", "Forklift Safety"), ("first-aid", "First Aid")] {
-        let (status, body) = call(store, org, "POST", "/trainings", Some(json!({"training_id": id, "title": title, "published": true}))).await;
+        let (status, body) = call(
+            store,
+            org,
+            "POST",
+            "/trainings",
+            Some(json!({"training_id": id, "title": title, "published": true})),
+        )
+        .await;
         assert_eq!(status, 201, "{body}");
     }
 }
 
 fn attrs(org: &OrgId, email: &str) -> Vec<(String, String)> {
-    vec![("custom:org_id".into(), org.to_string()), ("email".into(), email.into())]
+    vec![
+        ("custom:org_id".into(), org.to_string()),
+        ("email".into(), email.into()),
+    ]
 }
 
 async fn signup(store: &Store, org: &OrgId, sub: &str, email: &str) -> on_signup::Handled {
     let a = attrs(org, email);
     let refs: Vec<(&str, &str)> = a.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let event = post_confirmation_event(CONFIRM, sub, &refs);
-    on_signup::process(&suite::cognito::triggers(store).await, &event).await.expect("trigger succeeds")
+    on_signup::process(&suite::cognito::triggers(store).await, &event)
+        .await
+        .expect("trigger succeeds")
 }
 
 /// Creates an import from pasted CSV (the upload event is not delivered).
 async fn create(store: &Store, org: &OrgId, csv: &str) -> (ImportId, String) {
-    let (status, body) = call(store, org, "POST", "/imports", Some(json!({"method": "email", "csv": csv}))).await;
+    let (status, body) = call(
+        store,
+        org,
+        "POST",
+        "/imports",
+        Some(json!({"method": "email", "csv": csv})),
+    )
+    .await;
     assert_eq!(status, 201, "{body}");
-    (ImportId::parse(body["import"]["import_id"].as_str().unwrap()).unwrap(), body["import"]["object_key"].as_str().unwrap().to_string())
+    (
+        ImportId::parse(body["import"]["import_id"].as_str().unwrap()).unwrap(),
+        body["import"]["object_key"].as_str().unwrap().to_string(),
+    )
 }
 
 async fn summary(store: &Store, org: &OrgId, id: &ImportId) -> Value {
@@ -54,7 +93,14 @@ async fn all_rows(store: &Store, org: &OrgId, id: &ImportId) -> Vec<Value> {
     let mut rows = vec![];
     let mut cursor = String::new();
     loop {
-        let (status, body) = call(store, org, "GET", &format!("/imports/{id}/rows?limit=500{cursor}"), None).await;
+        let (status, body) = call(
+            store,
+            org,
+            "GET",
+            &format!("/imports/{id}/rows?limit=500{cursor}"),
+            None,
+        )
+        .await;
         assert_eq!(status, 200);
         rows.extend(body["rows"].as_array().unwrap().iter().cloned());
         match body["next_cursor"].as_str() {
@@ -71,7 +117,9 @@ async fn assert_counts_match_rows(store: &Store, org: &OrgId, id: &ImportId) -> 
     let mut outcomes: BTreeMap<String, u64> = BTreeMap::new();
     let mut statuses: BTreeMap<String, i64> = BTreeMap::new();
     for r in &rows {
-        *outcomes.entry(r["outcome"].as_str().unwrap().into()).or_default() += 1;
+        *outcomes
+            .entry(r["outcome"].as_str().unwrap().into())
+            .or_default() += 1;
         let st = r["status"].as_str().unwrap();
         if st != "validated" {
             *statuses.entry(st.into()).or_default() += 1;
@@ -79,16 +127,31 @@ async fn assert_counts_match_rows(store: &Store, org: &OrgId, id: &ImportId) -> 
     }
     assert_eq!(s["rows_total"].as_u64().unwrap(), rows.len() as u64, "{s}");
     for k in ["ready", "pending", "error", "skipped"] {
-        assert_eq!(s["outcomes"][k].as_u64().unwrap(), outcomes.get(k).copied().unwrap_or(0), "outcome {k}: {s}");
+        assert_eq!(
+            s["outcomes"][k].as_u64().unwrap(),
+            outcomes.get(k).copied().unwrap_or(0),
+            "outcome {k}: {s}"
+        );
     }
     for k in ["imported", "pending", "applied", "deleted", "not_imported"] {
-        assert_eq!(s["statuses"][k].as_i64().unwrap(), statuses.get(k).copied().unwrap_or(0), "status {k}: {s}");
+        assert_eq!(
+            s["statuses"][k].as_i64().unwrap(),
+            statuses.get(k).copied().unwrap_or(0),
+            "status {k}: {s}"
+        );
     }
     s
 }
 
 async fn completions(store: &Store, org: &OrgId, person: &str) -> usize {
-    let (status, body) = call(store, org, "GET", &format!("/people/{person}/completions"), None).await;
+    let (status, body) = call(
+        store,
+        org,
+        "GET",
+        &format!("/people/{person}/completions"),
+        None,
+    )
+    .await;
     if status == 404 {
         return 0;
     }
@@ -127,25 +190,49 @@ async fn duplicate_and_concurrent_deliveries_change_nothing() {
     for _ in 0..3 {
         deliver(store, &key).await;
     }
-    assert_eq!(outcome_counts(&assert_counts_match_rows(store, org, &seq).await), validated_once);
+    assert_eq!(
+        outcome_counts(&assert_counts_match_rows(store, org, &seq).await),
+        validated_once
+    );
     let (conc, key) = create(store, org, csv).await;
-    tokio::join!(deliver(store, &key), deliver(store, &key), deliver(store, &key));
-    assert_eq!(outcome_counts(&assert_counts_match_rows(store, org, &conc).await), validated_once);
+    tokio::join!(
+        deliver(store, &key),
+        deliver(store, &key),
+        deliver(store, &key)
+    );
+    assert_eq!(
+        outcome_counts(&assert_counts_match_rows(store, org, &conc).await),
+        validated_once
+    );
 
     // Import clicked twice, the commit event delivered three times at once.
     for _ in 0..2 {
-        let (status, body) = call(store, org, "POST", &format!("/imports/{conc}/commit"), Some(json!({"skip_invalid_rows": true}))).await;
+        let (status, body) = call(
+            store,
+            org,
+            "POST",
+            &format!("/imports/{conc}/commit"),
+            Some(json!({"skip_invalid_rows": true})),
+        )
+        .await;
         assert_eq!(status, 202, "{body}");
     }
     let commit_key = keys::s3::commit_key(org, &conc);
-    tokio::join!(deliver(store, &commit_key), deliver(store, &commit_key), deliver(store, &commit_key));
+    tokio::join!(
+        deliver(store, &commit_key),
+        deliver(store, &commit_key),
+        deliver(store, &commit_key)
+    );
     let s = assert_counts_match_rows(store, org, &conc).await;
     assert_eq!(s["statuses"]["imported"], 1, "{s}");
     assert_eq!(s["statuses"]["pending"], 1, "{s}");
     assert_eq!(completions(store, org, "sub-ready").await, 1);
 
     // The sign-up trigger invoked twice at once for the pending person.
-    tokio::join!(signup(store, org, "sub-later", "later@example.com"), signup(store, org, "sub-later", "later@example.com"));
+    tokio::join!(
+        signup(store, org, "sub-later", "later@example.com"),
+        signup(store, org, "sub-later", "later@example.com")
+    );
     let s = assert_counts_match_rows(store, org, &conc).await;
     assert_eq!(s["statuses"]["applied"], 1, "{s}");
     assert_eq!(completions(store, org, "sub-later").await, 1);
@@ -160,7 +247,15 @@ async fn the_validator_stopped_after_any_write_converges_when_run_again() {
     let store = &env.store;
     setup_org(store, &org).await;
     signup(store, &org, "sub-a", "a@example.com").await;
-    let emails: Vec<String> = (0..60).map(|i| if i % 3 == 0 { "a@example.com".to_string() } else { format!("p{i}@example.com") }).collect();
+    let emails: Vec<String> = (0..60)
+        .map(|i| {
+            if i % 3 == 0 {
+                "a@example.com".to_string()
+            } else {
+                format!("p{i}@example.com")
+            }
+        })
+        .collect();
     let csv = csv_for(&emails);
 
     let (reference, key) = create(store, &org, &csv).await;
@@ -168,17 +263,39 @@ async fn the_validator_stopped_after_any_write_converges_when_run_again() {
     deliver(&counting, &key).await;
     let expected = outcome_counts(&summary(store, &org, &reference).await);
     let writes = plan.writes();
-    assert!(writes >= 4, "an uninterrupted validation made {writes} writes");
+    assert!(
+        writes >= 4,
+        "an uninterrupted validation made {writes} writes"
+    );
 
     for crash_after in 0..writes {
         let (id, key) = create(store, &org, &csv).await;
         let (crashing, _) = store.with_crash_plan(Some(crash_after));
-        let head = store.s3().head_object().bucket(store.bucket()).key(&key).send().await.unwrap();
-        let event = s3_event(store.bucket(), &key, head.content_length.unwrap_or(0), head.e_tag.as_deref().unwrap_or(""));
-        assert!(import_worker::handle(&crashing, event).await.is_err(), "crash after {crash_after} writes must fail the invocation");
+        let head = store
+            .s3()
+            .head_object()
+            .bucket(store.bucket())
+            .key(&key)
+            .send()
+            .await
+            .unwrap();
+        let event = s3_event(
+            store.bucket(),
+            &key,
+            head.content_length.unwrap_or(0),
+            head.e_tag.as_deref().unwrap_or(""),
+        );
+        assert!(
+            import_worker::handle(&crashing, event).await.is_err(),
+            "crash after {crash_after} writes must fail the invocation"
+        );
         deliver(store, &key).await; // Lambda's retry
         let s = assert_counts_match_rows(store, &org, &id).await;
-        assert_eq!(outcome_counts(&s), expected, "after a crash at write {crash_after}");
+        assert_eq!(
+            outcome_counts(&s),
+            expected,
+            "after a crash at write {crash_after}"
+        );
         assert_eq!(s["status"], "validated");
     }
     println!("validator crash points: {writes}");
@@ -195,7 +312,9 @@ async fn validation_progress_never_runs_ahead_of_the_rows_written() {
     let store = &env.store.with_progress_every(std::time::Duration::ZERO);
     let org = new_org();
     setup_org(store, &org).await;
-    let emails: Vec<String> = (0..2 * CHUNK_ROWS + CHUNK_ROWS / 2).map(|i| format!("p{i}@example.com")).collect();
+    let emails: Vec<String> = (0..2 * CHUNK_ROWS + CHUNK_ROWS / 2)
+        .map(|i| format!("p{i}@example.com"))
+        .collect();
     let csv = csv_for(&emails);
     let (_, key) = create(store, &org, &csv).await;
     let (counting, plan) = store.with_crash_plan(None);
@@ -205,18 +324,43 @@ async fn validation_progress_never_runs_ahead_of_the_rows_written() {
     for crash_after in (1..writes).step_by((writes / 8).max(1) as usize) {
         let (id, key) = create(store, &org, &csv).await;
         let (crashing, _) = store.with_crash_plan(Some(crash_after));
-        let head = store.s3().head_object().bucket(store.bucket()).key(&key).send().await.unwrap();
-        let event = s3_event(store.bucket(), &key, head.content_length.unwrap_or(0), head.e_tag.as_deref().unwrap_or(""));
+        let head = store
+            .s3()
+            .head_object()
+            .bucket(store.bucket())
+            .key(&key)
+            .send()
+            .await
+            .unwrap();
+        let event = s3_event(
+            store.bucket(),
+            &key,
+            head.content_length.unwrap_or(0),
+            head.e_tag.as_deref().unwrap_or(""),
+        );
         assert!(import_worker::handle(&crashing, event).await.is_err());
         let s = summary(store, &org, &id).await;
-        let (done, stored) = (s["rows_validated"].as_u64().unwrap(), all_rows(store, &org, &id).await.len() as u64);
-        assert!(done <= stored && done % CHUNK_ROWS as u64 == 0, "stopped after write {crash_after}: progress {done}, rows stored {stored}");
+        let (done, stored) = (
+            s["rows_validated"].as_u64().unwrap(),
+            all_rows(store, &org, &id).await.len() as u64,
+        );
+        assert!(
+            done <= stored && done % CHUNK_ROWS as u64 == 0,
+            "stopped after write {crash_after}: progress {done}, rows stored {stored}"
+        );
         part_way += usize::from(done > 0);
         deliver(store, &key).await; // Lambda's retry
         let s = summary(store, &org, &id).await;
-        assert_eq!((s["rows_validated"].as_u64(), s["rows_in_file"].as_u64()), (s["rows_total"].as_u64(), Some(emails.len() as u64)), "{s}");
+        assert_eq!(
+            (s["rows_validated"].as_u64(), s["rows_in_file"].as_u64()),
+            (s["rows_total"].as_u64(), Some(emails.len() as u64)),
+            "{s}"
+        );
     }
-    assert!(part_way > 0, "no stop showed progress part-way ({writes} writes)");
+    assert!(
+        part_way > 0,
+        "no stop showed progress part-way ({writes} writes)"
+    );
 }
 
 #[tokio::test]
@@ -224,7 +368,9 @@ async fn the_commit_stopped_after_any_write_converges_when_run_again() {
     let env = test_env("crash-commit").await;
     // A stopped run keeps its commit lease until it runs out: short here, so that
     // Lambda's retry (below) takes the commit over after half a second, not two minutes.
-    let short_lease = env.store.with_commit_lease(std::time::Duration::from_millis(500));
+    let short_lease = env
+        .store
+        .with_commit_lease(std::time::Duration::from_millis(500));
     let store = &short_lease;
     // 30 ready rows and 30 pending ones: two transactions of 25 and more.
     let ready: Vec<String> = (0..30).map(|i| format!("r{i}@example.com")).collect();
@@ -241,11 +387,30 @@ async fn the_commit_stopped_after_any_write_converges_when_run_again() {
         }
         let (id, key) = create(store, &org, &csv).await;
         deliver(store, &key).await;
-        let (status, _) = call(store, &org, "POST", &format!("/imports/{id}/commit"), Some(json!({}))).await;
+        let (status, _) = call(
+            store,
+            &org,
+            "POST",
+            &format!("/imports/{id}/commit"),
+            Some(json!({})),
+        )
+        .await;
         assert_eq!(status, 202);
         let commit_key = keys::s3::commit_key(&org, &id);
-        let head = store.s3().head_object().bucket(store.bucket()).key(&commit_key).send().await.unwrap();
-        let event = s3_event(store.bucket(), &commit_key, head.content_length.unwrap_or(0), "x");
+        let head = store
+            .s3()
+            .head_object()
+            .bucket(store.bucket())
+            .key(&commit_key)
+            .send()
+            .await
+            .unwrap();
+        let event = s3_event(
+            store.bucket(),
+            &commit_key,
+            head.content_length.unwrap_or(0),
+            "x",
+        );
         let plan_after = reference.as_ref().map(|_| crash_after);
         let (crashing, plan) = store.with_crash_plan(plan_after);
         let first = import_worker::handle(&crashing, event).await;
@@ -256,13 +421,24 @@ async fn the_commit_stopped_after_any_write_converges_when_run_again() {
             continue;
         }
         let (expected, writes) = reference.clone().unwrap();
-        assert!(first.is_err(), "crash after {crash_after} of {writes} writes must fail the invocation");
+        assert!(
+            first.is_err(),
+            "crash after {crash_after} of {writes} writes must fail the invocation"
+        );
         deliver(store, &commit_key).await; // Lambda's retry
         let s = assert_counts_match_rows(store, &org, &id).await;
-        assert_eq!(outcome_counts(&s), expected, "after a crash at write {crash_after}");
+        assert_eq!(
+            outcome_counts(&s),
+            expected,
+            "after a crash at write {crash_after}"
+        );
         assert_eq!(s["status"], "imported");
         for i in 0..30 {
-            assert_eq!(completions(store, &org, &format!("sub-r{i}")).await, 1, "person {i} after a crash at write {crash_after}");
+            assert_eq!(
+                completions(store, &org, &format!("sub-r{i}")).await,
+                1,
+                "person {i} after a crash at write {crash_after}"
+            );
         }
         crash_after += 1;
         if crash_after >= writes {
@@ -284,40 +460,81 @@ async fn a_commit_near_its_deadline_hands_the_rest_to_a_new_invocation() {
     let org = new_org();
     setup_org(store, &org).await;
     // Three pages: a few people signed up (ready rows), the rest pending.
-    let people: Vec<String> = (0..2 * COMMIT_PAGE_ROWS + 100).map(|i| format!("p{i}@example.com")).collect();
+    let people: Vec<String> = (0..2 * COMMIT_PAGE_ROWS + 100)
+        .map(|i| format!("p{i}@example.com"))
+        .collect();
     for (i, e) in people.iter().take(5).enumerate() {
         signup(store, &org, &format!("sub-{i}"), e).await;
     }
     let (id, key) = create(store, &org, &csv_for(&people)).await;
     deliver(store, &key).await;
-    let (status, _) = call(store, &org, "POST", &format!("/imports/{id}/commit"), Some(json!({}))).await;
+    let (status, _) = call(
+        store,
+        &org,
+        "POST",
+        &format!("/imports/{id}/commit"),
+        Some(json!({})),
+    )
+    .await;
     assert_eq!(status, 202);
     let commit_key = keys::s3::commit_key(&org, &id);
     let object = |store: &Store| {
         let (store, commit_key) = (store.clone(), commit_key.clone());
         async move {
-            let got = store.s3().get_object().bucket(store.bucket()).key(&commit_key).send().await.unwrap();
+            let got = store
+                .s3()
+                .get_object()
+                .bucket(store.bucket())
+                .key(&commit_key)
+                .send()
+                .await
+                .unwrap();
             let etag = got.e_tag.clone().unwrap_or_default();
-            let body: Value = serde_json::from_slice(&got.body.collect().await.unwrap().into_bytes()).unwrap();
+            let body: Value =
+                serde_json::from_slice(&got.body.collect().await.unwrap().into_bytes()).unwrap();
             (etag, body)
         }
     };
     let (first_etag, _) = object(store).await;
-    let head = store.s3().head_object().bucket(store.bucket()).key(&commit_key).send().await.unwrap();
-    let event = s3_event(store.bucket(), &commit_key, head.content_length.unwrap_or(0), &first_etag);
+    let head = store
+        .s3()
+        .head_object()
+        .bucket(store.bucket())
+        .key(&commit_key)
+        .send()
+        .await
+        .unwrap();
+    let event = s3_event(
+        store.bucket(),
+        &commit_key,
+        head.content_length.unwrap_or(0),
+        &first_etag,
+    );
 
     // A deadline already closer than the margin: one page, then hand on.
-    import_worker::handle_until(store, event, Some(std::time::Instant::now())).await.unwrap();
+    import_worker::handle_until(store, event, Some(std::time::Instant::now()))
+        .await
+        .unwrap();
     let s = assert_counts_match_rows(store, &org, &id).await;
     assert_eq!(s["status"], "importing", "{s}");
-    let moved: i64 = ["imported", "pending"].iter().map(|k| s["statuses"][*k].as_i64().unwrap()).sum();
+    let moved: i64 = ["imported", "pending"]
+        .iter()
+        .map(|k| s["statuses"][*k].as_i64().unwrap())
+        .sum();
     assert_eq!(moved, COMMIT_PAGE_ROWS as i64, "one page moved: {s}");
     let cursor = 2 + COMMIT_PAGE_ROWS as u64; // rows are numbered by line, the first on line 2
     let (etag, body) = object(store).await;
-    assert_ne!(etag, first_etag, "a new version of the request, so S3 sends a new event");
+    assert_ne!(
+        etag, first_etag,
+        "a new version of the request, so S3 sends a new event"
+    );
     assert_eq!(body["continue_from_row"], json!(cursor), "{body}");
     // The lease is free for the next invocation, at the recorded cursor.
-    match store.take_commit_lease(&org, &id, store.commit_lease()).await.unwrap() {
+    match store
+        .take_commit_lease(&org, &id, store.commit_lease())
+        .await
+        .unwrap()
+    {
         LeaseAttempt::Taken(lease) => {
             assert_eq!(lease.cursor, cursor);
             store.release_commit_lease(&org, &id, &lease).await.unwrap();
@@ -329,7 +546,14 @@ async fn a_commit_near_its_deadline_hands_the_rest_to_a_new_invocation() {
     deliver(store, &commit_key).await;
     let s = assert_counts_match_rows(store, &org, &id).await;
     assert_eq!(s["status"], "imported", "{s}");
-    assert_eq!((s["statuses"]["imported"].as_i64(), s["statuses"]["pending"].as_i64()), (Some(5), Some(people.len() as i64 - 5)), "{s}");
+    assert_eq!(
+        (
+            s["statuses"]["imported"].as_i64(),
+            s["statuses"]["pending"].as_i64()
+        ),
+        (Some(5), Some(people.len() as i64 - 5)),
+        "{s}"
+    );
     for i in 0..5 {
         assert_eq!(completions(store, &org, &format!("sub-{i}")).await, 1);
     }
@@ -337,10 +561,19 @@ async fn a_commit_near_its_deadline_hands_the_rest_to_a_new_invocation() {
 
 /// Delivers an object's event to the worker as an invocation with `deadline`.
 async fn deliver_until(store: &Store, key: &str, deadline: std::time::Instant) -> String {
-    let head = store.s3().head_object().bucket(store.bucket()).key(key).send().await.unwrap();
+    let head = store
+        .s3()
+        .head_object()
+        .bucket(store.bucket())
+        .key(key)
+        .send()
+        .await
+        .unwrap();
     let etag = head.e_tag.clone().unwrap_or_default();
     let event = s3_event(store.bucket(), key, head.content_length.unwrap_or(0), &etag);
-    import_worker::handle_until(store, event, Some(deadline)).await.unwrap();
+    import_worker::handle_until(store, event, Some(deadline))
+        .await
+        .unwrap();
     etag
 }
 
@@ -355,7 +588,13 @@ async fn a_validation_near_its_deadline_hands_the_rest_to_new_invocations() {
     let org = new_org();
     setup_org(store, &org).await;
     for i in 0..3 {
-        signup(store, &org, &format!("sub-{i}"), &format!("p{i}@example.com")).await;
+        signup(
+            store,
+            &org,
+            &format!("sub-{i}"),
+            &format!("p{i}@example.com"),
+        )
+        .await;
     }
     // Two and a half chunks: ready, pending, error and repeated rows, with repeats of
     // rows from the first chunk in the second and third.
@@ -377,7 +616,19 @@ async fn a_validation_near_its_deadline_hands_the_rest_to_new_invocations() {
     let resume = keys::s3::resume_key(&org, &id);
     deliver_until(store, &key, std::time::Instant::now()).await;
     let s = summary(store, &org, &id).await;
-    assert_eq!((s["status"].as_str(), s["rows_validated"].as_u64(), s["rows_in_file"].as_u64()), (Some("validating"), Some(CHUNK_ROWS as u64), Some(csv.lines().count() as u64 - 1)), "progress: {s}");
+    assert_eq!(
+        (
+            s["status"].as_str(),
+            s["rows_validated"].as_u64(),
+            s["rows_in_file"].as_u64()
+        ),
+        (
+            Some("validating"),
+            Some(CHUNK_ROWS as u64),
+            Some(csv.lines().count() as u64 - 1)
+        ),
+        "progress: {s}"
+    );
     let mut invocations = 1;
     let mut etags = vec![];
     while summary(store, &org, &id).await["status"] == "validating" {
@@ -386,12 +637,24 @@ async fn a_validation_near_its_deadline_hands_the_rest_to_new_invocations() {
         invocations += 1;
     }
     assert_eq!(invocations, 3, "one chunk per invocation");
-    assert_ne!(etags[0], etags[1], "each hand-on writes a new version, so S3 sends a new event");
+    assert_ne!(
+        etags[0], etags[1],
+        "each hand-on writes a new version, so S3 sends a new event"
+    );
 
-    let (want, got) = (assert_counts_match_rows(store, &org, &reference).await, assert_counts_match_rows(store, &org, &id).await);
+    let (want, got) = (
+        assert_counts_match_rows(store, &org, &reference).await,
+        assert_counts_match_rows(store, &org, &id).await,
+    );
     assert_eq!(got["status"], "validated", "{got}");
-    assert_eq!((&got["rows_validated"], &got["rows_in_file"]), (&got["rows_total"], &got["rows_total"]));
-    assert!(want["issues"]["DUPLICATE_IN_FILE"].as_u64().unwrap() > 100, "the file has repeats across chunks: {want}");
+    assert_eq!(
+        (&got["rows_validated"], &got["rows_in_file"]),
+        (&got["rows_total"], &got["rows_total"])
+    );
+    assert!(
+        want["issues"]["DUPLICATE_IN_FILE"].as_u64().unwrap() > 100,
+        "the file has repeats across chunks: {want}"
+    );
     for k in ["rows_total", "outcomes", "issues", "date_order", "headers"] {
         assert_eq!(got[k], want[k], "{k}");
     }
@@ -403,7 +666,10 @@ async fn a_validation_near_its_deadline_hands_the_rest_to_new_invocations() {
             })
             .collect()
     };
-    let (want_rows, got_rows) = (strip(all_rows(store, &org, &reference).await), strip(all_rows(store, &org, &id).await));
+    let (want_rows, got_rows) = (
+        strip(all_rows(store, &org, &reference).await),
+        strip(all_rows(store, &org, &id).await),
+    );
     assert_eq!(got_rows.len(), want_rows.len());
     for (g, w) in got_rows.iter().zip(&want_rows) {
         assert_eq!(g, w);
@@ -411,7 +677,10 @@ async fn a_validation_near_its_deadline_hands_the_rest_to_new_invocations() {
 
     // A late copy of the last hand-on's event changes nothing.
     deliver(store, &resume).await;
-    assert_eq!(outcome_counts(&summary(store, &org, &id).await), outcome_counts(&got));
+    assert_eq!(
+        outcome_counts(&summary(store, &org, &id).await),
+        outcome_counts(&got)
+    );
 }
 
 /// One run at a time moves an import's rows: a delivery that finds the commit lease held
@@ -421,26 +690,47 @@ async fn a_validation_near_its_deadline_hands_the_rest_to_new_invocations() {
 async fn a_commit_delivery_waits_for_the_lease_and_takes_over_only_a_stopped_run() {
     use training_imports::store::LeaseAttempt;
     let env = test_env("lease").await;
-    let store = &env.store.with_commit_lease(std::time::Duration::from_secs(5));
+    let store = &env
+        .store
+        .with_commit_lease(std::time::Duration::from_secs(5));
     let org = new_org();
     setup_org(store, &org).await;
     signup(store, &org, "sub-a", "a@example.com").await;
-    let (id, key) = create(store, &org, &csv_for(&["a@example.com".into(), "b@example.com".into()])).await;
+    let (id, key) = create(
+        store,
+        &org,
+        &csv_for(&["a@example.com".into(), "b@example.com".into()]),
+    )
+    .await;
     deliver(store, &key).await;
-    let (status, _) = call(store, &org, "POST", &format!("/imports/{id}/commit"), Some(json!({}))).await;
+    let (status, _) = call(
+        store,
+        &org,
+        "POST",
+        &format!("/imports/{id}/commit"),
+        Some(json!({})),
+    )
+    .await;
     assert_eq!(status, 202);
     let commit_key = keys::s3::commit_key(&org, &id);
 
     // Another run holds the lease and is alive: it renews the lease until the delivery
     // has given up.
-    let LeaseAttempt::Taken(mut other) = store.take_commit_lease(&org, &id, store.commit_lease()).await.unwrap() else {
+    let LeaseAttempt::Taken(mut other) = store
+        .take_commit_lease(&org, &id, store.commit_lease())
+        .await
+        .unwrap()
+    else {
         panic!("the lease of a fresh commit is free");
     };
     let delivered = std::sync::atomic::AtomicBool::new(false);
     let renew = async {
         while !delivered.load(std::sync::atomic::Ordering::SeqCst) {
             tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-            store.renew_commit_lease(&org, &id, &mut other, store.commit_lease()).await.unwrap();
+            store
+                .renew_commit_lease(&org, &id, &mut other, store.commit_lease())
+                .await
+                .unwrap();
         }
     };
     let delivery = async {
@@ -450,8 +740,14 @@ async fn a_commit_delivery_waits_for_the_lease_and_takes_over_only_a_stopped_run
     tokio::join!(delivery, renew);
     let s = assert_counts_match_rows(store, &org, &id).await;
     assert_eq!(s["status"], "importing", "{s}");
-    assert_eq!(s["rows_committed"], 0, "a delivery moved rows while another run held the lease: {s}");
-    assert!(all_rows(store, &org, &id).await.iter().all(|r| r["status"] == "validated"));
+    assert_eq!(
+        s["rows_committed"], 0,
+        "a delivery moved rows while another run held the lease: {s}"
+    );
+    assert!(all_rows(store, &org, &id)
+        .await
+        .iter()
+        .all(|r| r["status"] == "validated"));
     assert_eq!(completions(store, &org, "sub-a").await, 0);
 
     // The holder stops without giving the lease up: the next delivery waits it out and
@@ -460,8 +756,18 @@ async fn a_commit_delivery_waits_for_the_lease_and_takes_over_only_a_stopped_run
     deliver(store, &commit_key).await;
     let s = assert_counts_match_rows(store, &org, &id).await;
     assert_eq!(s["status"], "imported", "{s}");
-    assert_eq!((s["statuses"]["imported"].as_i64(), s["statuses"]["pending"].as_i64()), (Some(1), Some(1)), "{s}");
-    assert!(started.elapsed() >= std::time::Duration::from_secs(1), "took over a lease that had not run out");
+    assert_eq!(
+        (
+            s["statuses"]["imported"].as_i64(),
+            s["statuses"]["pending"].as_i64()
+        ),
+        (Some(1), Some(1)),
+        "{s}"
+    );
+    assert!(
+        started.elapsed() >= std::time::Duration::from_secs(1),
+        "took over a lease that had not run out"
+    );
     assert_eq!(completions(store, &org, "sub-a").await, 1);
 }
 
@@ -473,7 +779,14 @@ async fn zoe_pending_in_three_imports(store: &Store, org: &OrgId) -> (Vec<Import
     for date in ["2024-01-01", "2024-01-02", "2024-01-03"] {
         let (id, key) = create(store, org, &format!("email,training,date\nzoe@example.com,forklift,{date}\nzoe@example.com,first-aid,{date}\n")).await;
         deliver(store, &key).await;
-        call(store, org, "POST", &format!("/imports/{id}/commit"), Some(json!({}))).await;
+        call(
+            store,
+            org,
+            "POST",
+            &format!("/imports/{id}/commit"),
+            Some(json!({})),
+        )
+        .await;
         deliver(store, &keys::s3::commit_key(org, &id)).await;
         imports.push(id);
     }
@@ -487,7 +800,14 @@ async fn zoe_pending_in_three_imports(store: &Store, org: &OrgId) -> (Vec<Import
 async fn assert_zoe_applied(store: &Store, org: &OrgId, imports: &[ImportId]) {
     for id in imports {
         let s = assert_counts_match_rows(store, org, id).await;
-        assert_eq!((s["statuses"]["applied"].as_i64(), s["statuses"]["pending"].as_i64()), (Some(2), Some(0)), "{s}");
+        assert_eq!(
+            (
+                s["statuses"]["applied"].as_i64(),
+                s["statuses"]["pending"].as_i64()
+            ),
+            (Some(2), Some(0)),
+            "{s}"
+        );
     }
     assert_eq!(completions(store, org, "sub-zoe").await, 6);
 }
@@ -502,20 +822,29 @@ async fn the_sign_up_stopped_after_any_write_converges_when_run_again() {
         let org = new_org();
         let (imports, event) = zoe_pending_in_three_imports(store, &org).await;
         let (crashing, plan) = store.with_crash_plan(writes.map(|_| crash_after));
-        let first = on_signup::handle(&suite::cognito::triggers(&crashing).await, event.clone()).await;
+        let first =
+            on_signup::handle(&suite::cognito::triggers(&crashing).await, event.clone()).await;
         match writes {
             None => {
                 assert!(first.is_ok());
                 writes = Some(plan.writes());
             }
             Some(w) => {
-                assert!(first.is_err(), "crash after {crash_after} of {w} writes must fail");
-                on_signup::handle(&suite::cognito::triggers(store).await, event).await.unwrap(); // Cognito's retry
+                assert!(
+                    first.is_err(),
+                    "crash after {crash_after} of {w} writes must fail"
+                );
+                on_signup::handle(&suite::cognito::triggers(store).await, event)
+                    .await
+                    .unwrap(); // Cognito's retry
             }
         }
         for id in &imports {
             let s = assert_counts_match_rows(store, &org, id).await;
-            assert_eq!(s["statuses"]["applied"], 2, "after a crash at write {crash_after}: {s}");
+            assert_eq!(
+                s["statuses"]["applied"], 2,
+                "after a crash at write {crash_after}: {s}"
+            );
         }
         assert_eq!(completions(store, &org, "sub-zoe").await, 6);
         if writes.is_some_and(|w| {
@@ -540,7 +869,14 @@ async fn people_who_sign_up_while_the_commit_runs_end_with_their_rows_applied() 
         let emails: Vec<String> = (0..60).map(|i| format!("p{i}@example.com")).collect();
         let (id, key) = create(store, &org, &csv_for(&emails)).await;
         deliver(store, &key).await;
-        call(store, &org, "POST", &format!("/imports/{id}/commit"), Some(json!({}))).await;
+        call(
+            store,
+            &org,
+            "POST",
+            &format!("/imports/{id}/commit"),
+            Some(json!({})),
+        )
+        .await;
         let commit_key = keys::s3::commit_key(&org, &id);
         let commit = deliver(store, &commit_key);
         // Three streams of sign-ups overlap the commit's batches.
@@ -554,10 +890,21 @@ async fn people_who_sign_up_while_the_commit_runs_end_with_their_rows_applied() 
         };
         tokio::join!(commit, stream(0), stream(1), stream(2));
         let rows = all_rows(store, &org, &id).await;
-        let stranded: Vec<_> = rows.iter().filter(|r| r["status"] == RowStatus::Pending.as_str()).collect();
-        assert!(stranded.is_empty(), "round {round}: {} rows stranded pending: {stranded:?}", stranded.len());
+        let stranded: Vec<_> = rows
+            .iter()
+            .filter(|r| r["status"] == RowStatus::Pending.as_str())
+            .collect();
+        assert!(
+            stranded.is_empty(),
+            "round {round}: {} rows stranded pending: {stranded:?}",
+            stranded.len()
+        );
         for i in 0..emails.len() {
-            assert_eq!(completions(store, &org, &format!("sub-{i}")).await, 1, "round {round}, person {i}");
+            assert_eq!(
+                completions(store, &org, &format!("sub-{i}")).await,
+                1,
+                "round {round}, person {i}"
+            );
         }
         assert_counts_match_rows(store, &org, &id).await;
     }
@@ -571,11 +918,26 @@ async fn a_sign_up_not_finished_in_the_triggers_time_is_finished_by_the_worker()
     let env = test_env("signup-budget").await;
     let (store, org) = (&env.store, &env.org);
     let (imports, event) = zoe_pending_in_three_imports(store, org).await;
-    let handled = on_signup::process_within(&suite::cognito::triggers(store).await, &event, std::time::Duration::ZERO).await.expect("the hand-off is written");
-    let on_signup::Handled::HandedOn { key, reason } = handled else { panic!("not handed on: {handled:?}") };
-    assert!(key.starts_with(&format!("signups/{org}/")) && key.ends_with(".json"), "{key}");
+    let handled = on_signup::process_within(
+        &suite::cognito::triggers(store).await,
+        &event,
+        std::time::Duration::ZERO,
+    )
+    .await
+    .expect("the hand-off is written");
+    let on_signup::Handled::HandedOn { key, reason } = handled else {
+        panic!("not handed on: {handled:?}")
+    };
+    assert!(
+        key.starts_with(&format!("signups/{org}/")) && key.ends_with(".json"),
+        "{key}"
+    );
     assert!(reason.contains("not finished within 0 ms"), "{reason}");
-    assert_eq!(completions(store, org, "sub-zoe").await, 0, "nothing applied within no time");
+    assert_eq!(
+        completions(store, org, "sub-zoe").await,
+        0,
+        "nothing applied within no time"
+    );
     for _ in 0..2 {
         let report = deliver(store, &key).await;
         assert_eq!((report.handled, report.ignored), (1, 0), "{report:?}");
@@ -598,16 +960,31 @@ async fn a_sign_up_against_a_failing_table_is_handed_to_the_worker() {
     let throttled = mock!(aws_sdk_dynamodb::Client::get_item)
         .sequence()
         .error(|| {
-            let meta = ErrorMetadata::builder().code("ProvisionedThroughputExceededException").build();
-            GetItemError::ProvisionedThroughputExceededException(ProvisionedThroughputExceededException::builder().message("slow down").meta(meta).build())
+            let meta = ErrorMetadata::builder()
+                .code("ProvisionedThroughputExceededException")
+                .build();
+            GetItemError::ProvisionedThroughputExceededException(
+                ProvisionedThroughputExceededException::builder()
+                    .message("slow down")
+                    .meta(meta)
+                    .build(),
+            )
         })
         .repeatedly()
         .build();
     let ddb = mock_client!(aws_sdk_dynamodb, RuleMode::Sequential, &[&throttled], |c| c
-        .retry_config(aws_sdk_dynamodb::config::retry::RetryConfig::standard().with_max_attempts(2).with_initial_backoff(std::time::Duration::from_millis(1))));
+        .retry_config(
+            aws_sdk_dynamodb::config::retry::RetryConfig::standard()
+                .with_max_attempts(2)
+                .with_initial_backoff(std::time::Duration::from_millis(1))
+        ));
     let failing = Store::new(ddb, store.s3().clone(), store.table(), store.bucket());
-    let handled = on_signup::process(&suite::cognito::triggers(&failing).await, &event).await.expect("the hand-off is written");
-    let on_signup::Handled::HandedOn { key, reason } = handled else { panic!("not handed on: {handled:?}") };
+    let handled = on_signup::process(&suite::cognito::triggers(&failing).await, &event)
+        .await
+        .expect("the hand-off is written");
+    let on_signup::Handled::HandedOn { key, reason } = handled else {
+        panic!("not handed on: {handled:?}")
+    };
     assert!(reason.contains("the table failed"), "{reason}");
     assert_eq!(throttled.num_calls(), 2, "the SDK retried before giving up");
     assert_eq!(completions(store, org, "sub-zoe").await, 0);
@@ -625,24 +1002,61 @@ async fn rows_left_pending_by_a_failed_sign_up_are_applied_at_the_next_sign_in()
     let (store, org) = (&env.store, &env.org);
     let (imports, event) = zoe_pending_in_three_imports(store, org).await;
     let (refusing, _) = store.with_crash_plan(Some(0));
-    assert!(on_signup::process(&suite::cognito::triggers(&refusing).await, &event).await.is_err(), "the sign-up's trigger fails");
+    assert!(
+        on_signup::process(&suite::cognito::triggers(&refusing).await, &event)
+            .await
+            .is_err(),
+        "the sign-up's trigger fails"
+    );
     assert_eq!(completions(store, org, "sub-zoe").await, 0);
 
     let a = attrs(org, "zoe@example.com");
     let refs: Vec<(&str, &str)> = a.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let sign_in = post_authentication_event("sub-zoe", &refs);
-    let handled = on_signup::process(&suite::cognito::triggers(store).await, &sign_in).await.unwrap();
-    assert!(matches!(handled, on_signup::Handled::Applied(ref r) if r.applied == 6), "{handled:?}");
-    assert_eq!(on_signup::handle(&suite::cognito::triggers(store).await, sign_in.clone()).await.unwrap(), sign_in, "the sign-in event comes back unchanged");
+    let handled = on_signup::process(&suite::cognito::triggers(store).await, &sign_in)
+        .await
+        .unwrap();
+    assert!(
+        matches!(handled, on_signup::Handled::Applied(ref r) if r.applied == 6),
+        "{handled:?}"
+    );
+    assert_eq!(
+        on_signup::handle(&suite::cognito::triggers(store).await, sign_in.clone())
+            .await
+            .unwrap(),
+        sign_in,
+        "the sign-in event comes back unchanged"
+    );
     assert_zoe_applied(store, org, &imports).await;
 
     // Nothing waits now: the next sign-in only looks (a write would be refused here).
-    assert_eq!(on_signup::process(&suite::cognito::triggers(&refusing).await, &sign_in).await.unwrap(), on_signup::Handled::NothingWaiting);
+    assert_eq!(
+        on_signup::process(&suite::cognito::triggers(&refusing).await, &sign_in)
+            .await
+            .unwrap(),
+        on_signup::Handled::NothingWaiting
+    );
     // Someone signed up with nothing waiting, ever.
-    let kai = [("custom:org_id", org.as_str()), ("email", "kai@example.com")];
-    assert!(matches!(on_signup::process(&suite::cognito::triggers(store).await, &post_confirmation_event(CONFIRM, "sub-kai", &kai)).await.unwrap(), on_signup::Handled::Applied(_)));
+    let kai = [
+        ("custom:org_id", org.as_str()),
+        ("email", "kai@example.com"),
+    ];
+    assert!(matches!(
+        on_signup::process(
+            &suite::cognito::triggers(store).await,
+            &post_confirmation_event(CONFIRM, "sub-kai", &kai)
+        )
+        .await
+        .unwrap(),
+        on_signup::Handled::Applied(_)
+    ));
     let other = post_authentication_event("sub-kai", &kai);
-    assert_eq!(on_signup::process(&suite::cognito::triggers(&refusing).await, &other).await.unwrap(), on_signup::Handled::NothingWaiting);
+    assert_eq!(
+        on_signup::process(&suite::cognito::triggers(&refusing).await, &other)
+            .await
+            .unwrap(),
+        on_signup::Handled::NothingWaiting
+    );
 }
 
 /// Cognito calls PostConfirmation only for people who sign themselves up, never for an
@@ -654,29 +1068,81 @@ async fn an_invited_person_is_signed_up_at_their_first_sign_in() {
     let env = test_env("signin-invited").await;
     let (store, org) = (&env.store, &env.org);
     let (imports, _) = zoe_pending_in_three_imports(store, org).await;
-    let (status, body) = call(store, org, "POST", "/people", Some(json!({"employee_id": "E77", "email": "ivy@example.com", "name": "Ivy Chen"}))).await;
+    let (status, body) = call(
+        store,
+        org,
+        "POST",
+        "/people",
+        Some(json!({"employee_id": "E77", "email": "ivy@example.com", "name": "Ivy Chen"})),
+    )
+    .await;
     assert_eq!(status, 201, "{body}");
     let ivy_on_roster = body["person"]["person_id"].as_str().unwrap().to_string();
     let (refusing, _) = store.with_crash_plan(Some(0));
 
     // Ivy: on the roster, nothing waiting. Her first sign-in links and signs her up.
-    let ivy = post_authentication_event("sub-ivy", &[("custom:org_id", org.as_str()), ("email", "ivy@example.com")]);
-    let handled = on_signup::process(&suite::cognito::triggers(store).await, &ivy).await.unwrap();
-    assert!(matches!(handled, on_signup::Handled::Applied(ref r) if r.linked_to_roster && r.person_id == ivy_on_roster && r.applied == 0), "{handled:?}");
-    assert_eq!(on_signup::process(&suite::cognito::triggers(&refusing).await, &ivy).await.unwrap(), on_signup::Handled::NothingWaiting, "a later sign-in only looks");
+    let ivy = post_authentication_event(
+        "sub-ivy",
+        &[
+            ("custom:org_id", org.as_str()),
+            ("email", "ivy@example.com"),
+        ],
+    );
+    let handled = on_signup::process(&suite::cognito::triggers(store).await, &ivy)
+        .await
+        .unwrap();
+    assert!(
+        matches!(handled, on_signup::Handled::Applied(ref r) if r.linked_to_roster && r.person_id == ivy_on_roster && r.applied == 0),
+        "{handled:?}"
+    );
+    assert_eq!(
+        on_signup::process(&suite::cognito::triggers(&refusing).await, &ivy)
+            .await
+            .unwrap(),
+        on_signup::Handled::NothingWaiting,
+        "a later sign-in only looks"
+    );
     // A new import finds her signed up: her row is ready, not waiting for a sign-up.
-    let (id, key) = create(store, org, "email,training,date\nivy@example.com,forklift,2024-02-02\n").await;
+    let (id, key) = create(
+        store,
+        org,
+        "email,training,date\nivy@example.com,forklift,2024-02-02\n",
+    )
+    .await;
     deliver(store, &key).await;
     let s = summary(store, org, &id).await;
-    assert_eq!((s["outcomes"]["ready"].as_u64(), s["outcomes"]["pending"].as_u64()), (Some(1), Some(0)), "{s}");
+    assert_eq!(
+        (
+            s["outcomes"]["ready"].as_u64(),
+            s["outcomes"]["pending"].as_u64()
+        ),
+        (Some(1), Some(0)),
+        "{s}"
+    );
 
     // Zoe: rows waiting in three imports, no confirmation ever (invited). Her first
     // sign-in applies them all.
-    let zoe = post_authentication_event("sub-zoe", &attrs(org, "zoe@example.com").iter().map(|(k, v)| (k.as_str(), v.as_str())).collect::<Vec<_>>());
-    let handled = on_signup::process(&suite::cognito::triggers(store).await, &zoe).await.unwrap();
-    assert!(matches!(handled, on_signup::Handled::Applied(ref r) if r.applied == 6), "{handled:?}");
+    let zoe = post_authentication_event(
+        "sub-zoe",
+        &attrs(org, "zoe@example.com")
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect::<Vec<_>>(),
+    );
+    let handled = on_signup::process(&suite::cognito::triggers(store).await, &zoe)
+        .await
+        .unwrap();
+    assert!(
+        matches!(handled, on_signup::Handled::Applied(ref r) if r.applied == 6),
+        "{handled:?}"
+    );
     assert_zoe_applied(store, org, &imports).await;
-    assert_eq!(on_signup::process(&suite::cognito::triggers(&refusing).await, &zoe).await.unwrap(), on_signup::Handled::NothingWaiting);
+    assert_eq!(
+        on_signup::process(&suite::cognito::triggers(&refusing).await, &zoe)
+            .await
+            .unwrap(),
+        on_signup::Handled::NothingWaiting
+    );
 }
 
 /// Rows waiting under a name that several people share are left pending at sign-up (an
@@ -686,25 +1152,66 @@ async fn a_sign_in_leaves_rows_waiting_under_a_shared_name_alone() {
     let env = test_env("signin-shared-name").await;
     let (store, org) = (&env.store, &env.org);
     setup_org(store, org).await;
-    let (status, body) = call(store, org, "POST", "/imports", Some(json!({"method": "name", "csv": "name,training,date\nAna Diaz,forklift,2024-01-01\n"}))).await;
+    let (status, body) = call(
+        store,
+        org,
+        "POST",
+        "/imports",
+        Some(
+            json!({"method": "name", "csv": "name,training,date\nAna Diaz,forklift,2024-01-01\n"}),
+        ),
+    )
+    .await;
     assert_eq!(status, 201, "{body}");
     let id = ImportId::parse(body["import"]["import_id"].as_str().unwrap()).unwrap();
     deliver(store, body["import"]["object_key"].as_str().unwrap()).await;
-    call(store, org, "POST", &format!("/imports/{id}/commit"), Some(json!({}))).await;
+    call(
+        store,
+        org,
+        "POST",
+        &format!("/imports/{id}/commit"),
+        Some(json!({})),
+    )
+    .await;
     deliver(store, &keys::s3::commit_key(org, &id)).await;
     assert_eq!(summary(store, org, &id).await["statuses"]["pending"], 1);
     // Two people of that name join the roster after the import.
     for eid in ["E1", "E2"] {
-        let (status, body) = call(store, org, "POST", "/people", Some(json!({"employee_id": eid, "name": "Ana Diaz"}))).await;
+        let (status, body) = call(
+            store,
+            org,
+            "POST",
+            "/people",
+            Some(json!({"employee_id": eid, "name": "Ana Diaz"})),
+        )
+        .await;
         assert_eq!(status, 201, "{body}");
     }
     let (refusing, _) = store.with_crash_plan(Some(0));
     // Ana was invited with her name: her first sign-in is her sign-up.
-    let ana = [("custom:org_id", org.as_str()), ("name", "Ana Diaz"), ("email", "ana@example.com")];
-    let signed_up = on_signup::process(&suite::cognito::triggers(store).await, &post_authentication_event("sub-ana", &ana)).await.unwrap();
-    assert!(matches!(signed_up, on_signup::Handled::Applied(ref r) if r.applied == 0 && r.ambiguous == 1), "{signed_up:?}");
+    let ana = [
+        ("custom:org_id", org.as_str()),
+        ("name", "Ana Diaz"),
+        ("email", "ana@example.com"),
+    ];
+    let signed_up = on_signup::process(
+        &suite::cognito::triggers(store).await,
+        &post_authentication_event("sub-ana", &ana),
+    )
+    .await
+    .unwrap();
+    assert!(
+        matches!(signed_up, on_signup::Handled::Applied(ref r) if r.applied == 0 && r.ambiguous == 1),
+        "{signed_up:?}"
+    );
     let sign_in = post_authentication_event("sub-ana", &ana);
-    assert_eq!(on_signup::process(&suite::cognito::triggers(&refusing).await, &sign_in).await.unwrap(), on_signup::Handled::NothingWaiting, "no sign-up run (it would write)");
+    assert_eq!(
+        on_signup::process(&suite::cognito::triggers(&refusing).await, &sign_in)
+            .await
+            .unwrap(),
+        on_signup::Handled::NothingWaiting,
+        "no sign-up run (it would write)"
+    );
     assert_eq!(summary(store, org, &id).await["statuses"]["pending"], 1);
 }
 
@@ -719,7 +1226,14 @@ async fn a_pending_row_ends_deleted_or_applied_never_both_never_neither() {
     let emails: Vec<String> = (0..RACES).map(|i| format!("race{i}@example.com")).collect();
     let (id, key) = create(store, org, &csv_for(&emails)).await;
     deliver(store, &key).await;
-    call(store, org, "POST", &format!("/imports/{id}/commit"), Some(json!({}))).await;
+    call(
+        store,
+        org,
+        "POST",
+        &format!("/imports/{id}/commit"),
+        Some(json!({})),
+    )
+    .await;
     deliver(store, &keys::s3::commit_key(org, &id)).await;
 
     let (mut deleted, mut applied) = (0, 0);
@@ -743,19 +1257,30 @@ async fn a_pending_row_ends_deleted_or_applied_never_both_never_neither() {
             200 => {
                 deleted += 1;
                 assert_eq!(body["row"]["status"], "deleted");
-                assert_eq!((report.applied, done), (0, 0), "race {i}: deleted, so nothing may be applied");
+                assert_eq!(
+                    (report.applied, done),
+                    (0, 0),
+                    "race {i}: deleted, so nothing may be applied"
+                );
             }
             409 => {
                 applied += 1;
                 assert_eq!(body["code"], "ROW_ALREADY_APPLIED", "race {i}: {body}");
-                assert_eq!((report.applied, done), (1, 1), "race {i}: applied exactly once");
+                assert_eq!(
+                    (report.applied, done),
+                    (1, 1),
+                    "race {i}: applied exactly once"
+                );
             }
             other => panic!("race {i}: delete answered {other}: {body}"),
         }
     }
     let s = assert_counts_match_rows(store, org, &id).await;
     assert_eq!(s["statuses"]["pending"], 0);
-    assert_eq!(s["statuses"]["deleted"].as_i64().unwrap() + s["statuses"]["applied"].as_i64().unwrap(), RACES as i64);
+    assert_eq!(
+        s["statuses"]["deleted"].as_i64().unwrap() + s["statuses"]["applied"].as_i64().unwrap(),
+        RACES as i64
+    );
     println!("delete/apply races: {RACES} ({deleted} deleted first, {applied} applied first)");
 }
 
@@ -775,25 +1300,60 @@ async fn rows_applied_together_leave_out_a_row_deleted_meanwhile() {
     deliver(store, &a_key).await;
     deliver(store, &b_key).await;
     for id in [&a, &b] {
-        call(store, org, "POST", &format!("/imports/{id}/commit"), Some(json!({}))).await;
+        call(
+            store,
+            org,
+            "POST",
+            &format!("/imports/{id}/commit"),
+            Some(json!({})),
+        )
+        .await;
         deliver(store, &keys::s3::commit_key(org, id)).await;
     }
-    let key = training_imports::domain::MatchKey::email(&training_imports::domain::Email::parse("late@example.com").unwrap());
+    let key = training_imports::domain::MatchKey::email(
+        &training_imports::domain::Email::parse("late@example.com").unwrap(),
+    );
     let waiting = store.pending_rows_for_key(org, &key).await.unwrap();
     assert_eq!(waiting.len(), 5);
     let (status, body) = call(store, org, "DELETE", &format!("/imports/{a}/rows/3"), None).await;
     assert_eq!(status, 200, "{body}");
 
     let person = training_imports::domain::PersonId::parse("sub-late").unwrap();
-    let (applied, gone) = store.apply_pending_rows(org, &person, "sub-zoe", &waiting).await.unwrap();
+    let (applied, gone) = store
+        .apply_pending_rows(org, &person, "sub-zoe", &waiting)
+        .await
+        .unwrap();
     assert_eq!((applied, gone), (4, 1));
-    assert_eq!(store.list_completions(org, &person).await.unwrap().len(), 3, "forklift 01-01 once, first-aid 01-01, first-aid 02-02");
+    assert_eq!(
+        store.list_completions(org, &person).await.unwrap().len(),
+        3,
+        "forklift 01-01 once, first-aid 01-01, first-aid 02-02"
+    );
     let sa = assert_counts_match_rows(store, org, &a).await;
-    assert_eq!((sa["statuses"]["applied"].as_i64(), sa["statuses"]["deleted"].as_i64(), sa["statuses"]["pending"].as_i64()), (Some(2), Some(1), Some(0)));
+    assert_eq!(
+        (
+            sa["statuses"]["applied"].as_i64(),
+            sa["statuses"]["deleted"].as_i64(),
+            sa["statuses"]["pending"].as_i64()
+        ),
+        (Some(2), Some(1), Some(0))
+    );
     let sb = assert_counts_match_rows(store, org, &b).await;
-    assert_eq!((sb["statuses"]["applied"].as_i64(), sb["statuses"]["pending"].as_i64()), (Some(2), Some(0)));
+    assert_eq!(
+        (
+            sb["statuses"]["applied"].as_i64(),
+            sb["statuses"]["pending"].as_i64()
+        ),
+        (Some(2), Some(0))
+    );
     // Run again (a retried trigger): nothing is pending any more, nothing changes.
-    assert_eq!(store.apply_pending_rows(org, &person, "sub-zoe", &waiting).await.unwrap(), (0, 5));
+    assert_eq!(
+        store
+            .apply_pending_rows(org, &person, "sub-zoe", &waiting)
+            .await
+            .unwrap(),
+        (0, 5)
+    );
     assert_eq!(store.list_completions(org, &person).await.unwrap().len(), 3);
 }
 
@@ -807,25 +1367,68 @@ async fn all_pending_rows_are_deleted_in_batches_leaving_out_a_row_applied_meanw
     let env = test_env("bulk-delete").await;
     let (store, org) = (&env.store, &env.org);
     setup_org(store, org).await;
-    let emails: Vec<String> = (0..2 * BULK_DELETE_PAGE + 150).map(|i| format!("later{i}@example.com")).collect();
+    let emails: Vec<String> = (0..2 * BULK_DELETE_PAGE + 150)
+        .map(|i| format!("later{i}@example.com"))
+        .collect();
     let (id, key) = create(store, org, &csv_for(&emails)).await;
     deliver(store, &key).await;
-    call(store, org, "POST", &format!("/imports/{id}/commit"), Some(json!({}))).await;
+    call(
+        store,
+        org,
+        "POST",
+        &format!("/imports/{id}/commit"),
+        Some(json!({})),
+    )
+    .await;
     deliver(store, &keys::s3::commit_key(org, &id)).await;
-    assert_eq!(summary(store, org, &id).await["statuses"]["pending"], emails.len());
+    assert_eq!(
+        summary(store, org, &id).await["statuses"]["pending"],
+        emails.len()
+    );
 
     // Read as pending, then applied by a sign-up before the delete reaches it.
     let first: Vec<u64> = (2..2 + 150).collect();
     signup(store, org, "sub-7", &emails[7]).await;
-    assert_eq!(store.delete_pending_rows(org, &id, &first, &training_imports::store::Stamp::now("admin-sub", None)).await.unwrap(), (149, 1));
+    assert_eq!(
+        store
+            .delete_pending_rows(
+                org,
+                &id,
+                &first,
+                &training_imports::store::Stamp::now("admin-sub", None)
+            )
+            .await
+            .unwrap(),
+        (149, 1)
+    );
     assert_counts_match_rows(store, org, &id).await;
 
     // The rest with no time to spare: one page per request, a cursor to go on.
-    let (status, body) = call(store, org, "DELETE", &format!("/imports/{id}/pending-rows?cursor=bm90LWEtY3Vyc29y"), None).await;
-    assert_eq!((status, body["code"].as_str()), (400, Some("INVALID_CURSOR")), "{body}");
+    let (status, body) = call(
+        store,
+        org,
+        "DELETE",
+        &format!("/imports/{id}/pending-rows?cursor=bm90LWEtY3Vyc29y"),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (400, Some("INVALID_CURSOR")),
+        "{body}"
+    );
     let (mut requests, mut deleted, mut cursor) = (0, 0, None::<String>);
     loop {
-        let done = delete_all_pending(store, org, &id, cursor.as_deref(), std::time::Duration::ZERO, &training_imports::store::Stamp::now("admin-sub", None)).await.unwrap();
+        let done = delete_all_pending(
+            store,
+            org,
+            &id,
+            cursor.as_deref(),
+            std::time::Duration::ZERO,
+            &training_imports::store::Stamp::now("admin-sub", None),
+        )
+        .await
+        .unwrap();
         requests += 1;
         deleted += done.deleted;
         assert_eq!(done.no_longer_pending, 0);
@@ -837,11 +1440,29 @@ async fn all_pending_rows_are_deleted_in_batches_leaving_out_a_row_applied_meanw
     assert_eq!(deleted, emails.len() - 150);
     assert_eq!(requests, 3, "{BULK_DELETE_PAGE} pending rows a page");
     let s = assert_counts_match_rows(store, org, &id).await;
-    assert_eq!((s["statuses"]["pending"].as_i64(), s["statuses"]["applied"].as_i64(), s["statuses"]["deleted"].as_i64()), (Some(0), Some(1), Some(emails.len() as i64 - 1)));
+    assert_eq!(
+        (
+            s["statuses"]["pending"].as_i64(),
+            s["statuses"]["applied"].as_i64(),
+            s["statuses"]["deleted"].as_i64()
+        ),
+        (Some(0), Some(1), Some(emails.len() as i64 - 1))
+    );
     assert_eq!(completions(store, org, "sub-7").await, 1);
     // Again: nothing is pending, nothing changes.
-    let (status, body) = call(store, org, "DELETE", &format!("/imports/{id}/pending-rows"), None).await;
-    assert_eq!((status, body["deleted"].as_u64(), body.get("next_cursor")), (200, Some(0), None), "{body}");
+    let (status, body) = call(
+        store,
+        org,
+        "DELETE",
+        &format!("/imports/{id}/pending-rows"),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, body["deleted"].as_u64(), body.get("next_cursor")),
+        (200, Some(0), None),
+        "{body}"
+    );
 }
 
 // ---- 5. tenant isolation ----------------------------------------------------------------------
@@ -853,18 +1474,38 @@ async fn a_sign_up_in_one_organisation_never_applies_another_organisations_rows(
     let (a, b) = (new_org(), new_org());
     setup_org(store, &a).await;
     setup_org(store, &b).await;
-    let (id_b, key) = create(store, &b, "email,training,date\nsame@example.com,forklift,2024-01-01\n").await;
+    let (id_b, key) = create(
+        store,
+        &b,
+        "email,training,date\nsame@example.com,forklift,2024-01-01\n",
+    )
+    .await;
     deliver(store, &key).await;
-    call(store, &b, "POST", &format!("/imports/{id_b}/commit"), Some(json!({}))).await;
+    call(
+        store,
+        &b,
+        "POST",
+        &format!("/imports/{id_b}/commit"),
+        Some(json!({})),
+    )
+    .await;
     deliver(store, &keys::s3::commit_key(&b, &id_b)).await;
 
     signup(store, &a, "sub-same-a", "same@example.com").await;
     let s = summary(store, &b, &id_b).await;
-    assert_eq!(s["statuses"]["pending"], 1, "organisation A's sign-up touched B: {s}");
+    assert_eq!(
+        s["statuses"]["pending"], 1,
+        "organisation A's sign-up touched B: {s}"
+    );
 
     // An object under A's prefix naming B's import creates nothing for either.
     let forged = format!("uploads/{a}/{id_b}/source.csv");
-    let report = put_and_deliver(store, &forged, b"email,training,date\nx@example.com,forklift,2024-01-01\n").await;
+    let report = put_and_deliver(
+        store,
+        &forged,
+        b"email,training,date\nx@example.com,forklift,2024-01-01\n",
+    )
+    .await;
     assert_eq!(report.ignored, 1);
     let (status, _) = call(store, &a, "GET", &format!("/imports/{id_b}"), None).await;
     assert_eq!(status, 404);
@@ -881,7 +1522,11 @@ async fn a_sign_up_in_one_organisation_never_applies_another_organisations_rows(
         ("DELETE", format!("/imports/{id_b}/pending-rows")),
         ("POST", "/trainings/forklift/publish".to_string()),
     ] {
-        let body = if method == "PATCH" { Some(json!({"cells": {"email": "y@example.com"}})) } else { None };
+        let body = if method == "PATCH" {
+            Some(json!({"cells": {"email": "y@example.com"}}))
+        } else {
+            None
+        };
         let other = new_org();
         let (status, answer) = call(store, &other, method, &path, body).await;
         assert_eq!(status, 404, "{method} {path}: {answer}");
@@ -896,22 +1541,53 @@ async fn an_import_left_validating_fails_with_a_reason_and_a_stopped_commit_resu
     let env = test_env("stale").await;
     let (store, org) = (&env.store, &env.org);
     setup_org(store, org).await;
-    let (stuck, _) = create(store, org, "email,training,date\na@example.com,forklift,2024-01-01\n").await;
+    let (stuck, _) = create(
+        store,
+        org,
+        "email,training,date\na@example.com,forklift,2024-01-01\n",
+    )
+    .await;
     // The worker started and died for good: validating, last touched 20 minutes ago.
-    store.transition_import(org, &stuck, &[training_imports::domain::ImportStatus::Uploaded], training_imports::domain::ImportStatus::Validating, vec![], None).await.unwrap();
+    store
+        .transition_import(
+            org,
+            &stuck,
+            &[training_imports::domain::ImportStatus::Uploaded],
+            training_imports::domain::ImportStatus::Validating,
+            vec![],
+            None,
+        )
+        .await
+        .unwrap();
     age(store, org, &stuck).await;
     let s = summary(store, org, &stuck).await;
     assert_eq!(s["status"], "failed");
     assert_eq!(s["failure"]["code"], "PROCESSING_STOPPED");
 
-    let (id, key) = create(store, org, "email,training,date\nb@example.com,forklift,2024-01-01\n").await;
+    let (id, key) = create(
+        store,
+        org,
+        "email,training,date\nb@example.com,forklift,2024-01-01\n",
+    )
+    .await;
     deliver(store, &key).await;
-    call(store, org, "POST", &format!("/imports/{id}/commit"), Some(json!({}))).await;
+    call(
+        store,
+        org,
+        "POST",
+        &format!("/imports/{id}/commit"),
+        Some(json!({})),
+    )
+    .await;
     let first = commit_etag(store, org, &id).await;
     // The commit's event was lost: importing, untouched for 20 minutes.
     age(store, org, &id).await;
     let s = summary(store, org, &id).await;
-    assert_eq!((s["status"].as_str(), s["commit_resumes"].as_u64()), (Some("importing"), Some(1)), "{s}");
+    assert_eq!(
+        (s["status"].as_str(), s["commit_resumes"].as_u64()),
+        (Some("importing"), Some(1)),
+        "{s}"
+    );
     // Written again as new content, so that even a relay that watches ETags sends it.
     assert_ne!(commit_etag(store, org, &id).await, first);
     deliver(store, &keys::s3::commit_key(org, &id)).await; // the new commit request's event
@@ -920,7 +1596,15 @@ async fn an_import_left_validating_fails_with_a_reason_and_a_stopped_commit_resu
 }
 
 async fn commit_etag(store: &Store, org: &OrgId, id: &ImportId) -> Option<String> {
-    store.s3().head_object().bucket(store.bucket()).key(keys::s3::commit_key(org, id)).send().await.unwrap().e_tag
+    store
+        .s3()
+        .head_object()
+        .bucket(store.bucket())
+        .key(keys::s3::commit_key(org, id))
+        .send()
+        .await
+        .unwrap()
+        .e_tag
 }
 
 async fn age(store: &Store, org: &OrgId, id: &ImportId) {
@@ -929,8 +1613,14 @@ async fn age(store: &Store, org: &OrgId, id: &ImportId) {
         .dynamodb()
         .update_item()
         .table_name(store.table())
-        .key("pk", aws_sdk_dynamodb::types::AttributeValue::S(keys::import_pk(org, id)))
-        .key("sk", aws_sdk_dynamodb::types::AttributeValue::S(keys::SUMMARY_SK.into()))
+        .key(
+            "pk",
+            aws_sdk_dynamodb::types::AttributeValue::S(keys::import_pk(org, id)),
+        )
+        .key(
+            "sk",
+            aws_sdk_dynamodb::types::AttributeValue::S(keys::SUMMARY_SK.into()),
+        )
         .update_expression("SET updated_at = :old")
         .expression_attribute_values(":old", aws_sdk_dynamodb::types::AttributeValue::S(old))
         .send()
@@ -955,14 +1645,30 @@ async fn a_sign_in_returns_by_its_deadline_whatever_dynamodb_does() {
     let s3 = aws_sdk_s3::Client::new(&sdk_config(&s3_endpoint()).await);
     let store = Store::new(ddb, s3, "never-answers", TEST_BUCKET);
     let org = new_org();
-    let sign_in = post_authentication_event("sub-zoe", &[("custom:org_id", org.as_str()), ("email", "zoe@example.com")]);
+    let sign_in = post_authentication_event(
+        "sub-zoe",
+        &[
+            ("custom:org_id", org.as_str()),
+            ("email", "zoe@example.com"),
+        ],
+    );
 
     let started = tokio::time::Instant::now();
-    let handled = tokio::time::timeout(std::time::Duration::from_secs(30), on_signup::process(&suite::cognito::offline_triggers(&store), &sign_in))
-        .await
-        .expect("the sign-in trigger returned")
-        .unwrap();
-    assert!(matches!(handled, on_signup::Handled::NotApplied(ref why) if why.contains("not finished")), "{handled:?}");
-    assert!(started.elapsed() <= on_signup::SIGN_IN_DEADLINE + std::time::Duration::from_millis(50), "{:?}", started.elapsed());
+    let handled = tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        on_signup::process(&suite::cognito::offline_triggers(&store), &sign_in),
+    )
+    .await
+    .expect("the sign-in trigger returned")
+    .unwrap();
+    assert!(
+        matches!(handled, on_signup::Handled::NotApplied(ref why) if why.contains("not finished")),
+        "{handled:?}"
+    );
+    assert!(
+        started.elapsed() <= on_signup::SIGN_IN_DEADLINE + std::time::Duration::from_millis(50),
+        "{:?}",
+        started.elapsed()
+    );
     assert!(on_signup::SIGN_IN_DEADLINE < std::time::Duration::from_secs(5));
 }

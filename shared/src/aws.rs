@@ -16,8 +16,14 @@ pub struct Resources {
 impl Resources {
     /// Fails at start-up, not on the first request, when a variable is missing.
     pub fn from_env() -> anyhow::Result<Resources> {
-        let var = |name: &str| std::env::var(name).map_err(|_| anyhow::anyhow!("environment variable {name} is not set"));
-        Ok(Resources { table: var("TABLE_NAME")?, bucket: var("BUCKET_NAME")? })
+        let var = |name: &str| {
+            std::env::var(name)
+                .map_err(|_| anyhow::anyhow!("environment variable {name} is not set"))
+        };
+        Ok(Resources {
+            table: var("TABLE_NAME")?,
+            bucket: var("BUCKET_NAME")?,
+        })
     }
 }
 
@@ -30,7 +36,10 @@ pub fn http_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
 
 /// The SDK configuration from the environment (region, credentials, endpoints).
 pub async fn sdk_config() -> aws_config::SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest()).http_client(http_client()).load().await
+    aws_config::defaults(BehaviorVersion::latest())
+        .http_client(http_client())
+        .load()
+        .await
 }
 
 pub fn dynamodb_client(config: &aws_config::SdkConfig) -> aws_sdk_dynamodb::Client {
@@ -38,8 +47,11 @@ pub fn dynamodb_client(config: &aws_config::SdkConfig) -> aws_sdk_dynamodb::Clie
 }
 
 pub fn s3_client(config: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
-    let local = std::env::var("AWS_ENDPOINT_URL_S3").is_ok() || std::env::var("AWS_ENDPOINT_URL").is_ok();
-    let s3_config = aws_sdk_s3::config::Builder::from(config).force_path_style(local).build();
+    let local =
+        std::env::var("AWS_ENDPOINT_URL_S3").is_ok() || std::env::var("AWS_ENDPOINT_URL").is_ok();
+    let s3_config = aws_sdk_s3::config::Builder::from(config)
+        .force_path_style(local)
+        .build();
     aws_sdk_s3::Client::from_conf(s3_config)
 }
 
@@ -48,12 +60,19 @@ pub fn s3_client(config: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
 pub async fn store_from_env() -> anyhow::Result<crate::store::Store> {
     let resources = Resources::from_env()?;
     let config = sdk_config().await;
-    let store = crate::store::Store::new(dynamodb_client(&config), s3_client(&config), resources.table, resources.bucket);
+    let store = crate::store::Store::new(
+        dynamodb_client(&config),
+        s3_client(&config),
+        resources.table,
+        resources.bucket,
+    );
     // Imports with more error rows than this get their error report from the worker (default
     // REPORT_INLINE_ROWS); lower it where API requests must stay short.
     match std::env::var("REPORT_INLINE_ROWS") {
         Ok(v) => {
-            let rows = v.trim().parse::<u64>().map_err(|_| anyhow::anyhow!("REPORT_INLINE_ROWS must be a whole number of rows, not '{v}'"))?;
+            let rows = v.trim().parse::<u64>().map_err(|_| {
+                anyhow::anyhow!("REPORT_INLINE_ROWS must be a whole number of rows, not '{v}'")
+            })?;
             Ok(store.with_report_inline_rows(rows))
         }
         Err(_) => Ok(store),

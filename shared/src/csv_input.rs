@@ -31,7 +31,16 @@ pub enum Role {
 }
 
 impl Role {
-    pub const ALL: [Role; 8] = [Role::Email, Role::Phone, Role::EmployeeId, Role::FullName, Role::FirstName, Role::LastName, Role::Training, Role::CompletionDate];
+    pub const ALL: [Role; 8] = [
+        Role::Email,
+        Role::Phone,
+        Role::EmployeeId,
+        Role::FullName,
+        Role::FirstName,
+        Role::LastName,
+        Role::Training,
+        Role::CompletionDate,
+    ];
 
     pub fn from_canonical(name: &str) -> Option<Role> {
         Role::ALL.into_iter().find(|r| r.canonical() == name)
@@ -53,22 +62,73 @@ impl Role {
     pub fn aliases(self) -> &'static [&'static str] {
         match self {
             Role::Email => &["email", "emailaddress", "mail", "workemail", "emailid"],
-            Role::Phone => &["phone", "phonenumber", "mobile", "mobilenumber", "mobilephone", "cell", "cellphone", "telephone", "tel"],
-            Role::EmployeeId => &["employeeid", "employee", "employeeno", "employeenumber", "empid", "empno", "hrisid", "staffid", "workerid", "personnelnumber"],
+            Role::Phone => &[
+                "phone",
+                "phonenumber",
+                "mobile",
+                "mobilenumber",
+                "mobilephone",
+                "cell",
+                "cellphone",
+                "telephone",
+                "tel",
+            ],
+            Role::EmployeeId => &[
+                "employeeid",
+                "employee",
+                "employeeno",
+                "employeenumber",
+                "empid",
+                "empno",
+                "hrisid",
+                "staffid",
+                "workerid",
+                "personnelnumber",
+            ],
             Role::FullName => &[
-                "fullname", "name", "employeename", "learner", "learnername", "person",
-                "lastfirst", "lastnamefirstname", "surnamefirstname", "namelastfirst", "namelastnamefirstname", "employeenamelastfirst",
+                "fullname",
+                "name",
+                "employeename",
+                "learner",
+                "learnername",
+                "person",
+                "lastfirst",
+                "lastnamefirstname",
+                "surnamefirstname",
+                "namelastfirst",
+                "namelastnamefirstname",
+                "employeenamelastfirst",
             ],
             Role::FirstName => &["firstname", "givenname", "first", "forename"],
             Role::LastName => &["lastname", "surname", "familyname", "last"],
-            Role::Training => &["training", "trainingid", "trainingname", "trainingtitle", "course", "courseid", "coursename", "coursetitle"],
-            Role::CompletionDate => &["completiondate", "datecompleted", "completedon", "completed", "completedate", "completedat", "date"],
+            Role::Training => &[
+                "training",
+                "trainingid",
+                "trainingname",
+                "trainingtitle",
+                "course",
+                "courseid",
+                "coursename",
+                "coursetitle",
+            ],
+            Role::CompletionDate => &[
+                "completiondate",
+                "datecompleted",
+                "completedon",
+                "completed",
+                "completedate",
+                "completedat",
+                "date",
+            ],
         }
     }
 }
 
 pub fn header_key(h: &str) -> String {
-    h.chars().filter(|c| c.is_alphanumeric()).flat_map(char::to_lowercase).collect()
+    h.chars()
+        .filter(|c| c.is_alphanumeric())
+        .flat_map(char::to_lowercase)
+        .collect()
 }
 
 /// Header names the admin gave for roles (`{"email": "Correo"}`), by canonical role name.
@@ -79,7 +139,10 @@ pub fn check_mapping(mapping: &ColumnMapping) -> Result<(), String> {
     for role in mapping.keys() {
         if Role::from_canonical(role).is_none() {
             let names: Vec<&str> = Role::ALL.iter().map(|r| r.canonical()).collect();
-            return Err(format!("columns: '{role}' is not one of {}", names.join(", ")));
+            return Err(format!(
+                "columns: '{role}' is not one of {}",
+                names.join(", ")
+            ));
         }
     }
     Ok(())
@@ -96,7 +159,11 @@ pub struct CsvLayout {
     pub ignored_columns: Vec<String>,
 }
 
-fn find_in(headers: &[String], role: Role, mapping: &ColumnMapping) -> Result<Option<usize>, FileProblem> {
+fn find_in(
+    headers: &[String],
+    role: Role,
+    mapping: &ColumnMapping,
+) -> Result<Option<usize>, FileProblem> {
     let keys: Vec<String> = headers.iter().map(|h| header_key(h)).collect();
     if let Some(given) = mapping.get(role.canonical()) {
         return match keys.iter().position(|k| *k == header_key(given)) {
@@ -112,12 +179,19 @@ fn find_in(headers: &[String], role: Role, mapping: &ColumnMapping) -> Result<Op
             )),
         };
     }
-    Ok(role.aliases().iter().find_map(|alias| keys.iter().position(|k| k == alias)))
+    Ok(role
+        .aliases()
+        .iter()
+        .find_map(|alias| keys.iter().position(|k| k == alias)))
 }
 
 /// The header row as a message shows it: each name clipped, at most 20 of them.
 fn header_list(headers: &[String]) -> String {
-    let mut shown: Vec<String> = headers.iter().take(20).map(|h| format!("'{}'", crate::domain::clip_text(h, 40))).collect();
+    let mut shown: Vec<String> = headers
+        .iter()
+        .take(20)
+        .map(|h| format!("'{}'", crate::domain::clip_text(h, 40)))
+        .collect();
     if headers.len() > 20 {
         shown.push(format!("and {} more", headers.len() - 20));
     }
@@ -127,7 +201,13 @@ fn header_list(headers: &[String]) -> String {
 fn missing_column(roles: &[Role], headers: &[String]) -> FileProblem {
     let wanted: Vec<String> = roles
         .iter()
-        .map(|r| format!("'{}' (also accepted: {})", r.canonical(), r.aliases().join(", ")))
+        .map(|r| {
+            format!(
+                "'{}' (also accepted: {})",
+                r.canonical(),
+                r.aliases().join(", ")
+            )
+        })
         .collect();
     FileProblem::new(
         "MISSING_COLUMN",
@@ -140,22 +220,37 @@ fn missing_column(roles: &[Role], headers: &[String]) -> FileProblem {
 }
 
 impl CsvLayout {
-    pub fn from_headers(headers: Vec<String>, method: MatchMethod, mapping: &ColumnMapping) -> Result<CsvLayout, FileProblem> {
+    pub fn from_headers(
+        headers: Vec<String>,
+        method: MatchMethod,
+        mapping: &ColumnMapping,
+    ) -> Result<CsvLayout, FileProblem> {
         let find = |role: Role| find_in(&headers, role, mapping);
         let need = |role: Role| find(role)?.ok_or_else(|| missing_column(&[role], &headers));
         let person = match method {
             MatchMethod::Email => vec![need(Role::Email)?],
             MatchMethod::Phone => vec![need(Role::Phone)?],
             MatchMethod::Hris => vec![need(Role::EmployeeId)?],
-            MatchMethod::Name => match (find(Role::FirstName)?, find(Role::LastName)?, find(Role::FullName)?) {
+            MatchMethod::Name => match (
+                find(Role::FirstName)?,
+                find(Role::LastName)?,
+                find(Role::FullName)?,
+            ) {
                 (Some(f), Some(l), _) => vec![f, l],
                 (_, _, Some(full)) => vec![full],
-                _ => return Err(missing_column(&[Role::FullName, Role::FirstName, Role::LastName], &headers)),
+                _ => {
+                    return Err(missing_column(
+                        &[Role::FullName, Role::FirstName, Role::LastName],
+                        &headers,
+                    ))
+                }
             },
         };
         let last_first = method == MatchMethod::Name && person.len() == 1 && {
             let k = header_key(&headers[person[0]]);
-            k.contains("lastfirst") || k.contains("lastnamefirstname") || k.contains("surnamefirstname")
+            k.contains("lastfirst")
+                || k.contains("lastnamefirstname")
+                || k.contains("surnamefirstname")
         };
         let training = need(Role::Training)?;
         let date = need(Role::CompletionDate)?;
@@ -166,7 +261,14 @@ impl CsvLayout {
             .filter(|(i, h)| !used.contains(i) && !h.trim().is_empty())
             .map(|(_, h)| h.clone())
             .collect();
-        Ok(CsvLayout { headers, person, last_first, training, date, ignored_columns })
+        Ok(CsvLayout {
+            headers,
+            person,
+            last_first,
+            training,
+            date,
+            ignored_columns,
+        })
     }
 
     pub fn date_index(&self) -> usize {
@@ -187,7 +289,11 @@ impl CsvLayout {
     /// The columns whose cells play a role, for messages.
     pub fn role_columns(&self) -> RoleColumns {
         RoleColumns {
-            person: self.person.iter().map(|&i| self.headers[i].clone()).collect(),
+            person: self
+                .person
+                .iter()
+                .map(|&i| self.headers[i].clone())
+                .collect(),
             last_first: self.last_first,
             training: self.headers[self.training].clone(),
             date: self.headers[self.date].clone(),
@@ -197,7 +303,12 @@ impl CsvLayout {
     /// The cells of a row by role. A leading apostrophe that guards a formula character
     /// (our error report writes "'+44...") is dropped, so a fixed report reads back.
     pub fn input(&self, cells: &[String]) -> RowInput {
-        let cell = |i: usize| (self.headers[i].clone(), unguard(cells.get(i).map(String::as_str).unwrap_or_default()).to_string());
+        let cell = |i: usize| {
+            (
+                self.headers[i].clone(),
+                unguard(cells.get(i).map(String::as_str).unwrap_or_default()).to_string(),
+            )
+        };
         RowInput {
             last_first: self.last_first,
             person: self.person.iter().map(|&i| cell(i)).collect(),
@@ -252,21 +363,32 @@ impl<'r> Record<'r> {
 
     /// A cell of a text record, sliced from the record's text (no check per cell).
     fn cell_text(&self, text: &'r str, i: usize) -> &'r str {
-        self.bytes.range(i).and_then(|r| text.get(r)).unwrap_or_default()
+        self.bytes
+            .range(i)
+            .and_then(|r| text.get(r))
+            .unwrap_or_default()
     }
 
     fn is_blank(&self, i: usize) -> bool {
         match self.text {
             Some(text) => self.cell_text(text, i).trim().is_empty(),
-            None => String::from_utf8_lossy(self.bytes.get(i).unwrap_or_default()).trim().is_empty(),
+            None => String::from_utf8_lossy(self.bytes.get(i).unwrap_or_default())
+                .trim()
+                .is_empty(),
         }
     }
 
     /// Every cell as written, owned (bytes that are not UTF-8 shown as U+FFFD).
     pub fn cells(&self) -> Vec<String> {
         match self.text {
-            Some(text) => (0..self.len()).map(|i| self.cell_text(text, i).to_string()).collect(),
-            None => self.bytes.iter().map(|c| String::from_utf8_lossy(c).into_owned()).collect(),
+            Some(text) => (0..self.len())
+                .map(|i| self.cell_text(text, i).to_string())
+                .collect(),
+            None => self
+                .bytes
+                .iter()
+                .map(|c| String::from_utf8_lossy(c).into_owned())
+                .collect(),
         }
     }
 
@@ -319,7 +441,10 @@ impl<R: Read> Read for LineTracker<R> {
         st.since_record += n as u64;
         // The parser reads ahead by up to one buffer (8 KB) beyond the record it is on.
         if st.since_record > MAX_RECORD_BYTES + 16 * 1024 {
-            return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, RECORD_TOO_LONG));
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                RECORD_TOO_LONG,
+            ));
         }
         // Only the line-break bytes matter: find them with memchr rather than byte by byte.
         let base = st.offset;
@@ -391,9 +516,12 @@ fn sniff<R: Read>(mut source: R) -> Result<(Sniffed<R>, u8, &'static Encoding), 
     let mut head = vec![0u8; SNIFF_BYTES];
     let mut filled = 0;
     while filled < head.len() {
-        let n = source
-            .read(&mut head[filled..])
-            .map_err(|e| FileProblem::new(FileProblem::READ_FAILED, format!("the file could not be read: {e}")))?;
+        let n = source.read(&mut head[filled..]).map_err(|e| {
+            FileProblem::new(
+                FileProblem::READ_FAILED,
+                format!("the file could not be read: {e}"),
+            )
+        })?;
         if n == 0 {
             break;
         }
@@ -411,15 +539,30 @@ fn sniff<R: Read>(mut source: R) -> Result<(Sniffed<R>, u8, &'static Encoding), 
     }
     let (encoding, bom) = detect_encoding(&head)?;
     head.drain(..bom);
-    let text = encoding.decode_without_bom_handling(&head[..head.len().min(8192)]).0;
+    let text = encoding
+        .decode_without_bom_handling(&head[..head.len().min(8192)])
+        .0;
     if text.trim().is_empty() {
-        return Err(FileProblem::new("EMPTY_FILE", "the file is empty. It needs a header row and at least one data row."));
+        return Err(FileProblem::new(
+            "EMPTY_FILE",
+            "the file is empty. It needs a header row and at least one data row.",
+        ));
     }
     let first_line = text.split(['\n', '\r']).next().unwrap_or("");
     let delimiter = pick_delimiter(first_line.as_bytes());
     let decoder = (encoding != UTF_8).then(|| encoding.new_decoder_without_bom_handling());
-    let decoded = Decoded { inner: Cursor::new(head).chain(source), decoder, raw: vec![0; 16 * 1024], out: Vec::new(), out_pos: 0, eof: false };
-    let tracker = LineTracker { inner: decoded, state: Rc::default() };
+    let decoded = Decoded {
+        inner: Cursor::new(head).chain(source),
+        decoder,
+        raw: vec![0; 16 * 1024],
+        out: Vec::new(),
+        out_pos: 0,
+        eof: false,
+    };
+    let tracker = LineTracker {
+        inner: decoded,
+        state: Rc::default(),
+    };
     Ok((tracker, delimiter, encoding))
 }
 
@@ -438,7 +581,14 @@ fn detect_encoding(head: &[u8]) -> Result<(&'static Encoding, usize), FileProble
     let sample = &head[..head.len().min(8192)];
     if sample.contains(&0) {
         // UTF-16 without a byte order mark: ASCII text leaves every other byte zero.
-        let zeros_at = |parity: usize| sample.iter().skip(parity).step_by(2).filter(|&&b| b == 0).count();
+        let zeros_at = |parity: usize| {
+            sample
+                .iter()
+                .skip(parity)
+                .step_by(2)
+                .filter(|&&b| b == 0)
+                .count()
+        };
         let half = sample.len() / 2;
         if half > 0 && zeros_at(1) * 10 > half * 4 && zeros_at(0) * 20 < half {
             return Ok((UTF_16LE, 0));
@@ -508,7 +658,12 @@ fn pick_delimiter(header_line: &[u8]) -> u8 {
             }
         }
     }
-    counts.iter().max_by_key(|c| c.1).filter(|c| c.1 > 0).map(|c| c.0).unwrap_or(b',')
+    counts
+        .iter()
+        .max_by_key(|c| c.1)
+        .filter(|c| c.1 > 0)
+        .map(|c| c.0)
+        .unwrap_or(b',')
 }
 
 impl<R: Read> CsvRows<R> {
@@ -516,7 +671,11 @@ impl<R: Read> CsvRows<R> {
         CsvRows::open_with(source, method, &ColumnMapping::new())
     }
 
-    pub fn open_with(source: R, method: MatchMethod, mapping: &ColumnMapping) -> Result<CsvRows<R>, FileProblem> {
+    pub fn open_with(
+        source: R,
+        method: MatchMethod,
+        mapping: &ColumnMapping,
+    ) -> Result<CsvRows<R>, FileProblem> {
         let (bytes, delimiter, encoding) = sniff(source)?;
         let lines = bytes.state.clone();
         let mut reader = csv::ReaderBuilder::new()
@@ -537,15 +696,29 @@ impl<R: Read> CsvRows<R> {
             ));
         }
         let layout = CsvLayout::from_headers(headers, method, mapping)?;
-        Ok(CsvRows { reader, layout, record: csv::ByteRecord::new(), rows: 0, lines, encoding: encoding.name() })
+        Ok(CsvRows {
+            reader,
+            layout,
+            record: csv::ByteRecord::new(),
+            rows: 0,
+            lines,
+            encoding: encoding.name(),
+        })
     }
 
     /// The next non-blank data row, owned, `Ok(None)` at the end.
     pub fn next_row(&mut self) -> Result<Option<RawRow>, FileProblem> {
-        let Some(record) = self.next_record()? else { return Ok(None) };
+        let Some(record) = self.next_record()? else {
+            return Ok(None);
+        };
         let cells = record.cells();
         let input = record.layout.input(&cells);
-        Ok(Some(RawRow { line: record.line, cells, input, problem: record.problem }))
+        Ok(Some(RawRow {
+            line: record.line,
+            cells,
+            input,
+            problem: record.problem,
+        }))
     }
 
     /// The next non-blank data row, borrowed from the reader until the next call: no
@@ -553,11 +726,18 @@ impl<R: Read> CsvRows<R> {
     pub fn next_record(&mut self) -> Result<Option<Record<'_>>, FileProblem> {
         loop {
             self.lines.borrow_mut().since_record = 0;
-            let more = self.reader.read_byte_record(&mut self.record).map_err(|e| self.read_problem(e))?;
+            let more = self
+                .reader
+                .read_byte_record(&mut self.record)
+                .map_err(|e| self.read_problem(e))?;
             if !more {
                 return Ok(None);
             }
-            if self.record.iter().all(|c| c.iter().all(u8::is_ascii_whitespace)) {
+            if self
+                .record
+                .iter()
+                .all(|c| c.iter().all(u8::is_ascii_whitespace))
+            {
                 continue;
             }
             self.rows += 1;
@@ -568,14 +748,32 @@ impl<R: Read> CsvRows<R> {
             let line = self.lines.borrow_mut().line_of(from);
             let text = record_text(&self.record);
             let problem = text.is_none().then(|| Issue::new(IssueCode::InvalidEncoding, None, "this row has bytes that are not UTF-8 text: save the file as 'CSV UTF-8' and upload it again"));
-            let record = Record { line, layout: &self.layout, text, bytes: &self.record, problem };
+            let record = Record {
+                line,
+                layout: &self.layout,
+                text,
+                bytes: &self.record,
+                problem,
+            };
             let expected = self.layout.headers.len();
             // Trailing empty cells are ignored; extra filled cells or missing required
             // cells mean the row does not line up with the header.
             let len = record.len();
             // Only cells past the header's can be extra; most rows have none.
-            let filled_len = if len > expected { (0..len).rev().find(|&i| !record.is_blank(i)).map_or(0, |i| i + 1) } else { len };
-            let needed_missing = self.layout.person.iter().chain([&self.layout.training, &self.layout.date]).any(|&i| i >= len);
+            let filled_len = if len > expected {
+                (0..len)
+                    .rev()
+                    .find(|&i| !record.is_blank(i))
+                    .map_or(0, |i| i + 1)
+            } else {
+                len
+            };
+            let needed_missing = self
+                .layout
+                .person
+                .iter()
+                .chain([&self.layout.training, &self.layout.date])
+                .any(|&i| i >= len);
             let problem = match record.problem {
                 None if filled_len > expected || needed_missing => Some(Issue::new(
                     IssueCode::WrongFieldCount,
@@ -600,7 +798,13 @@ impl<R: Read> CsvRows<R> {
 /// once, then that no cell starts inside a character (so each cell is a slice of it).
 fn record_text(record: &csv::ByteRecord) -> Option<&str> {
     let text = std::str::from_utf8(record.as_slice()).ok()?;
-    (0..record.len()).all(|i| record.range(i).is_some_and(|r| text.is_char_boundary(r.start))).then_some(text)
+    (0..record.len())
+        .all(|i| {
+            record
+                .range(i)
+                .is_some_and(|r| text.is_char_boundary(r.start))
+        })
+        .then_some(text)
 }
 
 /// A read error as a file problem. A row too long is the file's; any other error comes
@@ -620,14 +824,22 @@ fn read_problem(e: csv::Error, line: u64) -> FileProblem {
 /// Reads the whole file once without keeping it: finds every file-level problem (so a
 /// file that fails, fails before any row is written) and hands over the date cells, for
 /// deciding the file's day/month order. Returns the number of data rows.
-pub fn date_cells<R: Read>(source: R, method: MatchMethod, mapping: &ColumnMapping, mut each: impl FnMut(&str)) -> Result<u64, FileProblem> {
+pub fn date_cells<R: Read>(
+    source: R,
+    method: MatchMethod,
+    mapping: &ColumnMapping,
+    mut each: impl FnMut(&str),
+) -> Result<u64, FileProblem> {
     let mut rows = CsvRows::open_with(source, method, mapping)?;
     let idx = rows.layout.date_index();
     let mut record = csv::ByteRecord::new();
     let mut count = 0u64;
     loop {
         rows.lines.borrow_mut().since_record = 0;
-        let more = rows.reader.read_byte_record(&mut record).map_err(|e| rows.read_problem(e))?;
+        let more = rows
+            .reader
+            .read_byte_record(&mut record)
+            .map_err(|e| rows.read_problem(e))?;
         if !more {
             return Ok(count);
         }
@@ -663,7 +875,11 @@ mod tests {
 
     #[test]
     fn headers_are_matched_ignoring_case_spaces_and_punctuation() {
-        let rows = read_all(b"E-mail Address,Course,Date Completed,Notes\nana@example.com,Forklift,2024-01-02,x\n", MatchMethod::Email).unwrap();
+        let rows = read_all(
+            b"E-mail Address,Course,Date Completed,Notes\nana@example.com,Forklift,2024-01-02,x\n",
+            MatchMethod::Email,
+        )
+        .unwrap();
         assert_eq!(rows.len(), 1);
         assert_eq!(rows[0].input.person[0].1, "ana@example.com");
         assert_eq!(rows[0].input.training.as_ref().unwrap().1, "Forklift");
@@ -672,16 +888,28 @@ mod tests {
 
     #[test]
     fn missing_required_column_names_it_and_the_accepted_names() {
-        let err = read_all(b"email,date\nana@example.com,2024-01-02\n", MatchMethod::Email).unwrap_err();
+        let err = read_all(
+            b"email,date\nana@example.com,2024-01-02\n",
+            MatchMethod::Email,
+        )
+        .unwrap_err();
         assert_eq!(err.code, "MISSING_COLUMN");
-        assert!(err.message.contains("'training'") && err.message.contains("course"), "{}", err.message);
+        assert!(
+            err.message.contains("'training'") && err.message.contains("course"),
+            "{}",
+            err.message
+        );
     }
 
     #[test]
     fn semicolon_and_tab_files_are_detected() {
         let rows = read_all(b"\xEF\xBB\xBFemail;training;completion date\r\nana@example.com;\"Fork; lift\";2024-01-02\r\n", MatchMethod::Email).unwrap();
         assert_eq!(rows[0].input.training.as_ref().unwrap().1, "Fork; lift");
-        let rows = read_all(b"employee id\ttraining\tdate\nE1\tForklift\t2024-01-02\n", MatchMethod::Hris).unwrap();
+        let rows = read_all(
+            b"employee id\ttraining\tdate\nE1\tForklift\t2024-01-02\n",
+            MatchMethod::Hris,
+        )
+        .unwrap();
         assert_eq!(rows[0].input.person[0].1, "E1");
     }
 
@@ -702,23 +930,38 @@ mod tests {
     #[test]
     fn a_row_with_too_many_fields_is_a_row_error_not_a_file_error() {
         let rows = read_all(b"email,training,date\nana@example.com,F,2024-01-02,extra\nbo@example.com,F,2024-01-02\n", MatchMethod::Email).unwrap();
-        assert_eq!(rows[0].problem.as_ref().unwrap().code, IssueCode::WrongFieldCount);
+        assert_eq!(
+            rows[0].problem.as_ref().unwrap().code,
+            IssueCode::WrongFieldCount
+        );
         assert!(rows[1].problem.is_none());
     }
 
     #[test]
     fn first_and_last_name_columns_are_used_for_name_matching() {
-        let rows = read_all(b"First Name,Last Name,Training,Date\nAna,Lopez,F,2024-01-02\n", MatchMethod::Name).unwrap();
+        let rows = read_all(
+            b"First Name,Last Name,Training,Date\nAna,Lopez,F,2024-01-02\n",
+            MatchMethod::Name,
+        )
+        .unwrap();
         assert_eq!(rows[0].input.person.len(), 2);
     }
 
     fn utf16(text: &str, little_endian: bool, bom: bool) -> Vec<u8> {
         let mut out = vec![];
         if bom {
-            out.extend(if little_endian { [0xFF, 0xFE] } else { [0xFE, 0xFF] });
+            out.extend(if little_endian {
+                [0xFF, 0xFE]
+            } else {
+                [0xFE, 0xFF]
+            });
         }
         for unit in text.encode_utf16() {
-            out.extend(if little_endian { unit.to_le_bytes() } else { unit.to_be_bytes() });
+            out.extend(if little_endian {
+                unit.to_le_bytes()
+            } else {
+                unit.to_be_bytes()
+            });
         }
         out
     }
@@ -752,23 +995,41 @@ mod tests {
 
     #[test]
     fn an_explicit_column_mapping_wins_over_aliases() {
-        let mapping = ColumnMapping::from([("email".to_string(), "Correo".to_string()), ("training".to_string(), "Curso".to_string())]);
-        let mut rows = CsvRows::open_with(&b"Correo,Curso,Fecha,Date\nana@example.com,F,x,2024-01-02\n"[..], MatchMethod::Email, &mapping).unwrap();
+        let mapping = ColumnMapping::from([
+            ("email".to_string(), "Correo".to_string()),
+            ("training".to_string(), "Curso".to_string()),
+        ]);
+        let mut rows = CsvRows::open_with(
+            &b"Correo,Curso,Fecha,Date\nana@example.com,F,x,2024-01-02\n"[..],
+            MatchMethod::Email,
+            &mapping,
+        )
+        .unwrap();
         let row = rows.next_row().unwrap().unwrap();
         assert_eq!(row.input.person[0].1, "ana@example.com");
-        let err = CsvRows::open_with(&b"Email,Training,Date\n"[..], MatchMethod::Email, &mapping).err().unwrap();
+        let err = CsvRows::open_with(&b"Email,Training,Date\n"[..], MatchMethod::Email, &mapping)
+            .err()
+            .unwrap();
         assert!(err.message.contains("'Correo'"), "{}", err.message);
     }
 
     #[test]
     fn last_comma_first_header_is_recognised() {
-        let mut rows = CsvRows::open(&b"\"Name (Last, First)\",Training,Date\n\"Lopez, Ana\",F,2024-01-02\n"[..], MatchMethod::Name).unwrap();
+        let mut rows = CsvRows::open(
+            &b"\"Name (Last, First)\",Training,Date\n\"Lopez, Ana\",F,2024-01-02\n"[..],
+            MatchMethod::Name,
+        )
+        .unwrap();
         assert!(rows.next_row().unwrap().unwrap().input.last_first);
     }
 
     #[test]
     fn a_guarded_cell_from_an_error_report_reads_back_as_its_value() {
-        let rows = read_all(b"phone,training,date\n'+1 415 555 2671,F,2024-01-02\n", MatchMethod::Phone).unwrap();
+        let rows = read_all(
+            b"phone,training,date\n'+1 415 555 2671,F,2024-01-02\n",
+            MatchMethod::Phone,
+        )
+        .unwrap();
         assert_eq!(rows[0].input.person[0].1, "+1 415 555 2671");
         assert_eq!(rows[0].cells[0], "'+1 415 555 2671");
     }
@@ -788,10 +1049,18 @@ mod tests {
         assert_eq!(rows.encoding, "UTF-8");
         for _ in 0..good {
             let first = rows.next_record().unwrap().unwrap();
-            assert!(first.problem.is_none() && first.roles().is_some_and(|c| c.person[0] == "ok@example.com"));
+            assert!(
+                first.problem.is_none()
+                    && first
+                        .roles()
+                        .is_some_and(|c| c.person[0] == "ok@example.com")
+            );
         }
         let split = rows.next_record().unwrap().unwrap();
-        assert_eq!(split.problem.as_ref().map(|p| p.code), Some(IssueCode::InvalidEncoding));
+        assert_eq!(
+            split.problem.as_ref().map(|p| p.code),
+            Some(IssueCode::InvalidEncoding)
+        );
         assert!(split.roles().is_none());
         assert_eq!(split.cells(), vec!["\u{FFFD}", "\u{FFFD}", "2024-01-02"]);
     }
@@ -803,7 +1072,10 @@ mod tests {
         fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
             let n = buf.len().min(512);
             match self.0.read(&mut buf[..n])? {
-                0 => Err(std::io::Error::new(std::io::ErrorKind::ConnectionReset, "connection reset by peer")),
+                0 => Err(std::io::Error::new(
+                    std::io::ErrorKind::ConnectionReset,
+                    "connection reset by peer",
+                )),
                 n => Ok(n),
             }
         }
@@ -818,7 +1090,8 @@ mod tests {
         // Well past what the reader looks at before its first row.
         const { assert!(SNIFF_BYTES < 100_000) };
         csv.truncate(200_000);
-        let mut rows = CsvRows::open(Dropping(std::io::Cursor::new(csv)), MatchMethod::Email).unwrap();
+        let mut rows =
+            CsvRows::open(Dropping(std::io::Cursor::new(csv)), MatchMethod::Email).unwrap();
         let err = loop {
             match rows.next_record() {
                 Ok(Some(_)) => continue,
@@ -827,7 +1100,10 @@ mod tests {
             }
         };
         assert_eq!(err.code, "READ_FAILED", "{err:?}");
-        assert!(err.is_transient() && err.message.contains("connection reset"), "{err:?}");
+        assert!(
+            err.is_transient() && err.message.contains("connection reset"),
+            "{err:?}"
+        );
         assert!(!FileProblem::new("NOT_A_CSV", "x").is_transient());
     }
 
@@ -838,6 +1114,9 @@ mod tests {
         assert!(err.message.contains("CSV UTF-8"));
         let err = read_all(b"\x89PNG\r\n\x1a\n\0\0\0", MatchMethod::Email).unwrap_err();
         assert_eq!(err.code, "NOT_A_CSV");
-        assert_eq!(read_all(b"", MatchMethod::Email).unwrap_err().code, "EMPTY_FILE");
+        assert_eq!(
+            read_all(b"", MatchMethod::Email).unwrap_err().code,
+            "EMPTY_FILE"
+        );
     }
 }

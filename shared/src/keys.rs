@@ -109,21 +109,42 @@ pub mod s3 {
     /// What an object key means to the worker.
     #[derive(Debug, PartialEq, Eq)]
     pub enum ObjectRole {
-        Upload { org: OrgId, import: ImportId },
-        Commit { org: OrgId, import: ImportId },
+        Upload {
+            org: OrgId,
+            import: ImportId,
+        },
+        Commit {
+            org: OrgId,
+            import: ImportId,
+        },
         /// A validation to go on with ([`resume_key`]).
-        Resume { org: OrgId, import: ImportId },
+        Resume {
+            org: OrgId,
+            import: ImportId,
+        },
         /// An error report to write ([`report_request_key`]).
-        Report { org: OrgId, import: ImportId },
+        Report {
+            org: OrgId,
+            import: ImportId,
+        },
         /// A sign-up to finish applying ([`signup_key`]).
-        SignUp { org: OrgId, name: String },
+        SignUp {
+            org: OrgId,
+            name: String,
+        },
         /// `drop/<org>/<method>/<any name>.csv`: a file sent by another system.
-        Drop { org: OrgId, method: MatchMethod, name: String },
+        Drop {
+            org: OrgId,
+            method: MatchMethod,
+            name: String,
+        },
     }
 
     pub fn classify(key: &str) -> Result<ObjectRole, String> {
         let parts: Vec<&str> = key.split('/').collect();
-        let bad = || format!("object key '{key}' is not under uploads/<org>/<import>/, commits/<org>/, resume/<org>/, report-requests/<org>/, signups/<org>/ or drop/<org>/<method>/");
+        let bad = || {
+            format!("object key '{key}' is not under uploads/<org>/<import>/, commits/<org>/, resume/<org>/, report-requests/<org>/, signups/<org>/ or drop/<org>/<method>/")
+        };
         match parts.as_slice() {
             ["uploads", org, import, _file] => Ok(ObjectRole::Upload {
                 org: OrgId::parse(org)?,
@@ -142,14 +163,24 @@ pub mod s3 {
                 import: ImportId::parse(file.strip_suffix(".json").ok_or_else(bad)?)?,
             }),
             ["signups", org, file] => {
-                let name = file.strip_suffix(".json").filter(|n| !n.is_empty()).ok_or_else(bad)?;
-                Ok(ObjectRole::SignUp { org: OrgId::parse(org)?, name: name.to_string() })
+                let name = file
+                    .strip_suffix(".json")
+                    .filter(|n| !n.is_empty())
+                    .ok_or_else(bad)?;
+                Ok(ObjectRole::SignUp {
+                    org: OrgId::parse(org)?,
+                    name: name.to_string(),
+                })
             }
-            ["drop", org, method, name @ ..] if !name.is_empty() && !name.iter().any(|n| n.is_empty()) => Ok(ObjectRole::Drop {
-                org: OrgId::parse(org)?,
-                method: method.parse()?,
-                name: name.join("/"),
-            }),
+            ["drop", org, method, name @ ..]
+                if !name.is_empty() && !name.iter().any(|n| n.is_empty()) =>
+            {
+                Ok(ObjectRole::Drop {
+                    org: OrgId::parse(org)?,
+                    method: method.parse()?,
+                    name: name.join("/"),
+                })
+            }
             _ => Err(bad()),
         }
     }
@@ -164,17 +195,51 @@ mod tests {
     fn object_keys_say_what_they_are() {
         let org = OrgId::parse("acme").unwrap();
         let imp = ImportId::parse("abc").unwrap();
-        assert_eq!(classify(&upload_key(&org, &imp)).unwrap(), ObjectRole::Upload { org: org.clone(), import: imp.clone() });
-        assert_eq!(classify(&commit_key(&org, &imp)).unwrap(), ObjectRole::Commit { org: org.clone(), import: imp.clone() });
-        assert_eq!(classify(&resume_key(&org, &imp)).unwrap(), ObjectRole::Resume { org: org.clone(), import: imp.clone() });
-        assert_eq!(classify(&report_request_key(&org, &imp)).unwrap(), ObjectRole::Report { org: org.clone(), import: imp });
+        assert_eq!(
+            classify(&upload_key(&org, &imp)).unwrap(),
+            ObjectRole::Upload {
+                org: org.clone(),
+                import: imp.clone()
+            }
+        );
+        assert_eq!(
+            classify(&commit_key(&org, &imp)).unwrap(),
+            ObjectRole::Commit {
+                org: org.clone(),
+                import: imp.clone()
+            }
+        );
+        assert_eq!(
+            classify(&resume_key(&org, &imp)).unwrap(),
+            ObjectRole::Resume {
+                org: org.clone(),
+                import: imp.clone()
+            }
+        );
+        assert_eq!(
+            classify(&report_request_key(&org, &imp)).unwrap(),
+            ObjectRole::Report {
+                org: org.clone(),
+                import: imp
+            }
+        );
         assert!(classify("resume/acme/abc.json").is_err());
-        assert_eq!(classify(&signup_key(&org, "5f0c")).unwrap(), ObjectRole::SignUp { org: org.clone(), name: "5f0c".into() });
+        assert_eq!(
+            classify(&signup_key(&org, "5f0c")).unwrap(),
+            ObjectRole::SignUp {
+                org: org.clone(),
+                name: "5f0c".into()
+            }
+        );
         assert!(classify("signups/acme/.json").is_err());
         assert!(classify("signups/acme/x.csv").is_err());
         assert_eq!(
             classify("drop/acme/email/nightly/2024.csv").unwrap(),
-            ObjectRole::Drop { org, method: MatchMethod::Email, name: "nightly/2024.csv".into() }
+            ObjectRole::Drop {
+                org,
+                method: MatchMethod::Email,
+                name: "nightly/2024.csv".into()
+            }
         );
         assert!(classify("drop/acme/fax/x.csv").is_err());
         assert!(classify("uploads/ac#me/x/source.csv").is_err());

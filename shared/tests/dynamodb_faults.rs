@@ -5,8 +5,12 @@
 
 use aws_sdk_dynamodb::error::ErrorMetadata;
 use aws_sdk_dynamodb::operation::batch_write_item::{BatchWriteItemError, BatchWriteItemOutput};
-use aws_sdk_dynamodb::operation::transact_write_items::{TransactWriteItemsError, TransactWriteItemsOutput};
-use aws_sdk_dynamodb::types::error::{ProvisionedThroughputExceededException, TransactionCanceledException};
+use aws_sdk_dynamodb::operation::transact_write_items::{
+    TransactWriteItemsError, TransactWriteItemsOutput,
+};
+use aws_sdk_dynamodb::types::error::{
+    ProvisionedThroughputExceededException, TransactionCanceledException,
+};
 use aws_sdk_dynamodb::types::{AttributeValue, CancellationReason, PutRequest, WriteRequest};
 use aws_sdk_dynamodb::Client;
 use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
@@ -23,7 +27,10 @@ fn store(ddb: Client) -> Store {
 
 fn ddb(rules: &[&Rule]) -> Client {
     // The SDK's standard retry, as in production (three attempts).
-    mock_client!(aws_sdk_dynamodb, RuleMode::Sequential, rules, |c| c.retry_config(aws_sdk_dynamodb::config::retry::RetryConfig::standard().with_max_attempts(3)))
+    mock_client!(aws_sdk_dynamodb, RuleMode::Sequential, rules, |c| c
+        .retry_config(
+            aws_sdk_dynamodb::config::retry::RetryConfig::standard().with_max_attempts(3)
+        ))
 }
 
 fn rows(n: u64) -> Vec<RowRecord> {
@@ -55,13 +62,32 @@ fn rows(n: u64) -> Vec<RowRecord> {
 }
 
 fn unprocessed(n: usize) -> BatchWriteItemOutput {
-    let item = HashMap::from([("pk".to_string(), AttributeValue::S("x".into())), ("sk".to_string(), AttributeValue::S("y".into()))]);
-    let requests = (0..n).map(|_| WriteRequest::builder().put_request(PutRequest::builder().set_item(Some(item.clone())).build().unwrap()).build()).collect();
-    BatchWriteItemOutput::builder().unprocessed_items(TABLE, requests).build()
+    let item = HashMap::from([
+        ("pk".to_string(), AttributeValue::S("x".into())),
+        ("sk".to_string(), AttributeValue::S("y".into())),
+    ]);
+    let requests = (0..n)
+        .map(|_| {
+            WriteRequest::builder()
+                .put_request(
+                    PutRequest::builder()
+                        .set_item(Some(item.clone()))
+                        .build()
+                        .unwrap(),
+                )
+                .build()
+        })
+        .collect();
+    BatchWriteItemOutput::builder()
+        .unprocessed_items(TABLE, requests)
+        .build()
 }
 
 fn ids() -> (OrgId, ImportId) {
-    (OrgId::parse("acme").unwrap(), ImportId::parse("imp").unwrap())
+    (
+        OrgId::parse("acme").unwrap(),
+        ImportId::parse("imp").unwrap(),
+    )
 }
 
 #[tokio::test(start_paused = true)]
@@ -73,30 +99,65 @@ async fn unprocessed_items_are_resent_until_written() {
         .match_requests(|r| r.request_items().is_some_and(|m| m[TABLE].len() == 3))
         .then_output(|| BatchWriteItemOutput::builder().build());
     let (org, id) = ids();
-    store(ddb(&[&partial, &rest])).write_rows(&org, &id, &rows(10)).await.unwrap();
-    assert_eq!((partial.num_calls(), rest.num_calls()), (1, 1), "the 3 unprocessed items were sent again, alone");
+    store(ddb(&[&partial, &rest]))
+        .write_rows(&org, &id, &rows(10))
+        .await
+        .unwrap();
+    assert_eq!(
+        (partial.num_calls(), rest.num_calls()),
+        (1, 1),
+        "the 3 unprocessed items were sent again, alone"
+    );
 }
 
 #[tokio::test(start_paused = true)]
 async fn unprocessed_items_that_never_clear_are_an_error_not_a_silent_loss() {
-    let stuck = mock!(Client::batch_write_item).sequence().output(|| unprocessed(1)).repeatedly().build();
+    let stuck = mock!(Client::batch_write_item)
+        .sequence()
+        .output(|| unprocessed(1))
+        .repeatedly()
+        .build();
     let (org, id) = ids();
-    let err = store(ddb(&[&stuck])).write_rows(&org, &id, &rows(1)).await.unwrap_err();
+    let err = store(ddb(&[&stuck]))
+        .write_rows(&org, &id, &rows(1))
+        .await
+        .unwrap_err();
     assert!(matches!(err, StoreError::Service(_)), "{err:?}");
-    assert!(err.to_string().contains("unprocessed") || format!("{err:?}").contains("unprocessed"), "{err:?}");
-    assert_eq!(stuck.num_calls(), 10, "resent with backoff, ten attempts in all");
+    assert!(
+        err.to_string().contains("unprocessed") || format!("{err:?}").contains("unprocessed"),
+        "{err:?}"
+    );
+    assert_eq!(
+        stuck.num_calls(),
+        10,
+        "resent with backoff, ten attempts in all"
+    );
 }
 
 #[tokio::test(start_paused = true)]
 async fn throttled_batch_writes_are_retried_by_the_sdk() {
     let throttled = mock!(Client::batch_write_item)
         .sequence()
-        .error(|| BatchWriteItemError::ProvisionedThroughputExceededException(ProvisionedThroughputExceededException::builder().message("slow down").meta(ErrorMetadata::builder().code("ProvisionedThroughputExceededException").build()).build()))
+        .error(|| {
+            BatchWriteItemError::ProvisionedThroughputExceededException(
+                ProvisionedThroughputExceededException::builder()
+                    .message("slow down")
+                    .meta(
+                        ErrorMetadata::builder()
+                            .code("ProvisionedThroughputExceededException")
+                            .build(),
+                    )
+                    .build(),
+            )
+        })
         .times(2)
         .output(|| BatchWriteItemOutput::builder().build())
         .build();
     let (org, id) = ids();
-    store(ddb(&[&throttled])).write_rows(&org, &id, &rows(5)).await.unwrap();
+    store(ddb(&[&throttled]))
+        .write_rows(&org, &id, &rows(5))
+        .await
+        .unwrap();
     assert_eq!(throttled.num_calls(), 3);
 }
 
@@ -119,24 +180,53 @@ async fn transaction_conflicts_are_retried_with_backoff() {
         .output(|| TransactWriteItemsOutput::builder().build())
         .build();
     let (org, id) = ids();
-    store(ddb(&[&conflict])).delete_pending_row(&org, &id, 2, &training_imports::store::Stamp::now("admin", None)).await.unwrap();
+    store(ddb(&[&conflict]))
+        .delete_pending_row(
+            &org,
+            &id,
+            2,
+            &training_imports::store::Stamp::now("admin", None),
+        )
+        .await
+        .unwrap();
     assert_eq!(conflict.num_calls(), 4);
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_conflict_that_never_clears_is_an_error() {
-    let conflict = mock!(Client::transact_write_items).sequence().error(|| cancelled("TransactionConflict")).repeatedly().build();
+    let conflict = mock!(Client::transact_write_items)
+        .sequence()
+        .error(|| cancelled("TransactionConflict"))
+        .repeatedly()
+        .build();
     let (org, id) = ids();
-    let err = store(ddb(&[&conflict])).delete_pending_row(&org, &id, 2, &training_imports::store::Stamp::now("admin", None)).await.unwrap_err();
+    let err = store(ddb(&[&conflict]))
+        .delete_pending_row(
+            &org,
+            &id,
+            2,
+            &training_imports::store::Stamp::now("admin", None),
+        )
+        .await
+        .unwrap_err();
     assert!(matches!(err, StoreError::Service(_)), "{err:?}");
     assert_eq!(conflict.num_calls(), 10);
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_failed_condition_is_not_retried_and_is_reported_as_such() {
-    let lost = mock!(Client::transact_write_items).then_error(|| cancelled("ConditionalCheckFailed"));
+    let lost =
+        mock!(Client::transact_write_items).then_error(|| cancelled("ConditionalCheckFailed"));
     let (org, id) = ids();
-    let err = store(ddb(&[&lost])).delete_pending_row(&org, &id, 2, &training_imports::store::Stamp::now("admin", None)).await.unwrap_err();
+    let err = store(ddb(&[&lost]))
+        .delete_pending_row(
+            &org,
+            &id,
+            2,
+            &training_imports::store::Stamp::now("admin", None),
+        )
+        .await
+        .unwrap_err();
     assert!(matches!(err, StoreError::ConditionFailed), "{err:?}");
     assert_eq!(lost.num_calls(), 1);
 }
@@ -159,22 +249,46 @@ async fn people_lookups_are_one_batch_get_per_hundred_keys_and_unprocessed_keys_
     // First request: 100 distinct keys (the repeats are dropped); key 0 comes back
     // unprocessed and is asked for again, alone.
     let first = mock!(Client::batch_get_item)
-        .match_requests(|r| r.request_items().is_some_and(|m| m[TABLE].keys().len() == 100 && m[TABLE].consistent_read() == Some(true)))
+        .match_requests(|r| {
+            r.request_items().is_some_and(|m| {
+                m[TABLE].keys().len() == 100 && m[TABLE].consistent_read() == Some(true)
+            })
+        })
         .then_output(move || {
             let unprocessed = KeysAndAttributes::builder()
-                .keys(HashMap::from([("pk".to_string(), AttributeValue::S(pk(0))), ("sk".to_string(), AttributeValue::S("PEOPLE".into()))]))
+                .keys(HashMap::from([
+                    ("pk".to_string(), AttributeValue::S(pk(0))),
+                    ("sk".to_string(), AttributeValue::S("PEOPLE".into())),
+                ]))
                 .build()
                 .unwrap();
-            BatchGetItemOutput::builder().responses(TABLE, (1..100).map(people_item).collect()).unprocessed_keys(TABLE, unprocessed).build()
+            BatchGetItemOutput::builder()
+                .responses(TABLE, (1..100).map(people_item).collect())
+                .unprocessed_keys(TABLE, unprocessed)
+                .build()
         });
     let again = mock!(Client::batch_get_item)
-        .match_requests(|r| r.request_items().is_some_and(|m| m[TABLE].keys().len() == 1))
-        .then_output(move || BatchGetItemOutput::builder().responses(TABLE, vec![people_item(0)]).build());
+        .match_requests(|r| {
+            r.request_items()
+                .is_some_and(|m| m[TABLE].keys().len() == 1)
+        })
+        .then_output(move || {
+            BatchGetItemOutput::builder()
+                .responses(TABLE, vec![people_item(0)])
+                .build()
+        });
     let wanted: Vec<MatchKey> = (0..100).chain(0..50).map(key).collect();
-    let found = store(ddb(&[&first, &again])).people_with_keys(&org, wanted).await.unwrap();
+    let found = store(ddb(&[&first, &again]))
+        .people_with_keys(&org, wanted)
+        .await
+        .unwrap();
     assert_eq!((first.num_calls(), again.num_calls()), (1, 1));
     assert_eq!(found.len(), 100);
-    assert_eq!(found[&key(0)][0].person_id.as_str(), "id0", "the unprocessed key's person is not lost");
+    assert_eq!(
+        found[&key(0)][0].person_id.as_str(),
+        "id0",
+        "the unprocessed key's person is not lost"
+    );
     assert!(found.values().all(|p| p.len() == 1 && p[0].signed_up));
 }
 
@@ -184,26 +298,61 @@ async fn the_commit_checks_existing_completions_a_hundred_keys_a_request_strongl
     use training_imports::domain::{PersonId, TrainingId};
     use training_imports::store::NewCompletion;
     let org = OrgId::parse("acme").unwrap();
-    let people: Vec<PersonId> = (0..150).map(|i| PersonId::parse(&format!("p{i}")).unwrap()).collect();
+    let people: Vec<PersonId> = (0..150)
+        .map(|i| PersonId::parse(&format!("p{i}")).unwrap())
+        .collect();
     let training = TrainingId::parse("forklift").unwrap();
-    let wanted: Vec<NewCompletion> =
-        people.iter().enumerate().map(|(i, p)| NewCompletion { person: p, training: &training, title: "Forklift", date: "2024-01-01", row: i as u64 + 2 }).collect();
+    let wanted: Vec<NewCompletion> = people
+        .iter()
+        .enumerate()
+        .map(|(i, p)| NewCompletion {
+            person: p,
+            training: &training,
+            title: "Forklift",
+            date: "2024-01-01",
+            row: i as u64 + 2,
+        })
+        .collect();
     // Person 7 already has this completion. A request over 100 keys, or not strongly
     // consistent, matches no rule (DynamoDB would refuse the first).
     let get = || {
         mock!(Client::batch_get_item)
-            .match_requests(|r| r.request_items().is_some_and(|m| m[TABLE].keys().len() <= 100 && m[TABLE].consistent_read() == Some(true)))
+            .match_requests(|r| {
+                r.request_items().is_some_and(|m| {
+                    m[TABLE].keys().len() <= 100 && m[TABLE].consistent_read() == Some(true)
+                })
+            })
             .then_compute_output(|r| {
-                let p7 = |k: &HashMap<String, AttributeValue>| k["pk"].as_s().is_ok_and(|pk| pk == "ORG#acme#PERSON#p7");
-                let asked = r.request_items().map(|m| m[TABLE].keys().to_vec()).unwrap_or_default();
-                BatchGetItemOutput::builder().responses(TABLE, asked.into_iter().filter(p7).collect()).build()
+                let p7 = |k: &HashMap<String, AttributeValue>| {
+                    k["pk"].as_s().is_ok_and(|pk| pk == "ORG#acme#PERSON#p7")
+                };
+                let asked = r
+                    .request_items()
+                    .map(|m| m[TABLE].keys().to_vec())
+                    .unwrap_or_default();
+                BatchGetItemOutput::builder()
+                    .responses(TABLE, asked.into_iter().filter(p7).collect())
+                    .build()
             })
     };
     let (first, second) = (get(), get());
     let refs: Vec<&NewCompletion> = wanted.iter().collect();
-    let present = store(ddb(&[&first, &second])).completions_present(&org, &refs).await.unwrap();
-    assert_eq!((first.num_calls(), second.num_calls()), (1, 1), "150 keys take two requests");
-    assert_eq!(present.into_iter().collect::<Vec<_>>(), vec![("ORG#acme#PERSON#p7".to_string(), "COMPLETION#forklift#2024-01-01".to_string())]);
+    let present = store(ddb(&[&first, &second]))
+        .completions_present(&org, &refs)
+        .await
+        .unwrap();
+    assert_eq!(
+        (first.num_calls(), second.num_calls()),
+        (1, 1),
+        "150 keys take two requests"
+    );
+    assert_eq!(
+        present.into_iter().collect::<Vec<_>>(),
+        vec![(
+            "ORG#acme#PERSON#p7".to_string(),
+            "COMPLETION#forklift#2024-01-01".to_string()
+        )]
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -213,17 +362,29 @@ async fn the_organisations_pending_rows_are_read_page_by_page_and_given_up_past_
     let item = |email: &str| {
         HashMap::from([
             ("match_value".to_string(), AttributeValue::S(email.into())),
-            ("training_id".to_string(), AttributeValue::S("forklift".into())),
-            ("completion_date".to_string(), AttributeValue::S("2024-01-01".into())),
+            (
+                "training_id".to_string(),
+                AttributeValue::S("forklift".into()),
+            ),
+            (
+                "completion_date".to_string(),
+                AttributeValue::S("2024-01-01".into()),
+            ),
         ])
     };
-    let last_key = HashMap::from([("pk".to_string(), AttributeValue::S("ORG#acme#IMPORT#x".into()))]);
+    let last_key = HashMap::from([(
+        "pk".to_string(),
+        AttributeValue::S("ORG#acme#IMPORT#x".into()),
+    )]);
     // Only the organisation's rows under the method, at most budget + 1 a request.
     let asks_for = |budget: i32| {
         move |r: &aws_sdk_dynamodb::operation::query::QueryInput| {
             r.index_name() == Some("PendingByOrg")
                 && r.key_condition_expression() == Some("#o = :o AND begins_with(#k, :k)")
-                && r.expression_attribute_values().is_some_and(|v| v[":o"].as_s().is_ok_and(|o| o == "ORG#acme") && v[":k"].as_s().is_ok_and(|k| k == "ORG#acme#KEY#email#"))
+                && r.expression_attribute_values().is_some_and(|v| {
+                    v[":o"].as_s().is_ok_and(|o| o == "ORG#acme")
+                        && v[":k"].as_s().is_ok_and(|k| k == "ORG#acme#KEY#email#")
+                })
                 && r.limit().is_some_and(|l| l <= budget + 1)
         }
     };
@@ -231,7 +392,13 @@ async fn the_organisations_pending_rows_are_read_page_by_page_and_given_up_past_
         let lk = last_key.clone();
         let first = mock!(Client::query)
             .match_requests(move |r| asks_for(budget)(r) && r.exclusive_start_key().is_none())
-            .then_output(move || QueryOutput::builder().items(item("a@example.com")).items(item("b@example.com")).set_last_evaluated_key(Some(lk.clone())).build());
+            .then_output(move || {
+                QueryOutput::builder()
+                    .items(item("a@example.com"))
+                    .items(item("b@example.com"))
+                    .set_last_evaluated_key(Some(lk.clone()))
+                    .build()
+            });
         let lk = last_key.clone();
         let second = mock!(Client::query)
             .match_requests(move |r| asks_for(budget)(r) && r.exclusive_start_key() == Some(&lk))
@@ -240,12 +407,32 @@ async fn the_organisations_pending_rows_are_read_page_by_page_and_given_up_past_
     };
 
     let (first, second) = pages(5);
-    let read = store(ddb(&[&first, &second])).pending_of_org(&org, MatchMethod::Email, 5).await.unwrap();
-    let values: Vec<String> = read.expect("3 rows fit a budget of 5").into_iter().map(|(k, t, d)| format!("{} {t} {d}", k.value())).collect();
-    assert_eq!(values, ["a@example.com forklift 2024-01-01", "b@example.com forklift 2024-01-01", "c@example.com forklift 2024-01-01"]);
+    let read = store(ddb(&[&first, &second]))
+        .pending_of_org(&org, MatchMethod::Email, 5)
+        .await
+        .unwrap();
+    let values: Vec<String> = read
+        .expect("3 rows fit a budget of 5")
+        .into_iter()
+        .map(|(k, t, d)| format!("{} {t} {d}", k.value()))
+        .collect();
+    assert_eq!(
+        values,
+        [
+            "a@example.com forklift 2024-01-01",
+            "b@example.com forklift 2024-01-01",
+            "c@example.com forklift 2024-01-01"
+        ]
+    );
     assert_eq!((first.num_calls(), second.num_calls()), (1, 1));
 
     // Over the budget: the caller is told to ask key by key.
     let (first, second) = pages(2);
-    assert_eq!(store(ddb(&[&first, &second])).pending_of_org(&org, MatchMethod::Email, 2).await.unwrap(), None);
+    assert_eq!(
+        store(ddb(&[&first, &second]))
+            .pending_of_org(&org, MatchMethod::Email, 2)
+            .await
+            .unwrap(),
+        None
+    );
 }

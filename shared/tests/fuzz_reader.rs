@@ -9,15 +9,27 @@ use training_imports::domain::*;
 
 fn directory() -> DirectorySnapshot {
     let mut d = DirectorySnapshot::default();
-    d.add_training(Training { id: TrainingId::parse("t1").unwrap(), title: "Forklift".into(), published: true });
-    d.people.insert(MatchKey::email(&Email::parse("a@example.com").unwrap()), vec![PersonRef { person_id: PersonId::parse("p1").unwrap(), signed_up: true }]);
+    d.add_training(Training {
+        id: TrainingId::parse("t1").unwrap(),
+        title: "Forklift".into(),
+        published: true,
+    });
+    d.people.insert(
+        MatchKey::email(&Email::parse("a@example.com").unwrap()),
+        vec![PersonRef {
+            person_id: PersonId::parse("p1").unwrap(),
+            signed_up: true,
+        }],
+    );
     d
 }
 
 /// Runs the whole validation core over some bytes, as the worker would.
 fn validate(bytes: &[u8], method: MatchMethod) -> Result<usize, FileProblem> {
     let mut dates = vec![];
-    let counted = date_cells(bytes, method, &Default::default(), |d| dates.push(d.to_string()))?;
+    let counted = date_cells(bytes, method, &Default::default(), |d| {
+        dates.push(d.to_string())
+    })?;
     let order = DateOrder::detect(dates.iter().map(String::as_str));
     let mut rows = CsvRows::open(bytes, method)?;
     let dir = directory();
@@ -26,17 +38,29 @@ fn validate(bytes: &[u8], method: MatchMethod) -> Result<usize, FileProblem> {
     let mut n = 0;
     while let Some(raw) = rows.next_row()? {
         let size: usize = raw.cells.iter().map(String::len).sum();
-        assert!(size as u64 <= MAX_RECORD_BYTES * 4, "a row of {size} bytes got through");
-        let verdict = raw.input.parse(method, Some("US"), order, today).decide(method, &dir, &mut seen);
+        assert!(
+            size as u64 <= MAX_RECORD_BYTES * 4,
+            "a row of {size} bytes got through"
+        );
+        let verdict = raw
+            .input
+            .parse(method, Some("US"), order, today)
+            .decide(method, &dir, &mut seen);
         if verdict.outcome == Outcome::Error {
-            assert!(!verdict.issues.is_empty() || raw.problem.is_some(), "an error row without a reason");
+            assert!(
+                !verdict.issues.is_empty() || raw.problem.is_some(),
+                "an error row without a reason"
+            );
         }
         for i in &verdict.issues {
             assert!(!i.message.is_empty() && i.message.chars().count() < 400);
         }
         n += 1;
     }
-    assert_eq!(n as u64, counted, "the scan and the read disagree on the number of rows");
+    assert_eq!(
+        n as u64, counted,
+        "the scan and the read disagree on the number of rows"
+    );
     // The fast path gives the very same verdicts, with its caches kept and with them
     // emptied often (then the rows seen are all kept in one set, not by person).
     for limit in [None, Some(2)] {
@@ -46,11 +70,18 @@ fn validate(bytes: &[u8], method: MatchMethod) -> Result<usize, FileProblem> {
 }
 
 /// Checks [`FileChecker`] row by row against the reference rules.
-fn same_verdicts_as_the_reference(bytes: &[u8], method: MatchMethod, order: DateOrder, cache_limit: Option<usize>, dir: &DirectorySnapshot) -> Result<(), FileProblem> {
+fn same_verdicts_as_the_reference(
+    bytes: &[u8],
+    method: MatchMethod,
+    order: DateOrder,
+    cache_limit: Option<usize>,
+    dir: &DirectorySnapshot,
+) -> Result<(), FileProblem> {
     let today = NaiveDate::from_ymd_opt(2026, 11, 25).unwrap();
     let mut reference = CsvRows::open(bytes, method)?;
     let mut fast = CsvRows::open(bytes, method)?;
-    let mut checker = FileChecker::new(method, Some("US"), order, today, fast.layout.role_columns());
+    let mut checker =
+        FileChecker::new(method, Some("US"), order, today, fast.layout.role_columns());
     if let Some(limit) = cache_limit {
         checker = checker.with_cache_limit(limit);
     }
@@ -62,32 +93,61 @@ fn same_verdicts_as_the_reference(bytes: &[u8], method: MatchMethod, order: Date
                 let decision = checker.decide(&row, dir);
                 checker.verdict(&row, decision)
             }
-            None => RowVerdict::unreadable(record.problem.clone().expect("a row without cells has a problem")),
+            None => RowVerdict::unreadable(
+                record
+                    .problem
+                    .clone()
+                    .expect("a row without cells has a problem"),
+            ),
         };
         let line = record.line;
         checker.end_chunk();
-        let raw = reference.next_row()?.expect("both readers see the same rows");
+        let raw = reference
+            .next_row()?
+            .expect("both readers see the same rows");
         let want = match raw.problem {
             Some(p) => RowVerdict::unreadable(p),
-            None => raw.input.parse(method, Some("US"), order, today).decide(method, dir, &mut seen),
+            None => raw
+                .input
+                .parse(method, Some("US"), order, today)
+                .decide(method, dir, &mut seen),
         };
-        assert_eq!((line, format!("{got:?}")), (raw.line, format!("{want:?}")), "cache limit {cache_limit:?}");
+        assert_eq!(
+            (line, format!("{got:?}")),
+            (raw.line, format!("{want:?}")),
+            "cache limit {cache_limit:?}"
+        );
     }
     Ok(())
 }
 
 fn method() -> impl Strategy<Value = MatchMethod> {
-    prop_oneof![Just(MatchMethod::Email), Just(MatchMethod::Phone), Just(MatchMethod::Name), Just(MatchMethod::Hris)]
+    prop_oneof![
+        Just(MatchMethod::Email),
+        Just(MatchMethod::Phone),
+        Just(MatchMethod::Name),
+        Just(MatchMethod::Hris)
+    ]
 }
 
 /// Cells built from the characters that make CSV and our rules hard.
 fn cell() -> impl Strategy<Value = String> {
     prop::collection::vec(
         prop_oneof![
-            Just(",".to_string()), Just(";".to_string()), Just("\t".to_string()), Just("\"".to_string()),
-            Just("\n".to_string()), Just("\r".to_string()), Just("@".to_string()), Just("/".to_string()),
-            Just("=".to_string()), Just("+".to_string()), Just("'".to_string()), Just("\u{feff}".to_string()),
-            "[a-zA-Z0-9 .-]{0,6}", "\\PC{0,3}",
+            Just(",".to_string()),
+            Just(";".to_string()),
+            Just("\t".to_string()),
+            Just("\"".to_string()),
+            Just("\n".to_string()),
+            Just("\r".to_string()),
+            Just("@".to_string()),
+            Just("/".to_string()),
+            Just("=".to_string()),
+            Just("+".to_string()),
+            Just("'".to_string()),
+            Just("\u{feff}".to_string()),
+            "[a-zA-Z0-9 .-]{0,6}",
+            "\\PC{0,3}",
         ],
         0..8,
     )

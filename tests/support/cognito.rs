@@ -7,7 +7,9 @@
 //! One cognito-local per test process, started at first use on a free port; it ends
 //! when the process ends. A test fails, never skips, when it cannot start.
 
-use aws_sdk_cognitoidentityprovider::types::{AttributeType, AuthFlowType, ChallengeNameType, MessageActionType};
+use aws_sdk_cognitoidentityprovider::types::{
+    AttributeType, AuthFlowType, ChallengeNameType, MessageActionType,
+};
 use aws_sdk_cognitoidentityprovider::Client;
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -34,7 +36,11 @@ fn root() -> std::path::PathBuf {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn local_cognito() -> &'static LocalCognito {
@@ -88,13 +94,18 @@ fn serve_lambda_invoke() -> u16 {
     let port = listener.local_addr().unwrap().port();
     listener.set_nonblocking(true).unwrap();
     std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
         // Local tasks: the trigger's future need not be Send.
         let local = tokio::task::LocalSet::new();
         local.block_on(&rt, async move {
             let listener = tokio::net::TcpListener::from_std(listener).unwrap();
             loop {
-                let Ok((stream, _)) = listener.accept().await else { continue };
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
                 tokio::task::spawn_local(invoke_connection(stream));
             }
         });
@@ -114,7 +125,11 @@ async fn invoke_connection(mut stream: tokio::net::TcpStream) {
         buf.extend_from_slice(&chunk[..n]);
         if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
             let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
-            let length = head.lines().find_map(|l| l.strip_prefix("content-length:")).and_then(|v| v.trim().parse::<usize>().ok()).unwrap_or(0);
+            let length = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse::<usize>().ok())
+                .unwrap_or(0);
             break (end + 4, length);
         }
     };
@@ -125,15 +140,27 @@ async fn invoke_connection(mut stream: tokio::net::TcpStream) {
         };
         buf.extend_from_slice(&chunk[..n]);
     }
-    let request_line = String::from_utf8_lossy(&buf[..head_end]).lines().next().unwrap_or_default().to_string();
-    let event: Value = serde_json::from_slice(&buf[head_end..head_end + length]).unwrap_or(Value::Null);
+    let request_line = String::from_utf8_lossy(&buf[..head_end])
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    let event: Value =
+        serde_json::from_slice(&buf[head_end..head_end + length]).unwrap_or(Value::Null);
     let (error, body) = if !request_line.contains("/functions/on-signup/invocations") {
-        (true, json!({ "errorMessage": format!("no such function: {request_line}"), "errorType": "ResourceNotFound" }))
+        (
+            true,
+            json!({ "errorMessage": format!("no such function: {request_line}"), "errorType": "ResourceNotFound" }),
+        )
     } else {
         invoke(event).await
     };
     let body = body.to_string();
-    let extra = if error { "X-Amz-Function-Error: Unhandled\r\n" } else { "" };
+    let extra = if error {
+        "X-Amz-Function-Error: Unhandled\r\n"
+    } else {
+        ""
+    };
     let answer = format!("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n{extra}Content-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
     let _ = stream.write_all(answer.as_bytes()).await;
     let _ = stream.shutdown().await;
@@ -141,13 +168,23 @@ async fn invoke_connection(mut stream: tokio::net::TcpStream) {
 
 /// Runs the trigger for the pool named in the event: (failed, answer).
 async fn invoke(event: Value) -> (bool, Value) {
-    let pool = event.get("userPoolId").and_then(Value::as_str).unwrap_or_default().to_string();
+    let pool = event
+        .get("userPoolId")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
     let Some(triggers) = pools().lock().unwrap().get(&pool).cloned() else {
-        return (true, json!({ "errorMessage": format!("no test registered user pool {pool}"), "errorType": "TestSetup" }));
+        return (
+            true,
+            json!({ "errorMessage": format!("no test registered user pool {pool}"), "errorType": "TestSetup" }),
+        );
     };
     match on_signup::handle(&triggers, event).await {
         Ok(returned) => (false, returned),
-        Err(e) => (true, json!({ "errorMessage": e.to_string(), "errorType": "Refused" })),
+        Err(e) => (
+            true,
+            json!({ "errorMessage": e.to_string(), "errorType": "Refused" }),
+        ),
     }
 }
 
@@ -159,7 +196,10 @@ pub async fn client() -> Client {
 
 /// The triggers of a test's store, with a client for the local Cognito.
 pub async fn triggers(store: &Store) -> on_signup::Triggers {
-    on_signup::Triggers { store: store.clone(), users: client().await }
+    on_signup::Triggers {
+        store: store.clone(),
+        users: client().await,
+    }
 }
 
 /// Triggers for a benchmark: its events carry their organisation, so the user pool is
@@ -167,10 +207,15 @@ pub async fn triggers(store: &Store) -> on_signup::Triggers {
 pub fn offline_triggers(store: &Store) -> on_signup::Triggers {
     let config = aws_sdk_cognitoidentityprovider::Config::builder()
         .behavior_version(aws_sdk_cognitoidentityprovider::config::BehaviorVersion::latest())
-        .region(aws_sdk_cognitoidentityprovider::config::Region::new("us-east-1"))
+        .region(aws_sdk_cognitoidentityprovider::config::Region::new(
+            "us-east-1",
+        ))
         .endpoint_url("http://127.0.0.1:9")
         .build();
-    on_signup::Triggers { store: store.clone(), users: Client::from_conf(config) }
+    on_signup::Triggers {
+        store: store.clone(),
+        users: Client::from_conf(config),
+    }
 }
 
 /// A user pool of the local Cognito whose triggers run against `store`, set up as
@@ -190,10 +235,17 @@ const TEMPORARY: &str = "Temp-Passw0rd!1";
 /// off, so that the trigger alone must hold.
 pub async fn user_pool(store: &Store, verify_before_update: bool) -> Pool {
     use aws_sdk_cognitoidentityprovider::types::{
-        AttributeDataType, ExplicitAuthFlowsType, SchemaAttributeType, UserAttributeUpdateSettingsType, UsernameAttributeType, VerifiedAttributeType,
+        AttributeDataType, ExplicitAuthFlowsType, SchemaAttributeType,
+        UserAttributeUpdateSettingsType, UsernameAttributeType, VerifiedAttributeType,
     };
     let users = client().await;
-    let custom = |name: &str| SchemaAttributeType::builder().name(name).attribute_data_type(AttributeDataType::String).mutable(true).build();
+    let custom = |name: &str| {
+        SchemaAttributeType::builder()
+            .name(name)
+            .attribute_data_type(AttributeDataType::String)
+            .mutable(true)
+            .build()
+    };
     let mut create = users
         .create_user_pool()
         .pool_name(format!("test-{}", uuid::Uuid::new_v4().simple()))
@@ -211,7 +263,10 @@ pub async fn user_pool(store: &Store, verify_before_update: bool) -> Pool {
                 .build(),
         );
     }
-    let pool = create.send().await.expect("the local Cognito creates a user pool");
+    let pool = create
+        .send()
+        .await
+        .expect("the local Cognito creates a user pool");
     let pool_id = pool.user_pool.and_then(|p| p.id).unwrap();
     let app = users
         .create_user_pool_client()
@@ -225,11 +280,18 @@ pub async fn user_pool(store: &Store, verify_before_update: bool) -> Pool {
     let client_id = app.user_pool_client.and_then(|c| c.client_id).unwrap();
     let triggers = triggers(store).await;
     pools().lock().unwrap().insert(pool_id.clone(), triggers);
-    Pool { users, pool_id, client_id }
+    Pool {
+        users,
+        pool_id,
+        client_id,
+    }
 }
 
 fn attrs(pairs: &[(&str, &str)]) -> Vec<AttributeType> {
-    pairs.iter().map(|(k, v)| AttributeType::builder().name(*k).value(*v).build().unwrap()).collect()
+    pairs
+        .iter()
+        .map(|(k, v)| AttributeType::builder().name(*k).value(*v).build().unwrap())
+        .collect()
 }
 
 impl Pool {
@@ -247,14 +309,31 @@ impl Pool {
             .await
             .expect("the invitation is created");
         let user = out.user.unwrap();
-        user.attributes.unwrap_or_default().into_iter().find(|a| a.name == "sub").and_then(|a| a.value).unwrap_or_else(|| user.username.unwrap())
+        user.attributes
+            .unwrap_or_default()
+            .into_iter()
+            .find(|a| a.name == "sub")
+            .and_then(|a| a.value)
+            .unwrap_or_else(|| user.username.unwrap())
     }
 
     /// The first sign-in of an invited person: the temporary password, then their own.
     /// Returns their access token.
     pub async fn first_sign_in(&self, username: &str) -> String {
-        let out = self.users.initiate_auth().client_id(&self.client_id).auth_flow(AuthFlowType::UserPasswordAuth).auth_parameters("USERNAME", username).auth_parameters("PASSWORD", TEMPORARY).send().await.expect("the temporary password signs in");
-        assert_eq!(out.challenge_name, Some(ChallengeNameType::NewPasswordRequired));
+        let out = self
+            .users
+            .initiate_auth()
+            .client_id(&self.client_id)
+            .auth_flow(AuthFlowType::UserPasswordAuth)
+            .auth_parameters("USERNAME", username)
+            .auth_parameters("PASSWORD", TEMPORARY)
+            .send()
+            .await
+            .expect("the temporary password signs in");
+        assert_eq!(
+            out.challenge_name,
+            Some(ChallengeNameType::NewPasswordRequired)
+        );
         let done = self
             .users
             .respond_to_auth_challenge()
@@ -266,30 +345,65 @@ impl Pool {
             .send()
             .await
             .expect("a new password is set");
-        done.authentication_result.and_then(|r| r.access_token).unwrap()
+        done.authentication_result
+            .and_then(|r| r.access_token)
+            .unwrap()
     }
 
     /// A sign-in with the person's own password: their access token.
     pub async fn sign_in(&self, username: &str) -> String {
-        let out = self.users.initiate_auth().client_id(&self.client_id).auth_flow(AuthFlowType::UserPasswordAuth).auth_parameters("USERNAME", username).auth_parameters("PASSWORD", PASSWORD).send().await.expect("the person signs in");
-        out.authentication_result.and_then(|r| r.access_token).unwrap()
+        let out = self
+            .users
+            .initiate_auth()
+            .client_id(&self.client_id)
+            .auth_flow(AuthFlowType::UserPasswordAuth)
+            .auth_parameters("USERNAME", username)
+            .auth_parameters("PASSWORD", PASSWORD)
+            .send()
+            .await
+            .expect("the person signs in");
+        out.authentication_result
+            .and_then(|r| r.access_token)
+            .unwrap()
     }
 
     /// The user changes their own attributes with their token (what the app client allows).
     pub async fn update_own_attributes(&self, access_token: &str, attributes: &[(&str, &str)]) {
-        self.users.update_user_attributes().access_token(access_token).set_user_attributes(Some(attrs(attributes))).send().await.expect("the user may write these attributes");
+        self.users
+            .update_user_attributes()
+            .access_token(access_token)
+            .set_user_attributes(Some(attrs(attributes)))
+            .send()
+            .await
+            .expect("the user may write these attributes");
     }
 
     /// A self sign-up (SignUp) with an optional join code in the client metadata. Ok with
     /// the new account's `sub`, or the message Cognito answered with.
-    pub async fn self_sign_up(&self, username: &str, attributes: &[(&str, &str)], join_code: Option<&str>) -> Result<String, String> {
-        let mut req = self.users.sign_up().client_id(&self.client_id).username(username).password(PASSWORD).set_user_attributes(Some(attrs(attributes)));
+    pub async fn self_sign_up(
+        &self,
+        username: &str,
+        attributes: &[(&str, &str)],
+        join_code: Option<&str>,
+    ) -> Result<String, String> {
+        let mut req = self
+            .users
+            .sign_up()
+            .client_id(&self.client_id)
+            .username(username)
+            .password(PASSWORD)
+            .set_user_attributes(Some(attrs(attributes)));
         if let Some(code) = join_code {
             req = req.client_metadata(on_signup::JOIN_CODE_METADATA, code);
         }
         match req.send().await {
             Ok(out) => Ok(out.user_sub),
-            Err(e) => Err(e.into_service_error().meta().message().unwrap_or("no message").to_string()),
+            Err(e) => Err(e
+                .into_service_error()
+                .meta()
+                .message()
+                .unwrap_or("no message")
+                .to_string()),
         }
     }
 
@@ -297,16 +411,30 @@ impl Pool {
     /// the person reads it from their inbox).
     pub async fn confirm_sign_up(&self, username: &str) {
         let code = self.code_sent_to(username);
-        self.users.confirm_sign_up().client_id(&self.client_id).username(username).confirmation_code(code).send().await.expect("the code confirms the sign-up");
+        self.users
+            .confirm_sign_up()
+            .client_id(&self.client_id)
+            .username(username)
+            .confirmation_code(code)
+            .send()
+            .await
+            .expect("the code confirms the sign-up");
     }
 
     fn code_sent_to(&self, username: &str) -> String {
-        let path = local_cognito().dir.join(format!(".cognito/db/{}.json", self.pool_id));
+        let path = local_cognito()
+            .dir
+            .join(format!(".cognito/db/{}.json", self.pool_id));
         let db: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
         let users = db["Users"].as_object().unwrap();
         users
             .values()
-            .find(|u| u["Username"] == username || u["Attributes"].as_array().is_some_and(|a| a.iter().any(|x| x["Value"] == username)))
+            .find(|u| {
+                u["Username"] == username
+                    || u["Attributes"]
+                        .as_array()
+                        .is_some_and(|a| a.iter().any(|x| x["Value"] == username))
+            })
             .and_then(|u| u["ConfirmationCode"].as_str())
             .unwrap_or_else(|| panic!("no confirmation code for {username}"))
             .to_string()
@@ -314,7 +442,18 @@ impl Pool {
 
     /// The user's attributes as Cognito holds them.
     pub async fn attributes_of(&self, username: &str) -> HashMap<String, String> {
-        let out = self.users.admin_get_user().user_pool_id(&self.pool_id).username(username).send().await.unwrap();
-        out.user_attributes.unwrap_or_default().into_iter().map(|a| (a.name, a.value.unwrap_or_default())).collect()
+        let out = self
+            .users
+            .admin_get_user()
+            .user_pool_id(&self.pool_id)
+            .username(username)
+            .send()
+            .await
+            .unwrap();
+        out.user_attributes
+            .unwrap_or_default()
+            .into_iter()
+            .map(|a| (a.name, a.value.unwrap_or_default()))
+            .collect()
     }
 }

@@ -31,7 +31,9 @@ pub fn s3_endpoint() -> String {
 pub async fn sdk_config(endpoint_url: &str) -> aws_config::SdkConfig {
     aws_config::defaults(aws_config::BehaviorVersion::latest())
         .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(Credentials::new(ACCESS_KEY, SECRET_KEY, None, None, "local"))
+        .credentials_provider(Credentials::new(
+            ACCESS_KEY, SECRET_KEY, None, None, "local",
+        ))
         .endpoint_url(endpoint_url)
         .http_client(training_imports::aws::http_client())
         .load()
@@ -41,11 +43,16 @@ pub async fn sdk_config(endpoint_url: &str) -> aws_config::SdkConfig {
 /// Clients for the local services, with their own table named after the test.
 pub async fn store_for(table: &str, bucket: &str) -> Store {
     let ddb = aws_sdk_dynamodb::Client::new(&sdk_config(&dynamodb_endpoint()).await);
-    let s3_conf = aws_sdk_s3::config::Builder::from(&sdk_config(&s3_endpoint()).await).force_path_style(true).build();
+    let s3_conf = aws_sdk_s3::config::Builder::from(&sdk_config(&s3_endpoint()).await)
+        .force_path_style(true)
+        .build();
     let s3 = aws_sdk_s3::Client::from_conf(s3_conf);
     let store = Store::new(ddb, s3, table, bucket);
     if let Err(e) = store.create_table_if_missing().await {
-        panic!("DynamoDB Local is not reachable at {} ({e:?}). Start it with scripts/services start.", dynamodb_endpoint());
+        panic!(
+            "DynamoDB Local is not reachable at {} ({e:?}). Start it with scripts/services start.",
+            dynamodb_endpoint()
+        );
     }
     if let Err(e) = store.create_bucket_if_missing().await {
         panic!("the local S3 server is not reachable at {} ({e:?}). Start it with scripts/services start.", s3_endpoint());
@@ -62,13 +69,18 @@ pub struct TestEnv {
 pub async fn test_env(name: &str) -> TestEnv {
     let suffix = &uuid::Uuid::new_v4().simple().to_string()[..8];
     let store = store_for(&format!("t-{name}-{suffix}"), TEST_BUCKET).await;
-    TestEnv { store, org: OrgId::parse(&format!("org-{suffix}")).unwrap() }
+    TestEnv {
+        store,
+        org: OrgId::parse(&format!("org-{suffix}")).unwrap(),
+    }
 }
 
 fn fixture(name: &str) -> Value {
     static DIR: OnceLock<std::path::PathBuf> = OnceLock::new();
-    let dir = DIR.get_or_init(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures"));
-    let text = std::fs::read_to_string(dir.join(name)).unwrap_or_else(|e| panic!("fixture {name}: {e}"));
+    let dir =
+        DIR.get_or_init(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures"));
+    let text =
+        std::fs::read_to_string(dir.join(name)).unwrap_or_else(|e| panic!("fixture {name}: {e}"));
     serde_json::from_str(&text).unwrap()
 }
 
@@ -77,9 +89,7 @@ pub fn s3_event_json(bucket: &str, key: &str, size: i64, etag: &str) -> Value {
     let mut event = fixture("s3-object-created.json");
     let encoded: String = key
         .split('/')
-        .map(|part| {
-            percent_encode(part)
-        })
+        .map(percent_encode)
         .collect::<Vec<_>>()
         .join("/");
     let s3 = &mut event["Records"][0]["s3"];
@@ -95,7 +105,9 @@ fn percent_encode(s: &str) -> String {
     let mut out = String::new();
     for b in s.bytes() {
         match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(b as char),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
             b' ' => out.push('+'),
             _ => out.push_str(&format!("%{b:02X}")),
         }
@@ -109,19 +121,38 @@ pub fn s3_event(bucket: &str, key: &str, size: i64, etag: &str) -> S3Event {
 
 /// Puts an object in the local S3 and delivers its event to the worker, as AWS would.
 pub async fn put_and_deliver(store: &Store, key: &str, body: &[u8]) -> import_worker::WorkerReport {
-    store.put_object(key, "text/csv", body.to_vec()).await.unwrap();
+    store
+        .put_object(key, "text/csv", body.to_vec())
+        .await
+        .unwrap();
     deliver(store, key).await
 }
 
 /// Delivers the ObjectCreated event of an existing object to the worker.
 pub async fn deliver(store: &Store, key: &str) -> import_worker::WorkerReport {
-    let head = store.s3().head_object().bucket(store.bucket()).key(key).send().await.unwrap();
-    let event = s3_event(store.bucket(), key, head.content_length.unwrap_or(0), head.e_tag.as_deref().unwrap_or(""));
+    let head = store
+        .s3()
+        .head_object()
+        .bucket(store.bucket())
+        .key(key)
+        .send()
+        .await
+        .unwrap();
+    let event = s3_event(
+        store.bucket(),
+        key,
+        head.content_length.unwrap_or(0),
+        head.e_tag.as_deref().unwrap_or(""),
+    );
     import_worker::handle(store, event).await.unwrap()
 }
 
 /// The PostConfirmation event Cognito sends when a user confirms their sign-up.
-pub fn post_confirmation_event(trigger_source: &str, sub: &str, attributes: &[(&str, &str)]) -> Value {
+pub fn post_confirmation_event(
+    trigger_source: &str,
+    sub: &str,
+    attributes: &[(&str, &str)],
+) -> Value {
     let mut event = cognito_event("cognito-post-confirmation.json", sub, attributes);
     event["triggerSource"] = json!(trigger_source);
     event
@@ -145,7 +176,10 @@ fn cognito_event(fixture_name: &str, sub: &str, attributes: &[(&str, &str)]) -> 
     for (k, v) in attributes {
         attrs.insert((*k).into(), json!(v));
     }
-    for (key, flag) in [("email", "email_verified"), ("phone_number", "phone_number_verified")] {
+    for (key, flag) in [
+        ("email", "email_verified"),
+        ("phone_number", "phone_number_verified"),
+    ] {
         if attrs.contains_key(key) && !attrs.contains_key(flag) {
             attrs.insert(flag.into(), json!("true"));
         }
@@ -155,16 +189,32 @@ fn cognito_event(fixture_name: &str, sub: &str, attributes: &[(&str, &str)]) -> 
 }
 
 /// An API Gateway HTTP API (payload v2) request with a JWT authorizer's claims.
-pub fn api_request(method: &str, path_and_query: &str, body: Option<&str>, claims: Option<Value>) -> lambda_http::Request {
-    lambda_http::request::from_str(&request_json(method, path_and_query, body, claims)).expect("valid API Gateway v2 event")
+pub fn api_request(
+    method: &str,
+    path_and_query: &str,
+    body: Option<&str>,
+    claims: Option<Value>,
+) -> lambda_http::Request {
+    lambda_http::request::from_str(&request_json(method, path_and_query, body, claims))
+        .expect("valid API Gateway v2 event")
 }
 
-fn request_json(method: &str, path_and_query: &str, body: Option<&str>, claims: Option<Value>) -> String {
+fn request_json(
+    method: &str,
+    path_and_query: &str,
+    body: Option<&str>,
+    claims: Option<Value>,
+) -> String {
     let mut event = fixture("apigw-v2-request-jwt.json");
-    let (path, query) = path_and_query.split_once('?').unwrap_or((path_and_query, ""));
+    let (path, query) = path_and_query
+        .split_once('?')
+        .unwrap_or((path_and_query, ""));
     event["rawPath"] = json!(path);
     event["rawQueryString"] = json!(query);
-    let params: serde_json::Map<String, Value> = url_pairs(query).into_iter().map(|(k, v)| (k, json!(v))).collect();
+    let params: serde_json::Map<String, Value> = url_pairs(query)
+        .into_iter()
+        .map(|(k, v)| (k, json!(v)))
+        .collect();
     event["queryStringParameters"] = Value::Object(params);
     event["pathParameters"] = json!({});
     event["cookies"] = json!([]);
@@ -182,7 +232,12 @@ fn request_json(method: &str, path_and_query: &str, body: Option<&str>, claims: 
 }
 
 /// The same, with a body API Gateway passes base64-encoded (bytes that are not text).
-pub fn binary_request(method: &str, path: &str, body: &[u8], claims: Option<Value>) -> lambda_http::Request {
+pub fn binary_request(
+    method: &str,
+    path: &str,
+    body: &[u8],
+    claims: Option<Value>,
+) -> lambda_http::Request {
     use base64::Engine;
     let mut event: Value = serde_json::from_str(&request_json(method, path, None, claims)).unwrap();
     event["body"] = json!(base64::engine::general_purpose::STANDARD.encode(body));
@@ -210,14 +265,23 @@ pub fn admin_claims(org: &OrgId) -> Value {
 }
 
 /// Calls the API handler and returns (status, JSON body).
-pub async fn call_api(ctx: &import_api::ApiContext, method: &str, path: &str, body: Option<Value>, claims: Option<Value>) -> (u16, Value) {
+pub async fn call_api(
+    ctx: &import_api::ApiContext,
+    method: &str,
+    path: &str,
+    body: Option<Value>,
+    claims: Option<Value>,
+) -> (u16, Value) {
     let text = body.map(|b| b.to_string());
     let req = api_request(method, path, text.as_deref(), claims);
-    let resp = import_api::handle(ctx, req).await.expect("the handler never fails the invocation");
+    let resp = import_api::handle(ctx, req)
+        .await
+        .expect("the handler never fails the invocation");
     let status = resp.status().as_u16();
     let body = match resp.body() {
         lambda_http::Body::Text(t) => serde_json::from_str(t).unwrap_or(Value::String(t.clone())),
-        lambda_http::Body::Binary(b) => serde_json::from_slice(b).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(b).into_owned())),
+        lambda_http::Body::Binary(b) => serde_json::from_slice(b)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(b).into_owned())),
         _ => Value::Null,
     };
     (status, body)
@@ -227,8 +291,14 @@ pub async fn call_api(ctx: &import_api::ApiContext, method: &str, path: &str, bo
 pub async fn http_put(url: &str, content_type: &str, body: &[u8]) -> u16 {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let rest = url.strip_prefix("http://").expect("local URLs are http");
-    let (host, path) = rest.split_once('/').map(|(h, p)| (h, format!("/{p}"))).unwrap_or((rest, "/".into()));
-    assert!(host.starts_with("127.0.0.1") || host.starts_with("localhost"), "test PUTs go to loopback only: {host}");
+    let (host, path) = rest
+        .split_once('/')
+        .map(|(h, p)| (h, format!("/{p}")))
+        .unwrap_or((rest, "/".into()));
+    assert!(
+        host.starts_with("127.0.0.1") || host.starts_with("localhost"),
+        "test PUTs go to loopback only: {host}"
+    );
     let mut stream = tokio::net::TcpStream::connect(host).await.unwrap();
     let head = format!("PUT {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
     stream.write_all(head.as_bytes()).await.unwrap();
@@ -236,7 +306,10 @@ pub async fn http_put(url: &str, content_type: &str, body: &[u8]) -> u16 {
     let mut response = Vec::new();
     stream.read_to_end(&mut response).await.unwrap();
     let text = String::from_utf8_lossy(&response);
-    text.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0)
+    text.split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
 }
 
 /// A plain HTTP/1.1 GET (what a browser does with a presigned download URL), on
@@ -244,17 +317,38 @@ pub async fn http_put(url: &str, content_type: &str, body: &[u8]) -> u16 {
 pub async fn http_get(url: &str) -> (u16, Vec<u8>) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let rest = url.strip_prefix("http://").expect("local URLs are http");
-    let (host, path) = rest.split_once('/').map(|(h, p)| (h, format!("/{p}"))).unwrap_or((rest, "/".into()));
-    assert!(host.starts_with("127.0.0.1") || host.starts_with("localhost"), "test GETs go to loopback only: {host}");
+    let (host, path) = rest
+        .split_once('/')
+        .map(|(h, p)| (h, format!("/{p}")))
+        .unwrap_or((rest, "/".into()));
+    assert!(
+        host.starts_with("127.0.0.1") || host.starts_with("localhost"),
+        "test GETs go to loopback only: {host}"
+    );
     let mut stream = tokio::net::TcpStream::connect(host).await.unwrap();
-    stream.write_all(format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").as_bytes()).await.unwrap();
+    stream
+        .write_all(
+            format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").as_bytes(),
+        )
+        .await
+        .unwrap();
     let mut response = Vec::new();
     stream.read_to_end(&mut response).await.unwrap();
-    let split = response.windows(4).position(|w| w == b"\r\n\r\n").expect("an HTTP answer");
+    let split = response
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("an HTTP answer");
     let head = String::from_utf8_lossy(&response[..split]).to_string();
-    let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
     let mut body = response[split + 4..].to_vec();
-    if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+    if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
         body = unchunk(&body);
     }
     (status, body)
@@ -263,7 +357,15 @@ pub async fn http_get(url: &str) -> (u16, Vec<u8>) {
 fn unchunk(mut data: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     while let Some(end) = data.windows(2).position(|w| w == b"\r\n") {
-        let size = usize::from_str_radix(String::from_utf8_lossy(&data[..end]).split(';').next().unwrap().trim(), 16).unwrap_or(0);
+        let size = usize::from_str_radix(
+            String::from_utf8_lossy(&data[..end])
+                .split(';')
+                .next()
+                .unwrap()
+                .trim(),
+            16,
+        )
+        .unwrap_or(0);
         if size == 0 {
             break;
         }
@@ -275,15 +377,27 @@ fn unchunk(mut data: &[u8]) -> Vec<u8> {
 
 /// The API context tests use: JWT identity only, like the deployed API.
 pub fn api_context(store: &Store) -> import_api::ApiContext {
-    import_api::ApiContext { store: store.clone(), identity: import_api::identity::IdentityMode::Jwt, sign_in: None }
+    import_api::ApiContext {
+        store: store.clone(),
+        identity: import_api::identity::IdentityMode::Jwt,
+        sign_in: None,
+    }
 }
 
 /// Runs the PostConfirmation handler with a real event and checks it came back unchanged.
-pub async fn sign_up(store: &Store, trigger_source: &str, sub: &str, attributes: &[(&str, &str)]) -> on_signup::Handled {
+pub async fn sign_up(
+    store: &Store,
+    trigger_source: &str,
+    sub: &str,
+    attributes: &[(&str, &str)],
+) -> on_signup::Handled {
     let event = post_confirmation_event(trigger_source, sub, attributes);
     let triggers = cognito::triggers(store).await;
     let handled = on_signup::process(&triggers, &event).await.unwrap();
     let returned = on_signup::handle(&triggers, event.clone()).await.unwrap();
-    assert_eq!(returned, event, "the trigger must return the event unchanged");
+    assert_eq!(
+        returned, event,
+        "the trigger must return the event unchanged"
+    );
     handled
 }

@@ -39,13 +39,23 @@ pub fn make_csv(method: MatchMethod, rows: usize) -> Vec<u8> {
 }
 
 /// Writes such a file row by row (never held whole).
-fn write_csv(method: MatchMethod, rows: usize, out: &mut impl std::io::Write) -> std::io::Result<()> {
+fn write_csv(
+    method: MatchMethod,
+    rows: usize,
+    out: &mut impl std::io::Write,
+) -> std::io::Result<()> {
     let people = (rows / 5).max(1);
     out.write_all(header(method).as_bytes())?;
     for r in 0..rows {
         let p = (r * 7919) % people;
         let t = (r * 31) % TRAININGS;
-        writeln!(out, "{},Training {t},2024-{:02}-{:02}", person_cell(method, p), 1 + r % 12, 1 + r % 28)?;
+        writeln!(
+            out,
+            "{},Training {t},2024-{:02}-{:02}",
+            person_cell(method, p),
+            1 + r % 12,
+            1 + r % 28
+        )?;
     }
     Ok(())
 }
@@ -62,11 +72,21 @@ fn key_of(method: MatchMethod, cell: &str) -> MatchKey {
 fn directory(method: MatchMethod, people: usize) -> DirectorySnapshot {
     let mut d = DirectorySnapshot::default();
     for t in 0..TRAININGS {
-        d.add_training(Training { id: TrainingId::parse(&format!("t{t}")).unwrap(), title: format!("Training {t}"), published: true });
+        d.add_training(Training {
+            id: TrainingId::parse(&format!("t{t}")).unwrap(),
+            title: format!("Training {t}"),
+            published: true,
+        });
     }
     for i in 0..people {
         let pid = PersonId::parse(&format!("p{i}")).unwrap();
-        d.people.insert(key_of(method, &person_cell(method, i)), vec![PersonRef { person_id: pid, signed_up: i % 2 == 0 }]);
+        d.people.insert(
+            key_of(method, &person_cell(method, i)),
+            vec![PersonRef {
+                person_id: pid,
+                signed_up: i % 2 == 0,
+            }],
+        );
     }
     d
 }
@@ -83,16 +103,31 @@ fn bare_read(bytes: &[u8]) -> usize {
 
 /// The validation core as the worker runs it: rows read from a stream, parsed and
 /// decided in chunks of 1000, caches bounded. Returns (rows, valid rows).
-fn core<R: std::io::Read>(source: R, method: MatchMethod, dir: &DirectorySnapshot) -> (usize, usize) {
+fn core<R: std::io::Read>(
+    source: R,
+    method: MatchMethod,
+    dir: &DirectorySnapshot,
+) -> (usize, usize) {
     let today = chrono::NaiveDate::from_ymd_opt(2026, 11, 25).unwrap();
     let mut rows = CsvRows::open(source, method).unwrap();
-    let mut checker = FileChecker::new(method, Some("GB"), DateOrder::Undecided, today, rows.layout.role_columns());
+    let mut checker = FileChecker::new(
+        method,
+        Some("GB"),
+        DateOrder::Undecided,
+        today,
+        rows.layout.role_columns(),
+    );
     let (mut n, mut ok) = (0, 0);
     while let Some(record) = rows.next_record().unwrap() {
         n += 1;
-        let Some(cells) = record.roles() else { continue };
+        let Some(cells) = record.roles() else {
+            continue;
+        };
         let row = checker.parse(&cells, dir);
-        if matches!(checker.decide(&row, dir).outcome, Outcome::Ready | Outcome::Pending) {
+        if matches!(
+            checker.decide(&row, dir).outcome,
+            Outcome::Ready | Outcome::Pending
+        ) {
             ok += 1;
         }
         if n % 1000 == 0 {
@@ -107,12 +142,20 @@ fn core<R: std::io::Read>(source: R, method: MatchMethod, dir: &DirectorySnapsho
 fn core_stage(bytes: &[u8], method: MatchMethod, dir: &DirectorySnapshot, stage: u8) -> usize {
     let today = chrono::NaiveDate::from_ymd_opt(2026, 11, 25).unwrap();
     let mut rows = CsvRows::open(bytes, method).unwrap();
-    let mut checker = FileChecker::new(method, Some("GB"), DateOrder::Undecided, today, rows.layout.role_columns());
+    let mut checker = FileChecker::new(
+        method,
+        Some("GB"),
+        DateOrder::Undecided,
+        today,
+        rows.layout.role_columns(),
+    );
     let mut n = 0;
     let mut sink = 0usize;
     while let Some(record) = rows.next_record().unwrap() {
         n += 1;
-        let Some(cells) = record.roles() else { continue };
+        let Some(cells) = record.roles() else {
+            continue;
+        };
         if stage == 0 {
             sink += cells.training.len();
             continue;
@@ -132,7 +175,10 @@ fn core_stage(bytes: &[u8], method: MatchMethod, dir: &DirectorySnapshot, stage:
 /// A bare read that also finds each row's person among the file's people (a table
 /// filled beforehand, keyed by the cell's text kept inline in the table): the least any
 /// check that keeps something per person does per row.
-fn bare_read_with_person_lookup(bytes: &[u8], people: &hashbrown::HashMap<compact_str::CompactString, u32>) -> usize {
+fn bare_read_with_person_lookup(
+    bytes: &[u8],
+    people: &hashbrown::HashMap<compact_str::CompactString, u32>,
+) -> usize {
     let mut r = csv::ReaderBuilder::new().from_reader(bytes);
     let mut rec = csv::ByteRecord::new();
     let (mut n, mut sink) = (0, 0u64);
@@ -148,10 +194,17 @@ fn bench_core_stages(rows: usize) {
     println!("\n## Validation core by stage, {rows} rows (best of 7, rows/s)\n");
     println!("| method | bare csv read | bare read + one person lookup | our reader | + parse | + decide |");
     println!("| --- | ---: | ---: | ---: | ---: | ---: |");
-    for method in [MatchMethod::Email, MatchMethod::Hris, MatchMethod::Name, MatchMethod::Phone] {
+    for method in [
+        MatchMethod::Email,
+        MatchMethod::Hris,
+        MatchMethod::Name,
+        MatchMethod::Phone,
+    ] {
         let bytes = make_csv(method, rows);
         let dir = directory(method, rows / 5);
-        let people: hashbrown::HashMap<compact_str::CompactString, u32> = (0..rows / 5).map(|i| (person_cell(method, i).into(), i as u32)).collect();
+        let people: hashbrown::HashMap<compact_str::CompactString, u32> = (0..rows / 5)
+            .map(|i| (person_cell(method, i).into(), i as u32))
+            .collect();
         let mut best = [f64::MAX; 5];
         for _ in 0..7 {
             let t = Instant::now();
@@ -167,7 +220,16 @@ fn bench_core_stages(rows: usize) {
             }
         }
         let r = best.map(|s| rate(rows, s));
-        println!("| {method} | {:.0} | {:.0} ({:.0} %) | {:.0} | {:.0} | {:.0} ({:.1} %) |", r[0], r[1], 100.0 * r[1] / r[0], r[2], r[3], r[4], 100.0 * r[4] / r[0]);
+        println!(
+            "| {method} | {:.0} | {:.0} ({:.0} %) | {:.0} | {:.0} | {:.0} ({:.1} %) |",
+            r[0],
+            r[1],
+            100.0 * r[1] / r[0],
+            r[2],
+            r[3],
+            r[4],
+            100.0 * r[4] / r[0]
+        );
     }
 }
 
@@ -176,12 +238,21 @@ fn rate(rows: usize, secs: f64) -> f64 {
 }
 
 fn bench_core(rows: usize) {
-    println!("\n## Validation core, {rows} rows in memory, each person about 5 times, 500 trainings\n");
-    println!("| method | bare csv read (rows/s) | validation core (rows/s) | core / bare | valid rows |");
+    println!(
+        "\n## Validation core, {rows} rows in memory, each person about 5 times, 500 trainings\n"
+    );
+    println!(
+        "| method | bare csv read (rows/s) | validation core (rows/s) | core / bare | valid rows |"
+    );
     println!("| --- | ---: | ---: | ---: | ---: |");
     // `bench core <rows> <method>` runs one method only (for profiling).
     let only: Option<MatchMethod> = std::env::args().nth(3).and_then(|m| m.parse().ok());
-    for method in [MatchMethod::Email, MatchMethod::Hris, MatchMethod::Name, MatchMethod::Phone] {
+    for method in [
+        MatchMethod::Email,
+        MatchMethod::Hris,
+        MatchMethod::Name,
+        MatchMethod::Phone,
+    ] {
         if only.is_some_and(|m| m != method) {
             continue;
         }
@@ -214,7 +285,15 @@ fn bench_core(rows: usize) {
 fn peak_rss_mib() -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).map(|l| l.split_whitespace().nth(1).unwrap_or("0").parse::<f64>().unwrap_or(0.0)))
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with("VmHWM:")).map(|l| {
+                l.split_whitespace()
+                    .nth(1)
+                    .unwrap_or("0")
+                    .parse::<f64>()
+                    .unwrap_or(0.0)
+            })
+        })
         .unwrap_or(0.0)
         / 1024.0
 }
@@ -231,21 +310,33 @@ fn bench_memory(rows: usize) {
     let file = std::fs::File::open(&path).unwrap();
     let (n, _) = core(file, MatchMethod::Email, &dir);
     let _ = std::fs::remove_file(&path);
-    println!("\n## Memory: streaming {n} rows ({} MB file) through the reader and rules\n", rows * 45 / 1_000_000);
-    println!("| peak RSS before | peak RSS after |\n| ---: | ---: |\n| {before:.1} MiB | {:.1} MiB |", peak_rss_mib());
+    println!(
+        "\n## Memory: streaming {n} rows ({} MB file) through the reader and rules\n",
+        rows * 45 / 1_000_000
+    );
+    println!(
+        "| peak RSS before | peak RSS after |\n| ---: | ---: |\n| {before:.1} MiB | {:.1} MiB |",
+        peak_rss_mib()
+    );
 }
 
 mod store_bench {
     use super::*;
     use training_imports::domain::{ImportId, OrgId, RowStatus};
     use training_imports::pipeline::{commit, manage, validate};
-    use training_imports::store::{CommittedRow, NewCompletion, PersonProfile, RowRecord, Store, TrainingRecord};
+    use training_imports::store::{
+        CommittedRow, NewCompletion, PersonProfile, RowRecord, Store, TrainingRecord,
+    };
 
     fn row(i: u64) -> RowRecord {
         RowRecord {
             import_id: "floor".into(),
             row: i + 2,
-            cells: vec![format!("person{i}@example.com"), format!("Training {}", i % 500), "2024-01-01".into()],
+            cells: vec![
+                format!("person{i}@example.com"),
+                format!("Training {}", i % 500),
+                "2024-01-01".into(),
+            ],
             outcome: Outcome::Pending,
             status: RowStatus::Validated,
             issues: vec![],
@@ -269,15 +360,35 @@ mod store_bench {
 
     async fn seed_trainings(store: &Store, org: &OrgId) {
         for t in 0..TRAININGS {
-            let rec = TrainingRecord { training_id: format!("t{t}"), title: format!("Training {t}"), published: true, created_at: "2026-01-01T00:00:00Z".into(), changed_by: None };
+            let rec = TrainingRecord {
+                training_id: format!("t{t}"),
+                title: format!("Training {t}"),
+                published: true,
+                created_at: "2026-01-01T00:00:00Z".into(),
+                changed_by: None,
+            };
             store.put_training(org, &rec).await.unwrap();
         }
     }
 
     /// An email import of pasted CSV text.
     async fn paste_import(store: &Store, org: &OrgId, csv: &str) -> ImportId {
-        let new = manage::NewImport { method: MatchMethod::Email, file_name: "bench.csv".into(), options: Default::default(), csv_text: Some(csv.to_string()), size: None, by: None };
-        ImportId::parse(&manage::create_import(store, org, new).await.unwrap().summary.import_id).unwrap()
+        let new = manage::NewImport {
+            method: MatchMethod::Email,
+            file_name: "bench.csv".into(),
+            options: Default::default(),
+            csv_text: Some(csv.to_string()),
+            size: None,
+            by: None,
+        };
+        ImportId::parse(
+            &manage::create_import(store, org, new)
+                .await
+                .unwrap()
+                .summary
+                .import_id,
+        )
+        .unwrap()
     }
 
     async fn seed(store: &Store, org: &OrgId, people: usize) {
@@ -287,8 +398,17 @@ mod store_bench {
             .for_each_concurrent(8, |i| async move {
                 let email = person_cell(MatchMethod::Email, i);
                 let signed_up = i % 2 == 0;
-                let profile = PersonProfile { person_id: format!("p{i}"), email: Some(email.clone()), signed_up, created_at: "2026-01-01T00:00:00Z".into(), ..Default::default() };
-                store.put_person(org, &profile, &[key_of(MatchMethod::Email, &email)]).await.unwrap();
+                let profile = PersonProfile {
+                    person_id: format!("p{i}"),
+                    email: Some(email.clone()),
+                    signed_up,
+                    created_at: "2026-01-01T00:00:00Z".into(),
+                    ..Default::default()
+                };
+                store
+                    .put_person(org, &profile, &[key_of(MatchMethod::Email, &email)])
+                    .await
+                    .unwrap();
             })
             .await;
     }
@@ -300,25 +420,54 @@ mod store_bench {
     async fn commit_items_floor(store: &Store, org: &OrgId, rows: usize) -> f64 {
         let people = (rows / 5).max(1);
         let person_of = |r: usize| (r * 7919) % people;
-        let keys: Vec<MatchKey> = (0..people).map(|p| key_of(MatchMethod::Email, &person_cell(MatchMethod::Email, p))).collect();
-        let pids: Vec<PersonId> = (0..people).map(|p| PersonId::parse(&format!("p{p}")).unwrap()).collect();
-        let tids: Vec<TrainingId> = (0..TRAININGS).map(|t| TrainingId::parse(&format!("t{t}")).unwrap()).collect();
-        let dates: Vec<String> = (0..rows).map(|r| format!("2024-{:02}-{:02}", 1 + r % 12, 1 + r % 28)).collect();
+        let keys: Vec<MatchKey> = (0..people)
+            .map(|p| key_of(MatchMethod::Email, &person_cell(MatchMethod::Email, p)))
+            .collect();
+        let pids: Vec<PersonId> = (0..people)
+            .map(|p| PersonId::parse(&format!("p{p}")).unwrap())
+            .collect();
+        let tids: Vec<TrainingId> = (0..TRAININGS)
+            .map(|t| TrainingId::parse(&format!("t{t}")).unwrap())
+            .collect();
+        let dates: Vec<String> = (0..rows)
+            .map(|r| format!("2024-{:02}-{:02}", 1 + r % 12, 1 + r % 28))
+            .collect();
         let mut moved = Vec::with_capacity(rows);
         let mut completions = Vec::new();
         for r in 0..rows {
             let p = person_of(r);
             let mut record = row(r as u64);
             let signed_up = p % 2 == 0;
-            record.status = if signed_up { RowStatus::Imported } else { RowStatus::Pending };
-            moved.push(CommittedRow { record, pending_key: (!signed_up).then_some(&keys[p]) });
+            record.status = if signed_up {
+                RowStatus::Imported
+            } else {
+                RowStatus::Pending
+            };
+            moved.push(CommittedRow {
+                record,
+                pending_key: (!signed_up).then_some(&keys[p]),
+            });
             if signed_up {
-                completions.push(NewCompletion { person: &pids[p], training: &tids[(r * 31) % TRAININGS], title: "Training", date: &dates[r], row: r as u64 + 2 });
+                completions.push(NewCompletion {
+                    person: &pids[p],
+                    training: &tids[(r * 31) % TRAININGS],
+                    title: "Training",
+                    date: &dates[r],
+                    row: r as u64 + 2,
+                });
             }
         }
         let refs: Vec<&NewCompletion> = completions.iter().collect();
         let t = Instant::now();
-        store.put_committed(org, &ImportId::parse("floor-commit-items").unwrap(), &moved, &refs).await.unwrap();
+        store
+            .put_committed(
+                org,
+                &ImportId::parse("floor-commit-items").unwrap(),
+                &moved,
+                &refs,
+            )
+            .await
+            .unwrap();
         t.elapsed().as_secs_f64()
     }
 
@@ -336,7 +485,10 @@ mod store_bench {
             async move {
                 let items: Vec<RowRecord> = (0..rows as u64).map(row).collect();
                 let t = Instant::now();
-                store.write_rows(&org, &ImportId::parse(name).unwrap(), &items).await.unwrap();
+                store
+                    .write_rows(&org, &ImportId::parse(name).unwrap(), &items)
+                    .await
+                    .unwrap();
                 t.elapsed().as_secs_f64()
             }
         };
@@ -346,12 +498,16 @@ mod store_bench {
         let today = chrono::NaiveDate::from_ymd_opt(2026, 11, 25).unwrap();
         let floor_v = floor_run("floor-validate").await;
         let t = Instant::now();
-        validate::validate_import(&store, &org, &id, today).await.unwrap();
+        validate::validate_import(&store, &org, &id, today)
+            .await
+            .unwrap();
         let validate_s = t.elapsed().as_secs_f64();
         let s = store.get_import(&org, &id).await.unwrap().unwrap();
         assert_eq!(s.rows_total as usize, rows);
 
-        manage::request_commit(&store, &org, &id, true, &bench_admin()).await.unwrap();
+        manage::request_commit(&store, &org, &id, true, &bench_admin())
+            .await
+            .unwrap();
         let floor_c = floor_run("floor-commit").await;
         let floor_items = commit_items_floor(&store, &org, rows).await;
         let t = Instant::now();
@@ -360,7 +516,8 @@ mod store_bench {
         let s = store.get_import(&org, &id).await.unwrap().unwrap();
         // Items the commit writes: every row, a completion per imported row, and per
         // page of rows the summary (cursor, lease) and a count shard.
-        let commit_items = rows + s.statuses.imported as usize + 2 * rows.div_ceil(commit::COMMIT_PAGE_ROWS);
+        let commit_items =
+            rows + s.statuses.imported as usize + 2 * rows.div_ceil(commit::COMMIT_PAGE_ROWS);
 
         // The usual hand-written way: one request per lookup and per write, row by row.
         let base_org = OrgId::parse(&format!("base-{suffix}")).unwrap();
@@ -374,7 +531,10 @@ mod store_bench {
         println!("| --- | ---: | ---: | ---: |");
         println!("| floor: BatchWriteItem of {rows} row items, 4 at once, right before validating | {floor_v:.1} s | {:.0} | 1.00x |", rows as f64 / floor_v);
         println!("| validate {rows} rows (scan, lookups, rows, summary) | {validate_s:.1} s | {:.0} | {:.2}x |", rows as f64 / validate_s, validate_s / floor_v);
-        println!("| floor again, right before committing | {floor_c:.1} s | {:.0} | 1.00x |", rows as f64 / floor_c);
+        println!(
+            "| floor again, right before committing | {floor_c:.1} s | {:.0} | 1.00x |",
+            rows as f64 / floor_c
+        );
         println!("| commit {rows} rows ({commit_items} items written) | {commit_s:.1} s | {:.0} | {:.2}x of {:.1} s |", rows as f64 / commit_s, commit_s / (floor_per_item * commit_items as f64), floor_per_item * commit_items as f64);
         println!("| floor: the commit's own items by BatchWriteItem, 4 at once (its rows, half with the pending index's keys, and its completions) | {floor_items:.1} s | {:.0} | {:.2}x |", rows as f64 / floor_items, commit_s / floor_items);
         println!("| per-row baseline ({baseline_rows} rows: GetItem per lookup, PutItem per row, validate + commit) | {base_s:.1} s | {base_rate:.0} | |");
@@ -386,23 +546,32 @@ mod store_bench {
     /// file validated in one run: what stopping and going on costs.
     pub async fn hand_on(rows: usize) {
         let suffix = &uuid::Uuid::new_v4().simple().to_string()[..8];
-        let store = suite::store_for(&format!("bench-hand-{suffix}"), "training-imports-bench").await;
+        let store =
+            suite::store_for(&format!("bench-hand-{suffix}"), "training-imports-bench").await;
         let org = OrgId::parse(&format!("hand-{suffix}")).unwrap();
         seed(&store, &org, rows / 5).await;
         let csv = String::from_utf8(make_csv(MatchMethod::Email, rows)).unwrap();
         let today = chrono::NaiveDate::from_ymd_opt(2026, 11, 25).unwrap();
         let whole = paste_import(&store, &org, &csv).await;
         let t = Instant::now();
-        validate::validate_import(&store, &org, &whole, today).await.unwrap();
+        validate::validate_import(&store, &org, &whole, today)
+            .await
+            .unwrap();
         let whole_s = t.elapsed().as_secs_f64();
 
         let split = paste_import(&store, &org, &csv).await;
         let t = Instant::now();
-        let deadline = t + validate::HAND_ON_MARGIN + std::time::Duration::from_secs_f64(whole_s / 2.0);
-        validate::validate_import_until(&store, &org, &split, today, Some(deadline)).await.unwrap();
+        let deadline =
+            t + validate::HAND_ON_MARGIN + std::time::Duration::from_secs_f64(whole_s / 2.0);
+        validate::validate_import_until(&store, &org, &split, today, Some(deadline))
+            .await
+            .unwrap();
         let first_s = t.elapsed().as_secs_f64();
         let t = Instant::now();
-        let checkpoint = store.read_object(&training_imports::keys::s3::resume_key(&org, &split)).await.unwrap();
+        let checkpoint = store
+            .read_object(&training_imports::keys::s3::resume_key(&org, &split))
+            .await
+            .unwrap();
         let read_s = t.elapsed().as_secs_f64();
         // The checkpoint: 4 magic bytes, the JSON's length, the JSON, 8 bytes per row seen.
         let len = u32::from_le_bytes(checkpoint[4..8].try_into().unwrap()) as usize;
@@ -410,7 +579,10 @@ mod store_bench {
         let done = header["rows_done"].as_u64().unwrap();
         // What the next invocation does before its first new row: read past the rows done.
         let t = Instant::now();
-        let object = store.open_object(&training_imports::keys::s3::upload_key(&org, &split), None).await.unwrap();
+        let object = store
+            .open_object(&training_imports::keys::s3::upload_key(&org, &split), None)
+            .await
+            .unwrap();
         let bytes = object.body.collect().await.unwrap().into_bytes();
         let mut reader = CsvRows::open(&bytes[..], MatchMethod::Email).unwrap();
         for _ in 0..done {
@@ -418,20 +590,37 @@ mod store_bench {
         }
         let skip_s = t.elapsed().as_secs_f64();
         let t = Instant::now();
-        validate::resume_validation(&store, &org, &split, None).await.unwrap();
+        validate::resume_validation(&store, &org, &split, None)
+            .await
+            .unwrap();
         let second_s = t.elapsed().as_secs_f64();
-        let (a, b) = (store.get_import(&org, &whole).await.unwrap().unwrap(), store.get_import(&org, &split).await.unwrap().unwrap());
-        assert_eq!((&a.outcomes, &a.issues, a.rows_total), (&b.outcomes, &b.issues, b.rows_total), "the handed-on validation differs");
+        let (a, b) = (
+            store.get_import(&org, &whole).await.unwrap().unwrap(),
+            store.get_import(&org, &split).await.unwrap().unwrap(),
+        );
+        assert_eq!(
+            (&a.outcomes, &a.issues, a.rows_total),
+            (&b.outcomes, &b.issues, b.rows_total),
+            "the handed-on validation differs"
+        );
 
         println!("\n## A validation handed on part-way, {rows} rows (DynamoDB Local, SeaweedFS)\n");
         println!("| measure | figure |");
         println!("| --- | ---: |");
         println!("| one run, start to end | {whole_s:.1} s |");
         println!("| first invocation, until it hands on | {first_s:.1} s ({done} rows) |");
-        println!("| checkpoint written (resume/) | {:.2} MiB, read back in {:.2} s |", checkpoint.len() as f64 / 1_048_576.0, read_s);
+        println!(
+            "| checkpoint written (resume/) | {:.2} MiB, read back in {:.2} s |",
+            checkpoint.len() as f64 / 1_048_576.0,
+            read_s
+        );
         println!("| reading past the {done} rows done (S3 object + CSV reader) | {skip_s:.2} s |");
         println!("| second invocation, to the end | {second_s:.1} s |");
-        println!("| handed on, start to end | {:.1} s ({:+.1} s against one run) |", first_s + second_s, first_s + second_s - whole_s);
+        println!(
+            "| handed on, start to end | {:.1} s ({:+.1} s against one run) |",
+            first_s + second_s,
+            first_s + second_s - whole_s
+        );
     }
 
     /// Deleting all pending rows of an import of `rows` rows (nobody signed up): the
@@ -443,33 +632,72 @@ mod store_bench {
     pub async fn error_report(rows: usize) {
         use training_imports::pipeline::report;
         let suffix = &uuid::Uuid::new_v4().simple().to_string()[..8];
-        let store = suite::store_for(&format!("bench-report-{suffix}"), "training-imports-bench").await;
+        let store =
+            suite::store_for(&format!("bench-report-{suffix}"), "training-imports-bench").await;
         let org = OrgId::parse(&format!("report-{suffix}")).unwrap();
         for t in 0..TRAININGS / 2 {
-            let rec = TrainingRecord { training_id: format!("t{t}"), title: format!("Training {t}"), published: true, created_at: "2026-01-01T00:00:00Z".into(), changed_by: None };
+            let rec = TrainingRecord {
+                training_id: format!("t{t}"),
+                title: format!("Training {t}"),
+                published: true,
+                created_at: "2026-01-01T00:00:00Z".into(),
+                changed_by: None,
+            };
             store.put_training(&org, &rec).await.unwrap();
         }
         let csv = String::from_utf8(make_csv(MatchMethod::Email, rows)).unwrap();
         let id = paste_import(&store, &org, &csv).await;
-        validate::validate_import(&store, &org, &id, chrono::NaiveDate::from_ymd_opt(2026, 11, 25).unwrap()).await.unwrap();
-        let errors = store.get_import(&org, &id).await.unwrap().unwrap().outcomes.error;
+        validate::validate_import(
+            &store,
+            &org,
+            &id,
+            chrono::NaiveDate::from_ymd_opt(2026, 11, 25).unwrap(),
+        )
+        .await
+        .unwrap();
+        let errors = store
+            .get_import(&org, &id)
+            .await
+            .unwrap()
+            .unwrap()
+            .outcomes
+            .error;
         let t = Instant::now();
         let inline = report::error_report(&store, &org, &id).await.unwrap();
         let inline_s = t.elapsed().as_secs_f64();
         let t = Instant::now();
         report::write_error_report(&store, &org, &id).await.unwrap();
         let worker_s = t.elapsed().as_secs_f64();
-        let written = store.read_object(&training_imports::keys::s3::report_key(&org, &id)).await.unwrap();
-        assert_eq!(&written[report::BOM.len()..], &inline[..], "the worker's report is the inline one");
-        println!("\n## Error report of a {rows}-row import, {errors} error rows ({:.1} MiB of CSV)\n", inline.len() as f64 / 1048576.0);
+        let written = store
+            .read_object(&training_imports::keys::s3::report_key(&org, &id))
+            .await
+            .unwrap();
+        assert_eq!(
+            &written[report::BOM.len()..],
+            &inline[..],
+            "the worker's report is the inline one"
+        );
+        println!(
+            "\n## Error report of a {rows}-row import, {errors} error rows ({:.1} MiB of CSV)\n",
+            inline.len() as f64 / 1048576.0
+        );
         println!("| how | time | error rows a second |\n| --- | ---: | ---: |");
-        println!("| within the request (API, up to {} error rows) | {inline_s:.1} s | {:.0} |", store.report_inline_rows(), rate(errors as usize, inline_s));
-        println!("| worker, written to S3 in parts of {} MiB | {worker_s:.1} s | {:.0} |", training_imports::store::PART_BYTES >> 20, rate(errors as usize, worker_s));
+        println!(
+            "| within the request (API, up to {} error rows) | {inline_s:.1} s | {:.0} |",
+            store.report_inline_rows(),
+            rate(errors as usize, inline_s)
+        );
+        println!(
+            "| worker, written to S3 in parts of {} MiB | {worker_s:.1} s | {:.0} |",
+            training_imports::store::PART_BYTES >> 20,
+            rate(errors as usize, worker_s)
+        );
     }
 
     pub async fn delete_pending(rows: usize) {
         let suffix = &uuid::Uuid::new_v4().simple().to_string()[..8];
-        let store = suite::store_for(&format!("bench-del-{suffix}"), "training-imports-bench").await;
+        let store =
+            suite::store_for(&format!("bench-del-{suffix}"), "training-imports-bench").await;
         let csv = String::from_utf8(make_csv(MatchMethod::Email, rows)).unwrap();
         let today = chrono::NaiveDate::from_ymd_opt(2026, 11, 25).unwrap();
         // The same file in two organisations (in one, the second import's rows would
@@ -479,18 +707,40 @@ mod store_bench {
             let org = OrgId::parse(&format!("del-{which}-{suffix}")).unwrap();
             seed_trainings(&store, &org).await;
             let id = paste_import(&store, &org, &csv).await;
-            validate::validate_import(&store, &org, &id, today).await.unwrap();
-            manage::request_commit(&store, &org, &id, true, &bench_admin()).await.unwrap();
+            validate::validate_import(&store, &org, &id, today)
+                .await
+                .unwrap();
+            manage::request_commit(&store, &org, &id, true, &bench_admin())
+                .await
+                .unwrap();
             commit::run_commit(&store, &org, &id).await.unwrap();
             imports.push((org, id));
         }
         let [(org, a), (org_b, b)] = <[(OrgId, ImportId); 2]>::try_from(imports).unwrap();
-        let pending = store.get_import(&org, &a).await.unwrap().unwrap().statuses.pending as usize;
-        assert_eq!(store.get_import(&org_b, &b).await.unwrap().unwrap().statuses.pending as usize, pending);
+        let pending = store
+            .get_import(&org, &a)
+            .await
+            .unwrap()
+            .unwrap()
+            .statuses
+            .pending as usize;
+        assert_eq!(
+            store
+                .get_import(&org_b, &b)
+                .await
+                .unwrap()
+                .unwrap()
+                .statuses
+                .pending as usize,
+            pending
+        );
 
         let items: Vec<RowRecord> = (0..pending as u64).map(row).collect();
         let t = Instant::now();
-        store.write_rows(&org, &ImportId::parse("floor-delete").unwrap(), &items).await.unwrap();
+        store
+            .write_rows(&org, &ImportId::parse("floor-delete").unwrap(), &items)
+            .await
+            .unwrap();
         let floor_s = t.elapsed().as_secs_f64();
 
         let t = Instant::now();
@@ -498,7 +748,16 @@ mod store_bench {
         let mut cursor: Option<String> = None;
         let mut deleted = 0;
         loop {
-            let done = manage::delete_all_pending(&store, &org, &a, cursor.as_deref(), manage::BULK_DELETE_BUDGET, &bench_admin()).await.unwrap();
+            let done = manage::delete_all_pending(
+                &store,
+                &org,
+                &a,
+                cursor.as_deref(),
+                manage::BULK_DELETE_BUDGET,
+                &bench_admin(),
+            )
+            .await
+            .unwrap();
             requests += 1;
             deleted += done.deleted;
             match done.next_cursor {
@@ -512,9 +771,22 @@ mod store_bench {
         let t = Instant::now();
         let mut cursor: Option<String> = None;
         loop {
-            let page = store.list_rows(&org_b, &b, None, Some(RowStatus::Pending), 200, cursor.as_deref()).await.unwrap();
+            let page = store
+                .list_rows(
+                    &org_b,
+                    &b,
+                    None,
+                    Some(RowStatus::Pending),
+                    200,
+                    cursor.as_deref(),
+                )
+                .await
+                .unwrap();
             for r in &page.rows {
-                store.delete_pending_row(&org_b, &b, r.row, &bench_admin()).await.unwrap();
+                store
+                    .delete_pending_row(&org_b, &b, r.row, &bench_admin())
+                    .await
+                    .unwrap();
             }
             match page.next_cursor {
                 Some(c) => cursor = Some(c),
@@ -522,7 +794,13 @@ mod store_bench {
             }
         }
         let per_row_s = t.elapsed().as_secs_f64();
-        let left = store.get_import(&org_b, &b).await.unwrap().unwrap().statuses.pending;
+        let left = store
+            .get_import(&org_b, &b)
+            .await
+            .unwrap()
+            .unwrap()
+            .statuses
+            .pending;
         assert_eq!(left, 0);
 
         println!("\n## Deleting all {pending} pending rows of an import (DynamoDB Local)\n");
@@ -530,7 +808,11 @@ mod store_bench {
         println!("| --- | ---: | ---: | ---: |");
         println!("| floor: BatchWriteItem of {pending} row items, 4 at once | {floor_s:.1} s | {:.0} | 1.00x |", pending as f64 / floor_s);
         println!("| batched: 99 rows + a count shard a transaction, 4 at once ({requests} request(s) of at most 20 s) | {batched_s:.1} s | {:.0} | {:.2}x |", pending as f64 / batched_s, batched_s / floor_s);
-        println!("| one transaction per row, row by row (before) | {per_row_s:.1} s | {:.0} | {:.2}x |", pending as f64 / per_row_s, per_row_s / floor_s);
+        println!(
+            "| one transaction per row, row by row (before) | {per_row_s:.1} s | {:.0} | {:.2}x |",
+            pending as f64 / per_row_s,
+            per_row_s / floor_s
+        );
     }
 
     /// The validator itself on a file of `rows` rows uploaded to the local S3 server:
@@ -538,7 +820,8 @@ mod store_bench {
     /// the process's peak RSS before (runtime, clients, trainings) and after.
     pub async fn worker_memory(rows: usize) {
         let suffix = &uuid::Uuid::new_v4().simple().to_string()[..8];
-        let store = suite::store_for(&format!("bench-mem-{suffix}"), "training-imports-bench").await;
+        let store =
+            suite::store_for(&format!("bench-mem-{suffix}"), "training-imports-bench").await;
         let org = OrgId::parse(&format!("mem-{suffix}")).unwrap();
         seed(&store, &org, 1000).await;
         let path = std::env::temp_dir().join("training-imports-worker-bench.csv");
@@ -546,21 +829,48 @@ mod store_bench {
         write_csv(MatchMethod::Email, rows, &mut file).unwrap();
         drop(file);
         let size = std::fs::metadata(&path).unwrap().len();
-        let created = manage::create_import(&store, &org, manage::NewImport { method: MatchMethod::Email, file_name: "big.csv".into(), options: Default::default(), csv_text: None, size: Some(size), by: None })
+        let created = manage::create_import(
+            &store,
+            &org,
+            manage::NewImport {
+                method: MatchMethod::Email,
+                file_name: "big.csv".into(),
+                options: Default::default(),
+                csv_text: None,
+                size: Some(size),
+                by: None,
+            },
+        )
+        .await
+        .unwrap();
+        let body = aws_sdk_s3::primitives::ByteStream::from_path(&path)
             .await
             .unwrap();
-        let body = aws_sdk_s3::primitives::ByteStream::from_path(&path).await.unwrap();
-        store.s3().put_object().bucket(store.bucket()).key(&created.summary.object_key).content_type("text/csv").body(body).send().await.unwrap();
+        store
+            .s3()
+            .put_object()
+            .bucket(store.bucket())
+            .key(&created.summary.object_key)
+            .content_type("text/csv")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
         let _ = std::fs::remove_file(&path);
         let id = ImportId::parse(&created.summary.import_id).unwrap();
         let today = chrono::NaiveDate::from_ymd_opt(2026, 11, 25).unwrap();
         let before = peak_rss_mib();
         let t = Instant::now();
-        validate::validate_import(&store, &org, &id, today).await.unwrap();
+        validate::validate_import(&store, &org, &id, today)
+            .await
+            .unwrap();
         let secs = t.elapsed().as_secs_f64();
         let s = store.get_import(&org, &id).await.unwrap().unwrap();
         assert_eq!(s.rows_total as usize, rows, "{:?}", s.failure);
-        println!("\n## The validator on a {rows}-row object ({} MB) in the local S3 server\n", size / 1_000_000);
+        println!(
+            "\n## The validator on a {rows}-row object ({} MB) in the local S3 server\n",
+            size / 1_000_000
+        );
         println!("| peak RSS before | peak RSS after | time | rows/s |\n| ---: | ---: | ---: | ---: |\n| {before:.1} MiB | {:.1} MiB | {secs:.0} s | {:.0} |", peak_rss_mib(), rows as f64 / secs);
     }
 
@@ -568,7 +878,8 @@ mod store_bench {
     /// imports: the trigger's latency, p50 / p99 / max.
     pub async fn signups(people: usize, rows_each: usize, imports: usize) {
         let suffix = &uuid::Uuid::new_v4().simple().to_string()[..8];
-        let store = suite::store_for(&format!("bench-signup-{suffix}"), "training-imports-bench").await;
+        let store =
+            suite::store_for(&format!("bench-signup-{suffix}"), "training-imports-bench").await;
         let org = OrgId::parse(&format!("signup-{suffix}")).unwrap();
         seed_trainings(&store, &org).await;
         let per_import = rows_each / imports;
@@ -578,13 +889,35 @@ mod store_bench {
             for p in 0..people {
                 for r in 0..per_import {
                     let n = i * per_import + r;
-                    csv.push_str(&format!("signup{p}@example.com,t{},2024-{:02}-{:02}\n", n % TRAININGS, 1 + (n / 28) % 12, 1 + n % 28));
+                    csv.push_str(&format!(
+                        "signup{p}@example.com,t{},2024-{:02}-{:02}\n",
+                        n % TRAININGS,
+                        1 + (n / 28) % 12,
+                        1 + n % 28
+                    ));
                 }
             }
-            let created = manage::create_import(&store, &org, manage::NewImport { method: MatchMethod::Email, file_name: format!("i{i}.csv"), options: Default::default(), csv_text: Some(csv), size: None, by: None }).await.unwrap();
+            let created = manage::create_import(
+                &store,
+                &org,
+                manage::NewImport {
+                    method: MatchMethod::Email,
+                    file_name: format!("i{i}.csv"),
+                    options: Default::default(),
+                    csv_text: Some(csv),
+                    size: None,
+                    by: None,
+                },
+            )
+            .await
+            .unwrap();
             let id = ImportId::parse(&created.summary.import_id).unwrap();
-            validate::validate_import(&store, &org, &id, today).await.unwrap();
-            manage::request_commit(&store, &org, &id, false, &bench_admin()).await.unwrap();
+            validate::validate_import(&store, &org, &id, today)
+                .await
+                .unwrap();
+            manage::request_commit(&store, &org, &id, false, &bench_admin())
+                .await
+                .unwrap();
             commit::run_commit(&store, &org, &id).await.unwrap();
         }
         // The floor, one write after each sign-up so that both meet DynamoDB Local in the
@@ -595,28 +928,48 @@ mod store_bench {
         grouped::seed(&store, &org, people, imports, per_import).await;
         let mut times = Vec::with_capacity(people);
         let mut floor = Vec::with_capacity(people);
-        let (mut group_times, mut group_read_times) = (Vec::with_capacity(people), Vec::with_capacity(people));
+        let (mut group_times, mut group_read_times) =
+            (Vec::with_capacity(people), Vec::with_capacity(people));
         let mut handed_on = 0;
         let mut sign_ins = Vec::with_capacity(people);
-        let (mut confirmations, mut first_sign_ins) = (Vec::with_capacity(people), Vec::with_capacity(people));
+        let (mut confirmations, mut first_sign_ins) =
+            (Vec::with_capacity(people), Vec::with_capacity(people));
         let triggers = suite::cognito::offline_triggers(&store);
         for p in 0..people {
             // The prototype of the grouped data model, beside the handler: with and
             // without reading which completions exist first, on alternate people.
             let t = grouped::sign_up(&store, &org, p, p % 2 == 1, per_import * imports).await;
-            if p % 2 == 1 { group_read_times.push(t) } else { group_times.push(t) }
+            if p % 2 == 1 {
+                group_read_times.push(t)
+            } else {
+                group_times.push(t)
+            }
             // Half sign themselves up (PostConfirmation); half were invited by an admin and
             // are signed up at their first sign-in (PostAuthentication), as in production.
             let (sub, email) = (format!("sub-{p}"), format!("signup{p}@example.com"));
             let attrs = [("custom:org_id", org.as_str()), ("email", email.as_str())];
             let invited = p % 2 == 1;
-            let event = if invited { suite::post_authentication_event(&sub, &attrs) } else { suite::post_confirmation_event("PostConfirmation_ConfirmSignUp", &sub, &attrs) };
+            let event = if invited {
+                suite::post_authentication_event(&sub, &attrs)
+            } else {
+                suite::post_confirmation_event("PostConfirmation_ConfirmSignUp", &sub, &attrs)
+            };
             let t = Instant::now();
             let handled = on_signup::process(&triggers, &event).await.unwrap();
             let ms = t.elapsed().as_secs_f64() * 1000.0;
             times.push(ms);
-            if invited { first_sign_ins.push(ms) } else { confirmations.push(ms) }
-            assert!(matches!(handled, on_signup::Handled::Applied(_) | on_signup::Handled::HandedOn { .. }), "{handled:?}");
+            if invited {
+                first_sign_ins.push(ms)
+            } else {
+                confirmations.push(ms)
+            }
+            assert!(
+                matches!(
+                    handled,
+                    on_signup::Handled::Applied(_) | on_signup::Handled::HandedOn { .. }
+                ),
+                "{handled:?}"
+            );
             // A sign-up over the trigger's budget is handed on: its time would not be the
             // whole sign-up's. Finished here, and counted.
             if let on_signup::Handled::HandedOn { key, .. } = handled {
@@ -624,24 +977,64 @@ mod store_bench {
                 suite::deliver(&store, &key).await;
             }
             // The same person signs in: the trigger looks whether rows still wait.
-            let sign_in = suite::post_authentication_event(&format!("sub-{p}"), &[("custom:org_id", org.as_str()), ("email", &format!("signup{p}@example.com"))]);
+            let sign_in = suite::post_authentication_event(
+                &format!("sub-{p}"),
+                &[
+                    ("custom:org_id", org.as_str()),
+                    ("email", &format!("signup{p}@example.com")),
+                ],
+            );
             let t = Instant::now();
-            assert_eq!(on_signup::process(&triggers, &sign_in).await.unwrap(), on_signup::Handled::NothingWaiting);
+            assert_eq!(
+                on_signup::process(&triggers, &sign_in).await.unwrap(),
+                on_signup::Handled::NothingWaiting
+            );
             sign_ins.push(t.elapsed().as_secs_f64() * 1000.0);
             let t = Instant::now();
-            store.write_rows(&org, &ImportId::parse(&format!("floor-{p}")).unwrap(), &floor_rows).await.unwrap();
+            store
+                .write_rows(
+                    &org,
+                    &ImportId::parse(&format!("floor-{p}")).unwrap(),
+                    &floor_rows,
+                )
+                .await
+                .unwrap();
             floor.push(t.elapsed().as_secs_f64() * 1000.0);
         }
-        let done = store.list_completions(&org, &training_imports::domain::PersonId::parse("sub-0").unwrap()).await.unwrap().len();
-        assert_eq!(done, per_import * imports, "every pending row of the first person applied");
+        let done = store
+            .list_completions(
+                &org,
+                &training_imports::domain::PersonId::parse("sub-0").unwrap(),
+            )
+            .await
+            .unwrap()
+            .len();
+        assert_eq!(
+            done,
+            per_import * imports,
+            "every pending row of the first person applied"
+        );
         let pct = |v: &mut Vec<f64>, q: f64| {
             v.sort_by(|a, b| a.total_cmp(b));
-            v[((v.len() as f64 * q).ceil() as usize).saturating_sub(1).min(v.len() - 1)]
+            v[((v.len() as f64 * q).ceil() as usize)
+                .saturating_sub(1)
+                .min(v.len() - 1)]
         };
         println!("\n## Sign-up: {people} people, each with {} pending rows over {imports} imports ({handed_on} handed to the worker)\n", per_import * imports);
         println!("| measure | p50 | p99 | max |\n| --- | ---: | ---: | ---: |");
-        println!("| sign-up (the trigger's handler), all {people} | {:.0} ms | {:.0} ms | {:.0} ms |", pct(&mut times, 0.5), pct(&mut times, 0.99), pct(&mut times, 1.0));
-        println!("| of which self sign-ups (PostConfirmation, {}) | {:.0} ms | {:.0} ms | {:.0} ms |", confirmations.len(), pct(&mut confirmations, 0.5), pct(&mut confirmations, 0.99), pct(&mut confirmations, 1.0));
+        println!(
+            "| sign-up (the trigger's handler), all {people} | {:.0} ms | {:.0} ms | {:.0} ms |",
+            pct(&mut times, 0.5),
+            pct(&mut times, 0.99),
+            pct(&mut times, 1.0)
+        );
+        println!(
+            "| of which self sign-ups (PostConfirmation, {}) | {:.0} ms | {:.0} ms | {:.0} ms |",
+            confirmations.len(),
+            pct(&mut confirmations, 0.5),
+            pct(&mut confirmations, 0.99),
+            pct(&mut confirmations, 1.0)
+        );
         println!("| of which invited people's first sign-in (PostAuthentication, {}) | {:.0} ms | {:.0} ms | {:.0} ms |", first_sign_ins.len(), pct(&mut first_sign_ins, 0.5), pct(&mut first_sign_ins, 0.99), pct(&mut first_sign_ins, 1.0));
         println!("| sign-in afterwards (PostAuthentication: signed up, nothing waits; the account and its person read, then one Query per stored key) | {:.1} ms | {:.1} ms | {:.1} ms |", pct(&mut sign_ins, 0.5), pct(&mut sign_ins, 0.99), pct(&mut sign_ins, 1.0));
         println!("| floor: BatchWriteItem of {floor_items} items, 4 at once, after each sign-up | {:.0} ms | {:.0} ms | {:.0} ms |", pct(&mut floor, 0.5), pct(&mut floor, 0.99), pct(&mut floor, 1.0));
@@ -654,7 +1047,11 @@ mod store_bench {
     /// long the worker takes to finish (its S3 event delivered as AWS sends it).
     pub async fn large_signups(sizes: &[usize]) {
         let suffix = &uuid::Uuid::new_v4().simple().to_string()[..8];
-        let store = suite::store_for(&format!("bench-signup-large-{suffix}"), "training-imports-bench").await;
+        let store = suite::store_for(
+            &format!("bench-signup-large-{suffix}"),
+            "training-imports-bench",
+        )
+        .await;
         let org = OrgId::parse(&format!("large-{suffix}")).unwrap();
         seed_trainings(&store, &org).await;
         let today = chrono::NaiveDate::from_ymd_opt(2026, 11, 25).unwrap();
@@ -668,17 +1065,47 @@ mod store_bench {
                 let mut csv = String::from("email,training,completion_date\n");
                 for r in 0..per_import {
                     let n = i * per_import + r;
-                    csv.push_str(&format!("large{p}@example.com,t{},{}\n", n % TRAININGS, (chrono::NaiveDate::from_ymd_opt(2020, 1, 1).unwrap() + chrono::Days::new((n / TRAININGS) as u64)).format("%Y-%m-%d")));
+                    csv.push_str(&format!(
+                        "large{p}@example.com,t{},{}\n",
+                        n % TRAININGS,
+                        (chrono::NaiveDate::from_ymd_opt(2020, 1, 1).unwrap()
+                            + chrono::Days::new((n / TRAININGS) as u64))
+                        .format("%Y-%m-%d")
+                    ));
                 }
-                let created = manage::create_import(&store, &org, manage::NewImport { method: MatchMethod::Email, file_name: format!("l{p}-{i}.csv"), options: Default::default(), csv_text: Some(csv), size: None, by: None }).await.unwrap();
+                let created = manage::create_import(
+                    &store,
+                    &org,
+                    manage::NewImport {
+                        method: MatchMethod::Email,
+                        file_name: format!("l{p}-{i}.csv"),
+                        options: Default::default(),
+                        csv_text: Some(csv),
+                        size: None,
+                        by: None,
+                    },
+                )
+                .await
+                .unwrap();
                 let id = ImportId::parse(&created.summary.import_id).unwrap();
-                validate::validate_import(&store, &org, &id, today).await.unwrap();
-                manage::request_commit(&store, &org, &id, false, &bench_admin()).await.unwrap();
+                validate::validate_import(&store, &org, &id, today)
+                    .await
+                    .unwrap();
+                manage::request_commit(&store, &org, &id, false, &bench_admin())
+                    .await
+                    .unwrap();
                 commit::run_commit(&store, &org, &id).await.unwrap();
             }
             let triggers = suite::cognito::offline_triggers(&store);
             let sub = format!("sub-large-{p}");
-            let event = suite::post_confirmation_event("PostConfirmation_ConfirmSignUp", &sub, &[("custom:org_id", org.as_str()), ("email", &format!("large{p}@example.com"))]);
+            let event = suite::post_confirmation_event(
+                "PostConfirmation_ConfirmSignUp",
+                &sub,
+                &[
+                    ("custom:org_id", org.as_str()),
+                    ("email", &format!("large{p}@example.com")),
+                ],
+            );
             let person = training_imports::domain::PersonId::parse(&sub).unwrap();
             let t = Instant::now();
             let handled = on_signup::process(&triggers, &event).await.unwrap();
@@ -693,7 +1120,16 @@ mod store_bench {
                 _ => ("no", "-".to_string()),
             };
             let done = store.list_completions(&org, &person).await.unwrap().len();
-            println!("| {} | {:.2} s | {by_trigger} | {handed} | {worker} | {} |", per_import * imports, trigger.as_secs_f64(), if done == per_import * imports { "yes" } else { "NO" });
+            println!(
+                "| {} | {:.2} s | {by_trigger} | {handed} | {worker} | {} |",
+                per_import * imports,
+                trigger.as_secs_f64(),
+                if done == per_import * imports {
+                    "yes"
+                } else {
+                    "NO"
+                }
+            );
         }
     }
 
@@ -704,7 +1140,10 @@ mod store_bench {
     /// the same run and against the same DynamoDB Local as the trigger's handler.
     mod grouped {
         use super::*;
-        use aws_sdk_dynamodb::types::{AttributeValue as A, KeysAndAttributes, PutRequest, TransactWriteItem, Update, WriteRequest};
+        use aws_sdk_dynamodb::types::{
+            AttributeValue as A, KeysAndAttributes, PutRequest, TransactWriteItem, Update,
+            WriteRequest,
+        };
         use std::collections::HashMap;
         use training_imports::keys;
 
@@ -723,10 +1162,29 @@ mod store_bench {
                     let found = &found;
                     async move {
                         while !chunk.is_empty() {
-                            let ka = KeysAndAttributes::builder().set_keys(Some(chunk)).consistent_read(consistent).build().unwrap();
-                            let out = store.dynamodb().batch_get_item().request_items(table, ka).send().await.unwrap();
-                            found.fetch_add(out.responses.as_ref().map_or(0, |m| m.values().map(Vec::len).sum()), std::sync::atomic::Ordering::Relaxed);
-                            chunk = out.unprocessed_keys.and_then(|mut m| m.remove(table)).map(|k| k.keys).unwrap_or_default();
+                            let ka = KeysAndAttributes::builder()
+                                .set_keys(Some(chunk))
+                                .consistent_read(consistent)
+                                .build()
+                                .unwrap();
+                            let out = store
+                                .dynamodb()
+                                .batch_get_item()
+                                .request_items(table, ka)
+                                .send()
+                                .await
+                                .unwrap();
+                            found.fetch_add(
+                                out.responses
+                                    .as_ref()
+                                    .map_or(0, |m| m.values().map(Vec::len).sum()),
+                                std::sync::atomic::Ordering::Relaxed,
+                            );
+                            chunk = out
+                                .unprocessed_keys
+                                .and_then(|mut m| m.remove(table))
+                                .map(|k| k.keys)
+                                .unwrap_or_default();
                         }
                     }
                 })
@@ -739,10 +1197,28 @@ mod store_bench {
             let table = store.table();
             stream::iter(items.chunks(25).map(<[Item]>::to_vec))
                 .for_each_concurrent(4, |chunk| async move {
-                    let mut req: Vec<WriteRequest> = chunk.into_iter().map(|i| WriteRequest::builder().put_request(PutRequest::builder().set_item(Some(i)).build().unwrap()).build()).collect();
+                    let mut req: Vec<WriteRequest> = chunk
+                        .into_iter()
+                        .map(|i| {
+                            WriteRequest::builder()
+                                .put_request(
+                                    PutRequest::builder().set_item(Some(i)).build().unwrap(),
+                                )
+                                .build()
+                        })
+                        .collect();
                     while !req.is_empty() {
-                        let out = store.dynamodb().batch_write_item().request_items(table, req).send().await.unwrap();
-                        req = out.unprocessed_items.and_then(|mut m| m.remove(table)).unwrap_or_default();
+                        let out = store
+                            .dynamodb()
+                            .batch_write_item()
+                            .request_items(table, req)
+                            .send()
+                            .await
+                            .unwrap();
+                        req = out
+                            .unprocessed_items
+                            .and_then(|mut m| m.remove(table))
+                            .unwrap_or_default();
                     }
                 })
                 .await;
@@ -760,7 +1236,11 @@ mod store_bench {
         /// the completions, the waiting groups and the pages with their new statuses, and
         /// records its progress in a 2-item transaction every 1,000 rows. Returns the
         /// seconds of each phase, the seconds of the commit's reads, and the items each phase wrote.
-        pub async fn paged_import(store: &Store, org: &OrgId, rows: usize) -> (f64, f64, f64, usize, usize) {
+        pub async fn paged_import(
+            store: &Store,
+            org: &OrgId,
+            rows: usize,
+        ) -> (f64, f64, f64, usize, usize) {
             let people = (rows / 5).max(1);
             let person_of = |r: usize| (r * 7919) % people;
             let import = ImportId::parse("paged-prototype").unwrap();
@@ -769,7 +1249,10 @@ mod store_bench {
             let completion_key = |r: usize| {
                 let pid = PersonId::parse(&format!("p{}", person_of(r))).unwrap();
                 let training = TrainingId::parse(&format!("t{}", (r * 31) % TRAININGS)).unwrap();
-                key(keys::person_pk(org, &pid), keys::completion_sk(&training, &date(r)))
+                key(
+                    keys::person_pk(org, &pid),
+                    keys::completion_sk(&training, &date(r)),
+                )
             };
             let ready: Vec<usize> = (0..rows).filter(|&r| person_of(r) % 2 == 0).collect();
             let mut records: Vec<RowRecord> = (0..rows as u64).map(row).collect();
@@ -780,10 +1263,31 @@ mod store_bench {
             };
 
             let t = Instant::now();
-            let people_keys: Vec<Item> = (0..people).map(|p| key(keys::match_key_pk(org, &key_of(MatchMethod::Email, &person_cell(MatchMethod::Email, p))), keys::PEOPLE_SK.into())).collect();
-            let (found_people, found_done) = futures::join!(batch_get(store, people_keys, false), batch_get(store, ready.iter().map(|&r| completion_key(r)).collect(), false));
+            let people_keys: Vec<Item> = (0..people)
+                .map(|p| {
+                    key(
+                        keys::match_key_pk(
+                            org,
+                            &key_of(MatchMethod::Email, &person_cell(MatchMethod::Email, p)),
+                        ),
+                        keys::PEOPLE_SK.into(),
+                    )
+                })
+                .collect();
+            let (found_people, found_done) = futures::join!(
+                batch_get(store, people_keys, false),
+                batch_get(
+                    store,
+                    ready.iter().map(|&r| completion_key(r)).collect(),
+                    false
+                )
+            );
             assert_eq!((found_people, found_done), (people, 0));
-            let pages: Vec<Item> = records.chunks(100).enumerate().map(|(n, c)| page(c, n)).collect();
+            let pages: Vec<Item> = records
+                .chunks(100)
+                .enumerate()
+                .map(|(n, c)| page(c, n))
+                .collect();
             let validate_items = pages.len();
             batch_put(store, pages).await;
             let validate_s = t.elapsed().as_secs_f64();
@@ -811,7 +1315,15 @@ mod store_bench {
                 }
             }
             assert_eq!(read, rows.div_ceil(100));
-            assert_eq!(batch_get(store, ready.iter().map(|&r| completion_key(r)).collect(), true).await, 0);
+            assert_eq!(
+                batch_get(
+                    store,
+                    ready.iter().map(|&r| completion_key(r)).collect(),
+                    true
+                )
+                .await,
+                0
+            );
             let commit_reads_s = t.elapsed().as_secs_f64();
             let mut writes: Vec<Item> = Vec::new();
             let mut groups: HashMap<usize, Vec<A>> = HashMap::new();
@@ -820,7 +1332,14 @@ mod store_bench {
                 if p % 2 == 0 {
                     rec.status = RowStatus::Imported;
                     let mut c = completion_key(r);
-                    for (k, v) in [("person_id", format!("p{p}")), ("training_id", format!("t{}", (r * 31) % TRAININGS)), ("training_title", "Training".into()), ("completed_on", date(r)), ("source_import", import.to_string()), ("recorded_at", "2026-11-26T00:00:00Z".into())] {
+                    for (k, v) in [
+                        ("person_id", format!("p{p}")),
+                        ("training_id", format!("t{}", (r * 31) % TRAININGS)),
+                        ("training_title", "Training".into()),
+                        ("completed_on", date(r)),
+                        ("source_import", import.to_string()),
+                        ("recorded_at", "2026-11-26T00:00:00Z".into()),
+                    ] {
                         c.insert(k.into(), A::S(v));
                     }
                     c.insert("source_row".into(), A::N((r + 2).to_string()));
@@ -829,13 +1348,19 @@ mod store_bench {
                     rec.status = RowStatus::Pending;
                     groups.entry(p).or_default().push(A::M(HashMap::from([
                         ("row".to_string(), A::N((r + 2).to_string())),
-                        ("training_id".to_string(), A::S(format!("t{}", (r * 31) % TRAININGS))),
+                        (
+                            "training_id".to_string(),
+                            A::S(format!("t{}", (r * 31) % TRAININGS)),
+                        ),
                         ("completion_date".to_string(), A::S(date(r))),
                     ])));
                 }
             }
             for (p, rows) in groups {
-                let mkey = keys::match_key_pk(org, &key_of(MatchMethod::Email, &person_cell(MatchMethod::Email, p)));
+                let mkey = keys::match_key_pk(
+                    org,
+                    &key_of(MatchMethod::Email, &person_cell(MatchMethod::Email, p)),
+                );
                 let mut g = key(pk.clone(), format!("WAIT#{mkey}"));
                 g.insert("pending_org".into(), A::S(keys::org_pk(org)));
                 g.insert("pending_key".into(), A::S(mkey));
@@ -848,16 +1373,42 @@ mod store_bench {
             batch_put(store, writes).await;
             for n in 0..rows.div_ceil(1000) {
                 let update = |sk: &str, expr: &str| {
-                    let u = Update::builder().table_name(store.table()).key("pk", A::S(pk.clone())).key("sk", A::S(sk.into())).update_expression(expr).expression_attribute_values(":n", A::N(n.to_string())).build().unwrap();
+                    let u = Update::builder()
+                        .table_name(store.table())
+                        .key("pk", A::S(pk.clone()))
+                        .key("sk", A::S(sk.into()))
+                        .update_expression(expr)
+                        .expression_attribute_values(":n", A::N(n.to_string()))
+                        .build()
+                        .unwrap();
                     TransactWriteItem::builder().update(u).build()
                 };
-                store.dynamodb().transact_write_items().transact_items(update("PROTO#SUMMARY", "SET commit_cursor = :n")).transact_items(update("COUNTS#00", "ADD pages :n")).send().await.unwrap();
+                store
+                    .dynamodb()
+                    .transact_write_items()
+                    .transact_items(update("PROTO#SUMMARY", "SET commit_cursor = :n"))
+                    .transact_items(update("COUNTS#00", "ADD pages :n"))
+                    .send()
+                    .await
+                    .unwrap();
             }
-            (validate_s, t.elapsed().as_secs_f64(), commit_reads_s, validate_items, commit_items)
+            (
+                validate_s,
+                t.elapsed().as_secs_f64(),
+                commit_reads_s,
+                validate_items,
+                commit_items,
+            )
         }
 
         /// One waiting group per (person, import), each with `per_import` rows.
-        pub async fn seed(store: &Store, org: &OrgId, people: usize, imports: usize, per_import: usize) {
+        pub async fn seed(
+            store: &Store,
+            org: &OrgId,
+            people: usize,
+            imports: usize,
+            per_import: usize,
+        ) {
             use futures::stream::{self, StreamExt};
             stream::iter((0..people).flat_map(|p| (0..imports).map(move |i| (p, i))))
                 .for_each_concurrent(8, |(p, i)| async move {
@@ -867,9 +1418,22 @@ mod store_bench {
                             let n = i * per_import + r;
                             A::M(HashMap::from([
                                 ("row".to_string(), A::N((r + 2).to_string())),
-                                ("training_id".to_string(), A::S(format!("t{}", n % TRAININGS))),
-                                ("training_title".to_string(), A::S(format!("Training {}", n % TRAININGS))),
-                                ("completion_date".to_string(), A::S(format!("2024-{:02}-{:02}", 1 + (n / 28) % 12, 1 + n % 28))),
+                                (
+                                    "training_id".to_string(),
+                                    A::S(format!("t{}", n % TRAININGS)),
+                                ),
+                                (
+                                    "training_title".to_string(),
+                                    A::S(format!("Training {}", n % TRAININGS)),
+                                ),
+                                (
+                                    "completion_date".to_string(),
+                                    A::S(format!(
+                                        "2024-{:02}-{:02}",
+                                        1 + (n / 28) % 12,
+                                        1 + n % 28
+                                    )),
+                                ),
                             ]))
                         })
                         .collect();
@@ -879,7 +1443,10 @@ mod store_bench {
                         .put_item()
                         .table_name(store.table())
                         .item("pk", A::S(keys::import_pk(org, &import)))
-                        .item("sk", A::S(format!("WAIT#{}", keys::match_key_pk(org, &key))))
+                        .item(
+                            "sk",
+                            A::S(format!("WAIT#{}", keys::match_key_pk(org, &key))),
+                        )
                         .item("pending_org", A::S(keys::org_pk(org)))
                         .item("pending_key", A::S(keys::match_key_pk(org, &key)))
                         .item("import_id", A::S(import.to_string()))
@@ -893,7 +1460,10 @@ mod store_bench {
         }
 
         fn get<'a>(m: &'a HashMap<String, A>, k: &str) -> &'a str {
-            m.get(k).and_then(|v| v.as_s().ok()).map(String::as_str).unwrap_or_default()
+            m.get(k)
+                .and_then(|v| v.as_s().ok())
+                .map(String::as_str)
+                .unwrap_or_default()
         }
 
         /// One sign-up: the same steps before applying as the handler (roster lookup,
@@ -903,16 +1473,34 @@ mod store_bench {
         /// BatchWriteItem (optionally after reading which exist, so that a completion's
         /// first source stays its source); one transaction moving the groups to applied
         /// and out of the index. Returns milliseconds.
-        pub async fn sign_up(store: &Store, org: &OrgId, p: usize, read_completions: bool, rows_expected: usize) -> f64 {
+        pub async fn sign_up(
+            store: &Store,
+            org: &OrgId,
+            p: usize,
+            read_completions: bool,
+            rows_expected: usize,
+        ) -> f64 {
             let t = Instant::now();
             let ddb = store.dynamodb();
             let table = store.table();
             let key = key_of(MatchMethod::Email, &email(p));
             let pid = PersonId::parse(&format!("gsub-{p}")).unwrap();
-            let _roster = store.people_with_keys(org, vec![key.clone()]).await.unwrap();
+            let _roster = store
+                .people_with_keys(org, vec![key.clone()])
+                .await
+                .unwrap();
             let _profile = store.get_person(org, &pid).await.unwrap();
-            let profile = PersonProfile { person_id: pid.to_string(), email: Some(email(p)), signed_up: true, created_at: "2026-11-26T00:00:00Z".into(), ..Default::default() };
-            store.put_person(org, &profile, std::slice::from_ref(&key)).await.unwrap();
+            let profile = PersonProfile {
+                person_id: pid.to_string(),
+                email: Some(email(p)),
+                signed_up: true,
+                created_at: "2026-11-26T00:00:00Z".into(),
+                ..Default::default()
+            };
+            store
+                .put_person(org, &profile, std::slice::from_ref(&key))
+                .await
+                .unwrap();
             store.count_sign_up(org).await.unwrap();
 
             let groups = ddb
@@ -931,13 +1519,23 @@ mod store_bench {
             // delete or another run decides against it) and, once its completions are
             // written, applying -> applied and out of the index.
             let update = |pk: &A, sk: &A, to_applying: bool| {
-                let b = Update::builder().table_name(table).key("pk", pk.clone()).key("sk", sk.clone()).expression_attribute_names("#st", "state");
+                let b = Update::builder()
+                    .table_name(table)
+                    .key("pk", pk.clone())
+                    .key("sk", sk.clone())
+                    .expression_attribute_names("#st", "state");
                 let b = if to_applying {
-                    b.update_expression("SET #st = :next").condition_expression("#st = :pending").expression_attribute_values(":pending", A::S("pending".into())).expression_attribute_values(":next", A::S("applying".into()))
+                    b.update_expression("SET #st = :next")
+                        .condition_expression("#st = :pending")
+                        .expression_attribute_values(":pending", A::S("pending".into()))
+                        .expression_attribute_values(":next", A::S("applying".into()))
                 } else {
-                    b.update_expression("SET #st = :next REMOVE pending_org, pending_key").expression_attribute_values(":next", A::S("applied".into()))
+                    b.update_expression("SET #st = :next REMOVE pending_org, pending_key")
+                        .expression_attribute_values(":next", A::S("applied".into()))
                 };
-                TransactWriteItem::builder().update(b.build().unwrap()).build()
+                TransactWriteItem::builder()
+                    .update(b.build().unwrap())
+                    .build()
             };
             let mut first = Vec::new();
             let mut completions = Vec::new();
@@ -964,27 +1562,59 @@ mod store_bench {
                         ("sk".to_string(), A::S(keys::completion_sk(&training, date))),
                         ("person_id".to_string(), A::S(pid.to_string())),
                         ("training_id".to_string(), A::S(training.to_string())),
-                        ("training_title".to_string(), A::S(get(r, "training_title").to_string())),
+                        (
+                            "training_title".to_string(),
+                            A::S(get(r, "training_title").to_string()),
+                        ),
                         ("completed_on".to_string(), A::S(date.to_string())),
                         ("source_import".to_string(), g["import_id"].clone()),
                         ("source_row".to_string(), r["row"].clone()),
-                        ("recorded_at".to_string(), A::S("2026-11-26T00:00:00Z".into())),
+                        (
+                            "recorded_at".to_string(),
+                            A::S("2026-11-26T00:00:00Z".into()),
+                        ),
                     ]));
                 }
             }
-            assert_eq!(completions.len(), rows_expected, "the prototype found every waiting row of the person");
+            assert_eq!(
+                completions.len(),
+                rows_expected,
+                "the prototype found every waiting row of the person"
+            );
             for chunk in first.chunks(100) {
-                ddb.transact_write_items().set_transact_items(Some(chunk.to_vec())).send().await.unwrap();
+                ddb.transact_write_items()
+                    .set_transact_items(Some(chunk.to_vec()))
+                    .send()
+                    .await
+                    .unwrap();
             }
             if read_completions {
-                let keys = completions.iter().map(|i| self::key(i["pk"].as_s().unwrap().clone(), i["sk"].as_s().unwrap().clone())).collect();
+                let keys = completions
+                    .iter()
+                    .map(|i| {
+                        self::key(
+                            i["pk"].as_s().unwrap().clone(),
+                            i["sk"].as_s().unwrap().clone(),
+                        )
+                    })
+                    .collect();
                 let found = batch_get(store, keys, true).await;
-                assert_eq!(found, 0, "no completion of the prototype's people exists before their sign-up");
+                assert_eq!(
+                    found, 0,
+                    "no completion of the prototype's people exists before their sign-up"
+                );
             }
             batch_put(store, completions).await;
-            let last: Vec<TransactWriteItem> = groups.iter().map(|g| update(&g["pk"], &g["sk"], false)).collect();
+            let last: Vec<TransactWriteItem> = groups
+                .iter()
+                .map(|g| update(&g["pk"], &g["sk"], false))
+                .collect();
             for chunk in last.chunks(100) {
-                ddb.transact_write_items().set_transact_items(Some(chunk.to_vec())).send().await.unwrap();
+                ddb.transact_write_items()
+                    .set_transact_items(Some(chunk.to_vec()))
+                    .send()
+                    .await
+                    .unwrap();
             }
             t.elapsed().as_secs_f64() * 1000.0
         }
@@ -995,10 +1625,12 @@ mod store_bench {
     /// code), against the per-row baseline in the same run.
     pub async fn paged_prototype(rows: usize, baseline_rows: usize) {
         let suffix = &uuid::Uuid::new_v4().simple().to_string()[..8];
-        let store = suite::store_for(&format!("bench-paged-{suffix}"), "training-imports-bench").await;
+        let store =
+            suite::store_for(&format!("bench-paged-{suffix}"), "training-imports-bench").await;
         let org = OrgId::parse(&format!("paged-{suffix}")).unwrap();
         seed(&store, &org, rows / 5).await;
-        let (validate_s, commit_s, commit_reads_s, validate_items, commit_items) = grouped::paged_import(&store, &org, rows).await;
+        let (validate_s, commit_s, commit_reads_s, validate_items, commit_items) =
+            grouped::paged_import(&store, &org, rows).await;
         let base_org = OrgId::parse(&format!("base-{suffix}")).unwrap();
         let t = Instant::now();
         baseline(&store, &org, &base_org, baseline_rows).await;
@@ -1039,27 +1671,70 @@ mod store_bench {
                 .await
                 .unwrap();
             let _ = (person.count, training.item.is_some());
-            let row_key = |k: &str| (A::S(format!("ORG#{base_org}#IMPORT#base")), A::S(format!("ROW#{r:09}{k}")));
+            let row_key = |k: &str| {
+                (
+                    A::S(format!("ORG#{base_org}#IMPORT#base")),
+                    A::S(format!("ROW#{r:09}{k}")),
+                )
+            };
             let (pk, sk) = row_key("");
-            ddb.put_item().table_name(store.table()).item("pk", pk.clone()).item("sk", sk.clone()).item("email", A::S(email.clone())).item("status", A::S("validated".into())).send().await.unwrap();
+            ddb.put_item()
+                .table_name(store.table())
+                .item("pk", pk.clone())
+                .item("sk", sk.clone())
+                .item("email", A::S(email.clone()))
+                .item("status", A::S("validated".into()))
+                .send()
+                .await
+                .unwrap();
             // Commit: the completion and the row, one request each.
             ddb.put_item()
                 .table_name(store.table())
                 .item("pk", A::S(format!("ORG#{base_org}#PERSON#p{p}")))
-                .item("sk", A::S(format!("COMPLETION#t{t}#2024-01-{:02}", 1 + r % 28)))
+                .item(
+                    "sk",
+                    A::S(format!("COMPLETION#t{t}#2024-01-{:02}", 1 + r % 28)),
+                )
                 .send()
                 .await
                 .unwrap();
-            ddb.update_item().table_name(store.table()).key("pk", pk).key("sk", sk).update_expression("SET #s = :s").expression_attribute_names("#s", "status").expression_attribute_values(":s", A::S("imported".into())).send().await.unwrap();
+            ddb.update_item()
+                .table_name(store.table())
+                .key("pk", pk)
+                .key("sk", sk)
+                .update_expression("SET #s = :s")
+                .expression_attribute_names("#s", "status")
+                .expression_attribute_values(":s", A::S("imported".into()))
+                .send()
+                .await
+                .unwrap();
         }
     }
 }
 
 fn main() {
     let what = std::env::args().nth(1).unwrap_or_else(|| "core".into());
-    let rows: usize = std::env::args().nth(2).and_then(|r| r.parse().ok()).unwrap_or(200_000);
-    println!("# training-imports benchmarks ({} cores, {})", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0), if cfg!(debug_assertions) { "DEBUG build: use --release" } else { "release build" });
-    let runtime = || tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let rows: usize = std::env::args()
+        .nth(2)
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(200_000);
+    println!(
+        "# training-imports benchmarks ({} cores, {})",
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(0),
+        if cfg!(debug_assertions) {
+            "DEBUG build: use --release"
+        } else {
+            "release build"
+        }
+    );
+    let runtime = || {
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    };
     match what.as_str() {
         "core" => bench_core(rows),
         "core-stages" => bench_core_stages(rows),

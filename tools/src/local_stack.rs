@@ -11,7 +11,14 @@ use std::collections::HashSet;
 use std::time::Duration;
 use training_imports::{aws, store::Store};
 
-const PREFIXES: [&str; 6] = ["uploads/", "commits/", "resume/", "report-requests/", "signups/", "drop/"];
+const PREFIXES: [&str; 6] = [
+    "uploads/",
+    "commits/",
+    "resume/",
+    "report-requests/",
+    "signups/",
+    "drop/",
+];
 
 async fn store() -> anyhow::Result<Store> {
     aws::store_from_env().await
@@ -19,8 +26,13 @@ async fn store() -> anyhow::Result<Store> {
 
 async fn invoke(invoke_url: &str, payload: &str) -> anyhow::Result<(u16, String)> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let rest = invoke_url.strip_prefix("http://").ok_or_else(|| anyhow::anyhow!("invoke URL must be http://"))?;
-    let (host, path) = rest.split_once('/').map(|(h, p)| (h, format!("/{p}"))).unwrap_or((rest, "/".into()));
+    let rest = invoke_url
+        .strip_prefix("http://")
+        .ok_or_else(|| anyhow::anyhow!("invoke URL must be http://"))?;
+    let (host, path) = rest
+        .split_once('/')
+        .map(|(h, p)| (h, format!("/{p}")))
+        .unwrap_or((rest, "/".into()));
     let mut stream = tokio::net::TcpStream::connect(host).await?;
     let head = format!(
         "POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nX-Amz-Invocation-Type: RequestResponse\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
@@ -31,19 +43,36 @@ async fn invoke(invoke_url: &str, payload: &str) -> anyhow::Result<(u16, String)
     let mut response = Vec::new();
     stream.read_to_end(&mut response).await?;
     let text = String::from_utf8_lossy(&response).into_owned();
-    let status = text.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
     Ok((status, body))
 }
 
 async fn relay(store: &Store) -> anyhow::Result<()> {
-    let invoke_url = std::env::var("WORKER_INVOKE_URL")
-        .unwrap_or_else(|_| "http://127.0.0.1:9000/2015-03-31/functions/import-worker/invocations".into());
+    let invoke_url = std::env::var("WORKER_INVOKE_URL").unwrap_or_else(|_| {
+        "http://127.0.0.1:9000/2015-03-31/functions/import-worker/invocations".into()
+    });
     let mut seen: HashSet<(String, String)> = HashSet::new();
-    println!("relay: delivering S3 ObjectCreated events from bucket {} to {invoke_url}", store.bucket());
+    println!(
+        "relay: delivering S3 ObjectCreated events from bucket {} to {invoke_url}",
+        store.bucket()
+    );
     loop {
         for prefix in PREFIXES {
-            let mut pages = store.s3().list_objects_v2().bucket(store.bucket()).prefix(prefix).into_paginator().send();
+            let mut pages = store
+                .s3()
+                .list_objects_v2()
+                .bucket(store.bucket())
+                .prefix(prefix)
+                .into_paginator()
+                .send();
             while let Some(page) = pages.next().await {
                 let page = match page {
                     Ok(p) => p,
@@ -53,11 +82,14 @@ async fn relay(store: &Store) -> anyhow::Result<()> {
                     }
                 };
                 for object in page.contents() {
-                    let (Some(key), Some(etag)) = (object.key(), object.e_tag()) else { continue };
+                    let (Some(key), Some(etag)) = (object.key(), object.e_tag()) else {
+                        continue;
+                    };
                     if !seen.insert((key.to_string(), etag.to_string())) {
                         continue;
                     }
-                    let event = suite::s3_event_json(store.bucket(), key, object.size().unwrap_or(0), etag);
+                    let event =
+                        suite::s3_event_json(store.bucket(), key, object.size().unwrap_or(0), etag);
                     match invoke(&invoke_url, &event.to_string()).await {
                         Ok((200, _)) => println!("relay: delivered {key}"),
                         Ok((status, body)) => {
@@ -84,7 +116,11 @@ async fn main() -> anyhow::Result<()> {
         "init" => {
             store.create_table_if_missing().await?;
             store.create_bucket_if_missing().await?;
-            println!("init: table {} and bucket {} are ready", store.table(), store.bucket());
+            println!(
+                "init: table {} and bucket {} are ready",
+                store.table(),
+                store.bucket()
+            );
             Ok(())
         }
         "relay" => relay(&store).await,

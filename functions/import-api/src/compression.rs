@@ -22,7 +22,11 @@ pub fn accepts_gzip(req: &Request) -> bool {
             let mut parts = entry.split(';');
             let coding = parts.next().unwrap_or("").trim().to_ascii_lowercase();
             let allowed = parts
-                .filter_map(|p| p.trim().strip_prefix("q=").or_else(|| p.trim().strip_prefix("Q=")))
+                .filter_map(|p| {
+                    p.trim()
+                        .strip_prefix("q=")
+                        .or_else(|| p.trim().strip_prefix("Q="))
+                })
                 .all(|q| q.trim().parse::<f32>().map(|q| q > 0.0).unwrap_or(false));
             match coding.as_str() {
                 "gzip" | "x-gzip" => gzip = Some(allowed),
@@ -43,19 +47,33 @@ pub fn compress(accepts_gzip: bool, response: Response<Body>) -> Response<Body> 
         Body::Binary(b) => b,
         _ => return response,
     };
-    if bytes.len() < COMPRESS_FROM_BYTES || response.headers().contains_key(http::header::CONTENT_ENCODING) {
+    if bytes.len() < COMPRESS_FROM_BYTES
+        || response
+            .headers()
+            .contains_key(http::header::CONTENT_ENCODING)
+    {
         return response;
     }
     // Writing into a Vec cannot fail; if it ever did, the answer goes as it is.
     let gzipped = accepts_gzip.then(|| {
-        let mut encoder = GzEncoder::new(Vec::with_capacity(bytes.len() / 4), Compression::default());
-        encoder.write_all(bytes).and_then(|()| encoder.finish()).ok()
+        let mut encoder =
+            GzEncoder::new(Vec::with_capacity(bytes.len() / 4), Compression::default());
+        encoder
+            .write_all(bytes)
+            .and_then(|()| encoder.finish())
+            .ok()
     });
     let (mut parts, body) = response.into_parts();
-    parts.headers.append(http::header::VARY, http::HeaderValue::from_static("accept-encoding"));
+    parts.headers.append(
+        http::header::VARY,
+        http::HeaderValue::from_static("accept-encoding"),
+    );
     match gzipped.flatten() {
         Some(gzipped) => {
-            parts.headers.insert(http::header::CONTENT_ENCODING, http::HeaderValue::from_static("gzip"));
+            parts.headers.insert(
+                http::header::CONTENT_ENCODING,
+                http::HeaderValue::from_static("gzip"),
+            );
             parts.headers.remove(http::header::CONTENT_LENGTH);
             Response::from_parts(parts, Body::Binary(gzipped))
         }
@@ -92,25 +110,44 @@ mod tests {
     #[test]
     fn a_large_answer_is_gzipped_and_reads_back_the_same() {
         let text = "{\"imports\":[".to_string() + &"{\"status\":\"validated\"},".repeat(200) + "]}";
-        let response = Response::builder().status(200).header("content-type", "application/json").body(Body::Text(text.clone())).unwrap();
+        let response = Response::builder()
+            .status(200)
+            .header("content-type", "application/json")
+            .body(Body::Text(text.clone()))
+            .unwrap();
         let gz = compress(true, response);
         assert_eq!(gz.headers()["content-encoding"], "gzip");
         assert_eq!(gz.headers()["vary"], "accept-encoding");
         assert_eq!(gz.headers()["content-type"], "application/json");
-        let Body::Binary(bytes) = gz.body() else { panic!("gzip is bytes") };
-        assert!(bytes.len() * 5 < text.len(), "{} bytes from {}", bytes.len(), text.len());
+        let Body::Binary(bytes) = gz.body() else {
+            panic!("gzip is bytes")
+        };
+        assert!(
+            bytes.len() * 5 < text.len(),
+            "{} bytes from {}",
+            bytes.len(),
+            text.len()
+        );
         let mut back = String::new();
-        GzDecoder::new(&bytes[..]).read_to_string(&mut back).unwrap();
+        GzDecoder::new(&bytes[..])
+            .read_to_string(&mut back)
+            .unwrap();
         assert_eq!(back, text);
     }
 
     #[test]
     fn small_answers_and_clients_without_gzip_get_the_answer_as_it_is() {
-        let small = Response::builder().status(200).body(Body::Text("{\"ok\":true}".into())).unwrap();
+        let small = Response::builder()
+            .status(200)
+            .body(Body::Text("{\"ok\":true}".into()))
+            .unwrap();
         let same = compress(true, small);
         assert!(matches!(same.body(), Body::Text(t) if t == "{\"ok\":true}"));
         assert!(!same.headers().contains_key("vary"));
-        let large = Response::builder().status(200).body(Body::Text("x".repeat(5000))).unwrap();
+        let large = Response::builder()
+            .status(200)
+            .body(Body::Text("x".repeat(5000)))
+            .unwrap();
         let plain = compress(false, large);
         assert!(matches!(plain.body(), Body::Text(t) if t.len() == 5000));
         assert!(!plain.headers().contains_key("content-encoding"));

@@ -70,7 +70,12 @@ pub struct SignIn {
 impl SignIn {
     /// From `USER_POOL_CLIENT_ID` (template.yaml sets it); none when it is not set.
     pub fn from_env() -> anyhow::Result<Option<SignIn>> {
-        let Some(client_id) = std::env::var(CLIENT_ID_ENV).ok().filter(|c| !c.trim().is_empty()) else { return Ok(None) };
+        let Some(client_id) = std::env::var(CLIENT_ID_ENV)
+            .ok()
+            .filter(|c| !c.trim().is_empty())
+        else {
+            return Ok(None);
+        };
         let endpoint = match std::env::var(COGNITO_ENDPOINT_ENV) {
             Ok(e) if !e.trim().is_empty() => e,
             _ => {
@@ -78,7 +83,10 @@ impl SignIn {
                 format!("https://cognito-idp.{region}.amazonaws.com/")
             }
         };
-        Ok(Some(SignIn { client_id: client_id.trim().to_string(), endpoint }))
+        Ok(Some(SignIn {
+            client_id: client_id.trim().to_string(),
+            endpoint,
+        }))
     }
 }
 
@@ -91,19 +99,37 @@ fn groups_contain_admin(raw: &str) -> bool {
 
 pub fn caller(mode: &IdentityMode, req: &Request) -> Result<Caller, ApiError> {
     let claims = match req.request_context_ref() {
-        Some(RequestContext::ApiGatewayV2(ctx)) => ctx.authorizer.as_ref().and_then(|a| a.jwt.as_ref()).map(|j| &j.claims),
+        Some(RequestContext::ApiGatewayV2(ctx)) => ctx
+            .authorizer
+            .as_ref()
+            .and_then(|a| a.jwt.as_ref())
+            .map(|j| &j.claims),
         _ => None,
     };
     match (claims, mode) {
         (Some(claims), _) if !claims.is_empty() => {
-            let org = claims.get(ORG_CLAIM).and_then(|o| OrgId::parse(o).ok()).ok_or(ApiError::Forbidden)?;
-            if !claims.get(GROUPS_CLAIM).is_some_and(|g| groups_contain_admin(g)) {
+            let org = claims
+                .get(ORG_CLAIM)
+                .and_then(|o| OrgId::parse(o).ok())
+                .ok_or(ApiError::Forbidden)?;
+            if !claims
+                .get(GROUPS_CLAIM)
+                .is_some_and(|g| groups_contain_admin(g))
+            {
                 return Err(ApiError::Forbidden);
             }
             let sub = claims.get("sub").cloned().unwrap_or_default();
-            Ok(Caller { org, sub, email: claims.get("email").cloned() })
+            Ok(Caller {
+                org,
+                sub,
+                email: claims.get("email").cloned(),
+            })
         }
-        (_, IdentityMode::LocalDevelopment(org)) => Ok(Caller { org: org.clone(), sub: LOCAL_DEVELOPER.into(), email: None }),
+        (_, IdentityMode::LocalDevelopment(org)) => Ok(Caller {
+            org: org.clone(),
+            sub: LOCAL_DEVELOPER.into(),
+            email: None,
+        }),
         _ => Err(ApiError::Unauthorized),
     }
 }

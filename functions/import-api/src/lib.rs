@@ -43,7 +43,9 @@ pub async fn handle(ctx: &ApiContext, req: Request) -> Result<Response<Body>, la
             let result = match route.public {
                 true => Box::pin(routes::dispatch(ctx, None, route, &params, &req)).await,
                 false => match caller(&ctx.identity, &req) {
-                    Ok(who) => Box::pin(routes::dispatch(ctx, Some(who), route, &params, &req)).await,
+                    Ok(who) => {
+                        Box::pin(routes::dispatch(ctx, Some(who), route, &params, &req)).await
+                    }
                     Err(e) => Err(e),
                 },
             };

@@ -8,9 +8,13 @@ use lambda_http::{Body, Request, RequestExt, Response};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::HashMap;
-use training_imports::domain::{ImportId, IssueCode, MatchMethod, Outcome, PersonId, RowStatus, TrainingId};
-use training_imports::pipeline::manage::{self, NewImport, NewRosterPerson, CSV_CONTENT_TYPE, UPLOAD_URL_TTL};
+use training_imports::domain::{
+    ImportId, IssueCode, MatchMethod, Outcome, PersonId, RowStatus, TrainingId,
+};
 use training_imports::pipeline::join_codes;
+use training_imports::pipeline::manage::{
+    self, NewImport, NewRosterPerson, CSV_CONTENT_TYPE, UPLOAD_URL_TTL,
+};
 use training_imports::store::ImportOptions;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -51,17 +55,47 @@ pub struct Route {
 
 macro_rules! r {
     ($m:literal, $p:literal, $op:ident) => {
-        Route { method: $m, pattern: $p, op: Op::$op, public: false }
+        Route {
+            method: $m,
+            pattern: $p,
+            op: Op::$op,
+            public: false,
+        }
     };
 }
 
 pub const ROUTES: &[Route] = &[
-    Route { method: "GET", pattern: "/openapi.json", op: Op::OpenApi, public: true },
+    Route {
+        method: "GET",
+        pattern: "/openapi.json",
+        op: Op::OpenApi,
+        public: true,
+    },
     // The admin page: static assets built into the binary; its API calls need a token.
-    Route { method: "GET", pattern: "/", op: Op::Page, public: true },
-    Route { method: "GET", pattern: "/app.js", op: Op::Script, public: true },
-    Route { method: "GET", pattern: "/app.css", op: Op::Styles, public: true },
-    Route { method: "GET", pattern: "/sign-in.json", op: Op::SignIn, public: true },
+    Route {
+        method: "GET",
+        pattern: "/",
+        op: Op::Page,
+        public: true,
+    },
+    Route {
+        method: "GET",
+        pattern: "/app.js",
+        op: Op::Script,
+        public: true,
+    },
+    Route {
+        method: "GET",
+        pattern: "/app.css",
+        op: Op::Styles,
+        public: true,
+    },
+    Route {
+        method: "GET",
+        pattern: "/sign-in.json",
+        op: Op::SignIn,
+        public: true,
+    },
     r!("GET", "/imports", ListImports),
     r!("POST", "/imports", CreateImport),
     r!("GET", "/imports/{import_id}", GetImport),
@@ -76,7 +110,11 @@ pub const ROUTES: &[Route] = &[
     r!("GET", "/trainings", ListTrainings),
     r!("POST", "/trainings", CreateTraining),
     r!("POST", "/trainings/{training_id}/publish", PublishTraining),
-    r!("POST", "/trainings/{training_id}/unpublish", UnpublishTraining),
+    r!(
+        "POST",
+        "/trainings/{training_id}/unpublish",
+        UnpublishTraining
+    ),
     r!("GET", "/issue-codes", IssueCodes),
     r!("GET", "/join-codes", ListJoinCodes),
     r!("POST", "/join-codes", CreateJoinCode),
@@ -87,14 +125,21 @@ type Params = HashMap<&'static str, String>;
 
 fn matches(pattern: &'static str, path: &str) -> Option<Params> {
     let p: Vec<&str> = pattern.trim_matches('/').split('/').collect();
-    let s: Vec<&str> = path.trim_end_matches('/').trim_start_matches('/').split('/').collect();
+    let s: Vec<&str> = path
+        .trim_end_matches('/')
+        .trim_start_matches('/')
+        .split('/')
+        .collect();
     if p.len() != s.len() {
         return None;
     }
     let mut params = Params::new();
     for (pp, ss) in p.iter().zip(&s) {
         if let Some(name) = pp.strip_prefix('{').and_then(|x| x.strip_suffix('}')) {
-            let decoded = percent_encoding::percent_decode_str(ss).decode_utf8().ok()?.into_owned();
+            let decoded = percent_encoding::percent_decode_str(ss)
+                .decode_utf8()
+                .ok()?
+                .into_owned();
             if decoded.is_empty() {
                 return None;
             }
@@ -117,7 +162,9 @@ pub fn route(method: &Method, path: &str) -> Result<(&'static Route, Params), Ap
         }
     }
     if path_matched {
-        Err(ApiError::MethodNotAllowed { method: method.to_string() })
+        Err(ApiError::MethodNotAllowed {
+            method: method.to_string(),
+        })
     } else {
         Err(ApiError::NotFound { what: "route" })
     }
@@ -141,11 +188,18 @@ fn body_json<T: for<'de> Deserialize<'de> + Default>(req: &Request) -> Result<T,
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
     }
-    serde_json::from_slice(bytes).map_err(|e| ApiError::bad("INVALID_JSON", format!("the request body is not the JSON this route expects: {e}")))
+    serde_json::from_slice(bytes).map_err(|e| {
+        ApiError::bad(
+            "INVALID_JSON",
+            format!("the request body is not the JSON this route expects: {e}"),
+        )
+    })
 }
 
 fn query(req: &Request, name: &str) -> Option<String> {
-    req.query_string_parameters_ref().and_then(|q| q.first(name)).map(str::to_string)
+    req.query_string_parameters_ref()
+        .and_then(|q| q.first(name))
+        .map(str::to_string)
 }
 
 fn import_id(params: &Params) -> Result<ImportId, ApiError> {
@@ -158,7 +212,10 @@ fn limit(req: &Request) -> Result<usize, ApiError> {
         None => Ok(50),
         Some(l) => match l.parse::<usize>() {
             Ok(n) if (1..=500).contains(&n) => Ok(n),
-            _ => Err(ApiError::bad("INVALID_LIMIT", "limit must be a whole number from 1 to 500")),
+            _ => Err(ApiError::bad(
+                "INVALID_LIMIT",
+                "limit must be a whole number from 1 to 500",
+            )),
         },
     }
 }
@@ -221,7 +278,10 @@ impl std::io::Write for ByteCount {
 
 /// A page of rows cut to [`ROWS_ANSWER_BYTES`] of JSON, with the cursor to go on from;
 /// the first row is always kept.
-fn within_answer_limit(mut rows: Vec<training_imports::store::RowRecord>, next_cursor: Option<String>) -> (Vec<training_imports::store::RowRecord>, Option<String>) {
+fn within_answer_limit(
+    mut rows: Vec<training_imports::store::RowRecord>,
+    next_cursor: Option<String>,
+) -> (Vec<training_imports::store::RowRecord>, Option<String>) {
     let mut bytes = ByteCount(0);
     for (i, row) in rows.iter().enumerate() {
         // Writing to a counter cannot fail; a row that would not serialize fails the
@@ -262,12 +322,22 @@ struct PersonBody {
 }
 
 fn create_import_body(req: &Request) -> Result<CreateImportBody, ApiError> {
-    let content_type = req.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_ascii_lowercase();
+    let content_type = req
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
     if content_type.starts_with("text/csv") || content_type.starts_with("text/plain") {
         // Raw CSV in the body, options in the query string (handy with curl --data-binary).
         let text = match req.body() {
             Body::Text(t) => t.clone(),
-            Body::Binary(b) => String::from_utf8(b.clone()).map_err(|_| ApiError::bad("INVALID_ENCODING", "the CSV body is not UTF-8 text; save the file as 'CSV UTF-8'"))?,
+            Body::Binary(b) => String::from_utf8(b.clone()).map_err(|_| {
+                ApiError::bad(
+                    "INVALID_ENCODING",
+                    "the CSV body is not UTF-8 text; save the file as 'CSV UTF-8'",
+                )
+            })?,
             _ => String::new(),
         };
         return Ok(CreateImportBody {
@@ -288,8 +358,16 @@ fn create_import_body(req: &Request) -> Result<CreateImportBody, ApiError> {
 /// endpoints, or the local ones the functions are pointed at.
 pub fn page_policy(ctx: &ApiContext) -> String {
     let mut connect = vec!["'self'".to_string(), "https://*.amazonaws.com".to_string()];
-    let local_s3 = std::env::var("AWS_ENDPOINT_URL_S3").ok().or_else(|| std::env::var("AWS_ENDPOINT_URL").ok());
-    for endpoint in ctx.sign_in.as_ref().map(|s| s.endpoint.clone()).into_iter().chain(local_s3) {
+    let local_s3 = std::env::var("AWS_ENDPOINT_URL_S3")
+        .ok()
+        .or_else(|| std::env::var("AWS_ENDPOINT_URL").ok());
+    for endpoint in ctx
+        .sign_in
+        .as_ref()
+        .map(|s| s.endpoint.clone())
+        .into_iter()
+        .chain(local_s3)
+    {
         if let Some(origin) = origin_of(&endpoint).filter(|o| !connect.contains(o)) {
             connect.push(origin);
         }
@@ -303,7 +381,10 @@ pub fn page_policy(ctx: &ApiContext) -> String {
 /// `scheme://host[:port]` of a URL, if it has one.
 fn origin_of(url: &str) -> Option<String> {
     let (scheme, rest) = url.split_once("://")?;
-    let host = rest.split(['/', '?', '#']).next().filter(|h| !h.is_empty())?;
+    let host = rest
+        .split(['/', '?', '#'])
+        .next()
+        .filter(|h| !h.is_empty())?;
     Some(format!("{scheme}://{host}"))
 }
 
@@ -317,7 +398,13 @@ fn sign_in_settings(ctx: &ApiContext) -> Response<Body> {
         .expect("static response parts are valid")
 }
 
-pub async fn dispatch(ctx: &ApiContext, who: Option<Caller>, route: &Route, params: &Params, req: &Request) -> Result<Response<Body>, ApiError> {
+pub async fn dispatch(
+    ctx: &ApiContext,
+    who: Option<Caller>,
+    route: &Route,
+    params: &Params,
+    req: &Request,
+) -> Result<Response<Body>, ApiError> {
     let store = &ctx.store;
     let asset = match route.op {
         Op::OpenApi => Some(("application/json", crate::OPENAPI_JSON)),
@@ -333,9 +420,13 @@ pub async fn dispatch(ctx: &ApiContext, who: Option<Caller>, route: &Route, para
             .header("cache-control", "no-cache")
             .header("x-content-type-options", "nosniff");
         if route.op == Op::Page {
-            resp = resp.header("content-security-policy", page_policy(ctx)).header("referrer-policy", "no-referrer");
+            resp = resp
+                .header("content-security-policy", page_policy(ctx))
+                .header("referrer-policy", "no-referrer");
         }
-        return Ok(resp.body(Body::Text(text.to_string())).expect("static response parts are valid"));
+        return Ok(resp
+            .body(Body::Text(text.to_string()))
+            .expect("static response parts are valid"));
     }
     if route.op == Op::SignIn {
         return Ok(sign_in_settings(ctx));
@@ -343,7 +434,9 @@ pub async fn dispatch(ctx: &ApiContext, who: Option<Caller>, route: &Route, para
     let who = who.ok_or(ApiError::Unauthorized)?;
     let org = who.org.clone();
     match route.op {
-        Op::OpenApi | Op::Page | Op::Script | Op::Styles | Op::SignIn => unreachable!("answered above"),
+        Op::OpenApi | Op::Page | Op::Script | Op::Styles | Op::SignIn => {
+            unreachable!("answered above")
+        }
         Op::IssueCodes => {
             let codes: Vec<Value> = IssueCode::ALL
                 .iter()
@@ -356,27 +449,46 @@ pub async fn dispatch(ctx: &ApiContext, who: Option<Caller>, route: &Route, para
         }
         Op::ListImports => {
             let cursor = query(req, "cursor");
-            let (imports, next) = store.list_imports(&org, limit(req)? as i32, cursor.as_deref()).await.map_err(|e| match e {
-                training_imports::store::StoreError::Corrupt(_) => ApiError::bad("INVALID_CURSOR", "the cursor is not one this API gave out"),
-                other => other.into(),
-            })?;
+            let (imports, next) = store
+                .list_imports(&org, limit(req)? as i32, cursor.as_deref())
+                .await
+                .map_err(|e| match e {
+                    training_imports::store::StoreError::Corrupt(_) => {
+                        ApiError::bad("INVALID_CURSOR", "the cursor is not one this API gave out")
+                    }
+                    other => other.into(),
+                })?;
             let mut current = Vec::with_capacity(imports.len());
             for summary in imports {
                 current.push(manage::recover_if_stopped(store, summary).await?);
             }
-            Ok(json_response(200, json!({ "imports": current, "next_cursor": next })))
+            Ok(json_response(
+                200,
+                json!({ "imports": current, "next_cursor": next }),
+            ))
         }
         Op::CreateImport => {
             let body = create_import_body(req)?;
-            let method_text = body.method.ok_or_else(|| ApiError::bad("MISSING_METHOD", "give the matching method: one of email, phone, name, hris"))?;
-            let method: MatchMethod = method_text.parse().map_err(|m: String| ApiError::bad("INVALID_METHOD", format!("method {m}")))?;
+            let method_text = body.method.ok_or_else(|| {
+                ApiError::bad(
+                    "MISSING_METHOD",
+                    "give the matching method: one of email, phone, name, hris",
+                )
+            })?;
+            let method: MatchMethod = method_text
+                .parse()
+                .map_err(|m: String| ApiError::bad("INVALID_METHOD", format!("method {m}")))?;
             let created = manage::create_import(
                 store,
                 &org,
                 NewImport {
                     method,
                     file_name: body.file_name.unwrap_or_else(|| "import.csv".into()),
-                    options: ImportOptions { default_country: body.default_country, date_format: body.date_format, columns: body.columns },
+                    options: ImportOptions {
+                        default_country: body.default_country,
+                        date_format: body.date_format,
+                        columns: body.columns,
+                    },
                     csv_text: body.csv,
                     size: body.size,
                     by: Some(who.stamp()),
@@ -402,48 +514,92 @@ pub async fn dispatch(ctx: &ApiContext, who: Option<Caller>, route: &Route, para
             let id = import_id(params)?;
             manage::get_import(store, &org, &id).await?;
             let outcome = query(req, "outcome")
-                .map(|o| o.parse::<Outcome>().map_err(|m| ApiError::bad("INVALID_FILTER", format!("outcome {m}"))))
+                .map(|o| {
+                    o.parse::<Outcome>()
+                        .map_err(|m| ApiError::bad("INVALID_FILTER", format!("outcome {m}")))
+                })
                 .transpose()?;
             let status = query(req, "status")
-                .map(|s| s.parse::<RowStatus>().map_err(|m| ApiError::bad("INVALID_FILTER", format!("status {m}"))))
+                .map(|s| {
+                    s.parse::<RowStatus>()
+                        .map_err(|m| ApiError::bad("INVALID_FILTER", format!("status {m}")))
+                })
                 .transpose()?;
             let cursor = query(req, "cursor");
-            let page = store.list_rows(&org, &id, outcome, status, limit(req)?, cursor.as_deref()).await.map_err(|e| match e {
-                training_imports::store::StoreError::Corrupt(_) => ApiError::bad("INVALID_CURSOR", "the cursor is not one this API gave out"),
-                other => other.into(),
-            })?;
+            let page = store
+                .list_rows(&org, &id, outcome, status, limit(req)?, cursor.as_deref())
+                .await
+                .map_err(|e| match e {
+                    training_imports::store::StoreError::Corrupt(_) => {
+                        ApiError::bad("INVALID_CURSOR", "the cursor is not one this API gave out")
+                    }
+                    other => other.into(),
+                })?;
             let (rows, next_cursor) = within_answer_limit(page.rows, page.next_cursor);
-            Ok(json_response(200, json!({ "rows": rows, "next_cursor": next_cursor })))
+            Ok(json_response(
+                200,
+                json!({ "rows": rows, "next_cursor": next_cursor }),
+            ))
         }
         Op::Commit => {
             let body: CommitBody = body_json(req)?;
-            let summary = manage::request_commit(store, &org, &import_id(params)?, body.skip_invalid_rows, &who.stamp()).await?;
+            let summary = manage::request_commit(
+                store,
+                &org,
+                &import_id(params)?,
+                body.skip_invalid_rows,
+                &who.stamp(),
+            )
+            .await?;
             Ok(json_response(202, json!({ "import": summary })))
         }
         Op::DeleteRow => {
             let id = import_id(params)?;
-            let row: u64 = params["row"].parse().map_err(|_| ApiError::NotFound { what: "row" })?;
+            let row: u64 = params["row"]
+                .parse()
+                .map_err(|_| ApiError::NotFound { what: "row" })?;
             let record = manage::delete_pending_row(store, &org, &id, row, &who.stamp()).await?;
             Ok(json_response(200, json!({ "row": record })))
         }
         Op::FixRow => {
             let id = import_id(params)?;
-            let row: u64 = params["row"].parse().map_err(|_| ApiError::NotFound { what: "row" })?;
+            let row: u64 = params["row"]
+                .parse()
+                .map_err(|_| ApiError::NotFound { what: "row" })?;
             let body: FixBody = body_json(req)?;
             let today = chrono::Utc::now().date_naive();
-            let record = training_imports::pipeline::fix::fix_row(store, &org, &id, row, &body.cells, today, &who.stamp()).await?;
+            let record = training_imports::pipeline::fix::fix_row(
+                store,
+                &org,
+                &id,
+                row,
+                &body.cells,
+                today,
+                &who.stamp(),
+            )
+            .await?;
             let summary = manage::get_import(store, &org, &id).await?;
-            Ok(json_response(200, json!({ "row": record, "import": summary })))
+            Ok(json_response(
+                200,
+                json!({ "row": record, "import": summary }),
+            ))
         }
         Op::ErrorReport => {
             use training_imports::pipeline::report::{error_report_or_request, ReportAnswer, BOM};
             let id = import_id(params)?;
             let (summary, answer) = error_report_or_request(store, &org, &id).await?;
-            let base = summary.file_name.trim_end_matches(".csv").replace(['"', '\\', '\r', '\n'], "_");
+            let base = summary
+                .file_name
+                .trim_end_matches(".csv")
+                .replace(['"', '\\', '\r', '\n'], "_");
             let file_name = format!("{base}-errors.csv");
             // The page asks for JSON: it cannot follow a redirect to S3 with fetch (the
             // bucket takes no cross-origin GET), so it gets the link and opens it.
-            let wants_link = req.headers().get("accept").and_then(|a| a.to_str().ok()).is_some_and(|a| a.contains("application/json"));
+            let wants_link = req
+                .headers()
+                .get("accept")
+                .and_then(|a| a.to_str().ok())
+                .is_some_and(|a| a.contains("application/json"));
             let key = match answer {
                 ReportAnswer::Preparing => {
                     let body = json!({
@@ -452,7 +608,10 @@ pub async fn dispatch(ctx: &ApiContext, who: Option<Caller>, route: &Route, para
                         "retry_after_seconds": REPORT_RETRY_AFTER_SECONDS,
                     });
                     let mut resp = json_response(202, body);
-                    resp.headers_mut().insert("retry-after", http::HeaderValue::from(REPORT_RETRY_AFTER_SECONDS));
+                    resp.headers_mut().insert(
+                        "retry-after",
+                        http::HeaderValue::from(REPORT_RETRY_AFTER_SECONDS),
+                    );
                     return Ok(resp);
                 }
                 ReportAnswer::Ready { key } => key,
@@ -461,59 +620,124 @@ pub async fn dispatch(ctx: &ApiContext, who: Option<Caller>, route: &Route, para
                     body.extend(csv);
                     if body.len() > INLINE_REPORT_BYTES {
                         let key = training_imports::keys::s3::report_key(&org, &id);
-                        store.put_object(&key, "text/csv; charset=utf-8", body).await?;
+                        store
+                            .put_object(&key, "text/csv; charset=utf-8", body)
+                            .await?;
                         key
                     } else {
                         return Ok(Response::builder()
                             .status(200)
                             .header("content-type", "text/csv; charset=utf-8")
-                            .header("content-disposition", training_imports::store::attachment(&file_name))
+                            .header(
+                                "content-disposition",
+                                training_imports::store::attachment(&file_name),
+                            )
                             .body(Body::Binary(body))
                             .expect("valid response"));
                     }
                 }
             };
-            let url = store.presign_download(&key, &file_name, std::time::Duration::from_secs(300)).await?;
+            let url = store
+                .presign_download(&key, &file_name, std::time::Duration::from_secs(300))
+                .await?;
             if wants_link {
-                return Ok(json_response(200, json!({ "status": "ready", "url": url, "file_name": file_name })));
+                return Ok(json_response(
+                    200,
+                    json!({ "status": "ready", "url": url, "file_name": file_name }),
+                ));
             }
-            Ok(Response::builder().status(303).header("location", url).body(Body::Empty).expect("valid response"))
+            Ok(Response::builder()
+                .status(303)
+                .header("location", url)
+                .body(Body::Empty)
+                .expect("valid response"))
         }
         Op::DeletePending => {
             let cursor = query(req, "cursor");
-            let result = manage::delete_all_pending(store, &org, &import_id(params)?, cursor.as_deref(), manage::BULK_DELETE_BUDGET, &who.stamp()).await?;
+            let result = manage::delete_all_pending(
+                store,
+                &org,
+                &import_id(params)?,
+                cursor.as_deref(),
+                manage::BULK_DELETE_BUDGET,
+                &who.stamp(),
+            )
+            .await?;
             Ok(json_response(200, json!(result)))
         }
         Op::PersonCompletions => {
-            let person = PersonId::parse(&params["person_id"]).map_err(|_| ApiError::NotFound { what: "person" })?;
-            let profile = store.get_person(&org, &person).await?.ok_or(ApiError::NotFound { what: "person" })?;
+            let person = PersonId::parse(&params["person_id"])
+                .map_err(|_| ApiError::NotFound { what: "person" })?;
+            let profile = store
+                .get_person(&org, &person)
+                .await?
+                .ok_or(ApiError::NotFound { what: "person" })?;
             let completions = store.list_completions(&org, &person).await?;
-            Ok(json_response(200, json!({ "person": profile, "completions": completions })))
+            Ok(json_response(
+                200,
+                json!({ "person": profile, "completions": completions }),
+            ))
         }
         Op::AddPerson => {
             let body: PersonBody = body_json(req)?;
             let profile = manage::add_roster_person(
                 store,
                 &org,
-                NewRosterPerson { name: body.name, email: body.email, phone: body.phone, employee_id: body.employee_id, default_country: body.default_country },
+                NewRosterPerson {
+                    name: body.name,
+                    email: body.email,
+                    phone: body.phone,
+                    employee_id: body.employee_id,
+                    default_country: body.default_country,
+                },
                 &who.stamp(),
             )
             .await?;
             Ok(json_response(201, json!({ "person": profile })))
         }
-        Op::ListJoinCodes => Ok(json_response(200, json!({ "join_codes": join_codes::list_join_codes(store, &org).await? }))),
-        Op::CreateJoinCode => Ok(json_response(201, json!({ "join_code": join_codes::create_join_code(store, &org, &who.stamp()).await? }))),
-        Op::RevokeJoinCode => Ok(json_response(200, json!({ "join_code": join_codes::revoke_join_code(store, &org, &params["code"], &who.stamp()).await? }))),
-        Op::ListTrainings => Ok(json_response(200, json!({ "trainings": store.list_trainings(&org).await? }))),
+        Op::ListJoinCodes => Ok(json_response(
+            200,
+            json!({ "join_codes": join_codes::list_join_codes(store, &org).await? }),
+        )),
+        Op::CreateJoinCode => Ok(json_response(
+            201,
+            json!({ "join_code": join_codes::create_join_code(store, &org, &who.stamp()).await? }),
+        )),
+        Op::RevokeJoinCode => Ok(json_response(
+            200,
+            json!({ "join_code": join_codes::revoke_join_code(store, &org, &params["code"], &who.stamp()).await? }),
+        )),
+        Op::ListTrainings => Ok(json_response(
+            200,
+            json!({ "trainings": store.list_trainings(&org).await? }),
+        )),
         Op::CreateTraining => {
             let body: TrainingBody = body_json(req)?;
-            let title = body.title.ok_or_else(|| ApiError::bad("MISSING_TITLE", "give the training's title"))?;
-            let t = manage::create_training(store, &org, &title, body.published, body.training_id.as_deref(), &who.stamp()).await?;
+            let title = body
+                .title
+                .ok_or_else(|| ApiError::bad("MISSING_TITLE", "give the training's title"))?;
+            let t = manage::create_training(
+                store,
+                &org,
+                &title,
+                body.published,
+                body.training_id.as_deref(),
+                &who.stamp(),
+            )
+            .await?;
             Ok(json_response(201, json!({ "training": t })))
         }
         Op::PublishTraining | Op::UnpublishTraining => {
-            let id = TrainingId::parse(&params["training_id"]).map_err(|_| ApiError::NotFound { what: "training" })?;
-            let t = manage::publish_training(store, &org, &id, route.op == Op::PublishTraining, &who.stamp()).await?;
+            let id = TrainingId::parse(&params["training_id"])
+                .map_err(|_| ApiError::NotFound { what: "training" })?;
+            let t = manage::publish_training(
+                store,
+                &org,
+                &id,
+                route.op == Op::PublishTraining,
+                &who.stamp(),
+            )
+            .await?;
             Ok(json_response(200, json!({ "training": t })))
         }
     }
@@ -525,9 +749,18 @@ mod tests {
 
     #[test]
     fn an_origin_is_scheme_and_host_only() {
-        assert_eq!(origin_of("https://cognito-idp.eu-west-1.amazonaws.com/").as_deref(), Some("https://cognito-idp.eu-west-1.amazonaws.com"));
-        assert_eq!(origin_of("http://127.0.0.1:9229").as_deref(), Some("http://127.0.0.1:9229"));
-        assert_eq!(origin_of("http://127.0.0.1:8333/bucket?x=1").as_deref(), Some("http://127.0.0.1:8333"));
+        assert_eq!(
+            origin_of("https://cognito-idp.eu-west-1.amazonaws.com/").as_deref(),
+            Some("https://cognito-idp.eu-west-1.amazonaws.com")
+        );
+        assert_eq!(
+            origin_of("http://127.0.0.1:9229").as_deref(),
+            Some("http://127.0.0.1:9229")
+        );
+        assert_eq!(
+            origin_of("http://127.0.0.1:8333/bucket?x=1").as_deref(),
+            Some("http://127.0.0.1:8333")
+        );
         assert_eq!(origin_of("not a url"), None);
         assert_eq!(origin_of("https:///path"), None);
     }
@@ -537,7 +770,13 @@ mod tests {
         let (r, p) = route(&Method::DELETE, "/imports/abc/rows/12").unwrap();
         assert_eq!(r.op, Op::DeleteRow);
         assert_eq!(p["row"], "12");
-        assert!(matches!(route(&Method::PUT, "/imports"), Err(ApiError::MethodNotAllowed { .. })));
-        assert!(matches!(route(&Method::GET, "/nope"), Err(ApiError::NotFound { .. })));
+        assert!(matches!(
+            route(&Method::PUT, "/imports"),
+            Err(ApiError::MethodNotAllowed { .. })
+        ));
+        assert!(matches!(
+            route(&Method::GET, "/nope"),
+            Err(ApiError::NotFound { .. })
+        ));
     }
 }

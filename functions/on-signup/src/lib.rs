@@ -26,7 +26,9 @@
 use serde_json::Value;
 use std::collections::HashMap;
 use training_imports::domain::{JoinCode, OrgId};
-use training_imports::pipeline::signup::{catch_up_on_sign_in, sign_up_within, SignUp, SignUpReport, SignUpResult};
+use training_imports::pipeline::signup::{
+    catch_up_on_sign_in, sign_up_within, SignUp, SignUpReport, SignUpResult,
+};
 use training_imports::pipeline::PipelineError;
 use training_imports::store::Store;
 
@@ -50,7 +52,8 @@ pub const SELF_SIGN_UP: &str = "PreSignUp_SignUp";
 pub const INVITATION: &str = "PreSignUp_AdminCreateUser";
 
 /// What the sign-up form says when there is no join code.
-pub const NO_JOIN_CODE: &str = "A join code is needed to sign up. Ask your organisation's admin for it, or for an invitation.";
+pub const NO_JOIN_CODE: &str =
+    "A join code is needed to sign up. Ask your organisation's admin for it, or for an invitation.";
 /// What the sign-up form says when the code is not (or no longer) good.
 pub const BAD_JOIN_CODE: &str = "This join code is not valid: it may be mistyped or revoked. Ask your organisation's admin for the current one.";
 
@@ -67,7 +70,10 @@ pub struct Triggers {
 pub enum Handled {
     Applied(SignUpReport),
     /// Handed to the worker (object `key`), which finishes it.
-    HandedOn { key: String, reason: String },
+    HandedOn {
+        key: String,
+        reason: String,
+    },
     NotASignUp,
     NoOrganisation,
     /// A sign-in of a signed-up person found no row waiting for them (the usual case).
@@ -92,18 +98,37 @@ pub async fn process(triggers: &Triggers, event: &Value) -> Result<Handled, lamb
 }
 
 /// [`process`] with another budget for applying (tests).
-pub async fn process_within(triggers: &Triggers, event: &Value, budget: std::time::Duration) -> Result<Handled, lambda_runtime::Error> {
-    let source = event.get("triggerSource").and_then(Value::as_str).unwrap_or_default();
+pub async fn process_within(
+    triggers: &Triggers,
+    event: &Value,
+    budget: std::time::Duration,
+) -> Result<Handled, lambda_runtime::Error> {
+    let source = event
+        .get("triggerSource")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     match source {
-        SIGN_IN => Ok(match tokio::time::timeout(SIGN_IN_DEADLINE, Box::pin(catch_up(triggers, event, budget))).await {
-            Ok(handled) => handled,
-            Err(_) => {
-                tracing::error!("sign-in trigger stopped at its deadline; rows still waiting are applied at the next sign-in");
-                Handled::NotApplied(format!("not finished within {} ms", SIGN_IN_DEADLINE.as_millis()))
-            }
-        }),
+        SIGN_IN => Ok(
+            match tokio::time::timeout(
+                SIGN_IN_DEADLINE,
+                Box::pin(catch_up(triggers, event, budget)),
+            )
+            .await
+            {
+                Ok(handled) => handled,
+                Err(_) => {
+                    tracing::error!("sign-in trigger stopped at its deadline; rows still waiting are applied at the next sign-in");
+                    Handled::NotApplied(format!(
+                        "not finished within {} ms",
+                        SIGN_IN_DEADLINE.as_millis()
+                    ))
+                }
+            },
+        ),
         CONFIRM_SIGN_UP => Box::pin(confirm_sign_up(triggers, event, budget)).await,
-        s if s.starts_with("PreSignUp_") => Ok(Box::pin(pre_sign_up(&triggers.store, event)).await?),
+        s if s.starts_with("PreSignUp_") => {
+            Ok(Box::pin(pre_sign_up(&triggers.store, event)).await?)
+        }
         other => {
             tracing::info!(trigger = other, "not a sign-up confirmation; nothing to do");
             Ok(Handled::NotASignUp)
@@ -115,26 +140,45 @@ fn attributes(event: &Value) -> HashMap<String, String> {
     event
         .pointer("/request/userAttributes")
         .and_then(Value::as_object)
-        .map(|m| m.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string()))).collect())
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
 fn user_name(event: &Value) -> String {
-    event.get("userName").and_then(Value::as_str).unwrap_or_default().to_string()
+    event
+        .get("userName")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string()
 }
 
 /// The sign-up the account's attributes allow: only the keys it proved or an admin set.
 fn sign_up_of(attrs: &HashMap<String, String>, user_name: &str, name_vouched_for: bool) -> SignUp {
     let verified = |flag: &str| attrs.get(flag).is_some_and(|v| v == "true");
-    let name = attrs.get("name").cloned().or_else(|| match (attrs.get("given_name"), attrs.get("family_name")) {
-        (Some(g), Some(f)) => Some(format!("{g} {f}")),
-        _ => None,
+    let name = attrs.get("name").cloned().or_else(|| {
+        match (attrs.get("given_name"), attrs.get("family_name")) {
+            (Some(g), Some(f)) => Some(format!("{g} {f}")),
+            _ => None,
+        }
     });
     SignUp {
-        user_sub: attrs.get("sub").cloned().unwrap_or_else(|| user_name.to_string()),
+        user_sub: attrs
+            .get("sub")
+            .cloned()
+            .unwrap_or_else(|| user_name.to_string()),
         user_name: user_name.to_string(),
-        email: attrs.get("email").filter(|_| verified("email_verified")).cloned(),
-        phone: attrs.get("phone_number").filter(|_| verified("phone_number_verified")).cloned(),
+        email: attrs
+            .get("email")
+            .filter(|_| verified("email_verified"))
+            .cloned(),
+        phone: attrs
+            .get("phone_number")
+            .filter(|_| verified("phone_number_verified"))
+            .cloned(),
         name: name.filter(|_| name_vouched_for),
         employee_id: attrs.get(EMPLOYEE_ID_ATTRIBUTE).cloned(),
     }
@@ -147,36 +191,56 @@ fn org_attribute(attrs: &HashMap<String, String>) -> Option<OrgId> {
 /// PreSignUp: an invitation passes; a self sign-up passes only with a good join code and
 /// no attribute but its email or phone (an admin sets the rest).
 async fn pre_sign_up(store: &Store, event: &Value) -> Result<Handled, lambda_runtime::Error> {
-    let source = event.get("triggerSource").and_then(Value::as_str).unwrap_or_default();
+    let source = event
+        .get("triggerSource")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     if source == INVITATION {
         return Ok(Handled::Admitted);
     }
     if source != SELF_SIGN_UP {
-        return Err(Refused(format!("Signing up through {source} is not offered. {NO_JOIN_CODE}")).into());
+        return Err(Refused(format!(
+            "Signing up through {source} is not offered. {NO_JOIN_CODE}"
+        ))
+        .into());
     }
     // What an admin sets: an organisation, an employee ID, a name. The deployed app client
     // cannot write them (WriteAttributes); refused here too, whatever the client allows.
-    let admins_own = |k: &str| k.starts_with("custom:") || matches!(k, "name" | "given_name" | "family_name" | "middle_name");
+    let admins_own = |k: &str| {
+        k.starts_with("custom:")
+            || matches!(k, "name" | "given_name" | "family_name" | "middle_name")
+    };
     if let Some(extra) = attributes(event).keys().find(|k| admins_own(k)) {
         return Err(Refused(format!("'{extra}' cannot be given when signing up: only an email address or a phone number. Your organisation's admin sets the rest.")).into());
     }
     let typed = ["/request/clientMetadata", "/request/validationData"]
         .iter()
-        .find_map(|at| event.pointer(&format!("{at}/{JOIN_CODE_METADATA}")).and_then(Value::as_str).filter(|c| !c.trim().is_empty()));
+        .find_map(|at| {
+            event
+                .pointer(&format!("{at}/{JOIN_CODE_METADATA}"))
+                .and_then(Value::as_str)
+                .filter(|c| !c.trim().is_empty())
+        });
     let Some(typed) = typed else {
         tracing::info!("sign-up refused: no join code");
         return Err(Refused(NO_JOIN_CODE.into()).into());
     };
     let found = match JoinCode::parse(typed) {
-        Ok(code) => store.find_join_code(&code).await?.map(|record| (code, record)),
+        Ok(code) => store
+            .find_join_code(&code)
+            .await?
+            .map(|record| (code, record)),
         Err(_) => None,
     };
     let Some((code, record)) = found.filter(|(_, r)| r.revoked.is_none()) else {
         tracing::info!("sign-up refused: a wrong or revoked join code");
         return Err(Refused(BAD_JOIN_CODE.into()).into());
     };
-    let org = OrgId::parse(&record.org_id).map_err(|e| anyhow::anyhow!("a join code names a bad organisation: {e}"))?;
-    store.put_join_intent(&user_name(event), &org, &code).await?;
+    let org = OrgId::parse(&record.org_id)
+        .map_err(|e| anyhow::anyhow!("a join code names a bad organisation: {e}"))?;
+    store
+        .put_join_intent(&user_name(event), &org, &code)
+        .await?;
     tracing::info!(org = %org, "self sign-up admitted by its join code");
     Ok(Handled::Admitted)
 }
@@ -184,24 +248,50 @@ async fn pre_sign_up(store: &Store, event: &Value) -> Result<Handled, lambda_run
 /// The organisation of an account: the invitation's attribute, or the join code the
 /// account signed up with, which is then written to the account (an admin call; the
 /// app client cannot write `custom:org_id`).
-async fn organisation_of(triggers: &Triggers, event: &Value, attrs: &HashMap<String, String>) -> Result<Option<OrgId>, lambda_runtime::Error> {
+async fn organisation_of(
+    triggers: &Triggers,
+    event: &Value,
+    attrs: &HashMap<String, String>,
+) -> Result<Option<OrgId>, lambda_runtime::Error> {
     if let Some(org) = org_attribute(attrs) {
         return Ok(Some(org));
     }
     let user_name = user_name(event);
-    let Some(intent) = triggers.store.join_intent(&user_name).await? else { return Ok(None) };
-    let org = OrgId::parse(&intent.org_id).map_err(|e| anyhow::anyhow!("a join intent names a bad organisation: {e}"))?;
-    let pool = event.get("userPoolId").and_then(Value::as_str).unwrap_or_default();
-    let org_attribute = aws_sdk_cognitoidentityprovider::types::AttributeType::builder().name(ORG_ATTRIBUTE).value(org.as_str()).build()?;
-    triggers.users.admin_update_user_attributes().user_pool_id(pool).username(&user_name).user_attributes(org_attribute).send().await?;
+    let Some(intent) = triggers.store.join_intent(&user_name).await? else {
+        return Ok(None);
+    };
+    let org = OrgId::parse(&intent.org_id)
+        .map_err(|e| anyhow::anyhow!("a join intent names a bad organisation: {e}"))?;
+    let pool = event
+        .get("userPoolId")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let org_attribute = aws_sdk_cognitoidentityprovider::types::AttributeType::builder()
+        .name(ORG_ATTRIBUTE)
+        .value(org.as_str())
+        .build()?;
+    triggers
+        .users
+        .admin_update_user_attributes()
+        .user_pool_id(pool)
+        .username(&user_name)
+        .user_attributes(org_attribute)
+        .send()
+        .await?;
     tracing::info!(org = %org, "account put in the organisation of its join code");
     Ok(Some(org))
 }
 
-async fn confirm_sign_up(triggers: &Triggers, event: &Value, budget: std::time::Duration) -> Result<Handled, lambda_runtime::Error> {
+async fn confirm_sign_up(
+    triggers: &Triggers,
+    event: &Value,
+    budget: std::time::Duration,
+) -> Result<Handled, lambda_runtime::Error> {
     let attrs = attributes(event);
     let Some(org) = organisation_of(triggers, event, &attrs).await? else {
-        tracing::warn!("sign-up has no organisation (no custom:org_id, no join code); no rows can be applied");
+        tracing::warn!(
+            "sign-up has no organisation (no custom:org_id, no join code); no rows can be applied"
+        );
         return Ok(Handled::NoOrganisation);
     };
     // A self sign-up's name is its own writing: it claims nothing.

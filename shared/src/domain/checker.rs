@@ -11,8 +11,8 @@ use super::issue::{Issue, IssueCode};
 use super::normalize::{DomainTypos, MatchKey};
 use super::status::{MatchMethod, Outcome};
 use super::validate::{
-    date_cell, match_person, missing_training, person_match_issue, skip_issue, DirectorySnapshot, PersonMatch,
-    parse_person_cells, PersonParse, PersonRef, RowVerdict, TrainingRef,
+    date_cell, match_person, missing_training, parse_person_cells, person_match_issue, skip_issue,
+    DirectorySnapshot, PersonMatch, PersonParse, PersonRef, RowVerdict, TrainingRef,
 };
 use chrono::NaiveDate;
 use compact_str::CompactString;
@@ -131,7 +131,13 @@ pub struct FileChecker {
 }
 
 impl FileChecker {
-    pub fn new(method: MatchMethod, default_country: Option<&str>, order: DateOrder, today: NaiveDate, columns: RoleColumns) -> FileChecker {
+    pub fn new(
+        method: MatchMethod,
+        default_country: Option<&str>,
+        order: DateOrder,
+        today: NaiveDate,
+        columns: RoleColumns,
+    ) -> FileChecker {
         FileChecker {
             method,
             country: default_country.map(str::to_string),
@@ -184,7 +190,11 @@ impl FileChecker {
     /// Normalises a row's cells. Trainings are found in `dir` here; people are matched
     /// in [`FileChecker::decide`] (or given with [`FileChecker::set_people`]).
     pub fn parse(&mut self, cells: &RowCells, dir: &DirectorySnapshot) -> CheckedRow {
-        CheckedRow { person: self.person_slot(cells), training: self.training_slot(cells.training, dir), date: self.date_slot(cells.date) }
+        CheckedRow {
+            person: self.person_slot(cells),
+            training: self.training_slot(cells.training, dir),
+            date: self.date_slot(cells.date),
+        }
     }
 
     fn person_slot(&mut self, cells: &RowCells) -> u32 {
@@ -203,13 +213,35 @@ impl FileChecker {
         let text = CompactString::from(text);
         let columns = &self.columns.person;
         let n = cells.person_count.min(2).min(columns.len());
-        let pairs = [(columns.first().map_or("", String::as_str), cells.person[0]), (columns.get(1).map_or("", String::as_str), cells.person[1])];
-        let PersonParse { key, issues, warnings } = parse_person_cells(&pairs[..n], self.columns.last_first, self.method, self.country.as_deref(), &mut self.typos);
+        let pairs = [
+            (columns.first().map_or("", String::as_str), cells.person[0]),
+            (columns.get(1).map_or("", String::as_str), cells.person[1]),
+        ];
+        let PersonParse {
+            key,
+            issues,
+            warnings,
+        } = parse_person_cells(
+            &pairs[..n],
+            self.columns.last_first,
+            self.method,
+            self.country.as_deref(),
+            &mut self.typos,
+        );
         let key_hash = key.as_ref().map_or(0, stable_hash);
-        let standing = if key.is_none() || !issues.is_empty() { Standing::Invalid } else { Standing::Unmatched };
-        let problems = (!issues.is_empty() || !warnings.is_empty()).then(|| Box::new((issues, warnings)));
+        let standing = if key.is_none() || !issues.is_empty() {
+            Standing::Invalid
+        } else {
+            Standing::Unmatched
+        };
+        let problems =
+            (!issues.is_empty() || !warnings.is_empty()).then(|| Box::new((issues, warnings)));
         let slot = self.persons.len() as u32;
-        self.persons.push(PersonSlot { key, problems, found: None });
+        self.persons.push(PersonSlot {
+            key,
+            problems,
+            found: None,
+        });
         self.hot.push(PersonHot { key_hash, standing });
         self.person_index.insert(text, slot);
         slot
@@ -226,9 +258,15 @@ impl FileChecker {
             match dir.usable_training(text.trim(), Some(column)) {
                 Ok(t) => {
                     let next = self.trainings.len() as u32;
-                    let at = *self.training_ids.entry(t.id.as_str().to_string()).or_insert(next);
+                    let at = *self
+                        .training_ids
+                        .entry(t.id.as_str().to_string())
+                        .or_insert(next);
                     if at == next {
-                        self.trainings.push(TrainingRef { id: t.id.clone(), title: t.title.clone() });
+                        self.trainings.push(TrainingRef {
+                            id: t.id.clone(),
+                            title: t.title.clone(),
+                        });
                         self.training_hashes.push(stable_hash(t.id.as_str()));
                     }
                     TrainingSlot::Found(at)
@@ -247,7 +285,8 @@ impl FileChecker {
             return slot;
         }
         let slot = self.dates.len() as u32;
-        self.dates.push(date_cell(text, &self.columns.date, self.order, self.today));
+        self.dates
+            .push(date_cell(text, &self.columns.date, self.order, self.today));
         self.date_index.insert(CompactString::from(text), slot);
         slot
     }
@@ -268,7 +307,11 @@ impl FileChecker {
     /// Who a person slot's key matches, from a lookup ([`FileChecker::take_unmatched`]).
     pub fn set_people(&mut self, slot: u32, people: &[PersonRef]) {
         if let Some(p) = self.persons.get_mut(slot as usize) {
-            self.hot[slot as usize].standing = standing(self.method, p.found.insert(match_person(people)), &self.hot[slot as usize]);
+            self.hot[slot as usize].standing = standing(
+                self.method,
+                p.found.insert(match_person(people)),
+                &self.hot[slot as usize],
+            );
         }
     }
 
@@ -279,8 +322,12 @@ impl FileChecker {
             return hot.standing;
         }
         let p = &mut self.persons[slot as usize];
-        let Some(key) = p.key.as_ref() else { return Standing::Invalid };
-        let found = p.found.insert(match_person(dir.people.get(key).map(Vec::as_slice).unwrap_or(&[])));
+        let Some(key) = p.key.as_ref() else {
+            return Standing::Invalid;
+        };
+        let found = p.found.insert(match_person(
+            dir.people.get(key).map(Vec::as_slice).unwrap_or(&[]),
+        ));
         let now = standing(self.method, found, &hot);
         self.hot[slot as usize].standing = now;
         now
@@ -288,41 +335,80 @@ impl FileChecker {
 
     /// The person a row matched, if signed up, with the training and date: what would
     /// make the row a repeat of a completion already recorded.
-    pub fn completion_of(&self, row: &CheckedRow) -> Option<(&super::PersonId, &super::TrainingId, CompletionDate)> {
-        let Some(PersonMatch::SignedUp(pid)) = &self.persons[row.person as usize].found else { return None };
-        let TrainingSlot::Found(t) = self.training_slots[row.training as usize] else { return None };
+    pub fn completion_of(
+        &self,
+        row: &CheckedRow,
+    ) -> Option<(&super::PersonId, &super::TrainingId, CompletionDate)> {
+        let Some(PersonMatch::SignedUp(pid)) = &self.persons[row.person as usize].found else {
+            return None;
+        };
+        let TrainingSlot::Found(t) = self.training_slots[row.training as usize] else {
+            return None;
+        };
         let date = *self.dates[row.date as usize].as_ref().ok()?;
         Some((pid, &self.trainings[t as usize].id, date))
     }
 
     /// Applies the matching rules to a parsed row.
     pub fn decide(&mut self, row: &CheckedRow, dir: &DirectorySnapshot) -> Decision {
-        const ERROR: Decision = Decision { outcome: Outcome::Error, skip: None };
+        const ERROR: Decision = Decision {
+            outcome: Outcome::Error,
+            skip: None,
+        };
         let signed_up = match self.standing(row.person, dir) {
             Standing::Invalid | Standing::Unmatched => return ERROR,
             Standing::Waits => false,
             Standing::SignedUp => true,
         };
-        let TrainingSlot::Found(t) = self.training_slots[row.training as usize] else { return ERROR };
-        let Ok(&date) = self.dates[row.date as usize].as_ref() else { return ERROR };
+        let TrainingSlot::Found(t) = self.training_slots[row.training as usize] else {
+            return ERROR;
+        };
+        let Ok(&date) = self.dates[row.date as usize].as_ref() else {
+            return ERROR;
+        };
         let training = &self.trainings[t as usize].id;
         // The rest of the person's slot is read only when an earlier completion or
         // pending row could make this row a repeat.
         let person = || &self.persons[row.person as usize];
-        let identity = row_fingerprint(self.hot[row.person as usize].key_hash, self.training_hashes[t as usize], date);
+        let identity = row_fingerprint(
+            self.hot[row.person as usize].key_hash,
+            self.training_hashes[t as usize],
+            date,
+        );
         let skip = if !self.seen.insert(identity) {
             Some(IssueCode::DuplicateInFile)
-        } else if !dir.completions.is_empty() && person().found.as_ref().and_then(person_id).is_some_and(|pid| dir.has_completion(pid, training, date)) {
+        } else if !dir.completions.is_empty()
+            && person()
+                .found
+                .as_ref()
+                .and_then(person_id)
+                .is_some_and(|pid| dir.has_completion(pid, training, date))
+        {
             Some(IssueCode::AlreadyCompleted)
-        } else if !signed_up && !dir.pending.is_empty() && person().key.as_ref().is_some_and(|key| dir.has_pending(key, training, date)) {
+        } else if !signed_up
+            && !dir.pending.is_empty()
+            && person()
+                .key
+                .as_ref()
+                .is_some_and(|key| dir.has_pending(key, training, date))
+        {
             Some(IssueCode::AlreadyPending)
         } else {
             None
         };
         match skip {
-            Some(code) => Decision { outcome: Outcome::Skipped, skip: Some(code) },
-            None if signed_up => Decision { outcome: Outcome::Ready, skip: None },
-            None => Decision { outcome: Outcome::Pending, skip: None },
+            Some(code) => Decision {
+                outcome: Outcome::Skipped,
+                skip: Some(code),
+            },
+            None if signed_up => Decision {
+                outcome: Outcome::Ready,
+                skip: None,
+            },
+            None => Decision {
+                outcome: Outcome::Pending,
+                skip: None,
+            },
         }
     }
 

@@ -26,7 +26,10 @@ impl DateOrder {
             "" | "auto" => Ok(None),
             "dmy" | "dd/mm/yyyy" => Ok(Some(DateOrder::DayFirst)),
             "mdy" | "mm/dd/yyyy" => Ok(Some(DateOrder::MonthFirst)),
-            other => Err(format!("date_format '{}' is not one of: auto, dmy, mdy", clip(other))),
+            other => Err(format!(
+                "date_format '{}' is not one of: auto, dmy, mdy",
+                clip(other)
+            )),
         }
     }
 
@@ -55,10 +58,16 @@ impl DateOrder {
 pub const DATE_FLOOR: (i32, u32, u32) = (1950, 1, 1);
 
 impl CompletionDate {
-    pub fn parse(raw: &str, order: DateOrder, today: NaiveDate) -> Result<CompletionDate, (IssueCode, String)> {
+    pub fn parse(
+        raw: &str,
+        order: DateOrder,
+        today: NaiveDate,
+    ) -> Result<CompletionDate, (IssueCode, String)> {
         let s = strip_time(raw.trim());
-        let date = parse_any(s, order).map_err(|(code, why)| (code, format!("'{}' {}", clip(raw), why)))?;
-        let floor = NaiveDate::from_ymd_opt(DATE_FLOOR.0, DATE_FLOOR.1, DATE_FLOOR.2).expect("valid floor");
+        let date = parse_any(s, order)
+            .map_err(|(code, why)| (code, format!("'{}' {}", clip(raw), why)))?;
+        let floor =
+            NaiveDate::from_ymd_opt(DATE_FLOOR.0, DATE_FLOOR.1, DATE_FLOOR.2).expect("valid floor");
         if date > today {
             return Err((IssueCode::FutureDate, format!("{date} is in the future")));
         }
@@ -69,7 +78,9 @@ impl CompletionDate {
     }
 
     pub fn from_iso(s: &str) -> Option<CompletionDate> {
-        NaiveDate::parse_from_str(s, "%Y-%m-%d").ok().map(CompletionDate)
+        NaiveDate::parse_from_str(s, "%Y-%m-%d")
+            .ok()
+            .map(CompletionDate)
     }
 
     /// Days since 1 January of year 1: a compact, ordered number for the date.
@@ -98,7 +109,11 @@ fn strip_time(s: &str) -> &str {
 fn numeric_parts(s: &str) -> Option<(u32, u32, i32)> {
     let sep = s.chars().find(|c| matches!(c, '/' | '-' | '.'))?;
     let parts: Vec<&str> = s.split(sep).collect();
-    if parts.len() != 3 || parts.iter().any(|p| p.is_empty() || !p.chars().all(|c| c.is_ascii_digit())) {
+    if parts.len() != 3
+        || parts
+            .iter()
+            .any(|p| p.is_empty() || !p.chars().all(|c| c.is_ascii_digit()))
+    {
         return None;
     }
     if parts[0].len() == 4 {
@@ -116,13 +131,19 @@ fn expand_year(y: i32, digits: usize) -> i32 {
         y
     } else {
         // Two-digit years: 00-69 are 2000s, 70-99 are 1900s (the spreadsheet convention).
-        if y < 70 { 2000 + y } else { 1900 + y }
+        if y < 70 {
+            2000 + y
+        } else {
+            1900 + y
+        }
     }
 }
 
 fn ymd(y: i32, m: u32, d: u32) -> Result<NaiveDate, (IssueCode, String)> {
-    NaiveDate::from_ymd_opt(y, m, d)
-        .ok_or((IssueCode::InvalidDate, format!("is not a real date (year {y}, month {m}, day {d})")))
+    NaiveDate::from_ymd_opt(y, m, d).ok_or((
+        IssueCode::InvalidDate,
+        format!("is not a real date (year {y}, month {m}, day {d})"),
+    ))
 }
 
 fn parse_any(s: &str, order: DateOrder) -> Result<NaiveDate, (IssueCode, String)> {
@@ -134,9 +155,15 @@ fn parse_any(s: &str, order: DateOrder) -> Result<NaiveDate, (IssueCode, String)
         let parts: Vec<&str> = s.split(sep).collect();
         if parts.len() == 3
             && parts[0].len() == 4
-            && parts.iter().all(|p| !p.is_empty() && p.len() <= 4 && p.chars().all(|c| c.is_ascii_digit()))
+            && parts
+                .iter()
+                .all(|p| !p.is_empty() && p.len() <= 4 && p.chars().all(|c| c.is_ascii_digit()))
         {
-            return ymd(parts[0].parse().unwrap_or(0), parts[1].parse().unwrap_or(0), parts[2].parse().unwrap_or(0));
+            return ymd(
+                parts[0].parse().unwrap_or(0),
+                parts[1].parse().unwrap_or(0),
+                parts[2].parse().unwrap_or(0),
+            );
         }
     }
     if let Some((a, b, y)) = numeric_parts(s) {
@@ -151,7 +178,8 @@ fn parse_any(s: &str, order: DateOrder) -> Result<NaiveDate, (IssueCode, String)
                 DateOrder::Undecided => {
                     return Err((
                         IssueCode::AmbiguousDate,
-                        "could be day/month or month/day and no row of the file settles which".into(),
+                        "could be day/month or month/day and no row of the file settles which"
+                            .into(),
                     ))
                 }
             }
@@ -167,32 +195,61 @@ fn parse_any(s: &str, order: DateOrder) -> Result<NaiveDate, (IssueCode, String)
             .checked_add_days(chrono::Days::new(n as u64))
             .ok_or((IssueCode::InvalidDate, "is not a date".into()));
     }
-    parse_with_month_name(s).ok_or((IssueCode::InvalidDate, "is not a date: write it as YYYY-MM-DD".into()))?
+    parse_with_month_name(s).ok_or((
+        IssueCode::InvalidDate,
+        "is not a date: write it as YYYY-MM-DD".into(),
+    ))?
 }
 
 fn month_from_name(t: &str) -> Option<u32> {
     const MONTHS: [&str; 12] = [
-        "january", "february", "march", "april", "may", "june", "july", "august", "september", "october",
-        "november", "december",
+        "january",
+        "february",
+        "march",
+        "april",
+        "may",
+        "june",
+        "july",
+        "august",
+        "september",
+        "october",
+        "november",
+        "december",
     ];
     let t = t.to_lowercase();
     if t.len() < 3 {
         return None;
     }
     let t = if t == "sept" { "sep".to_string() } else { t };
-    MONTHS.iter().position(|m| m.starts_with(t.as_str())).map(|i| i as u32 + 1)
+    MONTHS
+        .iter()
+        .position(|m| m.starts_with(t.as_str()))
+        .map(|i| i as u32 + 1)
 }
 
 /// "31 Mar 2024", "March 31, 2024", "31-Mar-24".
 fn parse_with_month_name(s: &str) -> Option<Result<NaiveDate, (IssueCode, String)>> {
-    let tokens: Vec<&str> = s.split(|c: char| c.is_whitespace() || matches!(c, ',' | '-' | '/' | '.')).filter(|t| !t.is_empty()).collect();
+    let tokens: Vec<&str> = s
+        .split(|c: char| c.is_whitespace() || matches!(c, ',' | '-' | '/' | '.'))
+        .filter(|t| !t.is_empty())
+        .collect();
     if tokens.len() != 3 {
         return None;
     }
-    let month_at = tokens.iter().position(|t| t.chars().all(char::is_alphabetic))?;
+    let month_at = tokens
+        .iter()
+        .position(|t| t.chars().all(char::is_alphabetic))?;
     let month = month_from_name(tokens[month_at])?;
-    let nums: Vec<&str> = tokens.iter().enumerate().filter(|(i, _)| *i != month_at).map(|(_, t)| *t).collect();
-    if nums.iter().any(|t| !t.chars().all(|c| c.is_ascii_digit()) || t.len() > 4) {
+    let nums: Vec<&str> = tokens
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != month_at)
+        .map(|(_, t)| *t)
+        .collect();
+    if nums
+        .iter()
+        .any(|t| !t.chars().all(|c| c.is_ascii_digit()) || t.len() > 4)
+    {
         return None;
     }
     let (day, year) = if nums[0].len() == 4 {
@@ -219,7 +276,9 @@ mod tests {
         NaiveDate::from_ymd_opt(2026, 11, 25).unwrap()
     }
     fn p(s: &str, o: DateOrder) -> Result<String, IssueCode> {
-        CompletionDate::parse(s, o, today()).map(|d| d.iso()).map_err(|e| e.0)
+        CompletionDate::parse(s, o, today())
+            .map(|d| d.iso())
+            .map_err(|e| e.0)
     }
 
     #[test]
@@ -241,25 +300,52 @@ mod tests {
     #[test]
     fn day_month_order_is_applied_only_when_decided() {
         assert_eq!(p("03/04/2024", DateOrder::DayFirst).unwrap(), "2024-04-03");
-        assert_eq!(p("03/04/2024", DateOrder::MonthFirst).unwrap(), "2024-03-04");
-        assert_eq!(p("03/04/2024", DateOrder::Undecided), Err(IssueCode::AmbiguousDate));
+        assert_eq!(
+            p("03/04/2024", DateOrder::MonthFirst).unwrap(),
+            "2024-03-04"
+        );
+        assert_eq!(
+            p("03/04/2024", DateOrder::Undecided),
+            Err(IssueCode::AmbiguousDate)
+        );
         assert_eq!(p("04/04/2024", DateOrder::Undecided).unwrap(), "2024-04-04");
     }
 
     #[test]
     fn file_order_is_detected_from_rows_that_settle_it() {
-        assert_eq!(DateOrder::detect(["03/04/2024", "25/12/2023"]), DateOrder::DayFirst);
-        assert_eq!(DateOrder::detect(["03/04/2024", "12/25/2023"]), DateOrder::MonthFirst);
+        assert_eq!(
+            DateOrder::detect(["03/04/2024", "25/12/2023"]),
+            DateOrder::DayFirst
+        );
+        assert_eq!(
+            DateOrder::detect(["03/04/2024", "12/25/2023"]),
+            DateOrder::MonthFirst
+        );
         assert_eq!(DateOrder::detect(["03/04/2024"]), DateOrder::Undecided);
-        assert_eq!(DateOrder::detect(["25/12/2023", "12/25/2023"]), DateOrder::Undecided);
+        assert_eq!(
+            DateOrder::detect(["25/12/2023", "12/25/2023"]),
+            DateOrder::Undecided
+        );
     }
 
     #[test]
     fn impossible_future_and_ancient_dates_are_errors() {
-        assert_eq!(p("2023-02-30", DateOrder::Undecided), Err(IssueCode::InvalidDate));
-        assert_eq!(p("2027-01-01", DateOrder::Undecided), Err(IssueCode::FutureDate));
-        assert_eq!(p("1901-01-01", DateOrder::Undecided), Err(IssueCode::DateTooOld));
-        assert_eq!(p("yesterday", DateOrder::Undecided), Err(IssueCode::InvalidDate));
+        assert_eq!(
+            p("2023-02-30", DateOrder::Undecided),
+            Err(IssueCode::InvalidDate)
+        );
+        assert_eq!(
+            p("2027-01-01", DateOrder::Undecided),
+            Err(IssueCode::FutureDate)
+        );
+        assert_eq!(
+            p("1901-01-01", DateOrder::Undecided),
+            Err(IssueCode::DateTooOld)
+        );
+        assert_eq!(
+            p("yesterday", DateOrder::Undecided),
+            Err(IssueCode::InvalidDate)
+        );
         assert_eq!(p("", DateOrder::Undecided), Err(IssueCode::MissingValue));
     }
 }

@@ -77,7 +77,10 @@ impl IssueCode {
 
     /// Skip reasons leave the row `skipped`.
     pub fn is_skip_reason(self) -> bool {
-        matches!(self, IssueCode::DuplicateInFile | IssueCode::AlreadyCompleted | IssueCode::AlreadyPending)
+        matches!(
+            self,
+            IssueCode::DuplicateInFile | IssueCode::AlreadyCompleted | IssueCode::AlreadyPending
+        )
     }
 
     /// Warnings are shown on the row but change nothing: the row keeps its outcome.
@@ -133,7 +136,11 @@ pub struct Issue {
 
 impl Issue {
     pub fn new(code: IssueCode, column: Option<&str>, message: impl Into<String>) -> Self {
-        Issue { code, column: column.map(str::to_string), message: message.into() }
+        Issue {
+            code,
+            column: column.map(str::to_string),
+            message: message.into(),
+        }
     }
 }
 
@@ -151,7 +158,10 @@ impl FileProblem {
     pub const READ_FAILED: &'static str = "READ_FAILED";
 
     pub fn new(code: &str, message: impl Into<String>) -> Self {
-        FileProblem { code: code.to_string(), message: message.into() }
+        FileProblem {
+            code: code.to_string(),
+            message: message.into(),
+        }
     }
 
     /// Whether trying again can succeed (the file itself may be fine).

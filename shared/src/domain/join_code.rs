@@ -28,7 +28,11 @@ impl JoinCode {
 
     /// Accepts what a person types: any case, spaces and dashes ignored.
     pub fn parse(typed: &str) -> Result<JoinCode, String> {
-        let code: String = typed.chars().filter(|c| !c.is_whitespace() && *c != '-').map(|c| c.to_ascii_uppercase()).collect();
+        let code: String = typed
+            .chars()
+            .filter(|c| !c.is_whitespace() && *c != '-')
+            .map(|c| c.to_ascii_uppercase())
+            .collect();
         if code.len() != LEN || !code.bytes().all(|b| ALPHABET.contains(&b)) {
             return Err("a join code is ten letters and digits, such as 7KQ2M-XW9RB".to_string());
         }
@@ -55,14 +59,20 @@ mod tests {
     fn a_join_code_is_read_back_however_it_is_typed() {
         let code = JoinCode::generate();
         assert_eq!(JoinCode::parse(&code.to_string()).unwrap(), code);
-        assert_eq!(JoinCode::parse(&format!(" {} ", code.as_str().to_lowercase())).unwrap(), code);
+        assert_eq!(
+            JoinCode::parse(&format!(" {} ", code.as_str().to_lowercase())).unwrap(),
+            code
+        );
         assert_ne!(JoinCode::generate(), code);
     }
 
     #[test]
     fn look_alikes_and_wrong_lengths_are_not_join_codes() {
         assert!(JoinCode::parse("7KQ2M-XW9RB").is_ok());
-        assert!(JoinCode::parse("7KQ2M-XW9R0").is_err(), "0 is not in the alphabet");
+        assert!(
+            JoinCode::parse("7KQ2M-XW9R0").is_err(),
+            "0 is not in the alphabet"
+        );
         assert!(JoinCode::parse("7KQ2M-XW9R").is_err());
         assert!(JoinCode::parse("").is_err());
         assert!(JoinCode::parse("7KQ2M#XW9RB").is_err());

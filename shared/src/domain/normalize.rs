@@ -22,7 +22,9 @@ impl Email {
             && !local.starts_with('.')
             && !local.ends_with('.')
             && !local.contains("..")
-            && local.chars().all(|c| !c.is_whitespace() && !c.is_control() && !"@,;<>()[]\\\"".contains(c));
+            && local
+                .chars()
+                .all(|c| !c.is_whitespace() && !c.is_control() && !"@,;<>()[]\\\"".contains(c));
         let labels: Vec<&str> = domain.split('.').collect();
         let ok_domain = labels.len() >= 2
             && domain.len() <= 253
@@ -32,7 +34,9 @@ impl Email {
                     && !l.ends_with('-')
                     && l.chars().all(|c| c.is_alphanumeric() || c == '-')
             })
-            && labels.last().is_some_and(|tld| tld.len() >= 2 && !tld.chars().all(|c| c.is_ascii_digit()));
+            && labels
+                .last()
+                .is_some_and(|tld| tld.len() >= 2 && !tld.chars().all(|c| c.is_ascii_digit()));
         if ok_local && ok_domain {
             Ok(Email(lower))
         } else {
@@ -72,8 +76,21 @@ impl DomainTypos {
 fn domain_typo(domain: &str) -> Option<&'static str> {
     {
         const COMMON: &[&str] = &[
-            "gmail.com", "googlemail.com", "yahoo.com", "hotmail.com", "outlook.com", "live.com", "icloud.com",
-            "aol.com", "msn.com", "hotmail.co.uk", "yahoo.co.uk", "protonmail.com", "gmx.com", "gmx.de", "web.de",
+            "gmail.com",
+            "googlemail.com",
+            "yahoo.com",
+            "hotmail.com",
+            "outlook.com",
+            "live.com",
+            "icloud.com",
+            "aol.com",
+            "msn.com",
+            "hotmail.co.uk",
+            "yahoo.co.uk",
+            "protonmail.com",
+            "gmx.com",
+            "gmx.de",
+            "web.de",
         ];
         if COMMON.contains(&domain) {
             return None;
@@ -122,15 +139,23 @@ impl PhoneNumber {
         if !parsed.is_valid() {
             let digits: String = s.chars().filter(char::is_ascii_digit).collect();
             let with_plus = format!("+{}", digits.trim_start_matches("00"));
-            if !s.starts_with('+') && digits.len() >= 10 && RlPhoneNumber::parse(&with_plus, None).is_ok_and(|p| p.is_valid()) {
+            if !s.starts_with('+')
+                && digits.len() >= 10
+                && RlPhoneNumber::parse(&with_plus, None).is_ok_and(|p| p.is_valid())
+            {
                 return Err(format!(
                     "'{}' is not valid for the default country; it looks like an international number that lost its '+': write it as {with_plus}",
                     clip(raw)
                 ));
             }
-            return Err(format!("'{}' is not a valid phone number for its country", clip(raw)));
+            return Err(format!(
+                "'{}' is not a valid phone number for its country",
+                clip(raw)
+            ));
         }
-        Ok(PhoneNumber(parsed.format_as(PhoneNumberFormat::E164).into_owned()))
+        Ok(PhoneNumber(
+            parsed.format_as(PhoneNumberFormat::E164).into_owned(),
+        ))
     }
 
     pub fn as_str(&self) -> &str {
@@ -145,7 +170,10 @@ pub fn region(code: &str) -> Option<Region> {
         return None;
     }
     let region = code.to_ascii_uppercase().parse::<Region>().ok()?;
-    PHONE_NUMBER_UTIL.get_country_code_for_region(region).is_some().then_some(region)
+    PHONE_NUMBER_UTIL
+        .get_country_code_for_region(region)
+        .is_some()
+        .then_some(region)
 }
 
 fn looks_like_scientific_notation(s: &str) -> bool {
@@ -153,7 +181,9 @@ fn looks_like_scientific_notation(s: &str) -> bool {
     match lower.split_once("e+") {
         Some((mantissa, exp)) => {
             !mantissa.is_empty()
-                && mantissa.chars().all(|c| c.is_ascii_digit() || c == '.' || c == ',')
+                && mantissa
+                    .chars()
+                    .all(|c| c.is_ascii_digit() || c == '.' || c == ',')
                 && !exp.is_empty()
                 && exp.chars().all(|c| c.is_ascii_digit())
         }
@@ -167,7 +197,11 @@ pub struct PersonName(String);
 
 impl PersonName {
     pub fn parse(raw: &str) -> Result<PersonName, String> {
-        let collapsed = if raw.is_ascii() { fold_ascii(raw) } else { fold_unicode(raw) };
+        let collapsed = if raw.is_ascii() {
+            fold_ascii(raw)
+        } else {
+            fold_unicode(raw)
+        };
         if collapsed.is_empty() {
             return Err("the name is empty".into());
         }
@@ -205,7 +239,10 @@ fn fold_unicode(raw: &str) -> String {
 /// it is, and its lower case and whitespace are ASCII's own.
 fn fold_ascii(raw: &str) -> String {
     let mut out = String::with_capacity(raw.len());
-    for word in raw.split(|c: char| c.is_whitespace()).filter(|w| !w.is_empty()) {
+    for word in raw
+        .split(|c: char| c.is_whitespace())
+        .filter(|w| !w.is_empty())
+    {
         if !out.is_empty() {
             out.push(' ');
         }
@@ -225,13 +262,22 @@ pub struct MatchKey {
 
 impl MatchKey {
     pub fn email(e: &Email) -> MatchKey {
-        MatchKey { method: MatchMethod::Email, value: e.as_str().into() }
+        MatchKey {
+            method: MatchMethod::Email,
+            value: e.as_str().into(),
+        }
     }
     pub fn phone(p: &PhoneNumber) -> MatchKey {
-        MatchKey { method: MatchMethod::Phone, value: p.as_str().into() }
+        MatchKey {
+            method: MatchMethod::Phone,
+            value: p.as_str().into(),
+        }
     }
     pub fn name(n: &PersonName) -> MatchKey {
-        MatchKey { method: MatchMethod::Name, value: n.as_str().into() }
+        MatchKey {
+            method: MatchMethod::Name,
+            value: n.as_str().into(),
+        }
     }
     /// Employee IDs are compared exactly after trimming, with no case change: HR systems
     /// differ on whether "e12" and "E12" are the same person, so we do not guess.
@@ -243,12 +289,18 @@ impl MatchKey {
         if v.chars().count() > 64 || v.chars().any(char::is_control) {
             return Err(format!("'{}' is not a usable employee ID", clip(raw)));
         }
-        Ok(MatchKey { method: MatchMethod::Hris, value: v.into() })
+        Ok(MatchKey {
+            method: MatchMethod::Hris,
+            value: v.into(),
+        })
     }
 
     /// Rebuilds a key from its stored parts (already normalised).
     pub fn from_stored(method: MatchMethod, value: &str) -> MatchKey {
-        MatchKey { method, value: value.into() }
+        MatchKey {
+            method,
+            value: value.into(),
+        }
     }
 
     pub fn method(&self) -> MatchMethod {
@@ -278,12 +330,24 @@ mod tests {
 
     #[test]
     fn emails_are_trimmed_and_compared_case_insensitively() {
-        assert_eq!(Email::parse("  Ana.Lopez@Example.COM ").unwrap(), Email::parse("ana.lopez@example.com").unwrap());
+        assert_eq!(
+            Email::parse("  Ana.Lopez@Example.COM ").unwrap(),
+            Email::parse("ana.lopez@example.com").unwrap()
+        );
     }
 
     #[test]
     fn malformed_emails_are_rejected() {
-        for bad in ["", "ana", "ana@", "@example.com", "ana@example", "a b@example.com", "ana@@example.com", "ana@example.c"] {
+        for bad in [
+            "",
+            "ana",
+            "ana@",
+            "@example.com",
+            "ana@example",
+            "a b@example.com",
+            "ana@@example.com",
+            "ana@example.c",
+        ] {
             assert!(Email::parse(bad).is_err(), "{bad} accepted");
         }
     }
@@ -294,7 +358,12 @@ mod tests {
         let b = PhoneNumber::parse("+1 415 555 2671", None).unwrap();
         assert_eq!(a, b);
         assert_eq!(a.as_str(), "+14155552671");
-        assert_eq!(PhoneNumber::parse("07911 123456", Some("GB")).unwrap().as_str(), "+447911123456");
+        assert_eq!(
+            PhoneNumber::parse("07911 123456", Some("GB"))
+                .unwrap()
+                .as_str(),
+            "+447911123456"
+        );
     }
 
     #[test]
@@ -311,7 +380,12 @@ mod tests {
         for bad in ["UK", "XX", "ZZ", "EU", "001", "U", "USA", ""] {
             assert!(region(bad).is_none(), "{bad}");
         }
-        assert_eq!(PhoneNumber::parse("07911 123456", Some("gb")).unwrap().as_str(), "+447911123456");
+        assert_eq!(
+            PhoneNumber::parse("07911 123456", Some("gb"))
+                .unwrap()
+                .as_str(),
+            "+447911123456"
+        );
     }
 
     #[test]
@@ -333,8 +407,14 @@ mod tests {
         assert_eq!(a, b);
         assert_eq!(PersonName::from_parts("Ana", "López").unwrap(), a);
         assert!(PersonName::parse("   ").is_err());
-        assert_eq!(PersonName::parse(" Ana\u{b}\tLEE\r\n").unwrap().as_str(), "ana lee");
-        assert!(PersonName::parse("ana\u{1}lee").is_err(), "a control character that is not whitespace is not a name");
+        assert_eq!(
+            PersonName::parse(" Ana\u{b}\tLEE\r\n").unwrap().as_str(),
+            "ana lee"
+        );
+        assert!(
+            PersonName::parse("ana\u{1}lee").is_err(),
+            "a control character that is not whitespace is not a name"
+        );
     }
 
     proptest::proptest! {
@@ -348,8 +428,14 @@ mod tests {
 
     #[test]
     fn likely_mail_domain_typos_are_spotted() {
-        assert_eq!(Email::parse("ana@gmial.com").unwrap().domain_typo(), Some("gmail.com"));
-        assert_eq!(Email::parse("ana@hotmal.com").unwrap().domain_typo(), Some("hotmail.com"));
+        assert_eq!(
+            Email::parse("ana@gmial.com").unwrap().domain_typo(),
+            Some("gmail.com")
+        );
+        assert_eq!(
+            Email::parse("ana@hotmal.com").unwrap().domain_typo(),
+            Some("hotmail.com")
+        );
         assert_eq!(Email::parse("ana@gmail.com").unwrap().domain_typo(), None);
         assert_eq!(Email::parse("ana@acme.com").unwrap().domain_typo(), None);
     }
@@ -364,24 +450,43 @@ mod tests {
     fn a_national_number_that_lost_its_leading_zero_still_matches() {
         // Spreadsheets drop the trunk 0 of numbers stored as numbers; the numbering plan
         // reads the national significant number the same way.
-        assert_eq!(PhoneNumber::parse("15123456789", Some("DE")).unwrap(), PhoneNumber::parse("015123456789", Some("DE")).unwrap());
-        assert_eq!(PhoneNumber::parse("7911123456", Some("GB")).unwrap().as_str(), "+447911123456");
+        assert_eq!(
+            PhoneNumber::parse("15123456789", Some("DE")).unwrap(),
+            PhoneNumber::parse("015123456789", Some("DE")).unwrap()
+        );
+        assert_eq!(
+            PhoneNumber::parse("7911123456", Some("GB"))
+                .unwrap()
+                .as_str(),
+            "+447911123456"
+        );
     }
 
     #[test]
     fn extensions_do_not_change_the_number_matched() {
-        assert_eq!(PhoneNumber::parse("415-555-2671 ext. 12", Some("US")).unwrap().as_str(), "+14155552671");
+        assert_eq!(
+            PhoneNumber::parse("415-555-2671 ext. 12", Some("US"))
+                .unwrap()
+                .as_str(),
+            "+14155552671"
+        );
     }
 
     #[test]
     fn last_comma_first_names_compare_equal_to_first_last() {
-        assert_eq!(PersonName::from_last_first("López, Ana").unwrap(), PersonName::parse("Ana López").unwrap());
+        assert_eq!(
+            PersonName::from_last_first("López, Ana").unwrap(),
+            PersonName::parse("Ana López").unwrap()
+        );
     }
 
     #[test]
     fn employee_ids_are_exact_after_trimming() {
         assert_eq!(MatchKey::employee_id(" E-100 ").unwrap().value(), "E-100");
-        assert_ne!(MatchKey::employee_id("e-100").unwrap(), MatchKey::employee_id("E-100").unwrap());
+        assert_ne!(
+            MatchKey::employee_id("e-100").unwrap(),
+            MatchKey::employee_id("E-100").unwrap()
+        );
         assert!(MatchKey::employee_id("").is_err());
     }
 }

@@ -79,10 +79,16 @@ impl MatchMethod {
     /// Advice shown to admins when they choose a method (SPEC.md).
     pub fn advice(self) -> &'static str {
         match self {
-            MatchMethod::Hris => "Best where an HR system is connected: employee IDs are stable and unique.",
-            MatchMethod::Email => "The usual choice: works for everyone who signs up with an email address.",
+            MatchMethod::Hris => {
+                "Best where an HR system is connected: employee IDs are stable and unique."
+            }
+            MatchMethod::Email => {
+                "The usual choice: works for everyone who signs up with an email address."
+            }
             MatchMethod::Phone => "Suits frontline teams who sign up with a mobile number.",
-            MatchMethod::Name => "The weakest key: two people can share a name, and such rows are errors.",
+            MatchMethod::Name => {
+                "The weakest key: two people can share a name, and such rows are errors."
+            }
         }
     }
 }

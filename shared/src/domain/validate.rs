@@ -11,7 +11,6 @@ use super::status::{MatchMethod, Outcome};
 use chrono::NaiveDate;
 use std::collections::{HashMap, HashSet};
 
-
 /// The cells of one data row that matter, by role. Column names are kept for messages.
 #[derive(Clone, Debug, Default)]
 pub struct RowInput {
@@ -106,13 +105,26 @@ impl hashbrown::Equivalent<(MatchKey, TrainingId, CompletionDate)> for PendingLo
 
 impl DirectorySnapshot {
     /// Whether the person already has this completion (no copy of the parts is made).
-    pub fn has_completion(&self, person: &PersonId, training: &TrainingId, date: CompletionDate) -> bool {
-        !self.completions.is_empty() && self.completions.contains(&CompletionLookup(person.as_str(), training.as_str(), date))
+    pub fn has_completion(
+        &self,
+        person: &PersonId,
+        training: &TrainingId,
+        date: CompletionDate,
+    ) -> bool {
+        !self.completions.is_empty()
+            && self.completions.contains(&CompletionLookup(
+                person.as_str(),
+                training.as_str(),
+                date,
+            ))
     }
 
     /// Whether an earlier import already holds this completion pending for the key.
     pub fn has_pending(&self, key: &MatchKey, training: &TrainingId, date: CompletionDate) -> bool {
-        !self.pending.is_empty() && self.pending.contains(&PendingLookup(key, training.as_str(), date))
+        !self.pending.is_empty()
+            && self
+                .pending
+                .contains(&PendingLookup(key, training.as_str(), date))
     }
 
     /// A published training by ID or exact title, or the issue to show on the row.
@@ -122,14 +134,20 @@ impl DirectorySnapshot {
             Ok(t) => Err(Issue::new(
                 IssueCode::TrainingNotPublished,
                 column,
-                format!("the training '{}' is not published: publish it first", clip(&t.title)),
+                format!(
+                    "the training '{}' is not published: publish it first",
+                    clip(&t.title)
+                ),
             )),
             Err((code, msg)) => Err(Issue::new(code, column, msg)),
         }
     }
 
     pub fn add_training(&mut self, t: Training) {
-        self.trainings_by_title.entry(title_key(&t.title)).or_default().push(t.clone());
+        self.trainings_by_title
+            .entry(title_key(&t.title))
+            .or_default()
+            .push(t.clone());
         self.trainings_by_id.insert(t.id.as_str().to_string(), t);
     }
 
@@ -139,15 +157,29 @@ impl DirectorySnapshot {
         if let Some(found) = self.trainings_by_id.get(t) {
             return Ok(found);
         }
-        match self.trainings_by_title.get(&title_key(t)).map(Vec::as_slice) {
+        match self
+            .trainings_by_title
+            .get(&title_key(t))
+            .map(Vec::as_slice)
+        {
             Some([one]) => Ok(one),
             Some(many) if many.len() > 1 => Err((
                 IssueCode::UnknownTraining,
-                format!("{} trainings have the title '{}': use the training's ID", many.len(), clip(t)),
+                format!(
+                    "{} trainings have the title '{}': use the training's ID",
+                    many.len(),
+                    clip(t)
+                ),
             )),
             _ => {
-                let hint = self.suggest(t).map(|s| format!(". Did you mean {s}?")).unwrap_or_default();
-                Err((IssueCode::UnknownTraining, format!("no training has the ID or title '{}'{hint}", clip(t))))
+                let hint = self
+                    .suggest(t)
+                    .map(|s| format!(". Did you mean {s}?"))
+                    .unwrap_or_default();
+                Err((
+                    IssueCode::UnknownTraining,
+                    format!("no training has the ID or title '{}'{hint}", clip(t)),
+                ))
             }
         }
     }
@@ -167,7 +199,18 @@ impl DirectorySnapshot {
         let best = self
             .trainings_by_id
             .values()
-            .flat_map(|t| [(strsim::normalized_damerau_levenshtein(&key, &title_key(&t.title)), t), (strsim::normalized_damerau_levenshtein(&key, &t.id.as_str().to_lowercase()), t)])
+            .flat_map(|t| {
+                [
+                    (
+                        strsim::normalized_damerau_levenshtein(&key, &title_key(&t.title)),
+                        t,
+                    ),
+                    (
+                        strsim::normalized_damerau_levenshtein(&key, &t.id.as_str().to_lowercase()),
+                        t,
+                    ),
+                ]
+            })
             .filter(|(score, _)| *score >= 0.75)
             .max_by(|a, b| a.0.total_cmp(&b.0))
             .map(|(_, t)| format!("'{}' (ID {})", t.title, t.id));
@@ -182,7 +225,11 @@ impl DirectorySnapshot {
 pub const SUGGEST_MAX_CHARS: usize = 200;
 
 pub(crate) fn title_key(title: &str) -> String {
-    title.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase()
+    title
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_lowercase()
 }
 
 /// The verdict on one row.
@@ -201,7 +248,15 @@ pub struct RowVerdict {
 impl RowVerdict {
     /// A row that could not be read as cells (wrong field count, bytes that are not text).
     pub fn unreadable(problem: Issue) -> RowVerdict {
-        RowVerdict { outcome: Outcome::Error, issues: vec![problem], warnings: vec![], key: None, person_id: None, training: None, date: None }
+        RowVerdict {
+            outcome: Outcome::Error,
+            issues: vec![problem],
+            warnings: vec![],
+            key: None,
+            person_id: None,
+            training: None,
+            date: None,
+        }
     }
 }
 
@@ -213,22 +268,46 @@ pub(crate) struct PersonParse {
 }
 
 pub(crate) fn missing_training(column: &str) -> Issue {
-    Issue::new(IssueCode::MissingValue, Some(column), "the training is empty: give its ID or exact title")
+    Issue::new(
+        IssueCode::MissingValue,
+        Some(column),
+        "the training is empty: give its ID or exact title",
+    )
 }
 
 /// A completion date cell read, or the issue to show on the row.
-pub(crate) fn date_cell(value: &str, column: &str, order: DateOrder, today: NaiveDate) -> Result<CompletionDate, Issue> {
+pub(crate) fn date_cell(
+    value: &str,
+    column: &str,
+    order: DateOrder,
+    today: NaiveDate,
+) -> Result<CompletionDate, Issue> {
     if value.trim().is_empty() {
-        return Err(Issue::new(IssueCode::MissingValue, Some(column), "the completion date is empty: write it as YYYY-MM-DD"));
+        return Err(Issue::new(
+            IssueCode::MissingValue,
+            Some(column),
+            "the completion date is empty: write it as YYYY-MM-DD",
+        ));
     }
-    CompletionDate::parse(value, order, today).map_err(|(code, msg)| Issue::new(code, Some(column), msg))
+    CompletionDate::parse(value, order, today)
+        .map_err(|(code, msg)| Issue::new(code, Some(column), msg))
 }
 
 impl RowInput {
     /// Normalises the cells of one row. This is the reference: [`super::FileChecker`]
     /// gives the same verdicts for whole files, faster.
-    pub fn parse(&self, method: MatchMethod, default_country: Option<&str>, order: DateOrder, today: NaiveDate) -> ParsedRow {
-        let PersonParse { key, mut issues, warnings } = self.parse_person_fully(method, default_country, &mut DomainTypos::default());
+    pub fn parse(
+        &self,
+        method: MatchMethod,
+        default_country: Option<&str>,
+        order: DateOrder,
+        today: NaiveDate,
+    ) -> ParsedRow {
+        let PersonParse {
+            key,
+            mut issues,
+            warnings,
+        } = self.parse_person_fully(method, default_country, &mut DomainTypos::default());
         let training_text = match &self.training {
             Some((_, v)) if !v.trim().is_empty() => Some(v.trim().to_string()),
             Some((col, _)) => {
@@ -237,33 +316,82 @@ impl RowInput {
             }
             None => None,
         };
-        let date = self.date.as_ref().and_then(|(col, v)| date_cell(v, col, order, today).map_err(|i| issues.push(i)).ok());
+        let date = self.date.as_ref().and_then(|(col, v)| {
+            date_cell(v, col, order, today)
+                .map_err(|i| issues.push(i))
+                .ok()
+        });
         let training_column = self.training.as_ref().map(|(col, _)| col.clone());
-        ParsedRow { key, warnings, training_text, training_column, date, issues }
+        ParsedRow {
+            key,
+            warnings,
+            training_text,
+            training_column,
+            date,
+            issues,
+        }
     }
 
-    pub(crate) fn parse_person_fully(&self, method: MatchMethod, default_country: Option<&str>, typos: &mut DomainTypos) -> PersonParse {
-        let cells: Vec<(&str, &str)> = self.person.iter().map(|(c, v)| (c.as_str(), v.as_str())).collect();
+    pub(crate) fn parse_person_fully(
+        &self,
+        method: MatchMethod,
+        default_country: Option<&str>,
+        typos: &mut DomainTypos,
+    ) -> PersonParse {
+        let cells: Vec<(&str, &str)> = self
+            .person
+            .iter()
+            .map(|(c, v)| (c.as_str(), v.as_str()))
+            .collect();
         parse_person_cells(&cells, self.last_first, method, default_country, typos)
     }
 }
 
 /// The person cells of a row, as (column, value): their match key, or the issues that
 /// stop it, and any warnings.
-pub(crate) fn parse_person_cells(cells: &[(&str, &str)], last_first: bool, method: MatchMethod, default_country: Option<&str>, typos: &mut DomainTypos) -> PersonParse {
+pub(crate) fn parse_person_cells(
+    cells: &[(&str, &str)],
+    last_first: bool,
+    method: MatchMethod,
+    default_country: Option<&str>,
+    typos: &mut DomainTypos,
+) -> PersonParse {
     let mut issues = Vec::new();
     let mut warnings = Vec::new();
     let key = parse_person(cells, last_first, method, default_country, &mut issues);
     if let (MatchMethod::Email, Some(k), Some((col, _))) = (method, &key, cells.first()) {
         if let Some(meant) = typos.of(k.value()) {
-            warnings.push(Issue::new(IssueCode::EmailDomainTypo, Some(col), format!("'{}' may be a typo of {meant}: check the address", clip(k.value()))));
+            warnings.push(Issue::new(
+                IssueCode::EmailDomainTypo,
+                Some(col),
+                format!(
+                    "'{}' may be a typo of {meant}: check the address",
+                    clip(k.value())
+                ),
+            ));
         }
     }
-    PersonParse { key, issues, warnings }
+    PersonParse {
+        key,
+        issues,
+        warnings,
+    }
 }
 
-fn parse_person(cells: &[(&str, &str)], last_first: bool, method: MatchMethod, default_country: Option<&str>, issues: &mut Vec<Issue>) -> Option<MatchKey> {
-    let missing = |col: &str, what: &str| Issue::new(IssueCode::MissingValue, Some(col), format!("the {what} is empty"));
+fn parse_person(
+    cells: &[(&str, &str)],
+    last_first: bool,
+    method: MatchMethod,
+    default_country: Option<&str>,
+    issues: &mut Vec<Issue>,
+) -> Option<MatchKey> {
+    let missing = |col: &str, what: &str| {
+        Issue::new(
+            IssueCode::MissingValue,
+            Some(col),
+            format!("the {what} is empty"),
+        )
+    };
     match method {
         MatchMethod::Email | MatchMethod::Phone | MatchMethod::Hris => {
             let &(col, value) = cells.first()?;
@@ -277,13 +405,17 @@ fn parse_person(cells: &[(&str, &str)], last_first: bool, method: MatchMethod, d
                 return None;
             }
             let parsed = match method {
-                MatchMethod::Email => Email::parse(value).map(|e| MatchKey::email(&e)).map_err(|m| (IssueCode::InvalidEmail, m)),
+                MatchMethod::Email => Email::parse(value)
+                    .map(|e| MatchKey::email(&e))
+                    .map_err(|m| (IssueCode::InvalidEmail, m)),
                 MatchMethod::Phone => PhoneNumber::parse(value, default_country)
                     .map(|p| MatchKey::phone(&p))
                     .map_err(|m| (IssueCode::InvalidPhone, m)),
                 _ => MatchKey::employee_id(value).map_err(|m| (IssueCode::InvalidEmployeeId, m)),
             };
-            parsed.map_err(|(code, msg)| issues.push(Issue::new(code, Some(col), msg))).ok()
+            parsed
+                .map_err(|(code, msg)| issues.push(Issue::new(code, Some(col), msg)))
+                .ok()
         }
         MatchMethod::Name => {
             let name = match *cells {
@@ -292,7 +424,11 @@ fn parse_person(cells: &[(&str, &str)], last_first: bool, method: MatchMethod, d
                         issues.push(missing(col, "name"));
                         return None;
                     }
-                    let parsed = if last_first { PersonName::from_last_first(full) } else { PersonName::parse(full) };
+                    let parsed = if last_first {
+                        PersonName::from_last_first(full)
+                    } else {
+                        PersonName::parse(full)
+                    };
                     parsed.map_err(|m| (col, m))
                 }
                 [(fcol, first), (lcol, last)] => {
@@ -328,13 +464,19 @@ impl ParsedRow {
     ) -> RowVerdict {
         let mut issues = self.issues;
         let tcol = self.training_column.as_deref();
-        let training = self.training_text.as_deref().and_then(|text| match dir.usable_training(text, tcol) {
-            Ok(t) => Some(TrainingRef { id: t.id.clone(), title: t.title.clone() }),
-            Err(issue) => {
-                issues.push(issue);
-                None
-            }
-        });
+        let training =
+            self.training_text
+                .as_deref()
+                .and_then(|text| match dir.usable_training(text, tcol) {
+                    Ok(t) => Some(TrainingRef {
+                        id: t.id.clone(),
+                        title: t.title.clone(),
+                    }),
+                    Err(issue) => {
+                        issues.push(issue);
+                        None
+                    }
+                });
         let mut person_id = None;
         let mut signed_up = false;
         if let Some(key) = &self.key {
@@ -366,12 +508,17 @@ impl ParsedRow {
         if !verdict.issues.is_empty() {
             return verdict;
         }
-        let (Some(key), Some(t), Some(date)) = (&verdict.key, &verdict.training, verdict.date) else {
+        let (Some(key), Some(t), Some(date)) = (&verdict.key, &verdict.training, verdict.date)
+        else {
             return verdict;
         };
         let skip = if !seen.insert(row_identity(key, &t.id, date)) {
             Some(IssueCode::DuplicateInFile)
-        } else if verdict.person_id.as_ref().is_some_and(|pid| dir.has_completion(pid, &t.id, date)) {
+        } else if verdict
+            .person_id
+            .as_ref()
+            .is_some_and(|pid| dir.has_completion(pid, &t.id, date))
+        {
             Some(IssueCode::AlreadyCompleted)
         } else if !signed_up && dir.has_pending(key, &t.id, date) {
             Some(IssueCode::AlreadyPending)
@@ -383,23 +530,37 @@ impl ParsedRow {
             verdict.issues.push(skip_issue(code));
             return verdict;
         }
-        verdict.outcome = if signed_up { Outcome::Ready } else { Outcome::Pending };
+        verdict.outcome = if signed_up {
+            Outcome::Ready
+        } else {
+            Outcome::Pending
+        };
         verdict
     }
 }
 
 /// The issue a person match raises: an HRIS ID no one has, or a key several people share.
-pub(crate) fn person_match_issue(method: MatchMethod, key: &MatchKey, found: &PersonMatch) -> Option<Issue> {
+pub(crate) fn person_match_issue(
+    method: MatchMethod,
+    key: &MatchKey,
+    found: &PersonMatch,
+) -> Option<Issue> {
     match found {
         PersonMatch::NotFound if method == MatchMethod::Hris => Some(Issue::new(
             IssueCode::UnknownEmployeeId,
             None,
-            format!("no one on the roster has employee ID '{}': add them to the roster first", clip(key.value())),
+            format!(
+                "no one on the roster has employee ID '{}': add them to the roster first",
+                clip(key.value())
+            ),
         )),
         PersonMatch::Ambiguous(n) => Some(Issue::new(
             IssueCode::AmbiguousPerson,
             None,
-            format!("{n} people share this {}: match by HRIS ID or email instead", method_noun(method)),
+            format!(
+                "{n} people share this {}: match by HRIS ID or email instead",
+                method_noun(method)
+            ),
         )),
         _ => None,
     }
@@ -408,7 +569,9 @@ pub(crate) fn person_match_issue(method: MatchMethod, key: &MatchKey, found: &Pe
 /// Why a valid row is skipped, as shown on the row.
 pub(crate) fn skip_issue(code: IssueCode) -> Issue {
     let message = match code {
-        IssueCode::DuplicateInFile => "the same person, training and date appear earlier in the file; the first row is kept",
+        IssueCode::DuplicateInFile => {
+            "the same person, training and date appear earlier in the file; the first row is kept"
+        }
         IssueCode::AlreadyCompleted => "this completion is already recorded",
         _ => "this completion is already pending from an earlier import",
     };
@@ -445,57 +608,108 @@ mod tests {
 
     fn dir() -> DirectorySnapshot {
         let mut d = DirectorySnapshot::default();
-        d.add_training(Training { id: TrainingId::parse("forklift").unwrap(), title: "Forklift Safety".into(), published: true });
-        d.add_training(Training { id: TrainingId::parse("draft").unwrap(), title: "Draft Course".into(), published: false });
-        let ana = PersonRef { person_id: PersonId::parse("p-ana").unwrap(), signed_up: true };
-        let bo = PersonRef { person_id: PersonId::parse("p-bo").unwrap(), signed_up: false };
-        d.people.insert(MatchKey::email(&Email::parse("ana@example.com").unwrap()), vec![ana.clone()]);
-        d.people.insert(MatchKey::employee_id("E1").unwrap(), vec![bo.clone()]);
-        d.people.insert(MatchKey::name(&PersonName::parse("Sam Lee").unwrap()), vec![ana, bo]);
+        d.add_training(Training {
+            id: TrainingId::parse("forklift").unwrap(),
+            title: "Forklift Safety".into(),
+            published: true,
+        });
+        d.add_training(Training {
+            id: TrainingId::parse("draft").unwrap(),
+            title: "Draft Course".into(),
+            published: false,
+        });
+        let ana = PersonRef {
+            person_id: PersonId::parse("p-ana").unwrap(),
+            signed_up: true,
+        };
+        let bo = PersonRef {
+            person_id: PersonId::parse("p-bo").unwrap(),
+            signed_up: false,
+        };
+        d.people.insert(
+            MatchKey::email(&Email::parse("ana@example.com").unwrap()),
+            vec![ana.clone()],
+        );
+        d.people
+            .insert(MatchKey::employee_id("E1").unwrap(), vec![bo.clone()]);
+        d.people.insert(
+            MatchKey::name(&PersonName::parse("Sam Lee").unwrap()),
+            vec![ana, bo],
+        );
         d
     }
 
     fn row(method: MatchMethod, person: &[(&str, &str)], training: &str, date: &str) -> RowVerdict {
         let input = RowInput {
-            person: person.iter().map(|(c, v)| (c.to_string(), v.to_string())).collect(),
+            person: person
+                .iter()
+                .map(|(c, v)| (c.to_string(), v.to_string()))
+                .collect(),
             training: Some(("training".into(), training.into())),
             date: Some(("completion_date".into(), date.into())),
             ..Default::default()
         };
-        input.parse(method, Some("US"), DateOrder::Undecided, today()).decide(method, &dir(), &mut HashSet::new())
+        input
+            .parse(method, Some("US"), DateOrder::Undecided, today())
+            .decide(method, &dir(), &mut HashSet::new())
     }
 
     #[test]
     fn signed_up_person_and_published_training_is_ready() {
-        let v = row(MatchMethod::Email, &[("email", "ANA@example.com")], "Forklift Safety", "2024-01-02");
+        let v = row(
+            MatchMethod::Email,
+            &[("email", "ANA@example.com")],
+            "Forklift Safety",
+            "2024-01-02",
+        );
         assert_eq!(v.outcome, Outcome::Ready);
         assert_eq!(v.person_id.unwrap().as_str(), "p-ana");
     }
 
     #[test]
     fn unknown_email_is_pending_not_an_error() {
-        let v = row(MatchMethod::Email, &[("email", "new@example.com")], "forklift", "2024-01-02");
+        let v = row(
+            MatchMethod::Email,
+            &[("email", "new@example.com")],
+            "forklift",
+            "2024-01-02",
+        );
         assert_eq!(v.outcome, Outcome::Pending);
         assert!(v.person_id.is_none());
     }
 
     #[test]
     fn roster_person_not_signed_up_is_pending() {
-        let v = row(MatchMethod::Hris, &[("employee_id", "E1")], "forklift", "2024-01-02");
+        let v = row(
+            MatchMethod::Hris,
+            &[("employee_id", "E1")],
+            "forklift",
+            "2024-01-02",
+        );
         assert_eq!(v.outcome, Outcome::Pending);
         assert_eq!(v.person_id.unwrap().as_str(), "p-bo");
     }
 
     #[test]
     fn unknown_hris_id_is_an_error_not_pending() {
-        let v = row(MatchMethod::Hris, &[("employee_id", "E404")], "forklift", "2024-01-02");
+        let v = row(
+            MatchMethod::Hris,
+            &[("employee_id", "E404")],
+            "forklift",
+            "2024-01-02",
+        );
         assert_eq!(v.outcome, Outcome::Error);
         assert_eq!(v.issues[0].code, IssueCode::UnknownEmployeeId);
     }
 
     #[test]
     fn a_name_shared_by_two_people_is_an_error_that_says_how_many() {
-        let v = row(MatchMethod::Name, &[("first_name", "sam"), ("last_name", " LEE ")], "forklift", "2024-01-02");
+        let v = row(
+            MatchMethod::Name,
+            &[("first_name", "sam"), ("last_name", " LEE ")],
+            "forklift",
+            "2024-01-02",
+        );
         assert_eq!(v.outcome, Outcome::Error);
         assert_eq!(v.issues[0].code, IssueCode::AmbiguousPerson);
         assert!(v.issues[0].message.starts_with("2 people"));
@@ -503,18 +717,51 @@ mod tests {
 
     #[test]
     fn unpublished_or_unknown_training_is_an_error() {
-        assert_eq!(row(MatchMethod::Email, &[("email", "ana@example.com")], "Draft Course", "2024-01-02").issues[0].code, IssueCode::TrainingNotPublished);
-        assert_eq!(row(MatchMethod::Email, &[("email", "ana@example.com")], "Knitting", "2024-01-02").issues[0].code, IssueCode::UnknownTraining);
+        assert_eq!(
+            row(
+                MatchMethod::Email,
+                &[("email", "ana@example.com")],
+                "Draft Course",
+                "2024-01-02"
+            )
+            .issues[0]
+                .code,
+            IssueCode::TrainingNotPublished
+        );
+        assert_eq!(
+            row(
+                MatchMethod::Email,
+                &[("email", "ana@example.com")],
+                "Knitting",
+                "2024-01-02"
+            )
+            .issues[0]
+                .code,
+            IssueCode::UnknownTraining
+        );
     }
 
     #[test]
     fn every_problem_of_a_row_is_reported_with_its_column() {
         let v = row(MatchMethod::Phone, &[("phone", "12")], "", "2030-01-01");
         assert_eq!(v.outcome, Outcome::Error);
-        let codes: Vec<_> = v.issues.iter().map(|i| (i.code, i.column.clone().unwrap_or_default())).collect();
-        assert!(codes.contains(&(IssueCode::InvalidPhone, "phone".into())), "{codes:?}");
-        assert!(codes.contains(&(IssueCode::MissingValue, "training".into())), "{codes:?}");
-        assert!(codes.contains(&(IssueCode::FutureDate, "completion_date".into())), "{codes:?}");
+        let codes: Vec<_> = v
+            .issues
+            .iter()
+            .map(|i| (i.code, i.column.clone().unwrap_or_default()))
+            .collect();
+        assert!(
+            codes.contains(&(IssueCode::InvalidPhone, "phone".into())),
+            "{codes:?}"
+        );
+        assert!(
+            codes.contains(&(IssueCode::MissingValue, "training".into())),
+            "{codes:?}"
+        );
+        assert!(
+            codes.contains(&(IssueCode::FutureDate, "completion_date".into())),
+            "{codes:?}"
+        );
     }
 
     #[test]
@@ -527,8 +774,12 @@ mod tests {
             date: Some(("date".into(), "2024-01-02".into())),
             ..Default::default()
         };
-        let first = input.parse(MatchMethod::Email, None, DateOrder::Undecided, today()).decide(MatchMethod::Email, &d, &mut seen);
-        let second = input.parse(MatchMethod::Email, None, DateOrder::Undecided, today()).decide(MatchMethod::Email, &d, &mut seen);
+        let first = input
+            .parse(MatchMethod::Email, None, DateOrder::Undecided, today())
+            .decide(MatchMethod::Email, &d, &mut seen);
+        let second = input
+            .parse(MatchMethod::Email, None, DateOrder::Undecided, today())
+            .decide(MatchMethod::Email, &d, &mut seen);
         assert_eq!(first.outcome, Outcome::Ready);
         assert_eq!(second.outcome, Outcome::Skipped);
         assert_eq!(second.issues[0].code, IssueCode::DuplicateInFile);
@@ -536,10 +787,26 @@ mod tests {
 
     #[test]
     fn a_near_miss_training_gets_a_suggestion() {
-        let v = row(MatchMethod::Email, &[("email", "ana@example.com")], "Forklift Safty", "2024-01-02");
+        let v = row(
+            MatchMethod::Email,
+            &[("email", "ana@example.com")],
+            "Forklift Safty",
+            "2024-01-02",
+        );
         assert_eq!(v.issues[0].code, IssueCode::UnknownTraining);
-        assert!(v.issues[0].message.contains("Did you mean 'Forklift Safety' (ID forklift)?"), "{}", v.issues[0].message);
-        let v = row(MatchMethod::Email, &[("email", "ana@example.com")], "Knitting", "2024-01-02");
+        assert!(
+            v.issues[0]
+                .message
+                .contains("Did you mean 'Forklift Safety' (ID forklift)?"),
+            "{}",
+            v.issues[0].message
+        );
+        let v = row(
+            MatchMethod::Email,
+            &[("email", "ana@example.com")],
+            "Knitting",
+            "2024-01-02",
+        );
         assert!(!v.issues[0].message.contains("Did you mean"));
     }
 
@@ -547,7 +814,11 @@ mod tests {
     fn no_suggestion_is_looked_for_past_200_characters() {
         let mut d = dir();
         let long = "Safety ".repeat(28); // 196 characters
-        d.add_training(Training { id: TrainingId::parse("long").unwrap(), title: long.trim().to_string(), published: true });
+        d.add_training(Training {
+            id: TrainingId::parse("long").unwrap(),
+            title: long.trim().to_string(),
+            published: true,
+        });
         let near = |extra: &str| {
             let input = RowInput {
                 person: vec![("email".into(), "ana@example.com".into())],
@@ -555,17 +826,32 @@ mod tests {
                 date: Some(("completion_date".into(), "2024-01-02".into())),
                 ..Default::default()
             };
-            input.parse(MatchMethod::Email, None, DateOrder::Undecided, today()).decide(MatchMethod::Email, &d, &mut HashSet::new())
+            input
+                .parse(MatchMethod::Email, None, DateOrder::Undecided, today())
+                .decide(MatchMethod::Email, &d, &mut HashSet::new())
         };
-        assert!(near("x").issues[0].message.contains("Did you mean"), "{}", near("x").issues[0].message);
+        assert!(
+            near("x").issues[0].message.contains("Did you mean"),
+            "{}",
+            near("x").issues[0].message
+        );
         let far = near(&"x".repeat(SUGGEST_MAX_CHARS));
         assert_eq!(far.issues[0].code, IssueCode::UnknownTraining);
-        assert!(!far.issues[0].message.contains("Did you mean"), "{}", far.issues[0].message);
+        assert!(
+            !far.issues[0].message.contains("Did you mean"),
+            "{}",
+            far.issues[0].message
+        );
     }
 
     #[test]
     fn a_likely_email_typo_is_a_warning_that_keeps_the_outcome() {
-        let v = row(MatchMethod::Email, &[("email", "new@gmial.com")], "forklift", "2024-01-02");
+        let v = row(
+            MatchMethod::Email,
+            &[("email", "new@gmial.com")],
+            "forklift",
+            "2024-01-02",
+        );
         assert_eq!(v.outcome, Outcome::Pending);
         assert_eq!(v.warnings[0].code, IssueCode::EmailDomainTypo);
     }
@@ -574,14 +860,20 @@ mod tests {
     fn a_completion_pending_from_an_earlier_import_is_skipped() {
         let mut d = dir();
         let key = MatchKey::email(&Email::parse("new@example.com").unwrap());
-        d.pending.insert((key, TrainingId::parse("forklift").unwrap(), CompletionDate::from_iso("2024-01-02").unwrap()));
+        d.pending.insert((
+            key,
+            TrainingId::parse("forklift").unwrap(),
+            CompletionDate::from_iso("2024-01-02").unwrap(),
+        ));
         let input = RowInput {
             person: vec![("email".into(), "new@example.com".into())],
             training: Some(("training".into(), "forklift".into())),
             date: Some(("date".into(), "2024-01-02".into())),
             ..Default::default()
         };
-        let v = input.parse(MatchMethod::Email, None, DateOrder::Undecided, today()).decide(MatchMethod::Email, &d, &mut HashSet::new());
+        let v = input
+            .parse(MatchMethod::Email, None, DateOrder::Undecided, today())
+            .decide(MatchMethod::Email, &d, &mut HashSet::new());
         assert_eq!(v.outcome, Outcome::Skipped);
         assert_eq!(v.issues[0].code, IssueCode::AlreadyPending);
     }
@@ -600,7 +892,9 @@ mod tests {
             date: Some(("date".into(), "2024-01-02".into())),
             ..Default::default()
         };
-        let v = input.parse(MatchMethod::Email, None, DateOrder::Undecided, today()).decide(MatchMethod::Email, &d, &mut HashSet::new());
+        let v = input
+            .parse(MatchMethod::Email, None, DateOrder::Undecided, today())
+            .decide(MatchMethod::Email, &d, &mut HashSet::new());
         assert_eq!(v.outcome, Outcome::Skipped);
         assert_eq!(v.issues[0].code, IssueCode::AlreadyCompleted);
     }

@@ -7,10 +7,13 @@
 //! recorded and counts the rows it finds already moved.
 
 use super::PipelineError;
-use crate::domain::{match_person, ImportId, ImportStatus, MatchKey, MatchMethod, OrgId, Outcome, PersonId, PersonMatch, PersonRef, RowStatus, TrainingId};
+use crate::domain::{
+    match_person, ImportId, ImportStatus, MatchKey, MatchMethod, OrgId, Outcome, PersonId,
+    PersonMatch, PersonRef, RowStatus, TrainingId,
+};
 use crate::store::{
-    committed_status, now_ms, now_rfc3339, CommitLease, CommitRequest, CommittedRow, LeaseAttempt, NewCompletion, RowRecord, RowTransition, Stamp, Store, StoreError,
-    TrainingRecord,
+    committed_status, now_ms, now_rfc3339, CommitLease, CommitRequest, CommittedRow, LeaseAttempt,
+    NewCompletion, RowRecord, RowTransition, Stamp, Store, StoreError, TrainingRecord,
 };
 use aws_sdk_dynamodb::types::AttributeValue;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -29,7 +32,9 @@ enum Finished {
     /// Another run took the lease over (this one was too slow); it finishes the job.
     LeaseLost,
     /// The deadline is near; the pages before `cursor` are recorded.
-    OutOfTime { cursor: u64 },
+    OutOfTime {
+        cursor: u64,
+    },
 }
 
 /// Commits an import with no time limit (tests, tools).
@@ -41,7 +46,12 @@ pub async fn run_commit(store: &Store, org: &OrgId, id: &ImportId) -> Result<(),
 /// finish in time stops between pages and re-sends its own commit request, so the next
 /// invocation goes on from the recorded cursor: an import of any size commits without
 /// a timeout, and without using up the invocation's retries.
-pub async fn run_commit_until(store: &Store, org: &OrgId, id: &ImportId, deadline: Option<std::time::Instant>) -> Result<(), PipelineError> {
+pub async fn run_commit_until(
+    store: &Store,
+    org: &OrgId,
+    id: &ImportId,
+    deadline: Option<std::time::Instant>,
+) -> Result<(), PipelineError> {
     let Some(summary) = store.get_import(org, id).await? else {
         return Err(PipelineError::NotFound { what: "import" });
     };
@@ -69,18 +79,36 @@ pub async fn run_commit_until(store: &Store, org: &OrgId, id: &ImportId, deadlin
             // no longer renews it. If the request cannot be sent, this invocation fails
             // and its retry goes on from the cursor instead.
             store.release_commit_lease(org, id, &lease).await?;
-            send_commit_request(store, org, id, &summary.commit.clone().unwrap_or_default(), Some(("continue_from_row", cursor))).await?;
+            send_commit_request(
+                store,
+                org,
+                id,
+                &summary.commit.clone().unwrap_or_default(),
+                Some(("continue_from_row", cursor)),
+            )
+            .await?;
             tracing::info!(org = %org, import = %id, cursor, "commit handed to a new invocation before this one's time runs out");
             Ok(())
         }
         Ok(Finished::AllRows) => {
             let finished = AttributeValue::S(now_rfc3339());
             match store
-                .transition_import(org, id, &[ImportStatus::Importing], ImportStatus::Imported, vec![("commit_finished_at", finished)], None)
+                .transition_import(
+                    org,
+                    id,
+                    &[ImportStatus::Importing],
+                    ImportStatus::Imported,
+                    vec![("commit_finished_at", finished)],
+                    None,
+                )
                 .await
             {
-                Ok(s) => tracing::info!(org = %org, import = %id, imported = s.statuses.imported, pending = s.statuses.pending, "import committed"),
-                Err(StoreError::ConditionFailed) => tracing::info!(org = %org, import = %id, "import already marked imported"),
+                Ok(s) => {
+                    tracing::info!(org = %org, import = %id, imported = s.statuses.imported, pending = s.statuses.pending, "import committed")
+                }
+                Err(StoreError::ConditionFailed) => {
+                    tracing::info!(org = %org, import = %id, "import already marked imported")
+                }
                 Err(e) => return Err(e.into()),
             }
             Ok(())
@@ -91,18 +119,34 @@ pub async fn run_commit_until(store: &Store, org: &OrgId, id: &ImportId, deadlin
 /// Writes the import's commit request (`commits/<org>/<id>.json`); its S3 event starts
 /// the worker. `mark` (a name and a number) makes a later write of the same request new
 /// content: S3 sends an event for every write, a local relay only for a new ETag.
-pub(crate) async fn send_commit_request(store: &Store, org: &OrgId, id: &ImportId, request: &CommitRequest, mark: Option<(&str, u64)>) -> Result<(), StoreError> {
+pub(crate) async fn send_commit_request(
+    store: &Store,
+    org: &OrgId,
+    id: &ImportId,
+    request: &CommitRequest,
+    mark: Option<(&str, u64)>,
+) -> Result<(), StoreError> {
     let mut body = serde_json::to_value(request).unwrap_or_default();
     if let Some((name, value)) = mark {
         body[name] = serde_json::json!(value);
     }
-    store.put_object(&crate::keys::s3::commit_key(org, id), "application/json", serde_json::to_vec(&body).unwrap_or_default()).await
+    store
+        .put_object(
+            &crate::keys::s3::commit_key(org, id),
+            "application/json",
+            serde_json::to_vec(&body).unwrap_or_default(),
+        )
+        .await
 }
 
 /// Takes the commit lease. When another run holds it, waits: if the holder renews it
 /// (alive) or the import leaves `importing`, there is nothing to do (None); if the lease
 /// runs out (the holder stopped), this run takes over.
-async fn take_lease(store: &Store, org: &OrgId, id: &ImportId) -> Result<Option<CommitLease>, PipelineError> {
+async fn take_lease(
+    store: &Store,
+    org: &OrgId,
+    id: &ImportId,
+) -> Result<Option<CommitLease>, PipelineError> {
     let length = store.commit_lease();
     let give_up = std::time::Instant::now() + 2 * length + std::time::Duration::from_secs(5);
     let mut seen: Option<i64> = None;
@@ -136,17 +180,27 @@ async fn commit_pages(
 ) -> Result<Finished, PipelineError> {
     let length = store.commit_lease();
     // Read before any person is looked up (see SignUpWatch).
-    let mut watch = SignUpWatch { before_lookups: store.sign_ups(org).await?, moved: false };
+    let mut watch = SignUpWatch {
+        before_lookups: store.sign_ups(org).await?,
+        moved: false,
+    };
     let mut reader = PageReader {
         store,
         org,
         skip_invalid: summary.commit.as_ref().is_some_and(|c| c.skip_invalid_rows),
-        trainings: store.list_trainings(org).await?.into_iter().map(|t| (t.training_id.clone(), t)).collect(),
+        trainings: store
+            .list_trainings(org)
+            .await?
+            .into_iter()
+            .map(|t| (t.training_id.clone(), t))
+            .collect(),
         people: HashMap::new(),
     };
     let mut page = reader.read(id, lease.cursor).await?;
     loop {
-        let Some(last) = page.rows.last().map(|r| r.row) else { return Ok(Finished::AllRows) };
+        let Some(last) = page.rows.last().map(|r| r.row) else {
+            return Ok(Finished::AllRows);
+        };
         // Writes below must land while the lease is ours: renew it when half used.
         if lease.until_ms - now_ms() < length.as_millis() as i64 / 2 {
             match store.renew_commit_lease(org, id, lease, length).await {
@@ -166,19 +220,38 @@ async fn commit_pages(
         let (written, next) = tokio::join!(write_page(store, org, id, &page, by, &mut watch), next);
         written?;
         let mut statuses: BTreeMap<RowStatus, i64> = BTreeMap::new();
-        let mut moved: HashMap<u64, RowStatus> = page.moves.iter().map(|(i, t)| (page.rows[*i].row, status_of(t))).collect();
+        let mut moved: HashMap<u64, RowStatus> = page
+            .moves
+            .iter()
+            .map(|(i, t)| (page.rows[*i].row, status_of(t)))
+            .collect();
         for r in &page.rows {
             if let Some(status) = moved.remove(&r.row).or_else(|| committed_status(r.status)) {
                 *statuses.entry(status).or_default() += 1;
             }
         }
-        match store.record_commit_page(org, id, lease, last + 1, &statuses, page.rows.len() as i64, length).await {
+        match store
+            .record_commit_page(
+                org,
+                id,
+                lease,
+                last + 1,
+                &statuses,
+                page.rows.len() as i64,
+                length,
+            )
+            .await
+        {
             Err(StoreError::ConditionFailed) => return Ok(Finished::LeaseLost),
             other => other?,
         }
         match next? {
             None => return Ok(Finished::AllRows),
-            Some(_) if deadline.is_some_and(|d| d.saturating_duration_since(std::time::Instant::now()) < CONTINUE_MARGIN) => {
+            Some(_)
+                if deadline.is_some_and(|d| {
+                    d.saturating_duration_since(std::time::Instant::now()) < CONTINUE_MARGIN
+                }) =>
+            {
                 return Ok(Finished::OutOfTime { cursor: last + 1 });
             }
             Some(p) => page = p,
@@ -211,24 +284,62 @@ impl PageReader<'_> {
     async fn read(&mut self, id: &ImportId, from: u64) -> Result<Page, PipelineError> {
         let (store, org) = (self.store, self.org);
         let (rows, more) = store.rows_from(org, id, from, COMMIT_PAGE_ROWS).await?;
-        let todo = || rows.iter().enumerate().filter(|(_, r)| r.status == RowStatus::Validated);
+        let todo = || {
+            rows.iter()
+                .enumerate()
+                .filter(|(_, r)| r.status == RowStatus::Validated)
+        };
         let wanted: HashSet<MatchKey> = todo()
             .filter(|(_, r)| matches!(r.outcome, Outcome::Ready | Outcome::Pending))
             .filter_map(|(_, r)| r.match_key())
             .filter(|k| !self.people.contains_key(k))
             .collect();
-        self.people.extend(store.people_with_keys(org, wanted.into_iter().collect()).await?);
-        let moves: Vec<(usize, RowTransition)> = todo().map(|(i, r)| (i, transition_for(r, &self.people, &self.trainings, self.skip_invalid))).collect();
-        let completions: Vec<NewCompletion> = moves.iter().filter_map(|(i, t)| completion_of(rows[*i].row, t)).collect();
+        self.people.extend(
+            store
+                .people_with_keys(org, wanted.into_iter().collect())
+                .await?,
+        );
+        let moves: Vec<(usize, RowTransition)> = todo()
+            .map(|(i, r)| {
+                (
+                    i,
+                    transition_for(r, &self.people, &self.trainings, self.skip_invalid),
+                )
+            })
+            .collect();
+        let completions: Vec<NewCompletion> = moves
+            .iter()
+            .filter_map(|(i, t)| completion_of(rows[*i].row, t))
+            .collect();
         let wanted: Vec<&NewCompletion> = completions.iter().collect();
-        let present = if wanted.is_empty() { HashSet::new() } else { store.completions_present(org, &wanted).await? };
-        Ok(Page { rows, more, moves, present })
+        let present = if wanted.is_empty() {
+            HashSet::new()
+        } else {
+            store.completions_present(org, &wanted).await?
+        };
+        Ok(Page {
+            rows,
+            more,
+            moves,
+            present,
+        })
     }
 }
 
 fn completion_of(row: u64, t: &RowTransition) -> Option<NewCompletion<'_>> {
     match t {
-        RowTransition::Import { person, training, title, date } => Some(NewCompletion { person, training, title, date, row }),
+        RowTransition::Import {
+            person,
+            training,
+            title,
+            date,
+        } => Some(NewCompletion {
+            person,
+            training,
+            title,
+            date,
+            row,
+        }),
         _ => None,
     }
 }
@@ -247,14 +358,34 @@ struct SignUpWatch {
 
 /// Writes a page's moved rows and the completions they bring, then applies the rows
 /// whose person signed up since the lookup.
-async fn write_page(store: &Store, org: &OrgId, id: &ImportId, page: &Page, by: Option<&Stamp>, watch: &mut SignUpWatch) -> Result<(), PipelineError> {
+async fn write_page(
+    store: &Store,
+    org: &OrgId,
+    id: &ImportId,
+    page: &Page,
+    by: Option<&Stamp>,
+    watch: &mut SignUpWatch,
+) -> Result<(), PipelineError> {
     let now = now_rfc3339();
-    let completions: Vec<NewCompletion> = page.moves.iter().filter_map(|(i, t)| completion_of(page.rows[*i].row, t)).collect();
+    let completions: Vec<NewCompletion> = page
+        .moves
+        .iter()
+        .filter_map(|(i, t)| completion_of(page.rows[*i].row, t))
+        .collect();
     let new: Vec<&NewCompletion> = completions
         .iter()
-        .filter(|c| !page.present.contains(&(crate::keys::person_pk(org, c.person), crate::keys::completion_sk(c.training, c.date))))
+        .filter(|c| {
+            !page.present.contains(&(
+                crate::keys::person_pk(org, c.person),
+                crate::keys::completion_sk(c.training, c.date),
+            ))
+        })
         .collect();
-    let rows: Vec<CommittedRow> = page.moves.iter().map(|(i, t)| moved_row(&page.rows[*i], t, &now, by)).collect();
+    let rows: Vec<CommittedRow> = page
+        .moves
+        .iter()
+        .map(|(i, t)| moved_row(&page.rows[*i], t, &now, by))
+        .collect();
     store.put_committed(org, id, &rows, &new).await?;
 
     // Nothing stranded: a person who signed up between our lookup and our write would
@@ -277,10 +408,16 @@ async fn write_page(store: &Store, org: &OrgId, id: &ImportId, page: &Page, by: 
         }
         tracing::info!(org = %org, import = %id, "someone signed up during the commit: pending rows are looked at again after each write");
     }
-    let now_people = store.people_with_keys(org, waiting.into_iter().collect()).await?;
+    let now_people = store
+        .people_with_keys(org, waiting.into_iter().collect())
+        .await?;
     for (i, t) in &page.moves {
-        let RowTransition::Wait { key, .. } = t else { continue };
-        if let PersonMatch::SignedUp(pid) = match_person(now_people.get(key).map(Vec::as_slice).unwrap_or(&[])) {
+        let RowTransition::Wait { key, .. } = t else {
+            continue;
+        };
+        if let PersonMatch::SignedUp(pid) =
+            match_person(now_people.get(key).map(Vec::as_slice).unwrap_or(&[]))
+        {
             match store.apply_pending_row(org, id, &page.rows[*i], &pid).await {
                 Ok(()) | Err(StoreError::ConditionFailed) => {}
                 Err(e) => return Err(e.into()),
@@ -299,7 +436,12 @@ fn status_of(t: &RowTransition) -> RowStatus {
 }
 
 /// The row as the commit leaves it.
-fn moved_row<'a>(row: &RowRecord, t: &'a RowTransition, now: &str, by: Option<&Stamp>) -> CommittedRow<'a> {
+fn moved_row<'a>(
+    row: &RowRecord,
+    t: &'a RowTransition,
+    now: &str,
+    by: Option<&Stamp>,
+) -> CommittedRow<'a> {
     let mut record = row.clone();
     record.status = status_of(t);
     let mut pending_key = None;
@@ -317,7 +459,10 @@ fn moved_row<'a>(row: &RowRecord, t: &'a RowTransition, now: &str, by: Option<&S
         }
         RowTransition::Skip { note } => record.commit_note = note.clone(),
     }
-    CommittedRow { record, pending_key }
+    CommittedRow {
+        record,
+        pending_key,
+    }
 }
 
 fn transition_for(
@@ -329,31 +474,67 @@ fn transition_for(
     match row.outcome {
         Outcome::Error => {
             return RowTransition::Skip {
-                note: Some(if skip_invalid { "skipped at import: the row has errors" } else { "not imported: the row has errors" }.into()),
+                note: Some(
+                    if skip_invalid {
+                        "skipped at import: the row has errors"
+                    } else {
+                        "not imported: the row has errors"
+                    }
+                    .into(),
+                ),
             }
         }
         Outcome::Skipped => return RowTransition::Skip { note: None },
         Outcome::Ready | Outcome::Pending => {}
     }
-    let (Some(key), Some(tid), Some(date)) = (row.match_key(), row.training_id.as_deref(), row.completion_date.as_deref()) else {
-        return RowTransition::Skip { note: Some("not imported: the row lost its person, training or date".into()) };
+    let (Some(key), Some(tid), Some(date)) = (
+        row.match_key(),
+        row.training_id.as_deref(),
+        row.completion_date.as_deref(),
+    ) else {
+        return RowTransition::Skip {
+            note: Some("not imported: the row lost its person, training or date".into()),
+        };
     };
     let training = match trainings.get(tid) {
         Some(t) if t.published => t,
-        Some(_) => return RowTransition::Skip { note: Some("not imported: the training was unpublished after validation".into()) },
-        None => return RowTransition::Skip { note: Some("not imported: the training was removed after validation".into()) },
+        Some(_) => {
+            return RowTransition::Skip {
+                note: Some("not imported: the training was unpublished after validation".into()),
+            }
+        }
+        None => {
+            return RowTransition::Skip {
+                note: Some("not imported: the training was removed after validation".into()),
+            }
+        }
     };
     let Ok(training_id) = TrainingId::parse(tid) else {
-        return RowTransition::Skip { note: Some("not imported: the training ID is not valid".into()) };
+        return RowTransition::Skip {
+            note: Some("not imported: the training ID is not valid".into()),
+        };
     };
     let found = people.get(&key).map(Vec::as_slice).unwrap_or(&[]);
     match match_person(found) {
-        PersonMatch::SignedUp(person) => RowTransition::Import { person, training: training_id, title: training.title.clone(), date: date.to_string() },
-        PersonMatch::Roster(person) => RowTransition::Wait { key, person: Some(person) },
-        PersonMatch::NotFound if row.match_method == MatchMethod::Hris => {
-            RowTransition::Skip { note: Some("not imported: the employee ID is no longer on the roster".into()) }
-        }
-        PersonMatch::NotFound => RowTransition::Wait { key, person: None::<PersonId> },
-        PersonMatch::Ambiguous(n) => RowTransition::Skip { note: Some(format!("not imported: {n} people now match this row")) },
+        PersonMatch::SignedUp(person) => RowTransition::Import {
+            person,
+            training: training_id,
+            title: training.title.clone(),
+            date: date.to_string(),
+        },
+        PersonMatch::Roster(person) => RowTransition::Wait {
+            key,
+            person: Some(person),
+        },
+        PersonMatch::NotFound if row.match_method == MatchMethod::Hris => RowTransition::Skip {
+            note: Some("not imported: the employee ID is no longer on the roster".into()),
+        },
+        PersonMatch::NotFound => RowTransition::Wait {
+            key,
+            person: None::<PersonId>,
+        },
+        PersonMatch::Ambiguous(n) => RowTransition::Skip {
+            note: Some(format!("not imported: {n} people now match this row")),
+        },
     }
 }

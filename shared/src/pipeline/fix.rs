@@ -5,7 +5,8 @@
 use super::{conflict, invalid, PipelineError};
 use crate::csv_input::{header_key, CsvLayout};
 use crate::domain::{
-    match_person, CompletionDate, DateOrder, DirectorySnapshot, ImportId, ImportStatus, OrgId, PersonMatch, RowStatus, Training, TrainingId,
+    match_person, CompletionDate, DateOrder, DirectorySnapshot, ImportId, ImportStatus, OrgId,
+    PersonMatch, RowStatus, Training, TrainingId,
 };
 use crate::store::{RowRecord, Store, StoreError};
 use chrono::NaiveDate;
@@ -26,12 +27,24 @@ pub async fn fix_row(
     if summary.status != ImportStatus::Validated {
         return Err(conflict("IMPORT_NOT_EDITABLE", format!("the import is '{}': rows can be fixed once it is validated and until it is imported", summary.status)));
     }
-    let old = store.get_row(org, id, row_no).await?.ok_or(PipelineError::NotFound { what: "row" })?;
+    let old = store
+        .get_row(org, id, row_no)
+        .await?
+        .ok_or(PipelineError::NotFound { what: "row" })?;
     if old.status != RowStatus::Validated {
-        return Err(conflict("ROW_NOT_EDITABLE", format!("row {row_no} is '{}' and can no longer be changed", old.status)));
+        return Err(conflict(
+            "ROW_NOT_EDITABLE",
+            format!(
+                "row {row_no} is '{}' and can no longer be changed",
+                old.status
+            ),
+        ));
     }
     if changes.is_empty() {
-        return Err(invalid("NOTHING_TO_FIX", "give the cells to change, by header: {\"cells\": {\"Email\": \"ana@example.com\"}}"));
+        return Err(invalid(
+            "NOTHING_TO_FIX",
+            "give the cells to change, by header: {\"cells\": {\"Email\": \"ana@example.com\"}}",
+        ));
     }
     let headers = &summary.headers;
     let mut cells = old.cells.clone();
@@ -41,32 +54,68 @@ pub async fn fix_row(
         let at = headers
             .iter()
             .position(|h| h == header)
-            .or_else(|| headers.iter().position(|h| header_key(h) == header_key(header)))
-            .ok_or_else(|| invalid("UNKNOWN_COLUMN", format!("the file has no column '{}'; its columns are: {}", crate::domain::clip_text(header, 40), headers.iter().map(|h| crate::domain::clip_text(h, 40)).collect::<Vec<_>>().join(", "))))?;
+            .or_else(|| {
+                headers
+                    .iter()
+                    .position(|h| header_key(h) == header_key(header))
+            })
+            .ok_or_else(|| {
+                invalid(
+                    "UNKNOWN_COLUMN",
+                    format!(
+                        "the file has no column '{}'; its columns are: {}",
+                        crate::domain::clip_text(header, 40),
+                        headers
+                            .iter()
+                            .map(|h| crate::domain::clip_text(h, 40))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                )
+            })?;
         if value.len() > 4096 {
-            return Err(invalid("CELL_TOO_LONG", format!("the value for '{header}' is longer than 4096 characters")));
+            return Err(invalid(
+                "CELL_TOO_LONG",
+                format!("the value for '{header}' is longer than 4096 characters"),
+            ));
         }
         cells[at] = value.clone();
     }
     let mapping = summary.options.columns.clone().unwrap_or_default();
-    let layout = CsvLayout::from_headers(headers.clone(), summary.method, &mapping).map_err(|p| conflict("IMPORT_NOT_EDITABLE", p.message))?;
+    let layout = CsvLayout::from_headers(headers.clone(), summary.method, &mapping)
+        .map_err(|p| conflict("IMPORT_NOT_EDITABLE", p.message))?;
     let order = match summary.date_order.as_deref() {
         Some("dmy") => DateOrder::DayFirst,
         Some("mdy") => DateOrder::MonthFirst,
         _ => DateOrder::Undecided,
     };
-    let parsed = layout.input(&cells).parse(summary.method, summary.options.default_country.as_deref(), order, today);
+    let parsed = layout.input(&cells).parse(
+        summary.method,
+        summary.options.default_country.as_deref(),
+        order,
+        today,
+    );
 
     let mut dir = DirectorySnapshot::default();
     for t in store.list_trainings(org).await? {
         if let Ok(tid) = TrainingId::parse(&t.training_id) {
-            dir.add_training(Training { id: tid, title: t.title, published: t.published });
+            dir.add_training(Training {
+                id: tid,
+                title: t.title,
+                published: t.published,
+            });
         }
     }
     if let Some(key) = &parsed.key {
         let people = store.people_with_key(org, key).await?;
-        let training = parsed.training_text.as_deref().and_then(|t| dir.find_training(t).ok()).map(|t| t.id.clone());
-        if let (PersonMatch::SignedUp(pid), Some(tid), Some(date)) = (match_person(&people), training.clone(), parsed.date) {
+        let training = parsed
+            .training_text
+            .as_deref()
+            .and_then(|t| dir.find_training(t).ok())
+            .map(|t| t.id.clone());
+        if let (PersonMatch::SignedUp(pid), Some(tid), Some(date)) =
+            (match_person(&people), training.clone(), parsed.date)
+        {
             let wanted = HashSet::from([(pid, tid, date.iso())]);
             for (p, t, d) in store.existing_completions(org, &wanted).await? {
                 if let Some(date) = CompletionDate::from_iso(&d) {
@@ -75,7 +124,14 @@ pub async fn fix_row(
             }
         } else {
             for (_, row) in store.pending_rows_for_key(org, key).await? {
-                if let (Some(t), Some(d)) = (row.training_id.as_deref().and_then(|t| TrainingId::parse(t).ok()), row.completion_date.as_deref().and_then(CompletionDate::from_iso)) {
+                if let (Some(t), Some(d)) = (
+                    row.training_id
+                        .as_deref()
+                        .and_then(|t| TrainingId::parse(t).ok()),
+                    row.completion_date
+                        .as_deref()
+                        .and_then(CompletionDate::from_iso),
+                ) {
                     dir.pending.insert((key.clone(), t, d));
                 }
             }

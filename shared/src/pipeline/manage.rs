@@ -3,9 +3,15 @@
 
 use super::{conflict, invalid, PipelineError};
 use crate::csv_input::MAX_FILE_BYTES;
-use crate::domain::{DateOrder, Email, ImportId, ImportStatus, MatchKey, MatchMethod, OrgId, PersonId, PersonName, PhoneNumber, RowStatus, TrainingId};
+use crate::domain::{
+    DateOrder, Email, ImportId, ImportStatus, MatchKey, MatchMethod, OrgId, PersonId, PersonName,
+    PhoneNumber, RowStatus, TrainingId,
+};
 use crate::keys;
-use crate::store::{now_rfc3339, CommitRequest, Condition, ImportOptions, ImportSummary, PersonProfile, Stamp, Store, StoreError, TrainingRecord};
+use crate::store::{
+    now_rfc3339, CommitRequest, Condition, ImportOptions, ImportSummary, PersonProfile, Stamp,
+    Store, StoreError, TrainingRecord,
+};
 use aws_sdk_dynamodb::types::AttributeValue;
 use std::time::Duration;
 
@@ -54,44 +60,114 @@ pub fn check_options(options: &ImportOptions) -> Result<ImportOptions, PipelineE
 /// would break a `content-disposition` header), at most 200 characters.
 pub(crate) fn clean_file_name(name: &str) -> String {
     let base = name.rsplit(['/', '\\']).next().unwrap_or("");
-    let cleaned: String = base.chars().filter(|c| !c.is_control()).map(|c| if c == '"' { '_' } else { c }).take(200).collect();
-    if cleaned.trim().is_empty() { "import.csv".into() } else { cleaned }
+    let cleaned: String = base
+        .chars()
+        .filter(|c| !c.is_control())
+        .map(|c| if c == '"' { '_' } else { c })
+        .take(200)
+        .collect();
+    if cleaned.trim().is_empty() {
+        "import.csv".into()
+    } else {
+        cleaned
+    }
 }
 
-pub async fn create_import(store: &Store, org: &OrgId, new: NewImport) -> Result<CreatedImport, PipelineError> {
+pub async fn create_import(
+    store: &Store,
+    org: &OrgId,
+    new: NewImport,
+) -> Result<CreatedImport, PipelineError> {
     let options = check_options(&new.options)?;
     let id = ImportId::generate();
     let key = keys::s3::upload_key(org, &id);
-    let source = if new.csv_text.is_some() { "paste" } else { "upload" };
-    let mut summary = ImportSummary::new(org, &id, new.method, &clean_file_name(&new.file_name), source, &key, options);
+    let source = if new.csv_text.is_some() {
+        "paste"
+    } else {
+        "upload"
+    };
+    let mut summary = ImportSummary::new(
+        org,
+        &id,
+        new.method,
+        &clean_file_name(&new.file_name),
+        source,
+        &key,
+        options,
+    );
     summary.created_by = new.by.clone();
     if let Some(text) = &new.csv_text {
         if text.trim().is_empty() {
-            return Err(invalid("EMPTY_CSV", "the pasted CSV is empty: paste the header row and at least one data row"));
+            return Err(invalid(
+                "EMPTY_CSV",
+                "the pasted CSV is empty: paste the header row and at least one data row",
+            ));
         }
         if text.len() as u64 > MAX_FILE_BYTES {
-            return Err(invalid("FILE_TOO_LARGE", "the pasted CSV is too large: upload it as a file instead"));
+            return Err(invalid(
+                "FILE_TOO_LARGE",
+                "the pasted CSV is too large: upload it as a file instead",
+            ));
         }
     }
     if new.csv_text.is_none() {
         match new.size {
-            None => return Err(invalid("MISSING_SIZE", "give the file's size in bytes (size) to get an upload URL, or paste the CSV (csv)")),
-            Some(0) => return Err(invalid("EMPTY_CSV", "the file is empty: it needs a header row and at least one data row")),
+            None => return Err(invalid(
+                "MISSING_SIZE",
+                "give the file's size in bytes (size) to get an upload URL, or paste the CSV (csv)",
+            )),
+            Some(0) => {
+                return Err(invalid(
+                    "EMPTY_CSV",
+                    "the file is empty: it needs a header row and at least one data row",
+                ))
+            }
             Some(n) if n > MAX_FILE_BYTES => {
-                return Err(invalid("FILE_TOO_LARGE", format!("the file is {} MB; the limit is {} MB. Split it into smaller files.", n / 1_048_576, MAX_FILE_BYTES / 1_048_576)))
+                return Err(invalid(
+                    "FILE_TOO_LARGE",
+                    format!(
+                        "the file is {} MB; the limit is {} MB. Split it into smaller files.",
+                        n / 1_048_576,
+                        MAX_FILE_BYTES / 1_048_576
+                    ),
+                ))
             }
             Some(_) => {}
         }
     }
     store.create_import(&summary).await?;
     let Some(text) = new.csv_text else {
-        let url = store.presign_upload(&key, CSV_CONTENT_TYPE, new.size.unwrap_or_default(), UPLOAD_URL_TTL).await?;
-        return Ok(CreatedImport { summary, upload_url: Some(url) });
+        let url = store
+            .presign_upload(
+                &key,
+                CSV_CONTENT_TYPE,
+                new.size.unwrap_or_default(),
+                UPLOAD_URL_TTL,
+            )
+            .await?;
+        return Ok(CreatedImport {
+            summary,
+            upload_url: Some(url),
+        });
     };
     // Status first, then the object: the object's event finds the import `uploaded`.
-    let summary = store.transition_import(org, &id, &[ImportStatus::Created], ImportStatus::Uploaded, vec![], None).await?;
-    store.put_object(&key, CSV_CONTENT_TYPE, text.into_bytes()).await?;
-    Ok(CreatedImport { summary, upload_url: None })
+    let summary = store
+        .transition_import(
+            org,
+            &id,
+            &[ImportStatus::Created],
+            ImportStatus::Uploaded,
+            vec![],
+            None,
+        )
+        .await?;
+    store
+        .put_object(&key, CSV_CONTENT_TYPE, text.into_bytes())
+        .await?;
+    Ok(CreatedImport {
+        summary,
+        upload_url: None,
+    })
 }
 
 /// How long an import may sit in `validating` or `importing` without progress before it
@@ -100,8 +176,15 @@ pub const STALE_AFTER: chrono::Duration = chrono::Duration::minutes(16);
 /// How many times a stopped commit is started again before the import is failed.
 pub const MAX_COMMIT_RESUMES: u64 = 3;
 
-pub async fn get_import(store: &Store, org: &OrgId, id: &ImportId) -> Result<ImportSummary, PipelineError> {
-    let summary = store.get_import(org, id).await?.ok_or(PipelineError::NotFound { what: "import" })?;
+pub async fn get_import(
+    store: &Store,
+    org: &OrgId,
+    id: &ImportId,
+) -> Result<ImportSummary, PipelineError> {
+    let summary = store
+        .get_import(org, id)
+        .await?
+        .ok_or(PipelineError::NotFound { what: "import" })?;
     recover_if_stopped(store, summary).await
 }
 
@@ -115,7 +198,10 @@ fn is_stale(summary: &ImportSummary) -> bool {
 /// worker crashed or timed out and its retries ran out) ends `failed` with a reason; a
 /// commit that stopped is started again, since its rows are half moved, up to
 /// MAX_COMMIT_RESUMES times.
-pub async fn recover_if_stopped(store: &Store, summary: ImportSummary) -> Result<ImportSummary, PipelineError> {
+pub async fn recover_if_stopped(
+    store: &Store,
+    summary: ImportSummary,
+) -> Result<ImportSummary, PipelineError> {
     if !is_stale(&summary) {
         return Ok(summary);
     }
@@ -138,13 +224,23 @@ pub async fn recover_if_stopped(store: &Store, summary: ImportSummary) -> Result
                     &id,
                     &[ImportStatus::Importing],
                     ImportStatus::Importing,
-                    vec![("commit_resumes", AttributeValue::N((summary.commit_resumes + 1).to_string()))],
+                    vec![(
+                        "commit_resumes",
+                        AttributeValue::N((summary.commit_resumes + 1).to_string()),
+                    )],
                     None,
                 )
                 .await;
             if resumed.is_ok() {
                 let request = summary.commit.clone().unwrap_or_default();
-                super::commit::send_commit_request(store, &org, &id, &request, Some(("resume", summary.commit_resumes + 1))).await?;
+                super::commit::send_commit_request(
+                    store,
+                    &org,
+                    &id,
+                    &request,
+                    Some(("resume", summary.commit_resumes + 1)),
+                )
+                .await?;
             }
             resumed
         }
@@ -160,16 +256,31 @@ pub async fn recover_if_stopped(store: &Store, summary: ImportSummary) -> Result
     match result {
         Ok(s) => Ok(s),
         // Someone else moved it meanwhile: show what is there now.
-        Err(StoreError::ConditionFailed) => store.get_import(&org, &id).await?.ok_or(PipelineError::NotFound { what: "import" }),
+        Err(StoreError::ConditionFailed) => store
+            .get_import(&org, &id)
+            .await?
+            .ok_or(PipelineError::NotFound { what: "import" }),
         Err(e) => Err(e.into()),
     }
 }
 
 /// The Import click. Clicking again while the commit runs, or after, answers with the
 /// current summary and starts nothing new.
-pub async fn request_commit(store: &Store, org: &OrgId, id: &ImportId, skip_invalid_rows: bool, by: &Stamp) -> Result<ImportSummary, PipelineError> {
-    let request = CommitRequest { skip_invalid_rows, requested_at: now_rfc3339(), by: Some(by.clone()), finished_at: None };
-    let commit_av = serde_dynamo::to_attribute_value(&request).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+pub async fn request_commit(
+    store: &Store,
+    org: &OrgId,
+    id: &ImportId,
+    skip_invalid_rows: bool,
+    by: &Stamp,
+) -> Result<ImportSummary, PipelineError> {
+    let request = CommitRequest {
+        skip_invalid_rows,
+        requested_at: now_rfc3339(),
+        by: Some(by.clone()),
+        finished_at: None,
+    };
+    let commit_av = serde_dynamo::to_attribute_value(&request)
+        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
     let result = store
         .transition_import(
             org,
@@ -180,7 +291,11 @@ pub async fn request_commit(store: &Store, org: &OrgId, id: &ImportId, skip_inva
             Some(Condition {
                 expression: "outcomes.#err = :zero OR :skip = :yes",
                 names: vec![("#err", "error")],
-                values: vec![(":zero", AttributeValue::N("0".into())), (":skip", AttributeValue::Bool(skip_invalid_rows)), (":yes", AttributeValue::Bool(true))],
+                values: vec![
+                    (":zero", AttributeValue::N("0".into())),
+                    (":skip", AttributeValue::Bool(skip_invalid_rows)),
+                    (":yes", AttributeValue::Bool(true)),
+                ],
             }),
         )
         .await;
@@ -208,13 +323,22 @@ pub async fn request_commit(store: &Store, org: &OrgId, id: &ImportId, skip_inva
 }
 
 /// Deletes one pending row. An applied row answers ROW_ALREADY_APPLIED.
-pub async fn delete_pending_row(store: &Store, org: &OrgId, id: &ImportId, row: u64, by: &Stamp) -> Result<crate::store::RowRecord, PipelineError> {
+pub async fn delete_pending_row(
+    store: &Store,
+    org: &OrgId,
+    id: &ImportId,
+    row: u64,
+    by: &Stamp,
+) -> Result<crate::store::RowRecord, PipelineError> {
     match store.delete_pending_row(org, id, row, by).await {
         Ok(()) => {}
         Err(StoreError::ConditionFailed) => {}
         Err(e) => return Err(e.into()),
     }
-    let record = store.get_row(org, id, row).await?.ok_or(PipelineError::NotFound { what: "row" })?;
+    let record = store
+        .get_row(org, id, row)
+        .await?
+        .ok_or(PipelineError::NotFound { what: "row" })?;
     match record.status {
         RowStatus::Deleted => Ok(record),
         RowStatus::Applied => Err(conflict(
@@ -248,16 +372,40 @@ pub const BULK_DELETE_BUDGET: std::time::Duration = std::time::Duration::from_se
 
 /// Deletes an import's pending rows from `cursor` on, in batched transactions, until
 /// they are all done or `budget` is used up (then `next_cursor` says where to go on).
-pub async fn delete_all_pending(store: &Store, org: &OrgId, id: &ImportId, cursor: Option<&str>, budget: std::time::Duration, by: &Stamp) -> Result<BulkDelete, PipelineError> {
+pub async fn delete_all_pending(
+    store: &Store,
+    org: &OrgId,
+    id: &ImportId,
+    cursor: Option<&str>,
+    budget: std::time::Duration,
+    by: &Stamp,
+) -> Result<BulkDelete, PipelineError> {
     let started = std::time::Instant::now();
     get_import(store, org, id).await?;
-    store.stamp_import(org, id, "pending_deleted_by", by).await?;
+    store
+        .stamp_import(org, id, "pending_deleted_by", by)
+        .await?;
     let mut out = BulkDelete::default();
     let mut cursor = cursor.map(str::to_string);
     loop {
-        let page = match store.list_rows(org, id, None, Some(RowStatus::Pending), BULK_DELETE_PAGE, cursor.as_deref()).await {
+        let page = match store
+            .list_rows(
+                org,
+                id,
+                None,
+                Some(RowStatus::Pending),
+                BULK_DELETE_PAGE,
+                cursor.as_deref(),
+            )
+            .await
+        {
             Ok(p) => p,
-            Err(StoreError::Corrupt(_)) => return Err(invalid("INVALID_CURSOR", "the cursor is not one this API gave out")),
+            Err(StoreError::Corrupt(_)) => {
+                return Err(invalid(
+                    "INVALID_CURSOR",
+                    "the cursor is not one this API gave out",
+                ))
+            }
             Err(e) => return Err(e.into()),
         };
         let rows: Vec<u64> = page.rows.iter().map(|r| r.row).collect();
@@ -277,24 +425,49 @@ pub async fn delete_all_pending(store: &Store, org: &OrgId, id: &ImportId, curso
 
 // ---- directory ------------------------------------------------------------------------
 
-pub async fn create_training(store: &Store, org: &OrgId, title: &str, published: bool, id: Option<&str>, by: &Stamp) -> Result<TrainingRecord, PipelineError> {
+pub async fn create_training(
+    store: &Store,
+    org: &OrgId,
+    title: &str,
+    published: bool,
+    id: Option<&str>,
+    by: &Stamp,
+) -> Result<TrainingRecord, PipelineError> {
     let title = title.split_whitespace().collect::<Vec<_>>().join(" ");
     if title.is_empty() || title.chars().count() > 200 {
-        return Err(invalid("INVALID_TITLE", "the title must have 1 to 200 characters"));
+        return Err(invalid(
+            "INVALID_TITLE",
+            "the title must have 1 to 200 characters",
+        ));
     }
     let training_id = match id {
         Some(raw) => TrainingId::parse(raw).map_err(|m| invalid("INVALID_ID", m))?,
         None => TrainingId::generate(),
     };
     if store.get_training(org, &training_id).await?.is_some() {
-        return Err(conflict("TRAINING_EXISTS", format!("a training with ID '{training_id}' exists already")));
+        return Err(conflict(
+            "TRAINING_EXISTS",
+            format!("a training with ID '{training_id}' exists already"),
+        ));
     }
-    let record = TrainingRecord { training_id: training_id.to_string(), title, published, created_at: now_rfc3339(), changed_by: Some(by.clone()) };
+    let record = TrainingRecord {
+        training_id: training_id.to_string(),
+        title,
+        published,
+        created_at: now_rfc3339(),
+        changed_by: Some(by.clone()),
+    };
     store.put_training(org, &record).await?;
     Ok(record)
 }
 
-pub async fn publish_training(store: &Store, org: &OrgId, id: &TrainingId, published: bool, by: &Stamp) -> Result<TrainingRecord, PipelineError> {
+pub async fn publish_training(
+    store: &Store,
+    org: &OrgId,
+    id: &TrainingId,
+    published: bool,
+    by: &Stamp,
+) -> Result<TrainingRecord, PipelineError> {
     match store.set_training_published(org, id, published, by).await {
         Ok(t) => Ok(t),
         Err(StoreError::ConditionFailed) => Err(PipelineError::NotFound { what: "training" }),
@@ -311,13 +484,26 @@ pub struct NewRosterPerson {
 }
 
 /// Adds a person known before sign-up (from the HR system) to the roster.
-pub async fn add_roster_person(store: &Store, org: &OrgId, new: NewRosterPerson, by: &Stamp) -> Result<PersonProfile, PipelineError> {
+pub async fn add_roster_person(
+    store: &Store,
+    org: &OrgId,
+    new: NewRosterPerson,
+    by: &Stamp,
+) -> Result<PersonProfile, PipelineError> {
     let mut keys = Vec::new();
-    let mut profile = PersonProfile { person_id: PersonId::generate().to_string(), created_at: now_rfc3339(), added_by: Some(by.clone()), ..Default::default() };
+    let mut profile = PersonProfile {
+        person_id: PersonId::generate().to_string(),
+        created_at: now_rfc3339(),
+        added_by: Some(by.clone()),
+        ..Default::default()
+    };
     if let Some(e) = new.employee_id.as_deref().filter(|s| !s.trim().is_empty()) {
         let key = MatchKey::employee_id(e).map_err(|m| invalid("INVALID_EMPLOYEE_ID", m))?;
         if !store.people_with_key(org, &key).await?.is_empty() {
-            return Err(conflict("EMPLOYEE_ID_TAKEN", format!("employee ID '{}' is already on the roster", key.value())));
+            return Err(conflict(
+                "EMPLOYEE_ID_TAKEN",
+                format!("employee ID '{}' is already on the roster", key.value()),
+            ));
         }
         profile.employee_id = Some(key.value().to_string());
         keys.push(key);
@@ -328,7 +514,8 @@ pub async fn add_roster_person(store: &Store, org: &OrgId, new: NewRosterPerson,
         keys.push(MatchKey::email(&email));
     }
     if let Some(p) = new.phone.as_deref().filter(|s| !s.trim().is_empty()) {
-        let phone = PhoneNumber::parse(p, new.default_country.as_deref()).map_err(|m| invalid("INVALID_PHONE", m))?;
+        let phone = PhoneNumber::parse(p, new.default_country.as_deref())
+            .map_err(|m| invalid("INVALID_PHONE", m))?;
         profile.phone = Some(phone.as_str().to_string());
         keys.push(MatchKey::phone(&phone));
     }
@@ -338,7 +525,10 @@ pub async fn add_roster_person(store: &Store, org: &OrgId, new: NewRosterPerson,
         keys.push(MatchKey::name(&name));
     }
     if keys.is_empty() {
-        return Err(invalid("PERSON_NEEDS_A_KEY", "give at least one of employee_id, email, phone or name"));
+        return Err(invalid(
+            "PERSON_NEEDS_A_KEY",
+            "give at least one of employee_id, email, phone or name",
+        ));
     }
     store.put_person(org, &profile, &keys).await?;
     Ok(profile)

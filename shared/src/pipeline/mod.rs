@@ -36,9 +36,15 @@ impl From<StoreError> for PipelineError {
 }
 
 pub(crate) fn invalid(code: &'static str, message: impl Into<String>) -> PipelineError {
-    PipelineError::Invalid { code, message: message.into() }
+    PipelineError::Invalid {
+        code,
+        message: message.into(),
+    }
 }
 
 pub(crate) fn conflict(code: &'static str, message: impl Into<String>) -> PipelineError {
-    PipelineError::Conflict { code, message: message.into() }
+    PipelineError::Conflict {
+        code,
+        message: message.into(),
+    }
 }

@@ -12,7 +12,10 @@
 //! person an admin invited: Cognito calls PostConfirmation only for self sign-ups.
 
 use super::PipelineError;
-use crate::domain::{match_person, Email, MatchKey, MatchMethod, OrgId, PersonId, PersonMatch, PersonName, PhoneNumber};
+use crate::domain::{
+    match_person, Email, MatchKey, MatchMethod, OrgId, PersonId, PersonMatch, PersonName,
+    PhoneNumber,
+};
 use crate::keys;
 use crate::store::{now_rfc3339, AccountRecord, PersonProfile, Store};
 
@@ -44,16 +47,28 @@ pub struct SignUpReport {
 
 fn keys_of(profile: &PersonProfile) -> Vec<MatchKey> {
     let mut keys = Vec::new();
-    if let Some(k) = profile.employee_id.as_deref().and_then(|e| MatchKey::employee_id(e).ok()) {
+    if let Some(k) = profile
+        .employee_id
+        .as_deref()
+        .and_then(|e| MatchKey::employee_id(e).ok())
+    {
         keys.push(k);
     }
     if let Some(e) = profile.email.as_deref().and_then(|e| Email::parse(e).ok()) {
         keys.push(MatchKey::email(&e));
     }
-    if let Some(p) = profile.phone.as_deref().and_then(|p| PhoneNumber::parse(p, None).ok()) {
+    if let Some(p) = profile
+        .phone
+        .as_deref()
+        .and_then(|p| PhoneNumber::parse(p, None).ok())
+    {
         keys.push(MatchKey::phone(&p));
     }
-    if let Some(n) = profile.name.as_deref().and_then(|n| PersonName::parse(n).ok()) {
+    if let Some(n) = profile
+        .name
+        .as_deref()
+        .and_then(|n| PersonName::parse(n).ok())
+    {
         keys.push(MatchKey::name(&n));
     }
     keys
@@ -62,7 +77,11 @@ fn keys_of(profile: &PersonProfile) -> Vec<MatchKey> {
 /// Finds the roster entry this account belongs to: by employee ID, then email, then
 /// phone (never by name: people share names). A key shared by several roster entries
 /// links nothing. The keys are read in one request.
-async fn find_roster_entry(store: &Store, org: &OrgId, signup: &SignUp) -> Result<Option<PersonId>, PipelineError> {
+async fn find_roster_entry(
+    store: &Store,
+    org: &OrgId,
+    signup: &SignUp,
+) -> Result<Option<PersonId>, PipelineError> {
     let probe = PersonProfile {
         employee_id: signup.employee_id.clone(),
         email: signup.email.clone(),
@@ -81,13 +100,22 @@ async fn find_roster_entry(store: &Store, org: &OrgId, signup: &SignUp) -> Resul
 }
 
 fn account_sub(signup: &SignUp) -> Result<PersonId, PipelineError> {
-    PersonId::parse(&signup.user_sub).map_err(|m| super::invalid("INVALID_USER", format!("the user's sub cannot be used as a person id: {m}")))
+    PersonId::parse(&signup.user_sub).map_err(|m| {
+        super::invalid(
+            "INVALID_USER",
+            format!("the user's sub cannot be used as a person id: {m}"),
+        )
+    })
 }
 
 /// The account's record: the one written at its first sign-up, or a new one with the
 /// person it links to and the keys it has now. Once written it never changes, so what
 /// the account proves or writes later reaches nothing.
-async fn account_of(store: &Store, org: &OrgId, signup: &SignUp) -> Result<(AccountRecord, bool), PipelineError> {
+async fn account_of(
+    store: &Store,
+    org: &OrgId,
+    signup: &SignUp,
+) -> Result<(AccountRecord, bool), PipelineError> {
     let sub = account_sub(signup)?;
     if let Some(account) = store.get_account(org, &sub).await? {
         return Ok((account, false));
@@ -96,7 +124,12 @@ async fn account_of(store: &Store, org: &OrgId, signup: &SignUp) -> Result<(Acco
     if let Some(pid) = &roster {
         // A person another account signed up as is never this one's: no record is made,
         // so the account stays unlinked and claims nothing.
-        if let Some(other) = store.get_person(org, pid).await?.and_then(|p| p.user_sub).filter(|other| *other != signup.user_sub) {
+        if let Some(other) = store
+            .get_person(org, pid)
+            .await?
+            .and_then(|p| p.user_sub)
+            .filter(|other| *other != signup.user_sub)
+        {
             return Err(super::conflict(
                 "ACCOUNT_CONFLICT",
                 format!("person {pid} signed up with another account ({other}); this account ({}) is not linked and claims no rows", signup.user_sub),
@@ -107,7 +140,11 @@ async fn account_of(store: &Store, org: &OrgId, signup: &SignUp) -> Result<(Acco
     let account = AccountRecord {
         user_sub: signup.user_sub.clone(),
         person_id: roster.unwrap_or(sub).to_string(),
-        email: signup.email.as_deref().and_then(|e| Email::parse(e).ok()).map(|e| e.as_str().to_string()),
+        email: signup
+            .email
+            .as_deref()
+            .and_then(|e| Email::parse(e).ok())
+            .map(|e| e.as_str().to_string()),
         phone: signup.phone.clone(),
         employee_id: signup.employee_id.clone(),
         name: signup.name.clone(),
@@ -116,14 +153,22 @@ async fn account_of(store: &Store, org: &OrgId, signup: &SignUp) -> Result<(Acco
     Ok((store.put_account_once(org, &account).await?, linked))
 }
 
-pub async fn apply_sign_up(store: &Store, org: &OrgId, signup: &SignUp) -> Result<SignUpReport, PipelineError> {
+pub async fn apply_sign_up(
+    store: &Store,
+    org: &OrgId,
+    signup: &SignUp,
+) -> Result<SignUpReport, PipelineError> {
     let (account, linked_now) = account_of(store, org, signup).await?;
-    let person_id = PersonId::parse(&account.person_id).map_err(|m| PipelineError::Store(crate::store::StoreError::Corrupt(m)))?;
-    let mut profile = store.get_person(org, &person_id).await?.unwrap_or_else(|| PersonProfile {
-        person_id: person_id.to_string(),
-        created_at: now_rfc3339(),
-        ..Default::default()
-    });
+    let person_id = PersonId::parse(&account.person_id)
+        .map_err(|m| PipelineError::Store(crate::store::StoreError::Corrupt(m)))?;
+    let mut profile = store
+        .get_person(org, &person_id)
+        .await?
+        .unwrap_or_else(|| PersonProfile {
+            person_id: person_id.to_string(),
+            created_at: now_rfc3339(),
+            ..Default::default()
+        });
     let already_linked = || {
         super::conflict(
             "ACCOUNT_CONFLICT",
@@ -141,7 +186,10 @@ pub async fn apply_sign_up(store: &Store, org: &OrgId, signup: &SignUp) -> Resul
             profile.email = profile.email.take().or_else(|| account.email.clone());
             profile.phone = profile.phone.take().or_else(|| account.phone.clone());
             profile.name = profile.name.take().or_else(|| account.name.clone());
-            profile.employee_id = profile.employee_id.take().or_else(|| account.employee_id.clone());
+            profile.employee_id = profile
+                .employee_id
+                .take()
+                .or_else(|| account.employee_id.clone());
         }
     }
     let keys = keys_of(&profile);
@@ -154,12 +202,21 @@ pub async fn apply_sign_up(store: &Store, org: &OrgId, signup: &SignUp) -> Resul
     store.count_sign_up(org).await?;
 
     let linked_to_roster = linked_now || person_id.as_str() != account.user_sub;
-    let mut report = SignUpReport { person_id: person_id.to_string(), linked_to_roster, ..Default::default() };
+    let mut report = SignUpReport {
+        person_id: person_id.to_string(),
+        linked_to_roster,
+        ..Default::default()
+    };
     let mut waiting = Vec::new();
     // Every key's pending rows at once.
-    let found = futures::future::try_join_all(keys.iter().map(|key| store.pending_rows_for_key(org, key))).await?;
+    let found =
+        futures::future::try_join_all(keys.iter().map(|key| store.pending_rows_for_key(org, key)))
+            .await?;
     for (key, rows) in keys.iter().zip(found) {
-        if key.method() == MatchMethod::Name && !rows.is_empty() && store.people_with_key(org, key).await?.len() > 1 {
+        if key.method() == MatchMethod::Name
+            && !rows.is_empty()
+            && store.people_with_key(org, key).await?.len() > 1
+        {
             report.ambiguous += rows.len();
             tracing::warn!(org = %org, person = %person_id, rows = rows.len(), "name-matched pending rows left pending: the name is shared");
             continue;
@@ -167,7 +224,9 @@ pub async fn apply_sign_up(store: &Store, org: &OrgId, signup: &SignUp) -> Resul
         waiting.extend(rows);
     }
     // Applied in a few large transactions at once: Cognito gives the trigger 5 seconds.
-    let (applied, gone) = store.apply_pending_rows(org, &person_id, &account.user_sub, &waiting).await?;
+    let (applied, gone) = store
+        .apply_pending_rows(org, &person_id, &account.user_sub, &waiting)
+        .await?;
     report.applied = applied;
     report.no_longer_pending = gone;
     tracing::info!(org = %org, person = %person_id, applied = report.applied, no_longer_pending = report.no_longer_pending, "sign-up applied");
@@ -179,7 +238,10 @@ pub async fn apply_sign_up(store: &Store, org: &OrgId, signup: &SignUp) -> Resul
 pub enum SignUpResult {
     Applied(SignUpReport),
     /// Not finished here: handed to the worker under `key`, for `reason`.
-    HandedOn { key: String, reason: String },
+    HandedOn {
+        key: String,
+        reason: String,
+    },
 }
 
 /// A sign-up handed to the worker: who signed up, and why it was handed on.
@@ -194,25 +256,50 @@ struct HandedOn {
 /// whole sign-up to the worker (running it again there is safe: see the module doc).
 /// Fails only when the hand-off itself cannot be written (the caller then fails, and
 /// Cognito or the user can try again).
-pub async fn sign_up_within(store: &Store, org: &OrgId, signup: &SignUp, budget: std::time::Duration) -> Result<SignUpResult, PipelineError> {
+pub async fn sign_up_within(
+    store: &Store,
+    org: &OrgId,
+    signup: &SignUp,
+    budget: std::time::Duration,
+) -> Result<SignUpResult, PipelineError> {
     // Boxed: the future is deep enough to overflow the compiler's layout limit.
-    let reason = match tokio::time::timeout(budget, Box::pin(apply_sign_up(store, org, signup))).await {
-        Ok(Ok(report)) => return Ok(SignUpResult::Applied(report)),
-        Ok(Err(PipelineError::Store(e))) => format!("the table failed: {e}"),
-        Ok(Err(other)) => return Err(other),
-        Err(_) => format!("not finished within {} ms", budget.as_millis()),
-    };
+    let reason =
+        match tokio::time::timeout(budget, Box::pin(apply_sign_up(store, org, signup))).await {
+            Ok(Ok(report)) => return Ok(SignUpResult::Applied(report)),
+            Ok(Err(PipelineError::Store(e))) => format!("the table failed: {e}"),
+            Ok(Err(other)) => return Err(other),
+            Err(_) => format!("not finished within {} ms", budget.as_millis()),
+        };
     let key = keys::s3::signup_key(org, &uuid::Uuid::new_v4().to_string());
-    let body = HandedOn { signup: signup.clone(), reason: reason.clone(), handed_on_at: now_rfc3339() };
-    store.put_object(&key, "application/json", serde_json::to_vec(&body).unwrap_or_default()).await?;
+    let body = HandedOn {
+        signup: signup.clone(),
+        reason: reason.clone(),
+        handed_on_at: now_rfc3339(),
+    };
+    store
+        .put_object(
+            &key,
+            "application/json",
+            serde_json::to_vec(&body).unwrap_or_default(),
+        )
+        .await?;
     tracing::warn!(org = %org, key = %key, reason = %reason, "sign-up handed to the worker");
     Ok(SignUpResult::HandedOn { key, reason })
 }
 
 /// The worker's part: runs a handed-on sign-up ([`sign_up_within`]) to its end.
-pub async fn apply_handed_on(store: &Store, org: &OrgId, key: &str) -> Result<SignUpReport, PipelineError> {
+pub async fn apply_handed_on(
+    store: &Store,
+    org: &OrgId,
+    key: &str,
+) -> Result<SignUpReport, PipelineError> {
     let bytes = store.read_object(key).await?;
-    let handed: HandedOn = serde_json::from_slice(&bytes).map_err(|e| super::invalid("INVALID_SIGNUP_OBJECT", format!("{key} is not a handed-on sign-up: {e}")))?;
+    let handed: HandedOn = serde_json::from_slice(&bytes).map_err(|e| {
+        super::invalid(
+            "INVALID_SIGNUP_OBJECT",
+            format!("{key} is not a handed-on sign-up: {e}"),
+        )
+    })?;
     let report = Box::pin(apply_sign_up(store, org, &handed.signup)).await?;
     tracing::info!(org = %org, key = %key, reason = %handed.reason, applied = report.applied, "handed-on sign-up applied");
     Ok(report)
@@ -231,17 +318,26 @@ pub async fn apply_handed_on(store: &Store, org: &OrgId, key: &str) -> Result<Si
 /// nothing is to be done. Looking costs two reads (account, profile) and one query of
 /// the pending index per key, and writes nothing. Rows waiting only under a name that
 /// several people share stay (they are an error to fix, not this person's).
-pub async fn catch_up_on_sign_in(store: &Store, org: &OrgId, signup: &SignUp, budget: std::time::Duration) -> Result<Option<SignUpResult>, PipelineError> {
+pub async fn catch_up_on_sign_in(
+    store: &Store,
+    org: &OrgId,
+    signup: &SignUp,
+    budget: std::time::Duration,
+) -> Result<Option<SignUpResult>, PipelineError> {
     let Some(account) = store.get_account(org, &account_sub(signup)?).await? else {
         // A self sign-up's name is its own writing: only an invitation's name is vouched for.
         let mut signup = signup.clone();
-        if signup.name.is_some() && !signup.user_name.is_empty() && store.join_intent(&signup.user_name).await?.is_some() {
+        if signup.name.is_some()
+            && !signup.user_name.is_empty()
+            && store.join_intent(&signup.user_name).await?.is_some()
+        {
             signup.name = None;
         }
         tracing::info!(org = %org, "first sign-in of an account not signed up yet (invited by an admin): signing it up");
         return sign_up_within(store, org, &signup, budget).await.map(Some);
     };
-    let pid = PersonId::parse(&account.person_id).map_err(|m| PipelineError::Store(crate::store::StoreError::Corrupt(m)))?;
+    let pid = PersonId::parse(&account.person_id)
+        .map_err(|m| PipelineError::Store(crate::store::StoreError::Corrupt(m)))?;
     let profile = store.get_person(org, &pid).await?.unwrap_or_default();
     if profile.user_sub.is_none() {
         tracing::warn!(org = %org, "a sign-up stopped before the person was marked signed up; finishing it");
@@ -251,7 +347,9 @@ pub async fn catch_up_on_sign_in(store: &Store, org: &OrgId, signup: &SignUp, bu
         return Ok(None); // another account's person: logged when this account signed up
     }
     let keys = keys_of(&profile);
-    let waiting = futures::future::try_join_all(keys.iter().map(|key| store.has_pending_rows(org, key))).await?;
+    let waiting =
+        futures::future::try_join_all(keys.iter().map(|key| store.has_pending_rows(org, key)))
+            .await?;
     let mut found = false;
     for (key, waits) in keys.iter().zip(waiting) {
         if !waits {

@@ -5,8 +5,9 @@
 use super::{commit, PipelineError};
 use crate::csv_input::{date_cells, ColumnMapping, CsvLayout, CsvRows, MAX_FILE_BYTES};
 use crate::domain::{
-    match_person, CheckedRow, CompletionDate, DateOrder, DirectorySnapshot, FileChecker, FileProblem, ImportId, ImportStatus,
-    Issue, MatchKey, MatchMethod, OrgId, PersonId, PersonMatch, RowStatus, RowVerdict, Training, TrainingId,
+    match_person, CheckedRow, CompletionDate, DateOrder, DirectorySnapshot, FileChecker,
+    FileProblem, ImportId, ImportStatus, Issue, MatchKey, MatchMethod, OrgId, PersonId,
+    PersonMatch, RowStatus, RowVerdict, Training, TrainingId,
 };
 use crate::keys::s3::{classify, resume_key, ObjectRole};
 use crate::store::{ImportOptions, ImportSummary, OutcomeCounts, RowRecord, Store, StoreError};
@@ -39,16 +40,34 @@ pub async fn handle_object(
 ) -> Result<(), PipelineError> {
     let role = classify(key).map_err(|m| super::invalid("UNKNOWN_OBJECT_KEY", m))?;
     match role {
-        ObjectRole::Upload { org, import } => validate_import_until(store, &org, &import, today, deadline).await,
-        ObjectRole::Commit { org, import } => commit::run_commit_until(store, &org, &import, deadline).await,
-        ObjectRole::Resume { org, import } => resume_validation(store, &org, &import, deadline).await,
-        ObjectRole::Report { org, import } => super::report::write_error_report(store, &org, &import).await,
-        ObjectRole::SignUp { org, .. } => super::signup::apply_handed_on(store, &org, key).await.map(|_| ()),
+        ObjectRole::Upload { org, import } => {
+            validate_import_until(store, &org, &import, today, deadline).await
+        }
+        ObjectRole::Commit { org, import } => {
+            commit::run_commit_until(store, &org, &import, deadline).await
+        }
+        ObjectRole::Resume { org, import } => {
+            resume_validation(store, &org, &import, deadline).await
+        }
+        ObjectRole::Report { org, import } => {
+            super::report::write_error_report(store, &org, &import).await
+        }
+        ObjectRole::SignUp { org, .. } => super::signup::apply_handed_on(store, &org, key)
+            .await
+            .map(|_| ()),
         ObjectRole::Drop { org, method, name } => {
             let import = drop_import_id(key, etag);
             // The key is the dropping system's writing: cleaned like an uploaded file's name.
             let file_name = super::manage::clean_file_name(&name);
-            let mut summary = ImportSummary::new(&org, &import, method, &file_name, "drop", key, ImportOptions::default());
+            let mut summary = ImportSummary::new(
+                &org,
+                &import,
+                method,
+                &file_name,
+                "drop",
+                key,
+                ImportOptions::default(),
+            );
             summary.status = ImportStatus::Uploaded;
             match store.create_import(&summary).await {
                 Ok(()) | Err(StoreError::ConditionFailed) => {}
@@ -70,16 +89,38 @@ fn drop_import_id(key: &str, etag: Option<&str>) -> ImportId {
 }
 
 /// Validates an import's object with no time limit (tests, tools): see [`validate_import_until`].
-pub async fn validate_import(store: &Store, org: &OrgId, id: &ImportId, today: NaiveDate) -> Result<(), PipelineError> {
+pub async fn validate_import(
+    store: &Store,
+    org: &OrgId,
+    id: &ImportId,
+    today: NaiveDate,
+) -> Result<(), PipelineError> {
     validate_import_until(store, org, id, today, None).await
 }
 
 /// Validates an import's object. A repeated delivery of a finished import does nothing.
 /// A file that would outlive `deadline` is handed on to a new invocation part-way
 /// ([`resume_validation`]).
-pub async fn validate_import_until(store: &Store, org: &OrgId, id: &ImportId, today: NaiveDate, deadline: Option<std::time::Instant>) -> Result<(), PipelineError> {
+pub async fn validate_import_until(
+    store: &Store,
+    org: &OrgId,
+    id: &ImportId,
+    today: NaiveDate,
+    deadline: Option<std::time::Instant>,
+) -> Result<(), PipelineError> {
     let summary = match store
-        .transition_import(org, id, &[ImportStatus::Created, ImportStatus::Uploaded, ImportStatus::Validating], ImportStatus::Validating, vec![], None)
+        .transition_import(
+            org,
+            id,
+            &[
+                ImportStatus::Created,
+                ImportStatus::Uploaded,
+                ImportStatus::Validating,
+            ],
+            ImportStatus::Validating,
+            vec![],
+            None,
+        )
         .await
     {
         Ok(s) => s,
@@ -98,12 +139,23 @@ pub async fn validate_import_until(store: &Store, org: &OrgId, id: &ImportId, to
         }
         Err(e) => return Err(e.into()),
     };
-    conclude(store, org, id, run_validation(store, org, id, &summary, Start::Fresh { today }, deadline).await).await
+    conclude(
+        store,
+        org,
+        id,
+        run_validation(store, org, id, &summary, Start::Fresh { today }, deadline).await,
+    )
+    .await
 }
 
 /// Goes on with a validation that handed on: from the row, counts and rows seen saved
 /// in its `resume/` object, exactly as if it had not stopped.
-pub async fn resume_validation(store: &Store, org: &OrgId, id: &ImportId, deadline: Option<std::time::Instant>) -> Result<(), PipelineError> {
+pub async fn resume_validation(
+    store: &Store,
+    org: &OrgId,
+    id: &ImportId,
+    deadline: Option<std::time::Instant>,
+) -> Result<(), PipelineError> {
     let Some(summary) = store.get_import(org, id).await? else {
         return Err(PipelineError::NotFound { what: "import" });
     };
@@ -119,7 +171,13 @@ pub async fn resume_validation(store: &Store, org: &OrgId, id: &ImportId, deadli
             return conclude(store, org, id, Err(Failure::File(cannot_go_on(&why)))).await;
         }
     };
-    conclude(store, org, id, run_validation(store, org, id, &summary, start, deadline).await).await
+    conclude(
+        store,
+        org,
+        id,
+        run_validation(store, org, id, &summary, start, deadline).await,
+    )
+    .await
 }
 
 fn cannot_go_on(why: &str) -> FileProblem {
@@ -127,14 +185,22 @@ fn cannot_go_on(why: &str) -> FileProblem {
 }
 
 /// Ends a validation run: a file problem fails the import with its reason.
-async fn conclude(store: &Store, org: &OrgId, id: &ImportId, run: Result<(), Failure>) -> Result<(), PipelineError> {
+async fn conclude(
+    store: &Store,
+    org: &OrgId,
+    id: &ImportId,
+    run: Result<(), Failure>,
+) -> Result<(), PipelineError> {
     match run {
         Ok(()) => Ok(()),
         // The object could not be read to the end: the invocation fails and is retried
         // (after the retries, the stale-import recovery fails the import with a reason).
         Err(Failure::File(problem)) if problem.is_transient() => {
             tracing::warn!(org = %org, import = %id, message = %problem.message, "reading the object failed; the invocation is retried");
-            Err(PipelineError::Store(StoreError::Service(anyhow::anyhow!("reading the object failed: {}", problem.message))))
+            Err(PipelineError::Store(StoreError::Service(anyhow::anyhow!(
+                "reading the object failed: {}",
+                problem.message
+            ))))
         }
         Err(Failure::File(problem)) => {
             tracing::info!(org = %org, import = %id, code = %problem.code, "import failed validation");
@@ -162,8 +228,13 @@ impl From<StoreError> for Failure {
 /// How a validation run starts: at the top of the file, or where an earlier invocation
 /// handed on.
 enum Start {
-    Fresh { today: NaiveDate },
-    Resumed { checkpoint: Checkpoint, seen: Vec<u64> },
+    Fresh {
+        today: NaiveDate,
+    },
+    Resumed {
+        checkpoint: Checkpoint,
+        seen: Vec<u64>,
+    },
 }
 
 /// Where a validation that ran short of time stopped: what the next invocation needs to
@@ -204,23 +275,37 @@ impl Checkpoint {
     }
 
     fn decode(bytes: &[u8]) -> Result<(Checkpoint, Vec<u64>), String> {
-        let rest = bytes.strip_prefix(Self::MAGIC).ok_or("not a validation checkpoint")?;
+        let rest = bytes
+            .strip_prefix(Self::MAGIC)
+            .ok_or("not a validation checkpoint")?;
         let (len, rest) = rest.split_first_chunk::<4>().ok_or("cut short")?;
         let len = u32::from_le_bytes(*len) as usize;
         if rest.len() < len || !(rest.len() - len).is_multiple_of(8) {
-            return Err(format!("cut short: {} bytes after a {len}-byte header", rest.len()));
+            return Err(format!(
+                "cut short: {} bytes after a {len}-byte header",
+                rest.len()
+            ));
         }
         let (json, seen) = rest.split_at(len);
         let checkpoint: Checkpoint = serde_json::from_slice(json).map_err(|e| e.to_string())?;
-        let seen = seen.chunks_exact(8).map(|c| u64::from_le_bytes(c.try_into().expect("chunks of 8"))).collect();
+        let seen = seen
+            .chunks_exact(8)
+            .map(|c| u64::from_le_bytes(c.try_into().expect("chunks of 8")))
+            .collect();
         Ok((checkpoint, seen))
     }
 }
 
-async fn join_write(handle: tokio::task::JoinHandle<Result<(), StoreError>>) -> Result<(), Failure> {
+async fn join_write(
+    handle: tokio::task::JoinHandle<Result<(), StoreError>>,
+) -> Result<(), Failure> {
     handle
         .await
-        .map_err(|e| Failure::Pipeline(PipelineError::Store(StoreError::Service(anyhow::anyhow!("row writer task: {e}")))))?
+        .map_err(|e| {
+            Failure::Pipeline(PipelineError::Store(StoreError::Service(anyhow::anyhow!(
+                "row writer task: {e}"
+            ))))
+        })?
         .map_err(Failure::from)
 }
 
@@ -240,13 +325,23 @@ type Reader = tokio::task::JoinHandle<Result<(), FileProblem>>;
 
 /// Streams an object through the CSV reader on a blocking thread, in chunks, passing
 /// over its first `skip` data rows (done by an earlier invocation).
-async fn stream_rows(store: &Store, key: &str, etag: Option<&str>, method: MatchMethod, mapping: ColumnMapping, skip: u64) -> Result<(mpsc::Receiver<Chunk>, Reader), Failure> {
+async fn stream_rows(
+    store: &Store,
+    key: &str,
+    etag: Option<&str>,
+    method: MatchMethod,
+    mapping: ColumnMapping,
+    skip: u64,
+) -> Result<(mpsc::Receiver<Chunk>, Reader), Failure> {
     let object = store.open_object(key, etag).await?;
     let reader = tokio_util::io::SyncIoBridge::new(Box::pin(object.body.into_async_read()));
     let (tx, rx) = mpsc::channel::<Chunk>(2);
     let handle = tokio::task::spawn_blocking(move || {
         let mut rows = CsvRows::open_with(reader, method, &mapping)?;
-        if tx.blocking_send(Chunk::Header(rows.layout.clone())).is_err() {
+        if tx
+            .blocking_send(Chunk::Header(rows.layout.clone()))
+            .is_err()
+        {
             return Ok(());
         }
         for _ in 0..skip {
@@ -256,8 +351,16 @@ async fn stream_rows(store: &Store, key: &str, etag: Option<&str>, method: Match
         }
         let mut chunk = Vec::with_capacity(CHUNK_ROWS);
         while let Some(record) = rows.next_record()? {
-            chunk.push(ReadRow { line: record.line, cells: record.cells(), problem: record.problem });
-            if chunk.len() == CHUNK_ROWS && tx.blocking_send(Chunk::Rows(std::mem::take(&mut chunk))).is_err() {
+            chunk.push(ReadRow {
+                line: record.line,
+                cells: record.cells(),
+                problem: record.problem,
+            });
+            if chunk.len() == CHUNK_ROWS
+                && tx
+                    .blocking_send(Chunk::Rows(std::mem::take(&mut chunk)))
+                    .is_err()
+            {
                 return Ok(());
             }
         }
@@ -273,13 +376,37 @@ async fn stream_rows(store: &Store, key: &str, etag: Option<&str>, method: Match
 /// writing the checkpoint under `resume/` sends the worker an event. The summary's
 /// progress is recorded first, so the import is not taken for stopped (STALE_AFTER)
 /// while the next invocation runs.
-async fn hand_on(store: &Store, org: &OrgId, id: &ImportId, checkpoint: &Checkpoint, seen: Vec<u64>) -> Result<(), Failure> {
-    let hand_ons = vec![("validation_hand_ons", AttributeValue::N(checkpoint.hand_ons.to_string()))];
-    if !store.record_validation_progress(org, id, checkpoint.rows_done, checkpoint.rows_in_file, hand_ons).await? {
+async fn hand_on(
+    store: &Store,
+    org: &OrgId,
+    id: &ImportId,
+    checkpoint: &Checkpoint,
+    seen: Vec<u64>,
+) -> Result<(), Failure> {
+    let hand_ons = vec![(
+        "validation_hand_ons",
+        AttributeValue::N(checkpoint.hand_ons.to_string()),
+    )];
+    if !store
+        .record_validation_progress(
+            org,
+            id,
+            checkpoint.rows_done,
+            checkpoint.rows_in_file,
+            hand_ons,
+        )
+        .await?
+    {
         tracing::info!(org = %org, import = %id, "validation finished by another delivery; nothing to hand on");
         return Ok(());
     }
-    store.put_object(&resume_key(org, id), "application/octet-stream", checkpoint.encode(seen.into_iter())).await?;
+    store
+        .put_object(
+            &resume_key(org, id),
+            "application/octet-stream",
+            checkpoint.encode(seen.into_iter()),
+        )
+        .await?;
     tracing::info!(org = %org, import = %id, rows_done = checkpoint.rows_done, rows_in_file = checkpoint.rows_in_file, hand_ons = checkpoint.hand_ons, "validation running out of time; the rest is handed to a new invocation");
     Ok(())
 }
@@ -287,7 +414,11 @@ async fn hand_on(store: &Store, org: &OrgId, id: &ImportId, checkpoint: &Checkpo
 fn too_big(size: i64) -> FileProblem {
     FileProblem::new(
         "FILE_TOO_LARGE",
-        format!("the file is {} MB; the limit is {} MB. Split it into smaller files.", size / 1_048_576, MAX_FILE_BYTES / 1_048_576),
+        format!(
+            "the file is {} MB; the limit is {} MB. Split it into smaller files.",
+            size / 1_048_576,
+            MAX_FILE_BYTES / 1_048_576
+        ),
     )
 }
 
@@ -304,7 +435,8 @@ struct Scan {
 /// row is written, and the day/month order is decided.
 async fn scan_file(store: &Store, summary: &ImportSummary) -> Result<Scan, Failure> {
     let given = match &summary.options.date_format {
-        Some(fmt) => DateOrder::from_option(fmt).map_err(|m| Failure::File(FileProblem::new("INVALID_OPTION", m)))?,
+        Some(fmt) => DateOrder::from_option(fmt)
+            .map_err(|m| Failure::File(FileProblem::new("INVALID_OPTION", m)))?,
         None => None,
     };
     let object = store.open_object(&summary.object_key, None).await?;
@@ -332,24 +464,46 @@ async fn scan_file(store: &Store, summary: &ImportSummary) -> Result<Scan, Failu
                 _ => {}
             }
         })?;
-        Ok((given.unwrap_or_else(|| DateOrder::detect(dates.iter().map(String::as_str))), rows))
+        Ok((
+            given.unwrap_or_else(|| DateOrder::detect(dates.iter().map(String::as_str))),
+            rows,
+        ))
     })
     .await
-    .map_err(|e| Failure::Pipeline(PipelineError::Store(StoreError::Service(anyhow::anyhow!("file scan task: {e}")))))?
+    .map_err(|e| {
+        Failure::Pipeline(PipelineError::Store(StoreError::Service(anyhow::anyhow!(
+            "file scan task: {e}"
+        ))))
+    })?
     .map(|(order, rows)| Scan { order, etag, rows })
     .map_err(Failure::File)
 }
 
-async fn load_trainings(store: &Store, org: &OrgId, dir: &mut DirectorySnapshot) -> Result<(), StoreError> {
+async fn load_trainings(
+    store: &Store,
+    org: &OrgId,
+    dir: &mut DirectorySnapshot,
+) -> Result<(), StoreError> {
     for t in store.list_trainings(org).await? {
         if let Ok(id) = TrainingId::parse(&t.training_id) {
-            dir.add_training(Training { id, title: t.title, published: t.published });
+            dir.add_training(Training {
+                id,
+                title: t.title,
+                published: t.published,
+            });
         }
     }
     Ok(())
 }
 
-async fn run_validation(store: &Store, org: &OrgId, id: &ImportId, summary: &ImportSummary, start: Start, deadline: Option<std::time::Instant>) -> Result<(), Failure> {
+async fn run_validation(
+    store: &Store,
+    org: &OrgId,
+    id: &ImportId,
+    summary: &ImportSummary,
+    start: Start,
+    deadline: Option<std::time::Instant>,
+) -> Result<(), Failure> {
     let method = summary.method;
     let country = summary.options.default_country.clone();
     let mut result = summary.clone();
@@ -358,47 +512,87 @@ async fn run_validation(store: &Store, org: &OrgId, id: &ImportId, summary: &Imp
     result.rows_total = 0;
     let (Scan { order, etag, rows }, today, mut seen, hand_ons) = match start {
         Start::Fresh { today } => (scan_file(store, summary).await?, today, Vec::new(), 0),
-        Start::Resumed { checkpoint: c, seen } => {
-            let today = c.today.parse::<NaiveDate>().map_err(|e| Failure::File(cannot_go_on(&e.to_string())))?;
-            (result.rows_total, result.outcomes, result.issues) = (c.rows_done, c.outcomes, c.issues);
-            (Scan { order: c.order, etag: c.etag, rows: c.rows_in_file }, today, seen, c.hand_ons)
+        Start::Resumed {
+            checkpoint: c,
+            seen,
+        } => {
+            let today = c
+                .today
+                .parse::<NaiveDate>()
+                .map_err(|e| Failure::File(cannot_go_on(&e.to_string())))?;
+            (result.rows_total, result.outcomes, result.issues) =
+                (c.rows_done, c.outcomes, c.issues);
+            (
+                Scan {
+                    order: c.order,
+                    etag: c.etag,
+                    rows: c.rows_in_file,
+                },
+                today,
+                seen,
+                c.hand_ons,
+            )
         }
     };
     let mut dir = DirectorySnapshot::default();
     load_trainings(store, org, &mut dir).await?;
     // Rows of earlier imports pending under this method: read at once when there are
     // few (one paged Query), else asked for key by key as the file's keys come.
-    let pending_read = store.pending_of_org(org, method, (rows as usize).clamp(1, PENDING_READ_BUDGET)).await?;
+    let pending_read = store
+        .pending_of_org(org, method, (rows as usize).clamp(1, PENDING_READ_BUDGET))
+        .await?;
     let pending_known = pending_read.is_some();
     for (key, training, date) in pending_read.unwrap_or_default() {
-        if let (Ok(t), Some(d)) = (TrainingId::parse(&training), CompletionDate::from_iso(&date)) {
+        if let (Ok(t), Some(d)) = (
+            TrainingId::parse(&training),
+            CompletionDate::from_iso(&date),
+        ) {
             dir.pending.insert((key, t, d));
         }
     }
     // From here on the summary says how far the validation is.
-    if !store.record_validation_progress(org, id, result.rows_total, rows, vec![]).await? {
+    if !store
+        .record_validation_progress(org, id, result.rows_total, rows, vec![])
+        .await?
+    {
         tracing::info!(org = %org, import = %id, "validation finished by another delivery; this one stops");
         return Ok(());
     }
-    result.date_order = Some(match order {
-        DateOrder::DayFirst => "dmy",
-        DateOrder::MonthFirst => "mdy",
-        DateOrder::Undecided => "undecided",
-    }
-    .to_string());
+    result.date_order = Some(
+        match order {
+            DateOrder::DayFirst => "dmy",
+            DateOrder::MonthFirst => "mdy",
+            DateOrder::Undecided => "undecided",
+        }
+        .to_string(),
+    );
 
     let mut file: Option<(CsvLayout, FileChecker)> = None;
     // The write in flight, and the rows written once it is done.
     let mut in_flight: Option<(tokio::task::JoinHandle<Result<(), StoreError>>, u64)> = None;
     let mut last_progress = std::time::Instant::now();
     let mapping = summary.options.columns.clone().unwrap_or_default();
-    let (mut rx, reader) = stream_rows(store, &summary.object_key, etag.as_deref(), method, mapping, result.rows_total).await?;
+    let (mut rx, reader) = stream_rows(
+        store,
+        &summary.object_key,
+        etag.as_deref(),
+        method,
+        mapping,
+        result.rows_total,
+    )
+    .await?;
     while let Some(chunk) = rx.recv().await {
         let read_rows = match chunk {
             Chunk::Header(layout) => {
                 result.headers = layout.headers.clone();
                 result.ignored_columns = layout.ignored_columns.clone();
-                let mut checker = FileChecker::new(method, country.as_deref(), order, today, layout.role_columns());
+                let mut checker = FileChecker::new(
+                    method,
+                    country.as_deref(),
+                    order,
+                    today,
+                    layout.role_columns(),
+                );
                 checker.expect_rows(rows as usize);
                 checker.restore_seen(std::mem::take(&mut seen));
                 file = Some((layout, checker));
@@ -406,15 +600,29 @@ async fn run_validation(store: &Store, org: &OrgId, id: &ImportId, summary: &Imp
             }
             Chunk::Rows(rows) => rows,
         };
-        let Some((layout, checker)) = file.as_mut() else { continue };
+        let Some((layout, checker)) = file.as_mut() else {
+            continue;
+        };
         let checked: Vec<Option<CheckedRow>> = read_rows
             .iter()
-            .map(|r| r.problem.is_none().then(|| checker.parse(&layout.roles(|i| r.cells.get(i).map_or("", String::as_str)), &dir)))
+            .map(|r| {
+                r.problem.is_none().then(|| {
+                    checker.parse(
+                        &layout.roles(|i| r.cells.get(i).map_or("", String::as_str)),
+                        &dir,
+                    )
+                })
+            })
             .collect();
         // People for every key of the chunk not matched yet, and rows of earlier imports
         // already pending under those keys, fetched together.
         let unmatched = checker.take_unmatched();
-        let wanted: Vec<MatchKey> = unmatched.iter().map(|(_, k)| k.clone()).collect::<HashSet<_>>().into_iter().collect();
+        let wanted: Vec<MatchKey> = unmatched
+            .iter()
+            .map(|(_, k)| k.clone())
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
         let people = store.people_with_keys(org, wanted.clone()).await?;
         for (slot, key) in &unmatched {
             checker.set_people(*slot, people.get(key).map(Vec::as_slice).unwrap_or(&[]));
@@ -422,18 +630,34 @@ async fn run_validation(store: &Store, org: &OrgId, id: &ImportId, summary: &Imp
         // Earlier pending rows matter only for rows that could become pending: a key of
         // someone signed up, of several people, or an unknown employee ID never does.
         // None are asked for when the organisation's were all read before the first row.
-        let could_wait = |k: &MatchKey| !pending_known && match match_person(people.get(k).map(Vec::as_slice).unwrap_or(&[])) {
-            PersonMatch::Roster(_) => true,
-            PersonMatch::NotFound => method != MatchMethod::Hris,
-            PersonMatch::SignedUp(_) | PersonMatch::Ambiguous(_) => false,
+        let could_wait = |k: &MatchKey| {
+            !pending_known
+                && match match_person(people.get(k).map(Vec::as_slice).unwrap_or(&[])) {
+                    PersonMatch::Roster(_) => true,
+                    PersonMatch::NotFound => method != MatchMethod::Hris,
+                    PersonMatch::SignedUp(_) | PersonMatch::Ambiguous(_) => false,
+                }
         };
         // Completions that would make a ready row a repeat, fetched at the same time.
-        let candidates: HashSet<(PersonId, TrainingId, String)> =
-            checked.iter().flatten().filter_map(|r| checker.completion_of(r)).map(|(p, t, d)| (p.clone(), t.clone(), d.iso())).collect();
-        let (waiting, completed) =
-            tokio::join!(store.pending_rows_for_keys(org, wanted.into_iter().filter(could_wait).collect()), store.existing_completions(org, &candidates));
+        let candidates: HashSet<(PersonId, TrainingId, String)> = checked
+            .iter()
+            .flatten()
+            .filter_map(|r| checker.completion_of(r))
+            .map(|(p, t, d)| (p.clone(), t.clone(), d.iso()))
+            .collect();
+        let (waiting, completed) = tokio::join!(
+            store.pending_rows_for_keys(org, wanted.into_iter().filter(could_wait).collect()),
+            store.existing_completions(org, &candidates)
+        );
         for (key, row) in waiting? {
-            if let (Some(t), Some(d)) = (row.training_id.as_deref().and_then(|t| TrainingId::parse(t).ok()), row.completion_date.as_deref().and_then(CompletionDate::from_iso)) {
+            if let (Some(t), Some(d)) = (
+                row.training_id
+                    .as_deref()
+                    .and_then(|t| TrainingId::parse(t).ok()),
+                row.completion_date
+                    .as_deref()
+                    .and_then(CompletionDate::from_iso),
+            ) {
                 dir.pending.insert((key, t, d));
             }
         }
@@ -450,12 +674,17 @@ async fn run_validation(store: &Store, org: &OrgId, id: &ImportId, summary: &Imp
                     let decision = checker.decide(&row, &dir);
                     checker.verdict(&row, decision)
                 }
-                (None, problem) => RowVerdict::unreadable(problem.expect("a row is parsed unless it has a problem")),
+                (None, problem) => RowVerdict::unreadable(
+                    problem.expect("a row is parsed unless it has a problem"),
+                ),
             };
             result.rows_total += 1;
             result.outcomes.add(verdict.outcome);
             for issue in verdict.issues.iter().chain(&verdict.warnings) {
-                *result.issues.entry(issue.code.as_str().to_string()).or_default() += 1;
+                *result
+                    .issues
+                    .entry(issue.code.as_str().to_string())
+                    .or_default() += 1;
             }
             records.push(RowRecord {
                 import_id: id.to_string(),
@@ -486,13 +715,22 @@ async fn run_validation(store: &Store, org: &OrgId, id: &ImportId, summary: &Imp
         if let Some((previous, written)) = in_flight.take() {
             join_write(previous).await?;
             if last_progress.elapsed() >= store.progress_every() {
-                store.record_validation_progress(org, id, written, rows, vec![]).await?;
+                store
+                    .record_validation_progress(org, id, written, rows, vec![])
+                    .await?;
                 last_progress = std::time::Instant::now();
             }
         }
         let (writer, write_org, write_id) = (store.clone(), org.clone(), id.clone());
-        in_flight = Some((tokio::spawn(async move { writer.write_rows(&write_org, &write_id, &records).await }), result.rows_total));
-        if result.rows_total < rows && deadline.is_some_and(|d| d.saturating_duration_since(std::time::Instant::now()) < HAND_ON_MARGIN) {
+        in_flight = Some((
+            tokio::spawn(async move { writer.write_rows(&write_org, &write_id, &records).await }),
+            result.rows_total,
+        ));
+        if result.rows_total < rows
+            && deadline.is_some_and(|d| {
+                d.saturating_duration_since(std::time::Instant::now()) < HAND_ON_MARGIN
+            })
+        {
             drop(rx);
             if let Some((previous, _)) = in_flight.take() {
                 join_write(previous).await?;
@@ -510,7 +748,10 @@ async fn run_validation(store: &Store, org: &OrgId, id: &ImportId, summary: &Imp
                 issues: result.issues.clone(),
                 hand_ons: hand_ons + 1,
             };
-            let seen = file.as_ref().map(|(_, c)| c.seen_rows().collect::<Vec<_>>()).unwrap_or_default();
+            let seen = file
+                .as_ref()
+                .map(|(_, c)| c.seen_rows().collect::<Vec<_>>())
+                .unwrap_or_default();
             return hand_on(store, org, id, &checkpoint, seen).await;
         }
     }
@@ -519,10 +760,17 @@ async fn run_validation(store: &Store, org: &OrgId, id: &ImportId, summary: &Imp
     }
     reader
         .await
-        .map_err(|e| Failure::Pipeline(PipelineError::Store(StoreError::Service(anyhow::anyhow!("reader task: {e}")))))?
+        .map_err(|e| {
+            Failure::Pipeline(PipelineError::Store(StoreError::Service(anyhow::anyhow!(
+                "reader task: {e}"
+            ))))
+        })?
         .map_err(Failure::File)?;
     if result.rows_total == 0 {
-        return Err(Failure::File(FileProblem::new("NO_DATA_ROWS", "the file has a header row but no data rows. Add one row per completion.")));
+        return Err(Failure::File(FileProblem::new(
+            "NO_DATA_ROWS",
+            "the file has a header row but no data rows. Add one row per completion.",
+        )));
     }
     match store.finish_validation(org, id, &result).await {
         Ok(_) => {}
@@ -548,7 +796,12 @@ mod tests {
             today: "2026-11-26".into(),
             rows_in_file: 2500,
             rows_done: 1000,
-            outcomes: OutcomeCounts { ready: 1, pending: 2, error: 3, skipped: 994 },
+            outcomes: OutcomeCounts {
+                ready: 1,
+                pending: 2,
+                error: 3,
+                skipped: 994,
+            },
             issues: BTreeMap::from([("DUPLICATE_IN_FILE".to_string(), 994)]),
             hand_ons: 1,
         }
@@ -558,9 +811,16 @@ mod tests {
     fn a_checkpoint_reads_back_as_written_and_a_damaged_one_is_refused() {
         let seen = [0u64, 1, u64::MAX, 0x0123_4567_89ab_cdef];
         let bytes = checkpoint().encode(seen.into_iter());
-        assert_eq!(Checkpoint::decode(&bytes).unwrap(), (checkpoint(), seen.to_vec()));
-        assert!(Checkpoint::decode(&bytes[..bytes.len() - 3]).unwrap_err().contains("cut short"));
-        assert!(Checkpoint::decode(&bytes[..10]).unwrap_err().contains("cut short"));
+        assert_eq!(
+            Checkpoint::decode(&bytes).unwrap(),
+            (checkpoint(), seen.to_vec())
+        );
+        assert!(Checkpoint::decode(&bytes[..bytes.len() - 3])
+            .unwrap_err()
+            .contains("cut short"));
+        assert!(Checkpoint::decode(&bytes[..10])
+            .unwrap_err()
+            .contains("cut short"));
         assert!(Checkpoint::decode(b"PK\x03\x04").is_err());
         let mut bad_json = bytes.clone();
         bad_json[8] = b'[';

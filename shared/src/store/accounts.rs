@@ -60,21 +60,39 @@ pub struct JoinIntent {
 const JOIN_INTENT_DAYS: i64 = 30;
 
 impl Store {
-    pub async fn get_account(&self, org: &OrgId, user_sub: &PersonId) -> StoreResult<Option<AccountRecord>> {
-        let item = self.get_consistent(keys::account_pk(org, user_sub), keys::ACCOUNT_SK.into(), "get account").await?;
+    pub async fn get_account(
+        &self,
+        org: &OrgId,
+        user_sub: &PersonId,
+    ) -> StoreResult<Option<AccountRecord>> {
+        let item = self
+            .get_consistent(
+                keys::account_pk(org, user_sub),
+                keys::ACCOUNT_SK.into(),
+                "get account",
+            )
+            .await?;
         item.map(from_item::<AccountRecord>).transpose()
     }
 
     /// Writes the account item unless it exists, and returns the one that stands (the
     /// first writer's, when two sign-ups of one account race).
-    pub async fn put_account_once(&self, org: &OrgId, account: &AccountRecord) -> StoreResult<AccountRecord> {
+    pub async fn put_account_once(
+        &self,
+        org: &OrgId,
+        account: &AccountRecord,
+    ) -> StoreResult<AccountRecord> {
         let sub = PersonId::parse(&account.user_sub).map_err(StoreError::Corrupt)?;
         self.write_point("put account")?;
         let out = self
             .ddb
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(keyed(keys::account_pk(org, &sub), keys::ACCOUNT_SK.into(), account)))
+            .set_item(Some(keyed(
+                keys::account_pk(org, &sub),
+                keys::ACCOUNT_SK.into(),
+                account,
+            )))
             .condition_expression("attribute_not_exists(pk)")
             .send()
             .await;
@@ -82,7 +100,9 @@ impl Store {
             Ok(_) => Ok(account.clone()),
             Err(e) => match e.into_service_error() {
                 PutItemError::ConditionalCheckFailedException(_) => {
-                    self.get_account(org, &sub).await?.ok_or_else(|| StoreError::Corrupt("account vanished after its write lost".into()))
+                    self.get_account(org, &sub).await?.ok_or_else(|| {
+                        StoreError::Corrupt("account vanished after its write lost".into())
+                    })
                 }
                 other => Err(service("put account")(other)),
             },
@@ -92,11 +112,28 @@ impl Store {
     // ---- join codes ---------------------------------------------------------------------
 
     /// Writes a new code: the lookup item and the organisation's copy in one transaction.
-    pub async fn create_join_code(&self, org: &OrgId, code: &JoinCode, by: &Stamp) -> StoreResult<JoinCodeRecord> {
-        let record = JoinCodeRecord { code: code.as_str().to_string(), org_id: org.to_string(), created: by.clone(), revoked: None };
+    pub async fn create_join_code(
+        &self,
+        org: &OrgId,
+        code: &JoinCode,
+        by: &Stamp,
+    ) -> StoreResult<JoinCodeRecord> {
+        let record = JoinCodeRecord {
+            code: code.as_str().to_string(),
+            org_id: org.to_string(),
+            created: by.clone(),
+            revoked: None,
+        };
         let put = |pk: String, sk: String| {
             TransactWriteItem::builder()
-                .put(Put::builder().table_name(&self.table).set_item(Some(keyed(pk, sk, &record))).condition_expression("attribute_not_exists(pk)").build().expect("table and item set"))
+                .put(
+                    Put::builder()
+                        .table_name(&self.table)
+                        .set_item(Some(keyed(pk, sk, &record)))
+                        .condition_expression("attribute_not_exists(pk)")
+                        .build()
+                        .expect("table and item set"),
+                )
                 .build()
         };
         self.write_point("create join code")?;
@@ -112,8 +149,14 @@ impl Store {
 
     /// Marks a code of `org` revoked (both items); ConditionFailed when `org` has no such
     /// code. Revoking twice keeps the first revocation.
-    pub async fn revoke_join_code(&self, org: &OrgId, code: &JoinCode, by: &Stamp) -> StoreResult<()> {
-        let stamp = serde_dynamo::to_attribute_value::<_, AttributeValue>(by).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    pub async fn revoke_join_code(
+        &self,
+        org: &OrgId,
+        code: &JoinCode,
+        by: &Stamp,
+    ) -> StoreResult<()> {
+        let stamp = serde_dynamo::to_attribute_value::<_, AttributeValue>(by)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let update = |pk: String, sk: String| {
             TransactWriteItem::builder()
                 .update(
@@ -148,18 +191,31 @@ impl Store {
     }
 
     pub async fn list_join_codes(&self, org: &OrgId) -> StoreResult<Vec<JoinCodeRecord>> {
-        let items = self.query_all(keys::org_pk(org), Some(keys::ORG_JOIN_CODE_PREFIX)).await?;
+        let items = self
+            .query_all(keys::org_pk(org), Some(keys::ORG_JOIN_CODE_PREFIX))
+            .await?;
         items.into_iter().map(from_item::<JoinCodeRecord>).collect()
     }
 
     /// The code as the PreSignUp trigger finds it, revoked or not.
     pub async fn find_join_code(&self, code: &JoinCode) -> StoreResult<Option<JoinCodeRecord>> {
-        let item = self.get_consistent(keys::join_code_pk(code), keys::JOIN_CODE_SK.into(), "get join code").await?;
+        let item = self
+            .get_consistent(
+                keys::join_code_pk(code),
+                keys::JOIN_CODE_SK.into(),
+                "get join code",
+            )
+            .await?;
         item.map(from_item::<JoinCodeRecord>).transpose()
     }
 
     /// Records that the account `user_name` is signing up into `org` with `code`.
-    pub async fn put_join_intent(&self, user_name: &str, org: &OrgId, code: &JoinCode) -> StoreResult<()> {
+    pub async fn put_join_intent(
+        &self,
+        user_name: &str,
+        org: &OrgId,
+        code: &JoinCode,
+    ) -> StoreResult<()> {
         let now = chrono::Utc::now();
         let intent = JoinIntent {
             org_id: org.to_string(),
@@ -171,7 +227,11 @@ impl Store {
         self.ddb
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(keyed(keys::join_intent_pk(user_name), keys::JOIN_INTENT_SK.into(), &intent)))
+            .set_item(Some(keyed(
+                keys::join_intent_pk(user_name),
+                keys::JOIN_INTENT_SK.into(),
+                &intent,
+            )))
             .send()
             .await
             .map_err(service("put join intent"))?;
@@ -179,7 +239,13 @@ impl Store {
     }
 
     pub async fn join_intent(&self, user_name: &str) -> StoreResult<Option<JoinIntent>> {
-        let item = self.get_consistent(keys::join_intent_pk(user_name), keys::JOIN_INTENT_SK.into(), "get join intent").await?;
+        let item = self
+            .get_consistent(
+                keys::join_intent_pk(user_name),
+                keys::JOIN_INTENT_SK.into(),
+                "get join intent",
+            )
+            .await?;
         item.map(from_item::<JoinIntent>).transpose()
     }
 }

@@ -8,7 +8,6 @@
 
 use super::directory::READ_CONCURRENCY;
 use super::imports::{n, s, status_path, COUNT_SHARDS};
-use futures::stream::{self, StreamExt, TryStreamExt};
 use super::items::from_item;
 use super::schema::{PENDING_INDEX_PK, PENDING_INDEX_SK};
 use super::write::{Item, TxOutcome};
@@ -17,6 +16,7 @@ use crate::domain::{ImportId, ImportStatus, MatchKey, OrgId, PersonId, RowStatus
 use crate::keys;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, TransactWriteItem};
+use futures::stream::{self, StreamExt, TryStreamExt};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
 
@@ -34,7 +34,9 @@ pub struct CommitLease {
 pub enum LeaseAttempt {
     Taken(CommitLease),
     /// Another run holds the lease until this time (ms since the epoch).
-    Held { until_ms: i64 },
+    Held {
+        until_ms: i64,
+    },
     /// The import is not `importing` (finished, or never asked to).
     NotImporting,
 }
@@ -72,7 +74,12 @@ pub fn committed_status(status: RowStatus) -> Option<RowStatus> {
 impl Store {
     /// Takes the commit lease of an importing import when nobody holds it or the
     /// holder's lease ran out.
-    pub async fn take_commit_lease(&self, org: &OrgId, id: &ImportId, lease: Duration) -> StoreResult<LeaseAttempt> {
+    pub async fn take_commit_lease(
+        &self,
+        org: &OrgId,
+        id: &ImportId,
+        lease: Duration,
+    ) -> StoreResult<LeaseAttempt> {
         let token = uuid::Uuid::new_v4().to_string();
         let now = now_ms();
         let until = now + lease.as_millis() as i64;
@@ -93,17 +100,28 @@ impl Store {
             Ok(o) => {
                 let attrs = o.attributes.unwrap_or_default();
                 let cursor = number(&attrs, "commit_cursor").unwrap_or(0).max(0) as u64;
-                Ok(LeaseAttempt::Taken(CommitLease { token, until_ms: until, cursor }))
+                Ok(LeaseAttempt::Taken(CommitLease {
+                    token,
+                    until_ms: until,
+                    cursor,
+                }))
             }
             Err(e) => match e.into_service_error() {
                 UpdateItemError::ConditionalCheckFailedException(_) => {
-                    let item = self.get_consistent(keys::import_pk(org, id), keys::SUMMARY_SK.into(), "import").await?;
+                    let item = self
+                        .get_consistent(keys::import_pk(org, id), keys::SUMMARY_SK.into(), "import")
+                        .await?;
                     let item = item.unwrap_or_default();
-                    let importing = item.get("status").and_then(|v| v.as_s().ok()).is_some_and(|st| st == ImportStatus::Importing.as_str());
+                    let importing = item
+                        .get("status")
+                        .and_then(|v| v.as_s().ok())
+                        .is_some_and(|st| st == ImportStatus::Importing.as_str());
                     if !importing {
                         return Ok(LeaseAttempt::NotImporting);
                     }
-                    Ok(LeaseAttempt::Held { until_ms: number(&item, "commit_lease_until").unwrap_or(0) })
+                    Ok(LeaseAttempt::Held {
+                        until_ms: number(&item, "commit_lease_until").unwrap_or(0),
+                    })
                 }
                 other => Err(service("take commit lease")(other)),
             },
@@ -111,10 +129,26 @@ impl Store {
     }
 
     /// Extends a held lease; ConditionFailed when another run took it meanwhile.
-    pub async fn renew_commit_lease(&self, org: &OrgId, id: &ImportId, lease: &mut CommitLease, length: Duration) -> StoreResult<()> {
+    pub async fn renew_commit_lease(
+        &self,
+        org: &OrgId,
+        id: &ImportId,
+        lease: &mut CommitLease,
+        length: Duration,
+    ) -> StoreResult<()> {
         let until = now_ms() + length.as_millis() as i64;
         self.write_point("renew commit lease")?;
-        if !self.update_held_lease(org, id, lease, "SET commit_lease_until = :until", Some(n(until)), "renew commit lease").await? {
+        if !self
+            .update_held_lease(
+                org,
+                id,
+                lease,
+                "SET commit_lease_until = :until",
+                Some(n(until)),
+                "renew commit lease",
+            )
+            .await?
+        {
             return Err(StoreError::ConditionFailed);
         }
         lease.until_ms = until;
@@ -123,15 +157,36 @@ impl Store {
 
     /// Gives the lease up (after a failure, so that a retry need not wait for it to run
     /// out). Nothing happens when another run holds it.
-    pub async fn release_commit_lease(&self, org: &OrgId, id: &ImportId, lease: &CommitLease) -> StoreResult<()> {
+    pub async fn release_commit_lease(
+        &self,
+        org: &OrgId,
+        id: &ImportId,
+        lease: &CommitLease,
+    ) -> StoreResult<()> {
         self.write_point("release commit lease")?;
-        self.update_held_lease(org, id, lease, "REMOVE commit_lease, commit_lease_until", None, "release commit lease").await?;
+        self.update_held_lease(
+            org,
+            id,
+            lease,
+            "REMOVE commit_lease, commit_lease_until",
+            None,
+            "release commit lease",
+        )
+        .await?;
         Ok(())
     }
 
     /// An update of the summary on condition that `lease` is still the one held; false
     /// when it is not.
-    async fn update_held_lease(&self, org: &OrgId, id: &ImportId, lease: &CommitLease, expression: &str, until: Option<AttributeValue>, what: &'static str) -> StoreResult<bool> {
+    async fn update_held_lease(
+        &self,
+        org: &OrgId,
+        id: &ImportId,
+        lease: &CommitLease,
+        expression: &str,
+        until: Option<AttributeValue>,
+        what: &'static str,
+    ) -> StoreResult<bool> {
         let out = self
             .update_summary_item(org, id)
             .update_expression(expression)
@@ -152,7 +207,13 @@ impl Store {
 
     /// Up to `limit` rows from row `from` on, in file order, read strongly consistent;
     /// and whether more follow.
-    pub async fn rows_from(&self, org: &OrgId, id: &ImportId, from: u64, limit: usize) -> StoreResult<(Vec<RowRecord>, bool)> {
+    pub async fn rows_from(
+        &self,
+        org: &OrgId,
+        id: &ImportId,
+        from: u64,
+        limit: usize,
+    ) -> StoreResult<(Vec<RowRecord>, bool)> {
         let mut rows = Vec::with_capacity(limit);
         let mut start: Option<Item> = None;
         loop {
@@ -186,20 +247,53 @@ impl Store {
     }
 
     /// Which of these completions exist, read strongly consistent.
-    pub async fn completions_present(&self, org: &OrgId, wanted: &[&NewCompletion<'_>]) -> StoreResult<HashSet<(String, String)>> {
-        let keys_wanted: HashSet<(String, String)> =
-            wanted.iter().map(|c| (keys::person_pk(org, c.person), keys::completion_sk(c.training, c.date))).collect();
-        let keys_wanted: Vec<Item> = keys_wanted.into_iter().map(|(pk, sk)| HashMap::from([("pk".to_string(), s(pk)), ("sk".to_string(), s(sk))])).collect();
+    pub async fn completions_present(
+        &self,
+        org: &OrgId,
+        wanted: &[&NewCompletion<'_>],
+    ) -> StoreResult<HashSet<(String, String)>> {
+        let keys_wanted: HashSet<(String, String)> = wanted
+            .iter()
+            .map(|c| {
+                (
+                    keys::person_pk(org, c.person),
+                    keys::completion_sk(c.training, c.date),
+                )
+            })
+            .collect();
+        let keys_wanted: Vec<Item> = keys_wanted
+            .into_iter()
+            .map(|(pk, sk)| HashMap::from([("pk".to_string(), s(pk)), ("sk".to_string(), s(sk))]))
+            .collect();
         // BatchGetItem takes 100 keys a request.
         let requests: Vec<Vec<Item>> = keys_wanted.chunks(100).map(<[Item]>::to_vec).collect();
-        let pages: Vec<Vec<Item>> = stream::iter(requests).map(|keys| self.batch_get(keys, true)).buffer_unordered(READ_CONCURRENCY).try_collect().await?;
-        let get = |item: &Item, k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
-        Ok(pages.into_iter().flatten().map(|item| (get(&item, "pk"), get(&item, "sk"))).collect())
+        let pages: Vec<Vec<Item>> = stream::iter(requests)
+            .map(|keys| self.batch_get(keys, true))
+            .buffer_unordered(READ_CONCURRENCY)
+            .try_collect()
+            .await?;
+        let get = |item: &Item, k: &str| {
+            item.get(k)
+                .and_then(|v| v.as_s().ok())
+                .cloned()
+                .unwrap_or_default()
+        };
+        Ok(pages
+            .into_iter()
+            .flatten()
+            .map(|item| (get(&item, "pk"), get(&item, "sk")))
+            .collect())
     }
 
     /// Writes moved rows and new completions with BatchWriteItem. Only the lease holder
     /// calls this, and only for rows it read as `validated`.
-    pub async fn put_committed(&self, org: &OrgId, id: &ImportId, rows: &[CommittedRow<'_>], completions: &[&NewCompletion<'_>]) -> StoreResult<()> {
+    pub async fn put_committed(
+        &self,
+        org: &OrgId,
+        id: &ImportId,
+        rows: &[CommittedRow<'_>],
+        completions: &[&NewCompletion<'_>],
+    ) -> StoreResult<()> {
         let now = now_rfc3339();
         let mut items = Vec::with_capacity(rows.len() + completions.len());
         for row in rows {
@@ -232,7 +326,10 @@ impl Store {
     /// Records a page as done: the cursor moves from `lease.cursor` to `to`, the page's
     /// count changes are added and the lease renewed, in one transaction.
     /// ConditionFailed when this run no longer holds the lease.
-    #[expect(clippy::too_many_arguments, reason = "one transaction's parts; a struct would only rename them")]
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "one transaction's parts; a struct would only rename them"
+    )]
     pub async fn record_commit_page(
         &self,
         org: &OrgId,
@@ -244,10 +341,16 @@ impl Store {
         length: Duration,
     ) -> StoreResult<()> {
         let until = now_ms() + length.as_millis() as i64;
-        let at_cursor = if lease.cursor == 0 { "attribute_not_exists(commit_cursor)" } else { "commit_cursor = :from" };
+        let at_cursor = if lease.cursor == 0 {
+            "attribute_not_exists(commit_cursor)"
+        } else {
+            "commit_cursor = :from"
+        };
         let mut summary = self
             .summary_update(org, id)
-            .update_expression("SET commit_cursor = :to, commit_lease_until = :until, updated_at = :now")
+            .update_expression(
+                "SET commit_cursor = :to, commit_lease_until = :until, updated_at = :now",
+            )
             .condition_expression(format!("commit_lease = :tok AND {at_cursor}"))
             .expression_attribute_values(":tok", s(lease.token.clone()))
             .expression_attribute_values(":to", n(to as i64))
@@ -277,5 +380,7 @@ impl Store {
 }
 
 fn number(item: &Item, name: &str) -> Option<i64> {
-    item.get(name).and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok())
+    item.get(name)
+        .and_then(|v| v.as_n().ok())
+        .and_then(|v| v.parse().ok())
 }

@@ -26,7 +26,10 @@ fn people_of(item: &Item) -> Vec<PersonRef> {
         .iter()
         .filter_map(|(name, v)| {
             let id = name.strip_prefix(PERSON_ATTR)?;
-            Some(PersonRef { person_id: PersonId::parse(id).ok()?, signed_up: *v.as_bool().ok()? })
+            Some(PersonRef {
+                person_id: PersonId::parse(id).ok()?,
+                signed_up: *v.as_bool().ok()?,
+            })
         })
         .collect();
     people.sort_by(|a, b| a.person_id.as_str().cmp(b.person_id.as_str()));
@@ -56,7 +59,6 @@ pub struct PersonProfile {
     pub added_by: Option<super::items::Stamp>,
 }
 
-
 impl Store {
     // ---- trainings -------------------------------------------------------------------
 
@@ -66,7 +68,11 @@ impl Store {
         self.ddb
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(keyed(keys::org_pk(org), keys::training_sk(&id), record)))
+            .set_item(Some(keyed(
+                keys::org_pk(org),
+                keys::training_sk(&id),
+                record,
+            )))
             .send()
             .await
             .map_err(service("put training"))?;
@@ -74,8 +80,15 @@ impl Store {
     }
 
     /// Sets `published`; ConditionFailed when the training does not exist.
-    pub async fn set_training_published(&self, org: &OrgId, id: &TrainingId, published: bool, by: &super::items::Stamp) -> StoreResult<TrainingRecord> {
-        let by = serde_dynamo::to_attribute_value::<_, AttributeValue>(by).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    pub async fn set_training_published(
+        &self,
+        org: &OrgId,
+        id: &TrainingId,
+        published: bool,
+        by: &super::items::Stamp,
+    ) -> StoreResult<TrainingRecord> {
+        let by = serde_dynamo::to_attribute_value::<_, AttributeValue>(by)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
         self.write_point("publish training")?;
         let out = self
             .ddb
@@ -93,7 +106,9 @@ impl Store {
         match out {
             Ok(o) => from_item::<TrainingRecord>(o.attributes.unwrap_or_default()),
             Err(e) => match e.into_service_error() {
-                UpdateItemError::ConditionalCheckFailedException(_) => Err(StoreError::ConditionFailed),
+                UpdateItemError::ConditionalCheckFailedException(_) => {
+                    Err(StoreError::ConditionFailed)
+                }
                 other => Err(service("publish training")(other)),
             },
         }
@@ -105,33 +120,63 @@ impl Store {
         items.into_iter().map(from_item::<TrainingRecord>).collect()
     }
 
-    pub async fn get_training(&self, org: &OrgId, id: &TrainingId) -> StoreResult<Option<TrainingRecord>> {
-        self.get_consistent(keys::org_pk(org), keys::training_sk(id), "get training").await?.map(from_item::<TrainingRecord>).transpose()
+    pub async fn get_training(
+        &self,
+        org: &OrgId,
+        id: &TrainingId,
+    ) -> StoreResult<Option<TrainingRecord>> {
+        self.get_consistent(keys::org_pk(org), keys::training_sk(id), "get training")
+            .await?
+            .map(from_item::<TrainingRecord>)
+            .transpose()
     }
 
     // ---- people ----------------------------------------------------------------------
 
     /// Writes a profile, and the person into the people item of each match key it has
     /// (one attribute per person, so two people added under one key at once both land).
-    pub async fn put_person(&self, org: &OrgId, profile: &PersonProfile, match_keys: &[MatchKey]) -> StoreResult<()> {
+    pub async fn put_person(
+        &self,
+        org: &OrgId,
+        profile: &PersonProfile,
+        match_keys: &[MatchKey],
+    ) -> StoreResult<()> {
         let pid = PersonId::parse(&profile.person_id).map_err(StoreError::Corrupt)?;
-        self.put_items(vec![keyed(keys::person_pk(org, &pid), keys::PROFILE_SK.into(), profile)]).await?;
-        self.put_person_keys(org, &pid, profile.signed_up, match_keys).await
+        self.put_items(vec![keyed(
+            keys::person_pk(org, &pid),
+            keys::PROFILE_SK.into(),
+            profile,
+        )])
+        .await?;
+        self.put_person_keys(org, &pid, profile.signed_up, match_keys)
+            .await
     }
 
     /// Writes the profile of a person signing up as the account `profile.user_sub`, unless
     /// another account already signed up as this person (ConditionFailed): a person, once
     /// signed up, is never moved to another account. Then their match keys, as
     /// [`Store::put_person`] does.
-    pub async fn put_signed_up_person(&self, org: &OrgId, profile: &PersonProfile, match_keys: &[MatchKey]) -> StoreResult<()> {
+    pub async fn put_signed_up_person(
+        &self,
+        org: &OrgId,
+        profile: &PersonProfile,
+        match_keys: &[MatchKey],
+    ) -> StoreResult<()> {
         let pid = PersonId::parse(&profile.person_id).map_err(StoreError::Corrupt)?;
-        let sub = profile.user_sub.clone().ok_or_else(|| StoreError::Corrupt("a signed-up profile without its account".into()))?;
+        let sub = profile
+            .user_sub
+            .clone()
+            .ok_or_else(|| StoreError::Corrupt("a signed-up profile without its account".into()))?;
         self.write_point("put signed-up person")?;
         let out = self
             .ddb
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(keyed(keys::person_pk(org, &pid), keys::PROFILE_SK.into(), profile)))
+            .set_item(Some(keyed(
+                keys::person_pk(org, &pid),
+                keys::PROFILE_SK.into(),
+                profile,
+            )))
             .condition_expression("attribute_not_exists(user_sub) OR user_sub = :sub")
             .expression_attribute_values(":sub", s(sub))
             .send()
@@ -145,7 +190,13 @@ impl Store {
         self.put_person_keys(org, &pid, true, match_keys).await
     }
 
-    async fn put_person_keys(&self, org: &OrgId, pid: &PersonId, signed_up: bool, match_keys: &[MatchKey]) -> StoreResult<()> {
+    async fn put_person_keys(
+        &self,
+        org: &OrgId,
+        pid: &PersonId,
+        signed_up: bool,
+        match_keys: &[MatchKey],
+    ) -> StoreResult<()> {
         for key in match_keys {
             self.write_point("person key")?;
             self.ddb
@@ -184,37 +235,97 @@ impl Store {
 
     /// The organisation's sign-ups so far (strongly consistent).
     pub async fn sign_ups(&self, org: &OrgId) -> StoreResult<u64> {
-        let item = self.get_consistent(keys::org_pk(org), keys::SIGN_UPS_SK.into(), "read sign-up count").await?;
-        Ok(item.and_then(|i| i.get("sign_ups").and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok())).unwrap_or(0))
+        let item = self
+            .get_consistent(
+                keys::org_pk(org),
+                keys::SIGN_UPS_SK.into(),
+                "read sign-up count",
+            )
+            .await?;
+        Ok(item
+            .and_then(|i| {
+                i.get("sign_ups")
+                    .and_then(|v| v.as_n().ok())
+                    .and_then(|v| v.parse().ok())
+            })
+            .unwrap_or(0))
     }
 
-    pub async fn get_person(&self, org: &OrgId, id: &PersonId) -> StoreResult<Option<PersonProfile>> {
-        self.get_consistent(keys::person_pk(org, id), keys::PROFILE_SK.into(), "get person").await?.map(from_item::<PersonProfile>).transpose()
+    pub async fn get_person(
+        &self,
+        org: &OrgId,
+        id: &PersonId,
+    ) -> StoreResult<Option<PersonProfile>> {
+        self.get_consistent(
+            keys::person_pk(org, id),
+            keys::PROFILE_SK.into(),
+            "get person",
+        )
+        .await?
+        .map(from_item::<PersonProfile>)
+        .transpose()
     }
 
     /// The people known under one match key (strongly consistent).
-    pub async fn people_with_key(&self, org: &OrgId, key: &MatchKey) -> StoreResult<Vec<PersonRef>> {
-        let item = self.get_consistent(keys::match_key_pk(org, key), keys::PEOPLE_SK.into(), "get people of a key").await?;
+    pub async fn people_with_key(
+        &self,
+        org: &OrgId,
+        key: &MatchKey,
+    ) -> StoreResult<Vec<PersonRef>> {
+        let item = self
+            .get_consistent(
+                keys::match_key_pk(org, key),
+                keys::PEOPLE_SK.into(),
+                "get people of a key",
+            )
+            .await?;
         Ok(item.map(|item| people_of(&item)).unwrap_or_default())
     }
 
     /// The people of many keys: BatchGetItem, strongly consistent, keys de-duplicated,
     /// 100 a request, a few requests at once, unprocessed keys resent.
-    pub async fn people_with_keys(&self, org: &OrgId, keys_wanted: Vec<MatchKey>) -> StoreResult<HashMap<MatchKey, Vec<PersonRef>>> {
+    pub async fn people_with_keys(
+        &self,
+        org: &OrgId,
+        keys_wanted: Vec<MatchKey>,
+    ) -> StoreResult<HashMap<MatchKey, Vec<PersonRef>>> {
         use futures::stream::{self, StreamExt, TryStreamExt};
-        let unique: Vec<MatchKey> = keys_wanted.into_iter().collect::<HashSet<_>>().into_iter().collect();
-        let by_pk: HashMap<String, &MatchKey> = unique.iter().map(|k| (keys::match_key_pk(org, k), k)).collect();
+        let unique: Vec<MatchKey> = keys_wanted
+            .into_iter()
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        let by_pk: HashMap<String, &MatchKey> = unique
+            .iter()
+            .map(|k| (keys::match_key_pk(org, k), k))
+            .collect();
         let pks: Vec<&String> = by_pk.keys().collect();
         let found: Vec<Vec<(String, Vec<PersonRef>)>> = stream::iter(pks.chunks(100))
             .map(|chunk| async move {
-                let wanted = chunk.iter().map(|pk| HashMap::from([("pk".to_string(), s(pk.as_str())), ("sk".to_string(), s(keys::PEOPLE_SK))])).collect();
+                let wanted = chunk
+                    .iter()
+                    .map(|pk| {
+                        HashMap::from([
+                            ("pk".to_string(), s(pk.as_str())),
+                            ("sk".to_string(), s(keys::PEOPLE_SK)),
+                        ])
+                    })
+                    .collect();
                 let items = self.batch_get(wanted, true).await?;
-                Ok::<_, StoreError>(items.into_iter().filter_map(|item| Some((item.get("pk")?.as_s().ok()?.clone(), people_of(&item)))).collect())
+                Ok::<_, StoreError>(
+                    items
+                        .into_iter()
+                        .filter_map(|item| {
+                            Some((item.get("pk")?.as_s().ok()?.clone(), people_of(&item)))
+                        })
+                        .collect(),
+                )
             })
             .buffer_unordered(READ_CONCURRENCY)
             .try_collect()
             .await?;
-        let mut out: HashMap<MatchKey, Vec<PersonRef>> = unique.iter().map(|k| (k.clone(), Vec::new())).collect();
+        let mut out: HashMap<MatchKey, Vec<PersonRef>> =
+            unique.iter().map(|k| (k.clone(), Vec::new())).collect();
         for (pk, people) in found.into_iter().flatten() {
             if let Some(key) = by_pk.get(&pk) {
                 out.insert((*key).clone(), people);
@@ -224,23 +335,62 @@ impl Store {
     }
 
     /// One item by key, strongly consistent.
-    pub(crate) async fn get_consistent(&self, pk: String, sk: String, what: &'static str) -> StoreResult<Option<Item>> {
-        let out = self.ddb.get_item().table_name(&self.table).key("pk", s(pk)).key("sk", s(sk)).consistent_read(true).send().await.map_err(service(what))?;
+    pub(crate) async fn get_consistent(
+        &self,
+        pk: String,
+        sk: String,
+        what: &'static str,
+    ) -> StoreResult<Option<Item>> {
+        let out = self
+            .ddb
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(pk))
+            .key("sk", s(sk))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(service(what))?;
         Ok(out.item)
     }
 
     /// Items by key with BatchGetItem (at most 100 keys), resending unprocessed keys.
-    pub(crate) async fn batch_get(&self, mut keys_left: Vec<Item>, consistent: bool) -> StoreResult<Vec<Item>> {
+    pub(crate) async fn batch_get(
+        &self,
+        mut keys_left: Vec<Item>,
+        consistent: bool,
+    ) -> StoreResult<Vec<Item>> {
         let mut out = Vec::with_capacity(keys_left.len());
         let mut attempt = 0;
         while !keys_left.is_empty() {
-            let req = KeysAndAttributes::builder().set_keys(Some(keys_left)).consistent_read(consistent).build().expect("keys set");
-            let got = self.ddb.batch_get_item().request_items(&self.table, req).send().await.map_err(service("batch get"))?;
-            out.extend(got.responses.and_then(|mut r| r.remove(&self.table)).unwrap_or_default());
-            keys_left = got.unprocessed_keys.and_then(|mut u| u.remove(&self.table)).map(|k| k.keys).unwrap_or_default();
+            let req = KeysAndAttributes::builder()
+                .set_keys(Some(keys_left))
+                .consistent_read(consistent)
+                .build()
+                .expect("keys set");
+            let got = self
+                .ddb
+                .batch_get_item()
+                .request_items(&self.table, req)
+                .send()
+                .await
+                .map_err(service("batch get"))?;
+            out.extend(
+                got.responses
+                    .and_then(|mut r| r.remove(&self.table))
+                    .unwrap_or_default(),
+            );
+            keys_left = got
+                .unprocessed_keys
+                .and_then(|mut u| u.remove(&self.table))
+                .map(|k| k.keys)
+                .unwrap_or_default();
             if !keys_left.is_empty() {
                 if attempt >= 10 {
-                    return Err(StoreError::Service(anyhow::anyhow!("batch get still had {} unprocessed keys after 10 attempts", keys_left.len())));
+                    return Err(StoreError::Service(anyhow::anyhow!(
+                        "batch get still had {} unprocessed keys after 10 attempts",
+                        keys_left.len()
+                    )));
                 }
                 super::write::backoff(attempt).await;
                 attempt += 1;
@@ -251,9 +401,18 @@ impl Store {
 
     // ---- completions -----------------------------------------------------------------
 
-    pub async fn list_completions(&self, org: &OrgId, person: &PersonId) -> StoreResult<Vec<CompletionRecord>> {
-        let items = self.query_all(keys::person_pk(org, person), Some("COMPLETION#")).await?;
-        items.into_iter().map(from_item::<CompletionRecord>).collect()
+    pub async fn list_completions(
+        &self,
+        org: &OrgId,
+        person: &PersonId,
+    ) -> StoreResult<Vec<CompletionRecord>> {
+        let items = self
+            .query_all(keys::person_pk(org, person), Some("COMPLETION#"))
+            .await?;
+        items
+            .into_iter()
+            .map(from_item::<CompletionRecord>)
+            .collect()
     }
 
     /// Which of the given (person, training, date) completions exist (BatchGetItem,
@@ -270,15 +429,32 @@ impl Store {
             .map(|chunk| {
                 chunk
                     .iter()
-                    .map(|(p, t, d)| HashMap::from([("pk".to_string(), s(keys::person_pk(org, p))), ("sk".to_string(), s(keys::completion_sk(t, d)))]))
+                    .map(|(p, t, d)| {
+                        HashMap::from([
+                            ("pk".to_string(), s(keys::person_pk(org, p))),
+                            ("sk".to_string(), s(keys::completion_sk(t, d))),
+                        ])
+                    })
                     .collect()
             })
             .collect();
-        let pages: Vec<Vec<Item>> = stream::iter(requests).map(|keys| self.batch_get(keys, false)).buffer_unordered(READ_CONCURRENCY).try_collect().await?;
+        let pages: Vec<Vec<Item>> = stream::iter(requests)
+            .map(|keys| self.batch_get(keys, false))
+            .buffer_unordered(READ_CONCURRENCY)
+            .try_collect()
+            .await?;
         let mut found = HashSet::new();
         for item in pages.into_iter().flatten() {
-            let get = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
-            if let (Ok(p), Ok(t)) = (PersonId::parse(&get("person_id")), TrainingId::parse(&get("training_id"))) {
+            let get = |k: &str| {
+                item.get(k)
+                    .and_then(|v| v.as_s().ok())
+                    .cloned()
+                    .unwrap_or_default()
+            };
+            if let (Ok(p), Ok(t)) = (
+                PersonId::parse(&get("person_id")),
+                TrainingId::parse(&get("training_id")),
+            ) {
                 found.insert((p, t, get("completed_on")));
             }
         }
@@ -288,7 +464,11 @@ impl Store {
     // ---- shared query helper -----------------------------------------------------------
 
     /// Every item of one partition (optionally with a sort-key prefix), all pages.
-    pub(crate) async fn query_all(&self, pk: String, sk_prefix: Option<&str>) -> StoreResult<Vec<Item>> {
+    pub(crate) async fn query_all(
+        &self,
+        pk: String,
+        sk_prefix: Option<&str>,
+    ) -> StoreResult<Vec<Item>> {
         let mut out = Vec::new();
         let mut start: Option<Item> = None;
         loop {

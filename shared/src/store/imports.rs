@@ -4,10 +4,16 @@
 //! page at a time (store::commit), so a summary equals what its rows say.
 
 use super::items::{from_item, keyed, Stamp};
-use super::schema::{ERRORS_INDEX, ERRORS_INDEX_PK, ERRORS_INDEX_SK, IMPORTS_INDEX, IMPORTS_INDEX_PK, IMPORTS_INDEX_SK, PENDING_INDEX, PENDING_INDEX_PK, PENDING_INDEX_SK};
+use super::schema::{
+    ERRORS_INDEX, ERRORS_INDEX_PK, ERRORS_INDEX_SK, IMPORTS_INDEX, IMPORTS_INDEX_PK,
+    IMPORTS_INDEX_SK, PENDING_INDEX, PENDING_INDEX_PK, PENDING_INDEX_SK,
+};
 use super::write::{Item, TxOutcome};
 use super::{now_rfc3339, service, Store, StoreError, StoreResult};
-use crate::domain::{FileProblem, ImportId, ImportStatus, Issue, MatchKey, MatchMethod, OrgId, Outcome, PersonId, RowStatus, TrainingId};
+use crate::domain::{
+    FileProblem, ImportId, ImportStatus, Issue, MatchKey, MatchMethod, OrgId, Outcome, PersonId,
+    RowStatus, TrainingId,
+};
 use crate::keys;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, TransactWriteItem, Update};
@@ -128,7 +134,15 @@ pub struct ImportSummary {
 }
 
 impl ImportSummary {
-    pub fn new(org: &OrgId, id: &ImportId, method: MatchMethod, file_name: &str, source: &str, object_key: &str, options: ImportOptions) -> ImportSummary {
+    pub fn new(
+        org: &OrgId,
+        id: &ImportId,
+        method: MatchMethod,
+        file_name: &str,
+        source: &str,
+        object_key: &str,
+        options: ImportOptions,
+    ) -> ImportSummary {
         let now = now_rfc3339();
         ImportSummary {
             import_id: id.to_string(),
@@ -208,7 +222,9 @@ pub struct RowRecord {
 
 impl RowRecord {
     pub fn match_key(&self) -> Option<MatchKey> {
-        self.match_value.as_deref().map(|v| MatchKey::from_stored(self.match_method, v))
+        self.match_value
+            .as_deref()
+            .map(|v| MatchKey::from_stored(self.match_method, v))
     }
 }
 
@@ -242,15 +258,23 @@ fn plan_apply_transactions(rows: &[(ImportId, RowRecord)]) -> Vec<Vec<&(ImportId
     let mut groups: Vec<Group> = Vec::new();
     for entry in sorted {
         let (import, row) = entry;
-        let completion = (row.training_id.as_deref().unwrap_or(""), row.completion_date.as_deref().unwrap_or(""));
+        let completion = (
+            row.training_id.as_deref().unwrap_or(""),
+            row.completion_date.as_deref().unwrap_or(""),
+        );
         let fits = |g: &Group| {
             let cost = 2 + usize::from(!g.imports.contains(import.as_str()));
-            g.rows.len() * 2 + g.imports.len() + cost <= APPLY_ITEMS_PER_TRANSACTION && !g.completions.contains(&completion)
+            g.rows.len() * 2 + g.imports.len() + cost <= APPLY_ITEMS_PER_TRANSACTION
+                && !g.completions.contains(&completion)
         };
         let at = match groups.iter().position(fits) {
             Some(i) => i,
             None => {
-                groups.push(Group { rows: vec![], imports: Default::default(), completions: Default::default() });
+                groups.push(Group {
+                    rows: vec![],
+                    imports: Default::default(),
+                    completions: Default::default(),
+                });
                 groups.len() - 1
             }
         };
@@ -295,9 +319,19 @@ pub struct Condition<'a> {
 /// What the commit does with one row.
 #[derive(Clone, Debug)]
 pub enum RowTransition {
-    Import { person: PersonId, training: TrainingId, title: String, date: String },
-    Wait { key: MatchKey, person: Option<PersonId> },
-    Skip { note: Option<String> },
+    Import {
+        person: PersonId,
+        training: TrainingId,
+        title: String,
+        date: String,
+    },
+    Wait {
+        key: MatchKey,
+        person: Option<PersonId>,
+    },
+    Skip {
+        note: Option<String>,
+    },
 }
 
 pub(super) fn status_path(status: RowStatus) -> &'static str {
@@ -337,15 +371,30 @@ impl Store {
         (s(keys::import_pk(org, id)), s(keys::SUMMARY_SK))
     }
 
-    pub(super) fn summary_update(&self, org: &OrgId, id: &ImportId) -> aws_sdk_dynamodb::types::builders::UpdateBuilder {
+    pub(super) fn summary_update(
+        &self,
+        org: &OrgId,
+        id: &ImportId,
+    ) -> aws_sdk_dynamodb::types::builders::UpdateBuilder {
         let (pk, sk) = self.summary_key(org, id);
-        Update::builder().table_name(&self.table).key("pk", pk).key("sk", sk)
+        Update::builder()
+            .table_name(&self.table)
+            .key("pk", pk)
+            .key("sk", sk)
     }
 
     /// An UpdateItem request on the import's summary, keys set.
-    pub(super) fn update_summary_item(&self, org: &OrgId, id: &ImportId) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
+    pub(super) fn update_summary_item(
+        &self,
+        org: &OrgId,
+        id: &ImportId,
+    ) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
         let (pk, sk) = self.summary_key(org, id);
-        self.ddb.update_item().table_name(&self.table).key("pk", pk).key("sk", sk)
+        self.ddb
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", pk)
+            .key("sk", sk)
     }
 
     /// Creates the summary; ConditionFailed when an import with this id exists.
@@ -354,7 +403,10 @@ impl Store {
         let id = ImportId::parse(&summary.import_id).map_err(StoreError::Corrupt)?;
         let mut item = keyed(keys::import_pk(&org, &id), keys::SUMMARY_SK.into(), summary);
         item.insert(IMPORTS_INDEX_PK.into(), s(keys::imports_index_pk(&org)));
-        item.insert(IMPORTS_INDEX_SK.into(), s(format!("{}#{}", summary.created_at, summary.import_id)));
+        item.insert(
+            IMPORTS_INDEX_SK.into(),
+            s(format!("{}#{}", summary.created_at, summary.import_id)),
+        );
         self.write_point("create import")?;
         let out = self
             .ddb
@@ -373,7 +425,11 @@ impl Store {
         }
     }
 
-    pub async fn get_import(&self, org: &OrgId, id: &ImportId) -> StoreResult<Option<ImportSummary>> {
+    pub async fn get_import(
+        &self,
+        org: &OrgId,
+        id: &ImportId,
+    ) -> StoreResult<Option<ImportSummary>> {
         let (pk, sk) = self.summary_key(org, id);
         let out = self
             .ddb
@@ -385,18 +441,29 @@ impl Store {
             .send()
             .await
             .map_err(service("get import"))?;
-        let Some(item) = out.item else { return Ok(None) };
+        let Some(item) = out.item else {
+            return Ok(None);
+        };
         let mut summary: ImportSummary = from_item(item)?;
         self.fill_counts(org, id, &mut summary).await?;
         Ok(Some(summary))
     }
 
     /// An organisation's imports, newest first.
-    pub async fn list_imports(&self, org: &OrgId, limit: i32, cursor: Option<&str>) -> StoreResult<(Vec<ImportSummary>, Option<String>)> {
+    pub async fn list_imports(
+        &self,
+        org: &OrgId,
+        limit: i32,
+        cursor: Option<&str>,
+    ) -> StoreResult<(Vec<ImportSummary>, Option<String>)> {
         let start = match cursor {
             Some(c) => {
                 let created_key = decode_cursor(c)?;
-                let import_id = created_key.rsplit('#').next().unwrap_or_default().to_string();
+                let import_id = created_key
+                    .rsplit('#')
+                    .next()
+                    .unwrap_or_default()
+                    .to_string();
                 let id = ImportId::parse(&import_id).map_err(StoreError::Corrupt)?;
                 Some(HashMap::from([
                     ("pk".to_string(), s(keys::import_pk(org, &id))),
@@ -425,7 +492,12 @@ impl Store {
             let ck = k.get(IMPORTS_INDEX_SK)?.as_s().ok()?;
             Some(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(ck))
         });
-        let mut items = out.items.unwrap_or_default().into_iter().map(from_item::<ImportSummary>).collect::<StoreResult<Vec<_>>>()?;
+        let mut items = out
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .map(from_item::<ImportSummary>)
+            .collect::<StoreResult<Vec<_>>>()?;
         use futures::stream::{self, TryStreamExt};
         stream::iter(items.iter_mut().map(Ok::<_, StoreError>))
             .try_for_each_concurrent(8, |summary| async move {
@@ -460,7 +532,9 @@ impl Store {
             .expression_attribute_values(":now", s(now_rfc3339()));
         for (i, (name, value)) in extra.into_iter().enumerate() {
             sets.push(format!("#x{i} = :x{i}"));
-            req = req.expression_attribute_names(format!("#x{i}"), name).expression_attribute_values(format!(":x{i}"), value);
+            req = req
+                .expression_attribute_names(format!("#x{i}"), name)
+                .expression_attribute_values(format!(":x{i}"), value);
         }
         let mut froms = Vec::new();
         for (i, f) in from.iter().enumerate() {
@@ -491,19 +565,32 @@ impl Store {
                 Ok(summary)
             }
             Err(e) => match e.into_service_error() {
-                UpdateItemError::ConditionalCheckFailedException(_) => Err(StoreError::ConditionFailed),
+                UpdateItemError::ConditionalCheckFailedException(_) => {
+                    Err(StoreError::ConditionFailed)
+                }
                 other => Err(service("transition import")(other)),
             },
         }
     }
 
     /// Records a file-level failure (from any status before `imported`).
-    pub async fn fail_import(&self, org: &OrgId, id: &ImportId, problem: &FileProblem) -> StoreResult<ImportSummary> {
-        let failure = serde_dynamo::to_attribute_value(problem).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    pub async fn fail_import(
+        &self,
+        org: &OrgId,
+        id: &ImportId,
+        problem: &FileProblem,
+    ) -> StoreResult<ImportSummary> {
+        let failure = serde_dynamo::to_attribute_value(problem)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
         self.transition_import(
             org,
             id,
-            &[ImportStatus::Created, ImportStatus::Uploaded, ImportStatus::Validating, ImportStatus::Importing],
+            &[
+                ImportStatus::Created,
+                ImportStatus::Uploaded,
+                ImportStatus::Validating,
+                ImportStatus::Importing,
+            ],
             ImportStatus::Failed,
             vec![("failure", failure)],
             None,
@@ -513,10 +600,30 @@ impl Store {
 
     /// Records how far a validation is (and that it is alive: `updated_at`). Nothing
     /// happens when the import is no longer `validating`.
-    pub async fn record_validation_progress(&self, org: &OrgId, id: &ImportId, rows_validated: u64, rows_in_file: u64, extra: Vec<(&str, AttributeValue)>) -> StoreResult<bool> {
-        let mut set = vec![("rows_validated", n(rows_validated as i64)), ("rows_in_file", n(rows_in_file as i64))];
+    pub async fn record_validation_progress(
+        &self,
+        org: &OrgId,
+        id: &ImportId,
+        rows_validated: u64,
+        rows_in_file: u64,
+        extra: Vec<(&str, AttributeValue)>,
+    ) -> StoreResult<bool> {
+        let mut set = vec![
+            ("rows_validated", n(rows_validated as i64)),
+            ("rows_in_file", n(rows_in_file as i64)),
+        ];
         set.extend(extra);
-        match self.transition_import(org, id, &[ImportStatus::Validating], ImportStatus::Validating, set, None).await {
+        match self
+            .transition_import(
+                org,
+                id,
+                &[ImportStatus::Validating],
+                ImportStatus::Validating,
+                set,
+                None,
+            )
+            .await
+        {
             Ok(_) => Ok(true),
             Err(StoreError::ConditionFailed) => Ok(false),
             Err(e) => Err(e),
@@ -524,7 +631,12 @@ impl Store {
     }
 
     /// Ends validation: the counts and what was learnt about the file.
-    pub async fn finish_validation(&self, org: &OrgId, id: &ImportId, summary: &ImportSummary) -> StoreResult<ImportSummary> {
+    pub async fn finish_validation(
+        &self,
+        org: &OrgId,
+        id: &ImportId,
+        summary: &ImportSummary,
+    ) -> StoreResult<ImportSummary> {
         let av = |v: &dyn erased::Ser| v.to_av();
         self.transition_import(
             org,
@@ -548,12 +660,22 @@ impl Store {
 
     // ---- rows --------------------------------------------------------------------------
 
-    pub async fn write_rows(&self, org: &OrgId, id: &ImportId, rows: &[RowRecord]) -> StoreResult<()> {
+    pub async fn write_rows(
+        &self,
+        org: &OrgId,
+        id: &ImportId,
+        rows: &[RowRecord],
+    ) -> StoreResult<()> {
         let items = rows.iter().map(|r| row_item(org, id, r)).collect();
         self.put_items(items).await
     }
 
-    pub async fn get_row(&self, org: &OrgId, id: &ImportId, row: u64) -> StoreResult<Option<RowRecord>> {
+    pub async fn get_row(
+        &self,
+        org: &OrgId,
+        id: &ImportId,
+        row: u64,
+    ) -> StoreResult<Option<RowRecord>> {
         let out = self
             .ddb
             .get_item()
@@ -586,7 +708,10 @@ impl Store {
         let mut start = match cursor {
             Some(c) => {
                 let sk = decode_cursor(c)?;
-                let mut key = HashMap::from([("pk".to_string(), s(pk.clone())), ("sk".to_string(), s(sk.clone()))]);
+                let mut key = HashMap::from([
+                    ("pk".to_string(), s(pk.clone())),
+                    ("sk".to_string(), s(sk.clone())),
+                ]);
                 if by_errors {
                     key.insert(ERRORS_INDEX_PK.to_string(), s(pk.clone()));
                     key.insert(ERRORS_INDEX_SK.to_string(), s(sk));
@@ -616,7 +741,9 @@ impl Store {
             }
             if let Some(st) = status {
                 filters.push("#st = :st");
-                q = q.expression_attribute_names("#st", "status").expression_attribute_values(":st", s(st.as_str()));
+                q = q
+                    .expression_attribute_names("#st", "status")
+                    .expression_attribute_values(":st", s(st.as_str()));
             }
             if !filters.is_empty() {
                 q = q.filter_expression(filters.join(" AND "));
@@ -631,17 +758,29 @@ impl Store {
                     // A rare filter over a large import must not run past the API's time
                     // limit: answer with what was found so far and a cursor to go on.
                     if rows.len() >= limit || examined >= MAX_EXAMINED_PER_PAGE {
-                        return Ok(RowPage { rows, next_cursor: encode_cursor(&k) });
+                        return Ok(RowPage {
+                            rows,
+                            next_cursor: encode_cursor(&k),
+                        });
                     }
                     start = Some(k);
                 }
-                _ => return Ok(RowPage { rows, next_cursor: None }),
+                _ => {
+                    return Ok(RowPage {
+                        rows,
+                        next_cursor: None,
+                    })
+                }
             }
         }
     }
 
     /// Pending rows for many keys, with bounded concurrency.
-    pub async fn pending_rows_for_keys(&self, org: &OrgId, keys_wanted: Vec<MatchKey>) -> StoreResult<Vec<(MatchKey, RowRecord)>> {
+    pub async fn pending_rows_for_keys(
+        &self,
+        org: &OrgId,
+        keys_wanted: Vec<MatchKey>,
+    ) -> StoreResult<Vec<(MatchKey, RowRecord)>> {
         use futures::stream::{self, StreamExt, TryStreamExt};
         let found: Vec<Vec<(MatchKey, RowRecord)>> = stream::iter(keys_wanted)
             .map(|k| async move {
@@ -656,7 +795,12 @@ impl Store {
 
     /// A Query of the pending-row index within the organisation, with `sk_condition` on
     /// the match key (`#k`, value `:k` = `sk`).
-    fn pending_index_query(&self, org: &OrgId, sk_condition: &str, sk: &str) -> aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder {
+    fn pending_index_query(
+        &self,
+        org: &OrgId,
+        sk_condition: &str,
+        sk: &str,
+    ) -> aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder {
         self.ddb
             .query()
             .table_name(&self.table)
@@ -671,7 +815,12 @@ impl Store {
     /// Every row of the organisation pending under a key of `method`, as (key, training,
     /// date), if there are at most `budget` of them: one paged Query of the index instead
     /// of one per key. None when there are more (the caller then asks key by key).
-    pub async fn pending_of_org(&self, org: &OrgId, method: MatchMethod, budget: usize) -> StoreResult<Option<Vec<(MatchKey, String, String)>>> {
+    pub async fn pending_of_org(
+        &self,
+        org: &OrgId,
+        method: MatchMethod,
+        budget: usize,
+    ) -> StoreResult<Option<Vec<(MatchKey, String, String)>>> {
         let prefix = keys::match_key_prefix(org, method);
         let mut out = Vec::new();
         let mut start = None;
@@ -686,9 +835,19 @@ impl Store {
                 .map_err(service("query pending rows of the organisation"))?;
             for item in page.items.unwrap_or_default() {
                 let get = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned();
-                match (get("match_value"), get("training_id"), get("completion_date")) {
-                    (Some(v), Some(t), Some(d)) => out.push((MatchKey::from_stored(method, &v), t, d)),
-                    _ => return Err(StoreError::Corrupt("a pending row lacks its key, training or date".into())),
+                match (
+                    get("match_value"),
+                    get("training_id"),
+                    get("completion_date"),
+                ) {
+                    (Some(v), Some(t), Some(d)) => {
+                        out.push((MatchKey::from_stored(method, &v), t, d))
+                    }
+                    _ => {
+                        return Err(StoreError::Corrupt(
+                            "a pending row lacks its key, training or date".into(),
+                        ))
+                    }
                 }
             }
             if out.len() > budget {
@@ -715,7 +874,11 @@ impl Store {
     }
 
     /// Pending rows of every import of the organisation waiting for this key.
-    pub async fn pending_rows_for_key(&self, org: &OrgId, key: &MatchKey) -> StoreResult<Vec<(ImportId, RowRecord)>> {
+    pub async fn pending_rows_for_key(
+        &self,
+        org: &OrgId,
+        key: &MatchKey,
+    ) -> StoreResult<Vec<(ImportId, RowRecord)>> {
         let mut out = Vec::new();
         let mut start = None;
         loop {
@@ -739,8 +902,20 @@ impl Store {
 
     // ---- transactional row changes -------------------------------------------------------
 
-    #[expect(clippy::too_many_arguments, reason = "the completion's key and its source, each needed")]
-    fn completion_upsert(&self, org: &OrgId, person: &PersonId, training: &TrainingId, title: &str, date: &str, import: &ImportId, row: u64) -> TransactWriteItem {
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "the completion's key and its source, each needed"
+    )]
+    fn completion_upsert(
+        &self,
+        org: &OrgId,
+        person: &PersonId,
+        training: &TrainingId,
+        title: &str,
+        date: &str,
+        import: &ImportId,
+        row: u64,
+    ) -> TransactWriteItem {
         let now = now_rfc3339();
         let update = Update::builder()
             .table_name(&self.table)
@@ -768,7 +943,14 @@ impl Store {
     /// Adds to one count shard of the import. Counts of row statuses live in
     /// COUNT_SHARDS items beside the summary, so that transactions moving different rows
     /// do not all conflict on one item; a read adds the shards up.
-    pub(super) fn counts_update(&self, org: &OrgId, id: &ImportId, shard: u64, deltas: &BTreeMap<&'static str, i64>, committed: i64) -> TransactWriteItem {
+    pub(super) fn counts_update(
+        &self,
+        org: &OrgId,
+        id: &ImportId,
+        shard: u64,
+        deltas: &BTreeMap<&'static str, i64>,
+        committed: i64,
+    ) -> TransactWriteItem {
         let mut adds = Vec::new();
         let mut b = Update::builder()
             .table_name(&self.table)
@@ -777,7 +959,9 @@ impl Store {
             .expression_attribute_values(":now", s(now_rfc3339()));
         for (i, (name, delta)) in deltas.iter().enumerate() {
             adds.push(format!("#c{i} :d{i}"));
-            b = b.expression_attribute_names(format!("#c{i}"), *name).expression_attribute_values(format!(":d{i}"), n(*delta));
+            b = b
+                .expression_attribute_names(format!("#c{i}"), *name)
+                .expression_attribute_values(format!(":d{i}"), n(*delta));
         }
         if committed != 0 {
             adds.push("rows_committed :rc".into());
@@ -791,12 +975,24 @@ impl Store {
     }
 
     /// Adds the count shards up into the summary (one strongly consistent Query).
-    async fn fill_counts(&self, org: &OrgId, id: &ImportId, summary: &mut ImportSummary) -> StoreResult<()> {
-        let shards = self.query_all(keys::import_pk(org, id), Some(COUNTS_PREFIX)).await?;
+    async fn fill_counts(
+        &self,
+        org: &OrgId,
+        id: &ImportId,
+        summary: &mut ImportSummary,
+    ) -> StoreResult<()> {
+        let shards = self
+            .query_all(keys::import_pk(org, id), Some(COUNTS_PREFIX))
+            .await?;
         let mut total = StatusCounts::default();
         let mut committed = 0i64;
         for item in shards {
-            let num = |k: &str| item.get(k).and_then(|v| v.as_n().ok()).and_then(|v| v.parse::<i64>().ok()).unwrap_or(0);
+            let num = |k: &str| {
+                item.get(k)
+                    .and_then(|v| v.as_n().ok())
+                    .and_then(|v| v.parse::<i64>().ok())
+                    .unwrap_or(0)
+            };
             total.imported += num("imported");
             total.pending += num("pending");
             total.applied += num("applied");
@@ -817,10 +1013,20 @@ impl Store {
     /// Applies one pending row to a person who signed up: the row becomes `applied` and
     /// the completion is recorded, or nothing happens (ConditionFailed) when the row is
     /// no longer pending (deleted, or applied by a concurrent run).
-    pub async fn apply_pending_row(&self, org: &OrgId, id: &ImportId, row: &RowRecord, person: &PersonId) -> StoreResult<()> {
+    pub async fn apply_pending_row(
+        &self,
+        org: &OrgId,
+        id: &ImportId,
+        row: &RowRecord,
+        person: &PersonId,
+    ) -> StoreResult<()> {
         let (update, completion) = self.apply_items(org, id, row, person, None)?;
         let deltas = BTreeMap::from([("applied", 1), ("pending", -1)]);
-        let items = vec![update, completion, self.counts_update(org, id, row.row % COUNT_SHARDS, &deltas, 0)];
+        let items = vec![
+            update,
+            completion,
+            self.counts_update(org, id, row.row % COUNT_SHARDS, &deltas, 0),
+        ];
         match self.transact(items).await? {
             TxOutcome::Committed => Ok(()),
             TxOutcome::ConditionFailed(_) => Err(StoreError::ConditionFailed),
@@ -833,7 +1039,13 @@ impl Store {
     /// pending (deleted, or applied by a concurrent run) is left out and the rest of
     /// its transaction retried. Returns (applied, no longer pending).
     /// `account`: the account that signed up, recorded on each row.
-    pub async fn apply_pending_rows(&self, org: &OrgId, person: &PersonId, account: &str, rows: &[(ImportId, RowRecord)]) -> StoreResult<(usize, usize)> {
+    pub async fn apply_pending_rows(
+        &self,
+        org: &OrgId,
+        person: &PersonId,
+        account: &str,
+        rows: &[(ImportId, RowRecord)],
+    ) -> StoreResult<(usize, usize)> {
         use futures::stream::{self, StreamExt, TryStreamExt};
         let groups = plan_apply_transactions(rows);
         let done: Vec<(usize, usize)> = stream::iter(groups)
@@ -841,10 +1053,18 @@ impl Store {
             .buffer_unordered(APPLY_CONCURRENCY)
             .try_collect()
             .await?;
-        Ok(done.into_iter().fold((0, 0), |(a, n), (da, dn)| (a + da, n + dn)))
+        Ok(done
+            .into_iter()
+            .fold((0, 0), |(a, n), (da, dn)| (a + da, n + dn)))
     }
 
-    async fn apply_group(&self, org: &OrgId, person: &PersonId, account: &str, mut group: Vec<&(ImportId, RowRecord)>) -> StoreResult<(usize, usize)> {
+    async fn apply_group(
+        &self,
+        org: &OrgId,
+        person: &PersonId,
+        account: &str,
+        mut group: Vec<&(ImportId, RowRecord)>,
+    ) -> StoreResult<(usize, usize)> {
         let mut gone = 0;
         while !group.is_empty() {
             let mut items = Vec::with_capacity(group.len() * 2 + 4);
@@ -852,12 +1072,16 @@ impl Store {
             let mut item_rows: Vec<Option<usize>> = Vec::with_capacity(items.capacity());
             let mut per_import: BTreeMap<&str, (u64, i64)> = BTreeMap::new();
             for (i, (import, row)) in group.iter().enumerate() {
-                let (update, completion) = self.apply_items(org, import, row, person, Some(account))?;
+                let (update, completion) =
+                    self.apply_items(org, import, row, person, Some(account))?;
                 items.push(update);
                 item_rows.push(Some(i));
                 items.push(completion);
                 item_rows.push(None);
-                per_import.entry(import.as_str()).or_insert((row.row % COUNT_SHARDS, 0)).1 += 1;
+                per_import
+                    .entry(import.as_str())
+                    .or_insert((row.row % COUNT_SHARDS, 0))
+                    .1 += 1;
             }
             for (import, (shard, applied)) in &per_import {
                 let import = ImportId::parse(import).map_err(StoreError::Corrupt)?;
@@ -868,15 +1092,30 @@ impl Store {
             match self.transact(items).await? {
                 TxOutcome::Committed => return Ok((group.len(), gone)),
                 TxOutcome::ConditionFailed(failed) => {
-                    let drop: std::collections::HashSet<usize> = failed.iter().filter_map(|&i| item_rows.get(i).copied().flatten()).collect();
+                    let drop: std::collections::HashSet<usize> = failed
+                        .iter()
+                        .filter_map(|&i| item_rows.get(i).copied().flatten())
+                        .collect();
                     if drop.is_empty() {
-                        return Err(StoreError::Service(anyhow::anyhow!("apply transaction failed a condition on an item without one")));
+                        return Err(StoreError::Service(anyhow::anyhow!(
+                            "apply transaction failed a condition on an item without one"
+                        )));
                     }
-                    for (import, row) in group.iter().enumerate().filter(|(i, _)| drop.contains(i)).map(|(_, r)| r) {
+                    for (import, row) in group
+                        .iter()
+                        .enumerate()
+                        .filter(|(i, _)| drop.contains(i))
+                        .map(|(_, r)| r)
+                    {
                         tracing::info!(org = %org, import = %import, row = row.row, "row no longer pending (deleted or already applied); nothing to do");
                     }
                     gone += drop.len();
-                    group = group.into_iter().enumerate().filter(|(i, _)| !drop.contains(i)).map(|(_, r)| r).collect();
+                    group = group
+                        .into_iter()
+                        .enumerate()
+                        .filter(|(i, _)| !drop.contains(i))
+                        .map(|(_, r)| r)
+                        .collect();
                 }
             }
         }
@@ -884,9 +1123,19 @@ impl Store {
     }
 
     /// The row update (condition: still pending) and the completion of applying a row.
-    fn apply_items(&self, org: &OrgId, id: &ImportId, row: &RowRecord, person: &PersonId, account: Option<&str>) -> StoreResult<(TransactWriteItem, TransactWriteItem)> {
+    fn apply_items(
+        &self,
+        org: &OrgId,
+        id: &ImportId,
+        row: &RowRecord,
+        person: &PersonId,
+        account: Option<&str>,
+    ) -> StoreResult<(TransactWriteItem, TransactWriteItem)> {
         let (Some(training), Some(date)) = (&row.training_id, &row.completion_date) else {
-            return Err(StoreError::Corrupt(format!("pending row {} has no training or date", row.row)));
+            return Err(StoreError::Corrupt(format!(
+                "pending row {} has no training or date",
+                row.row
+            )));
         };
         let training = TrainingId::parse(training).map_err(StoreError::Corrupt)?;
         let title = row.training_title.clone().unwrap_or_default();
@@ -911,13 +1160,22 @@ impl Store {
             .expression_attribute_values(":now", s(now_rfc3339()))
             .build()
             .expect("key and expression set");
-        Ok((TransactWriteItem::builder().update(update).build(), self.completion_upsert(org, person, &training, &title, date, id, row.row)))
+        Ok((
+            TransactWriteItem::builder().update(update).build(),
+            self.completion_upsert(org, person, &training, &title, date, id, row.row),
+        ))
     }
 
     /// Replaces a row still `validated` after a fix, moving the summary's outcome and
     /// issue counts in the same transaction. ConditionFailed when the row changed
     /// meanwhile or the import is no longer `validated`.
-    pub async fn replace_validated_row(&self, org: &OrgId, id: &ImportId, old: &RowRecord, new: &RowRecord) -> StoreResult<()> {
+    pub async fn replace_validated_row(
+        &self,
+        org: &OrgId,
+        id: &ImportId,
+        old: &RowRecord,
+        new: &RowRecord,
+    ) -> StoreResult<()> {
         let put = aws_sdk_dynamodb::types::Put::builder()
             .table_name(&self.table)
             .set_item(Some(row_item(org, id, new)))
@@ -953,11 +1211,21 @@ impl Store {
             b = b.expression_attribute_values(":zero", n(0));
         }
         for (i, (code, delta)) in deltas.iter().enumerate() {
-            sets.push(format!("issues.#i{i} = if_not_exists(issues.#i{i}, :zero) + :i{i}"));
-            b = b.expression_attribute_names(format!("#i{i}"), code).expression_attribute_values(format!(":i{i}"), n(*delta));
+            sets.push(format!(
+                "issues.#i{i} = if_not_exists(issues.#i{i}, :zero) + :i{i}"
+            ));
+            b = b
+                .expression_attribute_names(format!("#i{i}"), code)
+                .expression_attribute_values(format!(":i{i}"), n(*delta));
         }
-        let update = b.update_expression(format!("SET {}", sets.join(", "))).build().expect("key and expression set");
-        let items = vec![TransactWriteItem::builder().put(put).build(), TransactWriteItem::builder().update(update).build()];
+        let update = b
+            .update_expression(format!("SET {}", sets.join(", ")))
+            .build()
+            .expect("key and expression set");
+        let items = vec![
+            TransactWriteItem::builder().put(put).build(),
+            TransactWriteItem::builder().update(update).build(),
+        ];
         match self.transact(items).await? {
             TxOutcome::Committed => Ok(()),
             TxOutcome::ConditionFailed(_) => Err(StoreError::ConditionFailed),
@@ -965,8 +1233,15 @@ impl Store {
     }
 
     /// Records who made a change to the import as a whole (`attribute`, a Stamp).
-    pub async fn stamp_import(&self, org: &OrgId, id: &ImportId, attribute: &str, by: &Stamp) -> StoreResult<()> {
-        let by = serde_dynamo::to_attribute_value::<_, AttributeValue>(by).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    pub async fn stamp_import(
+        &self,
+        org: &OrgId,
+        id: &ImportId,
+        attribute: &str,
+        by: &Stamp,
+    ) -> StoreResult<()> {
+        let by = serde_dynamo::to_attribute_value::<_, AttributeValue>(by)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
         self.write_point("stamp import")?;
         self.update_summary_item(org, id)
             .update_expression("SET #a = :by")
@@ -980,8 +1255,17 @@ impl Store {
     }
 
     /// Deletes one pending row; ConditionFailed when the row is not pending.
-    pub async fn delete_pending_row(&self, org: &OrgId, id: &ImportId, row: u64, by: &Stamp) -> StoreResult<()> {
-        match self.delete_group(org, id, row % COUNT_SHARDS, vec![row], by).await? {
+    pub async fn delete_pending_row(
+        &self,
+        org: &OrgId,
+        id: &ImportId,
+        row: u64,
+        by: &Stamp,
+    ) -> StoreResult<()> {
+        match self
+            .delete_group(org, id, row % COUNT_SHARDS, vec![row], by)
+            .await?
+        {
             (1, _) => Ok(()),
             _ => Err(StoreError::ConditionFailed),
         }
@@ -992,34 +1276,71 @@ impl Store {
     /// [`DELETE_CONCURRENCY`] transactions at once. A row no longer pending (applied by a
     /// sign-up, or deleted meanwhile) is left out and the rest of its transaction retried.
     /// Returns (deleted, no longer pending).
-    pub async fn delete_pending_rows(&self, org: &OrgId, id: &ImportId, rows: &[u64], by: &Stamp) -> StoreResult<(usize, usize)> {
+    pub async fn delete_pending_rows(
+        &self,
+        org: &OrgId,
+        id: &ImportId,
+        rows: &[u64],
+        by: &Stamp,
+    ) -> StoreResult<(usize, usize)> {
         use futures::stream::{self, StreamExt, TryStreamExt};
-        let groups: Vec<(u64, Vec<u64>)> = rows.chunks(DELETE_ROWS_PER_TRANSACTION).enumerate().map(|(i, g)| (i as u64 % COUNT_SHARDS, g.to_vec())).collect();
+        let groups: Vec<(u64, Vec<u64>)> = rows
+            .chunks(DELETE_ROWS_PER_TRANSACTION)
+            .enumerate()
+            .map(|(i, g)| (i as u64 % COUNT_SHARDS, g.to_vec()))
+            .collect();
         let done: Vec<(usize, usize)> = stream::iter(groups)
             // Transactions in flight together add to different count shards.
             .map(|(shard, group)| self.delete_group(org, id, shard, group, by))
             .buffer_unordered(DELETE_CONCURRENCY)
             .try_collect()
             .await?;
-        Ok(done.into_iter().fold((0, 0), |(d, g), (dd, dg)| (d + dd, g + dg)))
+        Ok(done
+            .into_iter()
+            .fold((0, 0), |(d, g), (dd, dg)| (d + dd, g + dg)))
     }
 
-    async fn delete_group(&self, org: &OrgId, id: &ImportId, shard: u64, mut group: Vec<u64>, by: &Stamp) -> StoreResult<(usize, usize)> {
-        let by = serde_dynamo::to_attribute_value::<_, AttributeValue>(by).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    async fn delete_group(
+        &self,
+        org: &OrgId,
+        id: &ImportId,
+        shard: u64,
+        mut group: Vec<u64>,
+        by: &Stamp,
+    ) -> StoreResult<(usize, usize)> {
+        let by = serde_dynamo::to_attribute_value::<_, AttributeValue>(by)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let mut gone = 0;
         while !group.is_empty() {
             let n = group.len() as i64;
-            let mut items: Vec<TransactWriteItem> = group.iter().map(|&row| self.delete_item(org, id, row, &by)).collect();
-            items.push(self.counts_update(org, id, shard, &BTreeMap::from([("deleted", n), ("pending", -n)]), 0));
+            let mut items: Vec<TransactWriteItem> = group
+                .iter()
+                .map(|&row| self.delete_item(org, id, row, &by))
+                .collect();
+            items.push(self.counts_update(
+                org,
+                id,
+                shard,
+                &BTreeMap::from([("deleted", n), ("pending", -n)]),
+                0,
+            ));
             match self.transact(items).await? {
                 TxOutcome::Committed => return Ok((group.len(), gone)),
                 TxOutcome::ConditionFailed(failed) => {
-                    let drop: std::collections::HashSet<usize> = failed.into_iter().filter(|&i| i < group.len()).collect();
+                    let drop: std::collections::HashSet<usize> =
+                        failed.into_iter().filter(|&i| i < group.len()).collect();
                     if drop.is_empty() {
-                        return Err(StoreError::Service(anyhow::anyhow!("delete transaction failed a condition on an item without one")));
+                        return Err(StoreError::Service(anyhow::anyhow!(
+                            "delete transaction failed a condition on an item without one"
+                        )));
                     }
                     gone += drop.len();
-                    group = group.into_iter().enumerate().filter(|(i, _)| !drop.contains(i)).map(|(_, r)| r).collect();
+                    group = group
+                        .into_iter()
+                        .enumerate()
+                        .filter(|(i, _)| !drop.contains(i))
+                        .map(|(_, r)| r)
+                        .collect();
                 }
             }
         }
@@ -1027,13 +1348,21 @@ impl Store {
     }
 
     /// The row update of deleting a pending row (condition: still pending).
-    fn delete_item(&self, org: &OrgId, id: &ImportId, row: u64, by: &AttributeValue) -> TransactWriteItem {
+    fn delete_item(
+        &self,
+        org: &OrgId,
+        id: &ImportId,
+        row: u64,
+        by: &AttributeValue,
+    ) -> TransactWriteItem {
         let update = Update::builder()
             .table_name(&self.table)
             .key("pk", s(keys::import_pk(org, id)))
             .key("sk", s(keys::row_sk(row)))
             .condition_expression("#st = :pending")
-            .update_expression("SET #st = :deleted, deleted_at = :now, deleted_by = :by REMOVE #pk, #sk")
+            .update_expression(
+                "SET #st = :deleted, deleted_at = :now, deleted_by = :by REMOVE #pk, #sk",
+            )
             .expression_attribute_values(":by", by.clone())
             .expression_attribute_names("#st", "status")
             .expression_attribute_names("#pk", PENDING_INDEX_PK)
@@ -1059,7 +1388,6 @@ mod erased {
         }
     }
 }
-
 
 #[cfg(test)]
 mod tests {
@@ -1094,16 +1422,45 @@ mod tests {
 
     #[test]
     fn apply_transactions_stay_under_the_item_limit_and_never_touch_one_completion_twice() {
-        let mut rows: Vec<_> = (0..200).map(|i| row(&format!("imp{}", i % 20), 2 + i as u64, &format!("t{i}"), "2024-01-01")).collect();
+        let mut rows: Vec<_> = (0..200)
+            .map(|i| {
+                row(
+                    &format!("imp{}", i % 20),
+                    2 + i as u64,
+                    &format!("t{i}"),
+                    "2024-01-01",
+                )
+            })
+            .collect();
         rows.push(row("other", 2, "t0", "2024-01-01"));
         let groups = plan_apply_transactions(&rows);
-        assert_eq!(groups.iter().map(Vec::len).sum::<usize>(), rows.len(), "every row planned once");
-        assert!(groups.len() <= 6, "200 rows fit in a few transactions, got {}", groups.len());
+        assert_eq!(
+            groups.iter().map(Vec::len).sum::<usize>(),
+            rows.len(),
+            "every row planned once"
+        );
+        assert!(
+            groups.len() <= 6,
+            "200 rows fit in a few transactions, got {}",
+            groups.len()
+        );
         for g in &groups {
             let imports: std::collections::HashSet<_> = g.iter().map(|(i, _)| i.as_str()).collect();
-            assert!(g.len() * 2 + imports.len() <= APPLY_ITEMS_PER_TRANSACTION, "{} rows over {} imports", g.len(), imports.len());
-            let completions: std::collections::HashSet<_> = g.iter().map(|(_, r)| (r.training_id.clone(), r.completion_date.clone())).collect();
-            assert_eq!(completions.len(), g.len(), "a completion twice in one transaction");
+            assert!(
+                g.len() * 2 + imports.len() <= APPLY_ITEMS_PER_TRANSACTION,
+                "{} rows over {} imports",
+                g.len(),
+                imports.len()
+            );
+            let completions: std::collections::HashSet<_> = g
+                .iter()
+                .map(|(_, r)| (r.training_id.clone(), r.completion_date.clone()))
+                .collect();
+            assert_eq!(
+                completions.len(),
+                g.len(),
+                "a completion twice in one transaction"
+            );
         }
     }
 
@@ -1112,9 +1469,30 @@ mod tests {
         // The pending index gives a person's rows with imports interleaved; each import
         // a transaction touches costs a count-shard item, so 20 imports over 5
         // transactions should cost about 20 such items, not 5 times 20.
-        let rows: Vec<_> = (0..200).map(|i| row(&format!("imp{:02}", i % 20), 2 + i as u64, &format!("t{i}"), "2024-01-01")).collect();
+        let rows: Vec<_> = (0..200)
+            .map(|i| {
+                row(
+                    &format!("imp{:02}", i % 20),
+                    2 + i as u64,
+                    &format!("t{i}"),
+                    "2024-01-01",
+                )
+            })
+            .collect();
         let groups = plan_apply_transactions(&rows);
-        let count_items: usize = groups.iter().map(|g| g.iter().map(|(i, _)| i.as_str()).collect::<std::collections::HashSet<_>>().len()).sum();
-        assert!(count_items < 20 + groups.len(), "{count_items} count-shard items over {} transactions", groups.len());
+        let count_items: usize = groups
+            .iter()
+            .map(|g| {
+                g.iter()
+                    .map(|(i, _)| i.as_str())
+                    .collect::<std::collections::HashSet<_>>()
+                    .len()
+            })
+            .sum();
+        assert!(
+            count_items < 20 + groups.len(),
+            "{count_items} count-shard items over {} transactions",
+            groups.len()
+        );
     }
 }

@@ -56,6 +56,10 @@ pub struct Stamp {
 impl Stamp {
     /// `sub` (and email) now.
     pub fn now(sub: &str, email: Option<&str>) -> Stamp {
-        Stamp { sub: sub.to_string(), email: email.map(str::to_string), at: super::now_rfc3339() }
+        Stamp {
+            sub: sub.to_string(),
+            email: email.map(str::to_string),
+            at: super::now_rfc3339(),
+        }
     }
 }

@@ -11,9 +11,14 @@ pub mod schema;
 mod write;
 
 pub use accounts::{AccountRecord, JoinCodeRecord, JoinIntent};
-pub use commit::{committed_status, now_ms, CommitLease, CommittedRow, LeaseAttempt, NewCompletion};
+pub use commit::{
+    committed_status, now_ms, CommitLease, CommittedRow, LeaseAttempt, NewCompletion,
+};
 pub use directory::PersonProfile;
-pub use imports::{cursor_after_row, CommitRequest, Condition, ImportOptions, ImportSummary, OutcomeCounts, RowPage, RowRecord, RowTransition, StatusCounts};
+pub use imports::{
+    cursor_after_row, CommitRequest, Condition, ImportOptions, ImportSummary, OutcomeCounts,
+    RowPage, RowRecord, RowTransition, StatusCounts,
+};
 pub use items::{CompletionRecord, Stamp, TrainingRecord};
 pub use objects::{attachment, ObjectInfo, ObjectWriter, PART_BYTES};
 
@@ -83,21 +88,47 @@ impl CrashPlan {
 }
 
 impl Store {
-    pub fn new(ddb: DynamoClient, s3: S3Client, table: impl Into<String>, bucket: impl Into<String>) -> Store {
-        Store { ddb, s3, table: table.into(), bucket: bucket.into(), crash: None, commit_lease: COMMIT_LEASE, progress_every: VALIDATION_PROGRESS_EVERY, report_inline_rows: REPORT_INLINE_ROWS }
+    pub fn new(
+        ddb: DynamoClient,
+        s3: S3Client,
+        table: impl Into<String>,
+        bucket: impl Into<String>,
+    ) -> Store {
+        Store {
+            ddb,
+            s3,
+            table: table.into(),
+            bucket: bucket.into(),
+            crash: None,
+            commit_lease: COMMIT_LEASE,
+            progress_every: VALIDATION_PROGRESS_EVERY,
+            report_inline_rows: REPORT_INLINE_ROWS,
+        }
     }
 
     /// Testing only: a copy of this store that fails every write after the first
     /// `after` (`None`: never, only count). Production code never calls it.
     pub fn with_crash_plan(&self, after: Option<u64>) -> (Store, std::sync::Arc<CrashPlan>) {
-        let plan = std::sync::Arc::new(CrashPlan { after, writes: Default::default() });
-        (Store { crash: Some(plan.clone()), ..self.clone() }, plan)
+        let plan = std::sync::Arc::new(CrashPlan {
+            after,
+            writes: Default::default(),
+        });
+        (
+            Store {
+                crash: Some(plan.clone()),
+                ..self.clone()
+            },
+            plan,
+        )
     }
 
     /// Testing only: a copy of this store whose commit runs hold their lease this long
     /// (tests that stop a run take it over without waiting two minutes).
     pub fn with_commit_lease(&self, lease: std::time::Duration) -> Store {
-        Store { commit_lease: lease, ..self.clone() }
+        Store {
+            commit_lease: lease,
+            ..self.clone()
+        }
     }
 
     pub fn commit_lease(&self) -> std::time::Duration {
@@ -107,7 +138,10 @@ impl Store {
     /// Testing only: a copy of this store whose validations record their progress this
     /// often (zero: after every chunk).
     pub fn with_progress_every(&self, every: std::time::Duration) -> Store {
-        Store { progress_every: every, ..self.clone() }
+        Store {
+            progress_every: every,
+            ..self.clone()
+        }
     }
 
     pub fn progress_every(&self) -> std::time::Duration {
@@ -117,7 +151,10 @@ impl Store {
     /// A copy of this store whose error reports go through the worker for imports with
     /// more than `rows` error rows (tests; the API's `REPORT_INLINE_ROWS` setting).
     pub fn with_report_inline_rows(&self, rows: u64) -> Store {
-        Store { report_inline_rows: rows, ..self.clone() }
+        Store {
+            report_inline_rows: rows,
+            ..self.clone()
+        }
     }
 
     pub fn report_inline_rows(&self) -> u64 {
@@ -127,9 +164,14 @@ impl Store {
     /// Called before every write: where an injected crash happens.
     pub(crate) fn write_point(&self, what: &'static str) -> StoreResult<()> {
         if let Some(plan) = &self.crash {
-            let n = plan.writes.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+            let n = plan
+                .writes
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+                + 1;
             if plan.after.is_some_and(|after| n > after) {
-                return Err(StoreError::Service(anyhow::anyhow!("injected crash before write {n} ({what})")));
+                return Err(StoreError::Service(anyhow::anyhow!(
+                    "injected crash before write {n} ({what})"
+                )));
             }
         }
         Ok(())

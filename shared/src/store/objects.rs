@@ -1,9 +1,9 @@
 //! S3: the uploaded files and commit requests.
 
+use super::StoreError;
 use super::{service, Store, StoreResult};
 use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::primitives::ByteStream;
-use super::StoreError;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use std::collections::HashMap;
 use std::time::Duration;
@@ -48,7 +48,12 @@ impl ObjectWriter {
             .send()
             .await
             .map_err(service("upload object part"))?;
-        self.parts.push(CompletedPart::builder().part_number(number).set_e_tag(out.e_tag).build());
+        self.parts.push(
+            CompletedPart::builder()
+                .part_number(number)
+                .set_e_tag(out.e_tag)
+                .build(),
+        );
         Ok(())
     }
 
@@ -64,7 +69,11 @@ impl ObjectWriter {
             .bucket(&self.store.bucket)
             .key(&self.key)
             .upload_id(&self.upload_id)
-            .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(self.parts)).build())
+            .multipart_upload(
+                CompletedMultipartUpload::builder()
+                    .set_parts(Some(self.parts))
+                    .build(),
+            )
             .send()
             .await
             .map_err(service("finish object upload"))?;
@@ -73,7 +82,15 @@ impl ObjectWriter {
 
     /// Gives the parts sent so far up (best effort: the lifecycle rule is the backstop).
     pub async fn abort(self) {
-        let result = self.store.s3.abort_multipart_upload().bucket(&self.store.bucket).key(&self.key).upload_id(&self.upload_id).send().await;
+        let result = self
+            .store
+            .s3
+            .abort_multipart_upload()
+            .bucket(&self.store.bucket)
+            .key(&self.key)
+            .upload_id(&self.upload_id)
+            .send()
+            .await;
         if let Err(e) = result {
             tracing::warn!(key = %self.key, error = %e, "could not abort an object upload; the bucket's lifecycle rule clears it");
         }
@@ -88,8 +105,14 @@ pub struct ObjectInfo {
 }
 
 impl Store {
-    pub async fn put_object(&self, key: &str, content_type: &str, body: Vec<u8>) -> StoreResult<()> {
-        self.put_object_with_metadata(key, content_type, body, HashMap::new()).await
+    pub async fn put_object(
+        &self,
+        key: &str,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> StoreResult<()> {
+        self.put_object_with_metadata(key, content_type, body, HashMap::new())
+            .await
     }
 
     /// Opens an object for streaming; the caller reads the body as it arrives. With
@@ -104,15 +127,31 @@ impl Store {
             .send()
             .await
             .map_err(service("get object"))?;
-        Ok(ObjectInfo { size: out.content_length, etag: out.e_tag, body: out.body })
+        Ok(ObjectInfo {
+            size: out.content_length,
+            etag: out.e_tag,
+            body: out.body,
+        })
     }
 
     /// An object's user metadata (`x-amz-meta-*`, names in lower case) and when it was
     /// last written; None when there is no such object.
-    pub async fn object_metadata(&self, key: &str) -> StoreResult<Option<(HashMap<String, String>, Option<std::time::SystemTime>)>> {
-        match self.s3.head_object().bucket(&self.bucket).key(key).send().await {
+    pub async fn object_metadata(
+        &self,
+        key: &str,
+    ) -> StoreResult<Option<(HashMap<String, String>, Option<std::time::SystemTime>)>> {
+        match self
+            .s3
+            .head_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+        {
             Ok(out) => {
-                let written = out.last_modified.and_then(|t| std::time::SystemTime::try_from(t).ok());
+                let written = out
+                    .last_modified
+                    .and_then(|t| std::time::SystemTime::try_from(t).ok());
                 Ok(Some((out.metadata.unwrap_or_default(), written)))
             }
             Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => Ok(None),
@@ -121,7 +160,13 @@ impl Store {
     }
 
     /// A small object with user metadata.
-    pub async fn put_object_with_metadata(&self, key: &str, content_type: &str, body: Vec<u8>, metadata: HashMap<String, String>) -> StoreResult<()> {
+    pub async fn put_object_with_metadata(
+        &self,
+        key: &str,
+        content_type: &str,
+        body: Vec<u8>,
+        metadata: HashMap<String, String>,
+    ) -> StoreResult<()> {
         self.write_point("put object")?;
         self.s3
             .put_object()
@@ -138,7 +183,12 @@ impl Store {
 
     /// Starts writing an object of any size in parts (S3 multipart upload): see
     /// [`ObjectWriter`].
-    pub async fn object_writer(&self, key: &str, content_type: &str, metadata: HashMap<String, String>) -> StoreResult<ObjectWriter> {
+    pub async fn object_writer(
+        &self,
+        key: &str,
+        content_type: &str,
+        metadata: HashMap<String, String>,
+    ) -> StoreResult<ObjectWriter> {
         self.write_point("start object upload")?;
         let out = self
             .s3
@@ -150,19 +200,36 @@ impl Store {
             .send()
             .await
             .map_err(service("start object upload"))?;
-        let upload_id = out.upload_id.ok_or_else(|| StoreError::Service(anyhow::anyhow!("S3 gave no upload id")))?;
-        Ok(ObjectWriter { store: self.clone(), key: key.to_string(), upload_id, buffer: Vec::with_capacity(PART_BYTES), parts: Vec::new() })
+        let upload_id = out
+            .upload_id
+            .ok_or_else(|| StoreError::Service(anyhow::anyhow!("S3 gave no upload id")))?;
+        Ok(ObjectWriter {
+            store: self.clone(),
+            key: key.to_string(),
+            upload_id,
+            buffer: Vec::with_capacity(PART_BYTES),
+            parts: Vec::new(),
+        })
     }
 
     /// An object's whole body (for small objects the worker writes itself).
     pub async fn read_object(&self, key: &str) -> StoreResult<Vec<u8>> {
         let object = self.open_object(key, None).await?;
-        let body = object.body.collect().await.map_err(service("read object body"))?;
+        let body = object
+            .body
+            .collect()
+            .await
+            .map_err(service("read object body"))?;
         Ok(body.into_bytes().to_vec())
     }
 
     /// A presigned GET that downloads an object under the given file name.
-    pub async fn presign_download(&self, key: &str, file_name: &str, ttl: Duration) -> StoreResult<String> {
+    pub async fn presign_download(
+        &self,
+        key: &str,
+        file_name: &str,
+        ttl: Duration,
+    ) -> StoreResult<String> {
         let config = PresigningConfig::expires_in(ttl).map_err(service("presigning config"))?;
         let req = self
             .s3
@@ -178,7 +245,13 @@ impl Store {
 
     /// A presigned PUT for one key, content type and exact size, valid for `ttl`: S3
     /// refuses any other key, type or length.
-    pub async fn presign_upload(&self, key: &str, content_type: &str, size: u64, ttl: Duration) -> StoreResult<String> {
+    pub async fn presign_upload(
+        &self,
+        key: &str,
+        content_type: &str,
+        size: u64,
+        ttl: Duration,
+    ) -> StoreResult<String> {
         let config = PresigningConfig::expires_in(ttl).map_err(service("presigning config"))?;
         let req = self
             .s3
@@ -198,8 +271,18 @@ impl Store {
 /// ASCII name for old clients (anything else, quotes and controls as `_`) and the exact
 /// name in UTF-8 (RFC 6266 `filename*`).
 pub fn attachment(file_name: &str) -> String {
-    let ascii: String = file_name.chars().map(|c| if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' { c } else { '_' }).collect();
-    let exact = percent_encoding::utf8_percent_encode(file_name, percent_encoding::NON_ALPHANUMERIC);
+    let ascii: String = file_name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let exact =
+        percent_encoding::utf8_percent_encode(file_name, percent_encoding::NON_ALPHANUMERIC);
     format!("attachment; filename=\"{ascii}\"; filename*=UTF-8''{exact}")
 }
 
@@ -207,11 +290,22 @@ pub fn attachment(file_name: &str) -> String {
 mod tests {
     #[test]
     fn any_file_name_makes_a_valid_content_disposition() {
-        for name in ["errors.csv", "we\"ird\tname\u{7}.csv", "Łódź – szkolenia.csv", "a\r\nSet-Cookie: x.csv"] {
+        for name in [
+            "errors.csv",
+            "we\"ird\tname\u{7}.csv",
+            "Łódź – szkolenia.csv",
+            "a\r\nSet-Cookie: x.csv",
+        ] {
             let value = super::attachment(name);
             assert!(http::HeaderValue::from_str(&value).is_ok(), "{value}");
-            assert!(!value.contains('\r') && !value.contains('\n') && value.matches('"').count() == 2, "{value}");
+            assert!(
+                !value.contains('\r') && !value.contains('\n') && value.matches('"').count() == 2,
+                "{value}"
+            );
         }
-        assert_eq!(super::attachment("errors.csv"), "attachment; filename=\"errors.csv\"; filename*=UTF-8''errors%2Ecsv");
+        assert_eq!(
+            super::attachment("errors.csv"),
+            "attachment; filename=\"errors.csv\"; filename*=UTF-8''errors%2Ecsv"
+        );
     }
 }

@@ -33,7 +33,11 @@ fn attr(name: &str) -> AttributeDefinition {
 }
 
 fn key(name: &str, kind: KeyType) -> KeySchemaElement {
-    KeySchemaElement::builder().attribute_name(name).key_type(kind).build().expect("name and type are set")
+    KeySchemaElement::builder()
+        .attribute_name(name)
+        .key_type(kind)
+        .build()
+        .expect("name and type are set")
 }
 
 fn gsi(name: &str, pk: &str, sk: Option<&str>) -> GlobalSecondaryIndex {
@@ -44,7 +48,11 @@ fn gsi(name: &str, pk: &str, sk: Option<&str>) -> GlobalSecondaryIndex {
     GlobalSecondaryIndex::builder()
         .index_name(name)
         .set_key_schema(Some(schema))
-        .projection(Projection::builder().projection_type(ProjectionType::All).build())
+        .projection(
+            Projection::builder()
+                .projection_type(ProjectionType::All)
+                .build(),
+        )
         .build()
         .expect("index fields are set")
 }
@@ -52,7 +60,13 @@ fn gsi(name: &str, pk: &str, sk: Option<&str>) -> GlobalSecondaryIndex {
 impl Store {
     /// Creates the table if it does not exist (local stack and tests only).
     pub async fn create_table_if_missing(&self) -> StoreResult<()> {
-        let exists = self.ddb.describe_table().table_name(&self.table).send().await.is_ok();
+        let exists = self
+            .ddb
+            .describe_table()
+            .table_name(&self.table)
+            .send()
+            .await
+            .is_ok();
         if exists {
             return Ok(());
         }
@@ -83,13 +97,26 @@ impl Store {
 
     /// Creates the bucket if it does not exist (local stack and tests only).
     pub async fn create_bucket_if_missing(&self) -> StoreResult<()> {
-        if self.s3.head_bucket().bucket(&self.bucket).send().await.is_ok() {
+        if self
+            .s3
+            .head_bucket()
+            .bucket(&self.bucket)
+            .send()
+            .await
+            .is_ok()
+        {
             return Ok(());
         }
         match self.s3.create_bucket().bucket(&self.bucket).send().await {
             Ok(_) => Ok(()),
             // Created meanwhile by a concurrent caller: what we wanted.
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_bucket_already_owned_by_you() || s.is_bucket_already_exists()) => Ok(()),
+            Err(e)
+                if e.as_service_error().is_some_and(|s| {
+                    s.is_bucket_already_owned_by_you() || s.is_bucket_already_exists()
+                }) =>
+            {
+                Ok(())
+            }
             Err(e) => Err(service("create bucket")(e)),
         }
     }

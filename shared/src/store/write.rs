@@ -43,7 +43,12 @@ impl Store {
             .into_iter()
             .map(|item| {
                 WriteRequest::builder()
-                    .put_request(PutRequest::builder().set_item(Some(item)).build().expect("item is set"))
+                    .put_request(
+                        PutRequest::builder()
+                            .set_item(Some(item))
+                            .build()
+                            .expect("item is set"),
+                    )
                     .build()
             })
             .collect();
@@ -56,11 +61,18 @@ impl Store {
                 .send()
                 .await
                 .map_err(service("batch write"))?;
-            pending = out.unprocessed_items.and_then(|mut m| m.remove(&self.table)).unwrap_or_default();
+            pending = out
+                .unprocessed_items
+                .and_then(|mut m| m.remove(&self.table))
+                .unwrap_or_default();
             if pending.is_empty() {
                 return Ok(());
             }
-            tracing::warn!(unprocessed = pending.len(), attempt, "batch write left items unprocessed; resending");
+            tracing::warn!(
+                unprocessed = pending.len(),
+                attempt,
+                "batch write left items unprocessed; resending"
+            );
             backoff(attempt).await;
         }
         Err(StoreError::Service(anyhow::anyhow!(
@@ -74,7 +86,12 @@ impl Store {
     pub(crate) async fn transact(&self, items: Vec<TransactWriteItem>) -> StoreResult<TxOutcome> {
         self.write_point("transaction")?;
         for attempt in 0..MAX_ATTEMPTS {
-            let result = self.ddb.transact_write_items().set_transact_items(Some(items.clone())).send().await;
+            let result = self
+                .ddb
+                .transact_write_items()
+                .set_transact_items(Some(items.clone()))
+                .send()
+                .await;
             let err = match result {
                 Ok(_) => return Ok(TxOutcome::Committed),
                 Err(e) => e,
@@ -86,7 +103,12 @@ impl Store {
                         .iter()
                         .map(|r| r.code().unwrap_or("None").to_string())
                         .collect();
-                    let failed: Vec<usize> = codes.iter().enumerate().filter(|(_, c)| *c == "ConditionalCheckFailed").map(|(i, _)| i).collect();
+                    let failed: Vec<usize> = codes
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, c)| *c == "ConditionalCheckFailed")
+                        .map(|(i, _)| i)
+                        .collect();
                     if !failed.is_empty() {
                         return Ok(TxOutcome::ConditionFailed(failed));
                     }
@@ -97,10 +119,16 @@ impl Store {
                 | TransactWriteItemsError::TransactionInProgressException(_) => {
                     tracing::warn!(attempt, "transaction conflict or throttling; retrying");
                 }
-                other => return Err(StoreError::Service(anyhow::Error::new(other).context("transact write"))),
+                other => {
+                    return Err(StoreError::Service(
+                        anyhow::Error::new(other).context("transact write"),
+                    ))
+                }
             }
             backoff(attempt).await;
         }
-        Err(StoreError::Service(anyhow::anyhow!("transaction still conflicting after {MAX_ATTEMPTS} attempts")))
+        Err(StoreError::Service(anyhow::anyhow!(
+            "transaction still conflicting after {MAX_ATTEMPTS} attempts"
+        )))
     }
 }
