@@ -121,7 +121,8 @@ try {
   // and confirms their email with Cognito's code; the account is put in the organisation.
   await page.goto(base + "#/join-codes");
   await page.getByRole("button", { name: "Create a join code" }).click();
-  const newCode = await page.getByText(/^New join code [0-9A-Z]{5}-[0-9A-Z]{5}\./).textContent();
+  // Scoped to the view: the same words are announced in the live region too.
+  const newCode = await page.locator("#main").getByText(/^New join code [0-9A-Z]{5}-[0-9A-Z]{5}\./).textContent();
   const code = /([0-9A-Z]{5}-[0-9A-Z]{5})/.exec(newCode)[1];
   await page.getByRole("cell", { name: code, exact: true }).waitFor();
   await page.getByText(/^Created by local-developer on /).first().waitFor();
@@ -136,7 +137,7 @@ try {
   if (joinedOrg !== (process.env.LOCAL_DEV_ORG_ID || "demo")) throw new Error("the joiner's account was not put in the organisation: " + JSON.stringify(joinerAccount.UserAttributes));
   step("a person signed up with the join code (PreSignUp) and was put in the organisation (PostConfirmation)");
   await page.getByRole("button", { name: `Revoke join code ${code}` }).click();
-  await page.getByText(`Join code ${code} is revoked.`).waitFor();
+  await page.locator("#main").getByText(`Join code ${code} is revoked.`).waitFor();
   await page.getByText(/^Revoked by local-developer on /).first().waitFor();
   const refused = await fetch("http://127.0.0.1:9229/", { method: "POST", headers: { "content-type": "application/x-amz-json-1.1", "x-amz-target": "AWSCognitoIdentityProviderService.SignUp" }, body: JSON.stringify({ ClientId: pool.client, Username: `late.${run}@example.com`, Password: "E2e-passw0rd!", ClientMetadata: { join_code: code } }) });
   const answer = await refused.text();
