@@ -1,5 +1,7 @@
 //! The layout of keys in DynamoDB and S3, in one place. Every key starts with the
-//! organisation, so no request can reach another organisation's items or objects.
+//! organisation, so no request can reach another organisation's items or objects;
+//! the only exceptions are the join code and the join intent, which the sign-up
+//! triggers read before an organisation is known (see their functions).
 
 use crate::domain::{ImportId, JoinCode, MatchKey, MatchMethod, OrgId, PersonId, TrainingId};
 
