@@ -1,7 +1,7 @@
 // End-to-end test of the Training Imports page in headless Chromium (Debian's chromium,
 // driven by playwright-core) against the running local stack: create an import by
 // pasting CSV, see the problems, fix a row in place, import, delete a pending row.
-// Takes the screenshots the README shows. Exits non-zero on any failure.
+// Takes the screenshots docs/page.md shows. Exits non-zero on any failure.
 // CommonJS so that NODE_PATH finds playwright-core in .local/node/node_modules.
 const { chromium } = require("playwright-core");
 const { mkdirSync } = require("node:fs");

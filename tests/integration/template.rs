@@ -838,3 +838,174 @@ fn only_the_functions_write_the_control_prefixes() {
     }
     assert!(statement.contains("ArnNotEquals") && statement.contains("aws:PrincipalArn"));
 }
+
+/// One resource of the template: from its name to the next resource.
+fn resource(t: &str, name: &str) -> String {
+    let rest = t
+        .split(&format!("\n  {name}:\n"))
+        .nth(1)
+        .unwrap_or_else(|| panic!("template.yaml has no resource {name}"));
+    rest.lines()
+        .take_while(|l| l.is_empty() || l.starts_with("   ") || l.starts_with("  #"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The log lines docs/operating.md calls worth an alarm: (filter value, function, metric).
+fn alarm_lines() -> Vec<(String, String, String)> {
+    let doc =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/operating.md")).unwrap();
+    let section = doc
+        .split("\n## Alarms\n")
+        .nth(1)
+        .expect("docs/operating.md has an Alarms section");
+    section
+        .lines()
+        .take_while(|l| !l.starts_with("## "))
+        .filter(|l| l.starts_with("| `"))
+        .map(|l| {
+            let cells: Vec<String> = l
+                .split('|')
+                .map(|c| c.trim().trim_matches('`').to_string())
+                .collect();
+            (cells[1].clone(), cells[2].clone(), cells[3].clone())
+        })
+        .collect()
+}
+
+/// Every string literal of the functions' and the library's sources.
+fn source_texts() -> String {
+    let mut out = String::new();
+    let mut dirs = vec![std::path::PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/shared/src"
+    ))];
+    for f in ["import-worker", "import-api", "on-signup"] {
+        dirs.push(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("functions")
+                .join(f)
+                .join("src"),
+        );
+    }
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                out.push_str(&std::fs::read_to_string(&path).unwrap());
+            }
+        }
+    }
+    out
+}
+
+/// A log line as the functions write it (their own subscriber, into a buffer).
+fn logged(message: &str) -> serde_json::Value {
+    #[derive(Clone, Default)]
+    struct Buffer(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+    impl std::io::Write for Buffer {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let buffer = Buffer::default();
+    let writer = buffer.clone();
+    let subscriber = training_imports::telemetry::subscriber(move || writer.clone());
+    tracing::subscriber::with_default(subscriber, || {
+        tracing::error!(org = "acme", "{message}");
+    });
+    let bytes = buffer.0.lock().unwrap().clone();
+    serde_json::from_slice(&bytes).expect("one JSON object a line")
+}
+
+/// Each log line worth an alarm is written by the code, lands in its function's log
+/// group (JSON, kept `LogRetentionDays`), is counted by a metric filter that matches the
+/// line as the functions' log format writes it, and raises an alarm sent to the topic.
+#[test]
+fn every_log_line_worth_an_alarm_has_a_metric_filter_and_an_alarm() {
+    let t = template();
+    for (function, group) in [
+        ("ImportWorkerFunction", "ImportWorkerLogs"),
+        ("ImportApiFunction", "ImportApiLogs"),
+        ("OnSignupFunction", "OnSignupLogs"),
+    ] {
+        let f = resource(&t, function);
+        assert!(
+            f.contains("LogFormat: JSON") && f.contains(&format!("LogGroup: !Ref {group}")),
+            "{function} must log JSON to {group}: {f}"
+        );
+        assert!(resource(&t, group).contains("RetentionInDays: !Ref LogRetentionDays"));
+    }
+    let lines = alarm_lines();
+    assert!(
+        lines.len() >= 6,
+        "docs/operating.md lists too few: {lines:?}"
+    );
+    let sources = source_texts();
+    for (pattern, function, metric) in &lines {
+        let group = match function.as_str() {
+            "import-worker" => "ImportWorkerLogs",
+            "on-signup" => "OnSignupLogs",
+            other => panic!("docs/operating.md names an unknown function {other}"),
+        };
+        let filter = resource(&t, &format!("{metric}Metric"));
+        assert!(
+            filter.contains(&format!(
+                "FilterPattern: '{{ $.fields.message = \"{pattern}\" }}'"
+            )) && filter.contains(&format!("LogGroupName: !Ref {group}"))
+                && filter.contains(&format!("MetricName: {metric}")),
+            "no metric filter for {pattern:?} on {group}: {filter}"
+        );
+        let alarm = resource(&t, &format!("{metric}Alarm"));
+        assert!(
+            alarm.contains(&format!("MetricName: {metric}"))
+                && alarm.contains("AlarmActions: !If [HasAlarmTopic, [!Ref AlarmTopicArn]"),
+            "no alarm on {metric}: {alarm}"
+        );
+        // The message as the code writes it, and as the log format puts it.
+        let prefix = pattern.trim_end_matches('*');
+        let start = sources
+            .find(&format!("\"{prefix}"))
+            .unwrap_or_else(|| panic!("no code writes the log line {pattern:?}"));
+        let message = sources[start + 1..].split('"').next().unwrap();
+        let line = logged(message);
+        let value = line["fields"]["message"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no $.fields.message in {line}"));
+        let matches = if pattern.ends_with('*') {
+            value.starts_with(prefix)
+        } else {
+            value == pattern
+        };
+        assert!(matches, "the filter {pattern:?} misses the line {line}");
+    }
+    let queue = resource(&t, "WorkerFailuresAlarm");
+    assert!(
+        queue.contains("Value: !GetAtt ImportWorkerFailures.QueueName")
+            && queue.contains("ApproximateNumberOfMessagesVisible")
+            && queue.contains("AlarmActions: !If [HasAlarmTopic, [!Ref AlarmTopicArn]"),
+        "{queue}"
+    );
+}
+
+/// The functions are built for the architecture they are deployed on, and by default
+/// that is the one the test command builds (`sam build` for x86_64 here).
+#[test]
+fn the_architecture_is_a_parameter_whose_default_is_built_here() {
+    let t = template();
+    let parameter = resource(&t, "Architecture");
+    assert!(parameter.contains("Default: x86_64"), "{parameter}");
+    assert!(t.contains("Architectures: [!Ref Architecture]"));
+    let test =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/test")).unwrap();
+    assert!(
+        test.contains("sam build") && test.contains("sam validate --lint"),
+        "the test command must build and validate the template"
+    );
+}
