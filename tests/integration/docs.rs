@@ -95,7 +95,10 @@ fn every_link_between_the_docs_leads_to_a_file() {
             checked += 1;
         }
     }
-    assert!(checked >= 20, "only {checked} links found: is the parsing right?");
+    assert!(
+        checked >= 20,
+        "only {checked} links found: is the parsing right?"
+    );
 }
 
 /// Each test the invariants table names is a test function of the suite, and each test
@@ -129,7 +132,10 @@ fn every_test_the_invariants_table_names_exists() {
             }
         }
     }
-    assert!(named >= 20, "only {named} tests named: is the parsing right?");
+    assert!(
+        named >= 20,
+        "only {named} tests named: is the parsing right?"
+    );
 }
 
 /// The README is the front door: what it is, the two commands, the page, deploying, and
