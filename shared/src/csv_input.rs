@@ -3,7 +3,7 @@
 //! `std::io::Read`, so the validator can stream an S3 object through it.
 
 use crate::domain::{FileProblem, Issue, IssueCode, MatchMethod, RoleColumns, RowCells, RowInput};
-use encoding_rs::{Encoding, UTF_16BE, UTF_16LE, UTF_8, WINDOWS_1252};
+use encoding_rs::{Encoding, MACINTOSH, UTF_16BE, UTF_16LE, UTF_8, WINDOWS_1252};
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::io::{Chain, Cursor, Read};
@@ -183,6 +183,19 @@ fn find_in(
         .aliases()
         .iter()
         .find_map(|alias| keys.iter().position(|k| k == alias)))
+}
+
+/// The roles whose column the headers alone name (by the aliases), role -> header: what a
+/// file's columns would be taken as without a mapping.
+pub fn detected_columns(headers: &[String]) -> std::collections::BTreeMap<String, String> {
+    let none = ColumnMapping::new();
+    Role::ALL
+        .iter()
+        .filter_map(|role| match find_in(headers, *role, &none) {
+            Ok(Some(i)) => Some((role.canonical().to_string(), headers[i].clone())),
+            _ => None,
+        })
+        .collect()
 }
 
 /// The header row as a message shows it: each name clipped, at most 20 of them.
@@ -499,6 +512,68 @@ impl LineState {
     }
 }
 
+/// How a delimiter is shown: `,`, `;` or `tab`.
+pub fn delimiter_name(delimiter: u8) -> &'static str {
+    match delimiter {
+        b'\t' => "tab",
+        b';' => ";",
+        b'|' => "|",
+        _ => ",",
+    }
+}
+
+/// The start of a file as an admin would look at it to map its columns: the header row,
+/// the first data rows (each cell cut to 60 characters), and how it was read.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct Preview {
+    pub headers: Vec<String>,
+    pub samples: Vec<Vec<String>>,
+    pub encoding: &'static str,
+    pub delimiter: &'static str,
+}
+
+/// Reads the header row and up to `rows` data rows (blank lines skipped), whatever the
+/// columns are: nothing here needs a column to be found.
+pub fn preview<R: Read>(source: R, rows: usize) -> Result<Preview, FileProblem> {
+    let (bytes, delimiter, encoding) = sniff(source)?;
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(delimiter)
+        .flexible(true)
+        .has_headers(true)
+        .from_reader(bytes);
+    let cell = |c: &[u8]| clip_cell(String::from_utf8_lossy(c).trim());
+    let headers: Vec<String> = reader
+        .byte_headers()
+        .map_err(|e| read_problem(e, 1))?
+        .iter()
+        .take(MAX_COLUMNS)
+        .map(cell)
+        .collect();
+    let mut samples = vec![];
+    let mut record = csv::ByteRecord::new();
+    while samples.len() < rows {
+        match reader.read_byte_record(&mut record) {
+            Ok(true) if record.iter().all(|c| c.iter().all(u8::is_ascii_whitespace)) => {}
+            Ok(true) => samples.push(record.iter().take(headers.len()).map(cell).collect()),
+            // A row past the sample that cannot be read is the validation's to report.
+            Ok(false) | Err(_) => break,
+        }
+    }
+    Ok(Preview {
+        headers,
+        samples,
+        encoding: encoding.name(),
+        delimiter: delimiter_name(delimiter),
+    })
+}
+
+fn clip_cell(s: &str) -> String {
+    match s.char_indices().nth(60) {
+        Some((i, _)) => format!("{}…", &s[..i]),
+        None => s.to_string(),
+    }
+}
+
 /// A streaming reader of one CSV file.
 pub struct CsvRows<R: Read> {
     reader: csv::Reader<Sniffed<R>>,
@@ -506,8 +581,11 @@ pub struct CsvRows<R: Read> {
     record: csv::ByteRecord,
     rows: u64,
     lines: Rc<RefCell<LineState>>,
-    /// The text encoding the file was read in (UTF-8, UTF-16 or Windows-1252).
+    /// The text encoding the file was read in (its WHATWG name: `UTF-8`, `UTF-16LE`,
+    /// `windows-1252`, `windows-1250`, `macintosh`...).
     pub encoding: &'static str,
+    /// The delimiter picked from the header line.
+    pub delimiter: u8,
 }
 
 /// Looks at the first bytes: refuses what is not text, drops a UTF-8 byte order mark and
@@ -537,7 +615,8 @@ fn sniff<R: Read>(mut source: R) -> Result<(Sniffed<R>, u8, &'static Encoding), 
     if head.starts_with(b"%PDF") {
         return Err(FileProblem::new("NOT_A_CSV", "this is a PDF, not a CSV. Export the data from its source as CSV and upload that file."));
     }
-    let (encoding, bom) = detect_encoding(&head)?;
+    let complete = filled < SNIFF_BYTES;
+    let (encoding, bom) = detect_encoding(&head, complete)?;
     head.drain(..bom);
     let text = encoding
         .decode_without_bom_handling(&head[..head.len().min(8192)])
@@ -566,9 +645,10 @@ fn sniff<R: Read>(mut source: R) -> Result<(Sniffed<R>, u8, &'static Encoding), 
     Ok((tracker, delimiter, encoding))
 }
 
-/// What the first bytes say the text encoding is, and how long the byte order mark is.
-/// Text that is not valid UTF-8 is read as Windows-1252 (what legacy Excel writes).
-fn detect_encoding(head: &[u8]) -> Result<(&'static Encoding, usize), FileProblem> {
+/// What the first bytes say the text encoding is, and how long the byte order mark is:
+/// a byte order mark, then UTF-16 without one, then UTF-8; text that is not valid UTF-8
+/// is in a legacy encoding ([`legacy_encoding`]). `complete`: the bytes are the whole file.
+fn detect_encoding(head: &[u8], complete: bool) -> Result<(&'static Encoding, usize), FileProblem> {
     if head.starts_with(&[0xEF, 0xBB, 0xBF]) {
         return Ok((UTF_8, 3));
     }
@@ -602,8 +682,59 @@ fn detect_encoding(head: &[u8]) -> Result<(&'static Encoding, usize), FileProble
         Ok(_) => Ok((UTF_8, 0)),
         // Cut in the middle of a character at the end of the sample: still UTF-8.
         Err(e) if e.error_len().is_none() => Ok((UTF_8, 0)),
-        Err(_) => Ok((WINDOWS_1252, 0)),
+        Err(_) => Ok((legacy_encoding(head, complete), 0)),
     }
+}
+
+/// The legacy encoding of text that is not UTF-8 (what Excel's plain "CSV" writes in the
+/// system's code page: Windows-1252 in Western Europe and the Americas, -1250 in Central
+/// Europe, -1251 for Cyrillic...), guessed by chardetng, Firefox's detector, from the first
+/// 64 KB. chardetng leaves out Mac Roman (not a web encoding), which old Mac Excel wrote:
+/// a file it reads in a Latin single-byte encoding is read as Mac Roman instead when that
+/// makes more of its non-ASCII characters letters inside words ([`letters_score`]).
+fn legacy_encoding(sample: &[u8], complete: bool) -> &'static Encoding {
+    // ISO-2022-JP is for email; UTF-8 was ruled out before.
+    let mut detector = chardetng::EncodingDetector::new(chardetng::Iso2022JpDetection::Deny);
+    detector.feed(sample, complete);
+    let guess = detector.guess(None, chardetng::Utf8Detection::Deny);
+    let latin = guess == WINDOWS_1252
+        || [
+            "windows-1250",
+            "windows-1254",
+            "windows-1257",
+            "ISO-8859-2",
+            "ISO-8859-15",
+        ]
+        .contains(&guess.name());
+    if latin && letters_score(sample, MACINTOSH) > letters_score(sample, guess) {
+        return MACINTOSH;
+    }
+    guess
+}
+
+/// How much the sample's non-ASCII characters read as text in `encoding`: +1 for a letter
+/// inside a word (a letter beside it, and not a capital right after a small letter), -1
+/// for anything else (a symbol, a control character, a capital inside a word).
+fn letters_score(sample: &[u8], encoding: &'static Encoding) -> i64 {
+    let (text, _) = encoding.decode_without_bom_handling(sample);
+    let chars: Vec<char> = text.chars().collect();
+    let mut score = 0;
+    for (i, &c) in chars.iter().enumerate() {
+        if c.is_ascii() {
+            continue;
+        }
+        let prev = i.checked_sub(1).map(|j| chars[j]);
+        let next = chars.get(i + 1).copied();
+        let in_word =
+            prev.is_some_and(char::is_alphabetic) || next.is_some_and(char::is_alphabetic);
+        let capital_inside = c.is_uppercase() && prev.is_some_and(char::is_lowercase);
+        score += if c.is_alphabetic() && in_word && !capital_inside {
+            1
+        } else {
+            -1
+        };
+    }
+    score
 }
 
 /// Turns text in another encoding into UTF-8 as it streams; UTF-8 passes through.
@@ -703,6 +834,7 @@ impl<R: Read> CsvRows<R> {
             rows: 0,
             lines,
             encoding: encoding.name(),
+            delimiter,
         })
     }
 

@@ -56,6 +56,9 @@ pub fn org_join_code_sk(code: &JoinCode) -> String {
     format!("JOINCODE#{}", code.as_str())
 }
 pub const ORG_JOIN_CODE_PREFIX: &str = "JOINCODE#";
+/// An organisation's column mapping for one set of headers (`ORG#<org>`,
+/// `MAPPING#<hash of the headers>`).
+pub const MAPPING_PREFIX: &str = "MAPPING#";
 /// A self sign-up that passed the PreSignUp check: the organisation its join code named,
 /// under Cognito's `userName`, read by PostConfirmation. Any string: the prefix and the
 /// fixed sort key keep it apart from every other item.

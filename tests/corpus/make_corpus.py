@@ -24,6 +24,15 @@ case("utf16le-bom-tab", "email", b"\xff\xfe" + "Email\tCourse\tDate Completed\r\
 case("utf16be-bom", "email", b"\xfe\xff" + "Email,Course,Date\r\nbo@example.com,First Aid,2024-03-01\r\n".encode("utf-16-be"), ["2 pending"])
 case("utf16le-no-bom", "email", "Email\tCourse\tDate\r\nbo@example.com\tFirst Aid\t2024-03-01\r\n".encode("utf-16-le"), ["2 pending"])
 case("windows-1252-names", "name", "Name,Training,Date\nJosé Muñoz,First Aid,2024-03-01\n".encode("cp1252"), ["2 pending"])
+# Legacy encodings as Excel's plain "CSV" writes them in each region's code page (and old
+# Mac Excel in Mac Roman); the names are on the roster signed up, so a wrong reading
+# (another person: pending) is told from the right one (ready).
+N = "Name,Training,Date\n"
+case("windows-1252-signed-up", "name", (N + "François Dupré,First Aid,2024-03-01\nRenée Müller,Forklift Safety,2024-03-02\nNew Persón,First Aid,2024-03-03\n").encode("cp1252"), ["2 ready", "3 ready", "4 pending"], encoding="windows-1252")
+case("windows-1250-polish", "name", (N + "Paweł Żółkiewski,First Aid,2024-03-01\nAgnieszka Wójcik-Śliwa,Forklift Safety,2024-03-02\nGrzegorz Brzęczyszczykiewicz,First Aid,2024-03-03\n").encode("cp1250"), ["2 ready", "3 ready", "4 pending"], encoding="windows-1250")
+case("windows-1251-russian", "name", (N + "Дмитрий Иванов,First Aid,2024-03-01\nОльга Сергеевна Кузнецова,Forklift Safety,2024-03-02\nНовый Сотрудник,First Aid,2024-03-03\n").encode("cp1251"), ["2 ready", "3 ready", "4 pending"], encoding="windows-1251")
+case("mac-roman", "name", (N + "Zoë Ångström,First Aid,2024-03-01\nRenée Müller,Forklift Safety,2024-03-02\n").replace("\n", "\r").encode("mac_roman"), ["2 ready", "3 ready"], encoding="macintosh")
+case("dates-two-digit-year-last-century", "email", E + "bo@example.com,First Aid,01/02/65\nbo@example.com,Forklift Safety,15/06/99\nbo@example.com,CPR Level 1,10/10/24\n", ["2 pending", "3 pending", "4 pending"], expect_dates={2: "1965-02-01", 3: "1999-06-15", 4: "2024-10-10"})
 case("xlsx-saved-as-csv", "email", b"PK\x03\x04\x14\x00\x06\x00" + b"\x00" * 64, ["file NOT_A_CSV"])
 case("png-saved-as-csv", "email", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + b"\x00" * 32, ["file NOT_A_CSV"])
 case("old-xls", "email", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 64, ["file NOT_A_CSV"])

@@ -1105,3 +1105,215 @@ async fn every_change_records_who_made_it_and_when() {
         applied[0]
     );
 }
+
+/// A file whose headers no alias knows: it fails with MISSING_COLUMN, its preview shows
+/// the header row and first values, a new validation of the same file with the admin's
+/// mapping reads every row, and the next file with those headers (in another order and
+/// case) is offered that mapping. The first import stays as it was.
+#[tokio::test]
+async fn a_file_with_unknown_headers_is_mapped_validated_again_and_its_mapping_remembered() {
+    let w = world("mapping").await;
+    let csv = "Correo;Curso;Fecha;Notas\nana@example.com;Forklift Safety;2024-03-01;x\nbo@example.com;First Aid;2024-03-02;y\n";
+    let first = w.import("email", csv, json!({})).await;
+    let failed = w.summary(&first).await;
+    assert_eq!(failed["status"], "failed", "{failed}");
+    assert_eq!(failed["failure"]["code"], "MISSING_COLUMN");
+
+    let (status, shown) = w
+        .call("GET", &format!("/imports/{first}/preview"), None)
+        .await;
+    assert_eq!(status, 200, "{shown}");
+    assert_eq!(
+        shown["preview"]["headers"],
+        json!(["Correo", "Curso", "Fecha", "Notas"])
+    );
+    assert_eq!(
+        shown["preview"]["samples"],
+        json!([
+            ["ana@example.com", "Forklift Safety", "2024-03-01", "x"],
+            ["bo@example.com", "First Aid", "2024-03-02", "y"]
+        ])
+    );
+    assert_eq!(shown["preview"]["delimiter"], ";");
+    assert_eq!(shown["preview"]["encoding"], "UTF-8");
+    assert_eq!(shown["remembered_columns"], Value::Null);
+    assert_eq!(shown["detected_columns"], json!({}));
+    assert!(shown["roles"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("completion_date")));
+
+    // Validated again with the admin's mapping: the same file, copied under a new import.
+    let mapping = json!({"email": "Correo", "training": "Curso", "completion_date": "Fecha"});
+    let (status, created) = w
+        .call(
+            "POST",
+            "/imports",
+            Some(json!({"method": "email", "from_import": first, "columns": mapping})),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(created["import"]["status"], "uploaded");
+    assert_eq!(created["import"]["from_import"], json!(first));
+    assert_eq!(created["import"]["file_name"], "email.csv");
+    let second = created["import"]["import_id"].as_str().unwrap().to_string();
+    let key = created["import"]["object_key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(key.contains(&second), "{key}");
+    assert_eq!(deliver(&w.env.store, &key).await.handled, 1);
+    let validated = w.summary(&second).await;
+    assert_eq!(validated["status"], "validated", "{validated}");
+    assert_eq!(validated["rows_total"], 2);
+    assert_eq!(validated["outcomes"]["error"], 0, "{validated}");
+    assert_eq!(validated["ignored_columns"], json!(["Notas"]));
+    assert_eq!(validated["encoding"], "UTF-8");
+    assert_eq!(validated["delimiter"], ";");
+    assert_eq!(w.summary(&first).await["status"], "failed");
+
+    // The next file with the same headers, in another order and case, is offered it.
+    let later = w
+        .import(
+            "email",
+            "FECHA,correo,CURSO,notas\n2024-04-01,zoe@example.com,First Aid,z\n",
+            json!({}),
+        )
+        .await;
+    let (status, shown) = w
+        .call("GET", &format!("/imports/{later}/preview"), None)
+        .await;
+    assert_eq!(status, 200, "{shown}");
+    assert_eq!(shown["remembered_columns"], mapping);
+    assert_eq!(shown["preview"]["delimiter"], ",");
+
+    // Wrong uses say what is wrong.
+    let (status, body) = w
+        .call(
+            "POST",
+            "/imports",
+            Some(json!({"method": "email", "from_import": first, "csv": "a,b\n1,2\n"})),
+        )
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (400, Some("INVALID_JSON")),
+        "{body}"
+    );
+    let (status, body) = w
+        .call(
+            "POST",
+            "/imports",
+            Some(json!({"method": "email", "from_import": "no-such-import"})),
+        )
+        .await;
+    assert_eq!(status, 404, "{body}");
+}
+
+/// An upload cancelled or failed leaves an import whose file never arrived: it can be
+/// deleted (and nothing else can), and it has nothing to preview or validate again.
+#[tokio::test]
+async fn an_import_whose_file_never_arrived_can_be_deleted_and_no_other() {
+    let w = world("not-uploaded").await;
+    let (status, created) = w
+        .call(
+            "POST",
+            "/imports",
+            Some(json!({"method": "email", "file_name": "big.csv", "size": 1234})),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let waiting = created["import"]["import_id"].as_str().unwrap().to_string();
+    let (status, body) = w
+        .call("GET", &format!("/imports/{waiting}/preview"), None)
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (409, Some("IMPORT_NOT_UPLOADED")),
+        "{body}"
+    );
+    let (status, body) = w
+        .call(
+            "POST",
+            "/imports",
+            Some(json!({"method": "email", "from_import": waiting})),
+        )
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (409, Some("IMPORT_NOT_UPLOADED")),
+        "{body}"
+    );
+
+    let uploaded = w
+        .import(
+            "email",
+            "email,training,date\nana@example.com,First Aid,2024-03-01\n",
+            json!({}),
+        )
+        .await;
+    let (status, body) = w
+        .call("DELETE", &format!("/imports/{uploaded}"), None)
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (409, Some("IMPORT_UPLOADED")),
+        "{body}"
+    );
+    assert_eq!(w.summary(&uploaded).await["status"], "validated");
+
+    // Another organisation cannot delete it.
+    let other = admin_claims(&OrgId::parse("someone-else").unwrap());
+    let (status, _) = call_api(
+        &w.api,
+        "DELETE",
+        &format!("/imports/{waiting}"),
+        None,
+        Some(other),
+    )
+    .await;
+    assert_eq!(status, 404);
+
+    let (status, body) = w.call("DELETE", &format!("/imports/{waiting}"), None).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body, json!({"import_id": waiting, "deleted": true}));
+    let (status, _) = w.call("GET", &format!("/imports/{waiting}"), None).await;
+    assert_eq!(status, 404);
+    let (_, list) = w.call("GET", "/imports", None).await;
+    let ids: Vec<&str> = list["imports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["import_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, vec![uploaded.as_str()]);
+}
+
+/// The page and its script are revalidated on every load by their ETag: a browser that
+/// has the current version gets a 304 with no body; any other version gets it all.
+#[tokio::test]
+async fn the_page_and_its_script_answer_304_to_the_version_the_browser_has() {
+    let w = world("etag").await;
+    for path in ["/", "/app.js", "/app.css"] {
+        let full = import_api::handle(&w.api, api_request("GET", path, None, None))
+            .await
+            .unwrap();
+        assert_eq!(full.status(), 200);
+        let etag = full.headers()["etag"].to_str().unwrap().to_string();
+        assert!(etag.starts_with('"') && etag.len() == 18, "{etag}");
+        let mut again = api_request("GET", path, None, None);
+        again
+            .headers_mut()
+            .insert("if-none-match", etag.parse().unwrap());
+        let cached = import_api::handle(&w.api, again).await.unwrap();
+        assert_eq!(cached.status(), 304, "{path}");
+        assert!(matches!(cached.body(), lambda_http::Body::Empty), "{path}");
+        assert_eq!(cached.headers()["etag"].to_str().unwrap(), etag);
+        let mut stale = api_request("GET", path, None, None);
+        stale
+            .headers_mut()
+            .insert("if-none-match", "\"0000000000000000\"".parse().unwrap());
+        let fresh = import_api::handle(&w.api, stale).await.unwrap();
+        assert_eq!(fresh.status(), 200, "{path}");
+    }
+}

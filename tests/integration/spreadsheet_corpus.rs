@@ -42,6 +42,19 @@ fn directory() -> DirectorySnapshot {
         .insert(name("Ana Lopez"), vec![person("p-ana", true)]);
     d.people
         .insert(name("José Muñoz"), vec![person("p-jose", false)]);
+    // Signed up, so that a name read in the wrong encoding (pending) differs from the
+    // right one (ready).
+    for (n, id) in [
+        ("François Dupré", "p-francois"),
+        ("Paweł Żółkiewski", "p-pawel"),
+        ("Agnieszka Wójcik-Śliwa", "p-agnieszka"),
+        ("Дмитрий Иванов", "p-dmitry"),
+        ("Ольга Сергеевна Кузнецова", "p-olga"),
+        ("Zoë Ångström", "p-zoe"),
+        ("Renée Müller", "p-renee"),
+    ] {
+        d.people.insert(name(n), vec![person(id, true)]);
+    }
     d.people.insert(
         name("Sam Lee"),
         vec![person("p-sam1", false), person("p-sam2", true)],
@@ -270,6 +283,16 @@ fn every_file_of_the_corpus_gets_the_expected_outcome_on_every_row() {
                 "{name}:\n  expected {:?}\n  got      {:?}",
                 expect.rows, got
             ));
+        }
+        if let Some(wanted) = expect.options.get("encoding") {
+            let bytes = std::fs::read(file).unwrap();
+            let method: MatchMethod = expect.options["method"].parse().unwrap();
+            let read_as = CsvRows::open(&bytes[..], method)
+                .map(|r| r.encoding)
+                .unwrap_or("(not opened)");
+            if read_as != wanted {
+                failures.push(format!("{name}: read as {read_as}, not {wanted}"));
+            }
         }
         for (line, iso) in &expect.dates {
             if !dates.contains(&(*line, iso.clone())) {

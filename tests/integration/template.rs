@@ -660,6 +660,40 @@ async fn the_api_and_the_worker_may_make_every_request_an_import_makes() {
         200
     );
 
+    // The same file validated again with a column mapping (the worker remembers it), its
+    // preview, and an import whose file never arrived, deleted.
+    let mapping = json!({"email": "email", "training": "training", "completion_date": "date"});
+    let (status, again) = call(
+        "POST",
+        "/imports".into(),
+        Some(json!({"method": "email", "from_import": id, "columns": mapping})),
+    )
+    .await;
+    assert_eq!(status, 201, "{again}");
+    suite::deliver(
+        &worker_store,
+        again["import"]["object_key"].as_str().unwrap(),
+    )
+    .await;
+    let again_id = again["import"]["import_id"].as_str().unwrap().to_string();
+    let (status, shown) = call("GET", format!("/imports/{again_id}/preview"), None).await;
+    assert_eq!(status, 200, "{shown}");
+    assert_eq!(shown["remembered_columns"], mapping);
+    let (status, waiting) = call(
+        "POST",
+        "/imports".into(),
+        Some(json!({"method": "email", "size": 10})),
+    )
+    .await;
+    assert_eq!(status, 201, "{waiting}");
+    let waiting_id = waiting["import"]["import_id"].as_str().unwrap().to_string();
+    assert_eq!(
+        call("DELETE", format!("/imports/{waiting_id}"), None)
+            .await
+            .0,
+        200
+    );
+
     let t = template();
     for (who, recorder, function, next) in [
         ("the API", &api, "ImportApiFunction", "OnSignupFunction"),

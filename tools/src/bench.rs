@@ -380,6 +380,7 @@ mod store_bench {
             csv_text: Some(csv.to_string()),
             size: None,
             by: None,
+            from_import: None,
         };
         ImportId::parse(
             &manage::create_import(store, org, new)
@@ -839,6 +840,7 @@ mod store_bench {
                 csv_text: None,
                 size: Some(size),
                 by: None,
+                from_import: None,
             },
         )
         .await
@@ -907,6 +909,7 @@ mod store_bench {
                     csv_text: Some(csv),
                     size: None,
                     by: None,
+                    from_import: None,
                 },
             )
             .await
@@ -1083,6 +1086,7 @@ mod store_bench {
                         csv_text: Some(csv),
                         size: None,
                         by: None,
+                        from_import: None,
                     },
                 )
                 .await

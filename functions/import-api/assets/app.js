@@ -101,10 +101,18 @@ function view() {
   render.current = () => seq === viewSeq;
   return render;
 }
+// Focus goes to the new view when the admin moves to another page; a view drawn again in
+// place (a run that finished, a row fixed) leaves focus where the admin left it, unless
+// what had it is gone.
+let shownRoute = null;
 function show(title, ...content) {
   viewSeq++;
-  main.replaceChildren(h("h1", { text: title }), ...content);
-  main.focus();
+  const moved = shownRoute !== location.hash;
+  const active = document.activeElement;
+  const focusedInside = active !== main && main.contains(active);
+  main.replaceChildren(h("h1", { text: title }), ...content.filter((c) => c !== null && c !== undefined && c !== false));
+  if (moved || (focusedInside && !main.contains(active))) main.focus();
+  shownRoute = location.hash;
   document.title = title + " · Training Imports";
 }
 function alertBox(kind, msg) { return h("div", { class: "alert " + kind, role: kind === "error" ? "alert" : null }, msg); }
@@ -119,24 +127,55 @@ function failed(err) {
 }
 
 // ---- the imports ----------------------------------------------------------------------
+const IMPORTS_PAGE = 50;
+
 async function listView() {
   const render = view();
   let data;
-  try { data = await api("GET", "/imports?limit=100"); } catch (e) { return render("Training Imports", failed(e)); }
-  const rows = data.imports.map((i) => h("tr", {},
+  try { data = await api("GET", `/imports?limit=${IMPORTS_PAGE}`); } catch (e) { return render("Training Imports", failed(e)); }
+  const toolbar = h("div", { class: "toolbar" }, h("a", { class: "button", href: "#/new" }, "Import from CSV"), h("a", { class: "button secondary", href: "#/join-codes" }, "Join codes"));
+  if (!data.imports.length) return render("Training Imports", toolbar, alertBox("info", "No imports yet. Import past completions from a CSV file to get started."));
+  const tbody = h("tbody", {}, data.imports.map(importLine));
+  const content = [toolbar, h("div", { class: "table-wrap" }, h("table", {},
+    h("caption", { class: "visually-hidden" }, "Imports, newest first"),
+    h("thead", {}, h("tr", {}, ["File", "Matched by", "Status", "Validation", "After import", "Created", ""].map((t) => h("th", { scope: "col" }, t)))),
+    tbody))];
+  // Older imports, a page at a time, added under the ones shown.
+  let cursor = data.next_cursor;
+  if (cursor) {
+    const more = h("button", { type: "button", class: "secondary", onclick: async () => {
+      more.disabled = true;
+      try {
+        const page = await api("GET", `/imports?limit=${IMPORTS_PAGE}&cursor=${encodeURIComponent(cursor)}`);
+        tbody.append(...page.imports.map(importLine));
+        announce(`${page.imports.length} older imports shown`);
+        cursor = page.next_cursor;
+        if (cursor) more.disabled = false; else more.remove();
+      } catch (e) { more.disabled = false; more.after(failed(e)); }
+    } }, "Show older imports");
+    content.push(h("div", { class: "toolbar" }, more));
+  }
+  render("Training Imports", ...content);
+}
+
+// One import in the list. One whose file never arrived (an upload cancelled, failed, or
+// left when the tab closed) says so and can be deleted.
+function importLine(i) {
+  const notUploaded = i.status === "created";
+  const remove = notUploaded ? h("button", { type: "button", class: "danger", "aria-label": `Delete ${i.file_name}, never uploaded`, onclick: async (e) => {
+    if (!confirm(`Delete the import of ${i.file_name}? Its file never arrived, so it has no rows.`)) return;
+    const line = e.target.closest("tr");
+    try { await api("DELETE", `/imports/${i.import_id}`); line.remove(); announce(`The import of ${i.file_name} is deleted`); }
+    catch (err) { line.after(h("tr", {}, h("td", { colspan: "7" }, failed(err)))); }
+  } }, "Delete") : null;
+  return h("tr", { "data-import": i.import_id },
     h("td", {}, h("a", { href: "#/imports/" + i.import_id }, i.file_name)),
     h("td", {}, METHODS[i.method] ? METHODS[i.method].label : i.method),
-    h("td", {}, badge(i.status)),
-    h("td", {}, `${i.outcomes.ready} ready, ${i.outcomes.pending} pending, ${i.outcomes.error} errors, ${i.outcomes.skipped} skipped`),
-    h("td", {}, `${i.statuses.imported} imported, ${i.statuses.pending} pending, ${i.statuses.applied} applied`),
-    h("td", {}, new Date(i.created_at).toLocaleString())));
-  render("Training Imports",
-    h("div", { class: "toolbar" }, h("a", { class: "button", href: "#/new" }, "Import from CSV"), h("a", { class: "button secondary", href: "#/join-codes" }, "Join codes")),
-    rows.length ? h("div", { class: "table-wrap" }, h("table", {},
-      h("caption", { class: "visually-hidden" }, "Imports, newest first"),
-      h("thead", {}, h("tr", {}, ["File", "Matched by", "Status", "Validation", "After import", "Created"].map((t) => h("th", { scope: "col" }, t)))),
-      h("tbody", {}, rows)))
-      : alertBox("info", "No imports yet. Import past completions from a CSV file to get started."));
+    h("td", {}, notUploaded ? h("span", { class: "badge deleted" }, "− not uploaded") : badge(i.status)),
+    h("td", {}, notUploaded ? "" : `${i.outcomes.ready} ready, ${i.outcomes.pending} pending, ${i.outcomes.error} errors, ${i.outcomes.skipped} skipped`),
+    h("td", {}, notUploaded ? "" : `${i.statuses.imported} imported, ${i.statuses.pending} pending, ${i.statuses.applied} applied`),
+    h("td", {}, new Date(i.created_at).toLocaleString()),
+    h("td", {}, remove));
 }
 
 // ---- a new import -----------------------------------------------------------------------
@@ -176,6 +215,7 @@ function newView() {
   const paste = h("textarea", { id: "paste", spellcheck: "false" });
   const errors = h("div");
   const submit = h("button", { type: "submit" }, "Validate");
+  const uploading = h("div", { class: "upload-progress", hidden: true });
   const form = h("form", { onsubmit: async (e) => {
     e.preventDefault();
     errors.replaceChildren();
@@ -187,8 +227,13 @@ function newView() {
       let created;
       if (file) {
         created = await api("POST", "/imports", { ...options, size: file.size });
-        const put = await fetch(created.upload.url, { method: "PUT", headers: { "content-type": created.upload.headers["content-type"] }, body: file });
-        if (!put.ok) throw new Error("The upload was refused (" + put.status + "). Try again.");
+        try {
+          await upload(created.upload, file, uploading);
+        } catch (err) {
+          // Nothing is left half-made: the import whose file did not arrive goes too.
+          await api("DELETE", `/imports/${created.import.import_id}`).catch(() => {});
+          throw err;
+        }
       } else if (paste.value.trim()) {
         created = await api("POST", "/imports", { ...options, csv: paste.value });
       } else {
@@ -203,9 +248,38 @@ function newView() {
     h("fieldset", {}, h("legend", {}, "1. How are rows matched to people?"), radios),
     h("fieldset", {}, h("legend", {}, "2. The CSV format"), format, country, h("p", {}, h("label", { for: "date-format" }, "Dates"), dateSel)),
     h("fieldset", {}, h("legend", {}, "3. The data"), drop, h("p", {}, h("label", { for: "paste" }, "…or paste the CSV here")), paste),
-    errors, submit);
+    errors, uploading, submit);
   show("Import from CSV", h("p", {}, h("a", { href: "#/" }, "← All imports")), form);
   renderFormat();
+}
+
+// The file, PUT to its presigned URL with its progress shown and a way to stop it.
+// Resolves when S3 has it; rejects when it is refused, fails or is cancelled.
+function upload(target, file, box) {
+  return new Promise((resolve, reject) => {
+    const xhr = new XMLHttpRequest();
+    const bar = h("progress", { id: "upload-progress", max: String(file.size || 1), value: "0" });
+    const label = h("label", { for: "upload-progress" }, `Uploading ${file.name}: 0 %`);
+    const cancel = h("button", { type: "button", class: "secondary", onclick: () => xhr.abort() }, "Cancel upload");
+    box.replaceChildren(h("p", {}, label), bar, h("div", { class: "toolbar" }, cancel));
+    box.hidden = false;
+    let said = 0;
+    xhr.upload.addEventListener("progress", (e) => {
+      if (!e.lengthComputable) return;
+      bar.value = e.loaded;
+      const pct = Math.floor((e.loaded / e.total) * 100);
+      label.textContent = `Uploading ${file.name}: ${pct} %`;
+      // The live region hears every quarter, not every tick.
+      if (pct >= said + 25) { said = pct - (pct % 25); announce(`Uploaded ${said} %`); }
+    });
+    const done = (err) => { box.hidden = true; box.replaceChildren(); err ? reject(err) : resolve(); };
+    xhr.addEventListener("load", () => (xhr.status >= 200 && xhr.status < 300) ? done() : done(new Error("The upload was refused (" + xhr.status + "). Try again.")));
+    xhr.addEventListener("error", () => done(new Error("The upload failed: the connection dropped. Try again.")));
+    xhr.addEventListener("abort", () => { announce("Upload cancelled"); done(new Error("The upload was cancelled. Nothing was imported.")); });
+    xhr.open("PUT", target.url);
+    xhr.setRequestHeader("content-type", target.headers["content-type"]);
+    xhr.send(file);
+  });
 }
 
 // ---- one import ---------------------------------------------------------------------------
@@ -225,38 +299,44 @@ async function rowsPage(id, query, cursor) {
   return { rows, next };
 }
 
+const BUSY = ["created", "uploaded", "validating", "importing"];
+
 async function importView(id, filter) {
   const render = view();
   stopPolling();
-  let imp, page;
+  let imp, page = { rows: [], next: null };
   const query = filter ? (["ready", "pending", "error", "skipped"].includes(filter) ? `outcome=${filter}` : `status=${filter}`) : "";
   try {
     imp = (await api("GET", `/imports/${id}`)).import;
-    page = await rowsPage(id, query, null);
+    // While the file is checked or imported only the summary is asked for; the rows are
+    // fetched once, when the run is over.
+    if (!BUSY.includes(imp.status)) page = await rowsPage(id, query, null);
   } catch (e) { return render("Import", h("p", {}, h("a", { href: "#/" }, "← All imports")), failed(e)); }
-  const busy = ["created", "uploaded", "validating", "importing"].includes(imp.status);
+  const busy = BUSY.includes(imp.status);
   const content = [h("p", {}, h("a", { href: "#/" }, "← All imports"))];
   content.push(h("p", {}, "Status: ", badge(imp.status), ` · matched by ${METHODS[imp.method].label} · ${imp.rows_total} rows`));
   // Who did what to this import, and when.
   const history = [
     imp.created_by ? "Created by " + stampText(imp.created_by) : (imp.source === "drop" ? "Dropped into the upload bucket on " + new Date(imp.created_at).toLocaleString() : null),
+    imp.from_import ? h("span", {}, "The file of ", h("a", { href: "#/imports/" + imp.from_import }, "an earlier import"), ", validated again") : null,
     imp.commit && imp.commit.by ? "Imported by " + stampText(imp.commit.by) : null,
     imp.pending_deleted_by ? "Pending rows deleted by " + stampText(imp.pending_deleted_by) : null,
   ].filter(Boolean);
   if (history.length) content.push(h("ul", { class: "history", "aria-label": "History" }, history.map((line) => h("li", {}, line))));
-  if (imp.status === "failed" && imp.failure) content.push(alertBox("error", `${imp.failure.code}: ${imp.failure.message}`));
-  if (imp.status === "validating" && imp.rows_in_file > 0) {
-    content.push(h("p", {}, h("label", { for: "progress" }, `Checking: ${imp.rows_validated} of ${imp.rows_in_file} rows`)),
-      h("progress", { id: "progress", max: String(imp.rows_in_file), value: String(imp.rows_validated) }));
-  }
-  if (imp.status === "importing") {
-    content.push(h("p", {}, h("label", { for: "progress" }, `Importing: ${imp.rows_committed} of ${imp.rows_total} rows`)),
-      h("progress", { id: "progress", max: String(imp.rows_total || 1), value: String(imp.rows_committed) }));
+  if (imp.status === "failed" && imp.failure) {
+    content.push(alertBox("error", `${imp.failure.code}: ${imp.failure.message}`));
+    // A column the file has under a name no alias knows: say which column holds what.
+    if (imp.failure.code === "MISSING_COLUMN") {
+      content.push(h("div", { class: "toolbar" }, h("a", { class: "button", href: `#/imports/${id}/mapping` }, "Match the file's columns")));
+    }
   }
   if (busy) {
-    content.push(alertBox("info", imp.status === "importing" ? "Importing… this page updates by itself." : "Checking the file… this page updates by itself."));
-    if (render.current()) poller = setTimeout(() => importView(id, filter), 1000);
+    const box = h("div", { class: "run-progress" }, progressParts(imp));
+    content.push(box);
+    if (render.current()) watchRun(id, filter, box, 1000);
   }
+  const panel = detectedPanel(imp);
+  if (panel) content.push(panel);
   const o = imp.outcomes, st = imp.statuses;
   const committed = ["importing", "imported"].includes(imp.status);
   const filters = committed
@@ -300,12 +380,162 @@ async function importView(id, filter) {
       catch (e) { main.prepend(failed(e)); }
     } }, "Delete all pending rows")));
   }
-  if (imp.status !== "failed") {
+  if (busy) {
+    content.push(alertBox("info", "The rows are shown here once the run is over."));
+  } else if (imp.status !== "failed") {
     const table = rowsTable(imp, page.rows, filter);
     content.push(table);
     if (page.next) content.push(moreRows(imp, query, filter, table, page.next));
   }
   render(imp.file_name, ...content);
+}
+
+// How far a run is: the label and bar, drawn again in place at each look.
+function progressParts(imp) {
+  const parts = [];
+  if (imp.status === "validating" && imp.rows_in_file > 0) {
+    parts.push(h("p", {}, h("label", { for: "progress" }, `Checking: ${imp.rows_validated} of ${imp.rows_in_file} rows`)),
+      h("progress", { id: "progress", max: String(imp.rows_in_file), value: String(imp.rows_validated) }));
+  }
+  if (imp.status === "importing") {
+    parts.push(h("p", {}, h("label", { for: "progress" }, `Importing: ${imp.rows_committed} of ${imp.rows_total} rows`)),
+      h("progress", { id: "progress", max: String(imp.rows_total || 1), value: String(imp.rows_committed) }));
+  }
+  parts.push(alertBox("info", imp.status === "importing" ? "Importing… this page updates by itself." : "Checking the file… this page updates by itself."));
+  return parts;
+}
+
+// While a run goes on: only the summary is asked for, a little less often each time (1 s,
+// then up to every 5 s), and only the progress is drawn again; focus stays where the
+// admin left it. When the run is over the import is drawn once, with its rows.
+// The run's view is the one shown as long as its progress box is in the page.
+function watchRun(id, filter, box, delay) {
+  poller = setTimeout(async () => {
+    if (!box.isConnected) return;
+    let imp;
+    try { imp = (await api("GET", `/imports/${id}`)).import; }
+    catch { if (box.isConnected) watchRun(id, filter, box, Math.min(delay * 2, 10000)); return; }
+    if (!box.isConnected) return;
+    if (BUSY.includes(imp.status)) {
+      box.replaceChildren(...progressParts(imp));
+      return watchRun(id, filter, box, Math.min(Math.round(delay * 1.5), 5000));
+    }
+    announce({ imported: "The import is finished", validated: "The file is checked", failed: "The import failed" }[imp.status] || "The import is " + imp.status);
+    importView(id, filter);
+  }, delay);
+}
+
+const ROLE_LABELS = { email: "Email", phone: "Phone number", employee_id: "Employee ID", full_name: "Full name", first_name: "First name", last_name: "Last name", training: "Training", completion_date: "Completion date" };
+
+// What the validation found out about the file, and (before the import) a way to read
+// it otherwise: another date order or country, or another column mapping.
+function detectedPanel(imp) {
+  if (!imp.encoding && !imp.date_order) return null;
+  const orders = { dmy: "day first (31/03/2024)", mdy: "month first (03/31/2024)", undecided: "not settled by the file" };
+  const set = imp.options.date_format && imp.options.date_format !== "auto";
+  const columns = imp.options.columns && Object.keys(imp.options.columns).length
+    ? Object.entries(imp.options.columns).map(([r, c]) => `${ROLE_LABELS[r] || r}: ${c}`).join(", ") + " (your mapping)"
+    : "found by their headers";
+  const items = [
+    ["Encoding", imp.encoding || "not known"],
+    ["Delimiter", imp.delimiter === "tab" ? "tab" : imp.delimiter ? `“${imp.delimiter}”` : "not known"],
+    ["Dates", (orders[imp.date_order] || "not known") + (set ? " (as you chose)" : " (from the file)")],
+    ["Default country", imp.options.default_country || "none"],
+    ["Ignored columns", imp.ignored_columns.length ? imp.ignored_columns.join(", ") : "none"],
+    ["Columns", columns],
+  ];
+  const panel = h("section", { class: "detected-panel", "aria-labelledby": "detected-title" },
+    h("h2", { id: "detected-title" }, "How the file was read"),
+    h("dl", { class: "detected" }, items.flatMap(([k, v]) => [h("dt", {}, k), h("dd", {}, v)])));
+  if (imp.status === "validated") panel.append(readOtherwise(imp));
+  return panel;
+}
+
+function readOtherwise(imp) {
+  const order = h("select", { id: "again-date-format" },
+    h("option", { value: "auto", selected: !imp.options.date_format || imp.options.date_format === "auto" }, "Decide from the file"),
+    h("option", { value: "dmy", selected: imp.options.date_format === "dmy" }, "Day first (31/03/2024)"),
+    h("option", { value: "mdy", selected: imp.options.date_format === "mdy" }, "Month first (03/31/2024)"));
+  const country = h("input", { type: "text", id: "again-country", maxlength: "2", placeholder: "US", autocomplete: "off", value: imp.options.default_country || null });
+  const problem = h("div");
+  const again = h("button", { type: "button", onclick: async () => {
+    again.disabled = true;
+    try { await validateAgain(imp, { date_format: order.value === "auto" ? undefined : order.value, default_country: country.value.trim() || undefined, columns: imp.options.columns }); }
+    catch (e) { again.disabled = false; problem.replaceChildren(failed(e)); }
+  } }, "Validate again");
+  return h("details", { class: "read-otherwise" },
+    h("summary", {}, "Read the file otherwise"),
+    h("p", {}, "A new validation of the same file; this one stays as it is."),
+    h("p", {}, h("label", { for: "again-date-format" }, "Dates"), order),
+    h("p", {}, h("label", { for: "again-country" }, "Default country for phone numbers (ISO code, e.g. US, GB)"), country),
+    h("div", { class: "toolbar" }, again, h("a", { class: "button secondary", href: `#/imports/${imp.import_id}/mapping` }, "Change the column mapping")),
+    problem);
+}
+
+// A new import of the same file with other options; the page goes to it.
+async function validateAgain(imp, options) {
+  const body = { method: imp.method, from_import: imp.import_id, file_name: imp.file_name };
+  for (const [k, v] of Object.entries(options)) if (v !== undefined && v !== null) body[k] = v;
+  const created = await api("POST", "/imports", body);
+  announce("Validating the file again");
+  location.hash = "#/imports/" + created.import.import_id;
+}
+
+// The columns an import method needs, as roles.
+function missingRoles(method, chosen) {
+  const need = { email: ["email"], phone: ["phone"], hris: ["employee_id"], name: [] }[method].concat(["training", "completion_date"]);
+  const missing = need.filter((r) => !chosen.includes(r));
+  if (method === "name" && !chosen.includes("full_name") && !(chosen.includes("first_name") && chosen.includes("last_name"))) missing.unshift("full_name");
+  return missing;
+}
+
+// Mapping the file's columns: its header row with the first values of each column, and
+// for each what it holds (or nothing). Offered first: the mapping given last for a file
+// with the same headers, else the one this import had, else what the headers said.
+async function mappingView(id) {
+  const render = view();
+  stopPolling();
+  let imp, shown;
+  try {
+    imp = (await api("GET", `/imports/${id}`)).import;
+    shown = await api("GET", `/imports/${id}/preview`);
+  } catch (e) { return render("Match the columns", h("p", {}, h("a", { href: `#/imports/${id}` }, "← The import")), failed(e)); }
+  const pv = shown.preview;
+  const start = shown.remembered_columns || imp.options.columns || shown.detected_columns || {};
+  const roleOf = {};
+  for (const [role, header] of Object.entries(start)) roleOf[header] = role;
+  const selects = pv.headers.map((header, i) => h("select", { id: `map-${i}`, "data-header": header },
+    h("option", { value: "" }, "Nothing: ignore it"),
+    shown.roles.map((r) => h("option", { value: r, selected: roleOf[header] === r }, ROLE_LABELS[r] || r))));
+  const rows = pv.headers.map((header, i) => h("tr", {},
+    h("th", { scope: "row" }, header || `Column ${i + 1}`),
+    h("td", {}, h("ul", { class: "samples" }, pv.samples.map((s) => h("li", {}, s[i] || "(empty)")))),
+    h("td", {}, h("label", { for: `map-${i}`, class: "visually-hidden" }, `What the column ${header || i + 1} holds`), selects[i])));
+  const problem = h("div");
+  const go = h("button", { type: "button", onclick: async () => {
+    problem.replaceChildren();
+    const columns = {};
+    const twice = [];
+    selects.forEach((s) => { if (!s.value) return; if (columns[s.value]) twice.push(ROLE_LABELS[s.value]); columns[s.value] = s.dataset.header; });
+    if (twice.length) return problem.replaceChildren(alertBox("error", `${twice.join(", ")} is chosen for more than one column: choose one column for it.`));
+    const missing = missingRoles(imp.method, Object.keys(columns));
+    if (missing.length) return problem.replaceChildren(alertBox("error", `Choose the column that holds: ${missing.map((r) => ROLE_LABELS[r]).join(", ")}.`));
+    go.disabled = true;
+    try { await validateAgain(imp, { columns, date_format: imp.options.date_format, default_country: imp.options.default_country }); }
+    catch (e) { go.disabled = false; problem.replaceChildren(failed(e)); }
+  } }, "Validate with these columns");
+  render("Match the columns",
+    h("p", {}, h("a", { href: `#/imports/${id}` }, "← The import")),
+    h("p", {}, `For each column of ${imp.file_name}, say what it holds. Matched by ${METHODS[imp.method].label}: the file needs `,
+      missingRoles(imp.method, []).map((r) => ROLE_LABELS[r]).join(", ").replace("Full name", "a full name (or first and last name)"), "."),
+    shown.remembered_columns ? alertBox("info", "These are the columns you chose last for a file with these headers.") : null,
+    h("p", {}, `Read as ${pv.encoding}, delimiter ${pv.delimiter === "tab" ? "tab" : "“" + pv.delimiter + "”"}; ${pv.samples.length === 1 ? "its first row" : `its first ${pv.samples.length} rows`} shown.`),
+    h("div", { class: "table-wrap" }, h("table", { class: "mapping" },
+      h("caption", { class: "visually-hidden" }, "The file's columns"),
+      h("thead", {}, h("tr", {}, ["Column", "First values", "Holds"].map((c) => h("th", { scope: "col" }, c)))),
+      h("tbody", {}, rows))),
+    problem,
+    h("div", { class: "toolbar" }, go));
 }
 
 // "Show more rows": the next page, added under the rows shown.
@@ -656,6 +886,7 @@ function route() {
   const parts = location.hash.replace(/^#\/?/, "").split("/").filter(Boolean);
   if (parts[0] === "sign-in") return signInView();
   if (parts[0] === "new") return newView();
+  if (parts[0] === "imports" && parts[1] && parts[2] === "mapping") return mappingView(parts[1]);
   if (parts[0] === "imports" && parts[1]) return importView(parts[1], parts[2]);
   if (parts[0] === "people" && parts[1]) return personView(parts[1]);
   if (parts[0] === "join-codes") return joinCodesView();

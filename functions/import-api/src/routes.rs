@@ -27,6 +27,8 @@ pub enum Op {
     ListImports,
     CreateImport,
     GetImport,
+    DeleteImport,
+    PreviewImport,
     ListRows,
     Commit,
     DeleteRow,
@@ -99,6 +101,8 @@ pub const ROUTES: &[Route] = &[
     r!("GET", "/imports", ListImports),
     r!("POST", "/imports", CreateImport),
     r!("GET", "/imports/{import_id}", GetImport),
+    r!("DELETE", "/imports/{import_id}", DeleteImport),
+    r!("GET", "/imports/{import_id}/preview", PreviewImport),
     r!("GET", "/imports/{import_id}/rows", ListRows),
     r!("POST", "/imports/{import_id}/commit", Commit),
     r!("DELETE", "/imports/{import_id}/rows/{row}", DeleteRow),
@@ -237,6 +241,9 @@ struct CreateImportBody {
     /// Size in bytes of the file to upload; the upload URL accepts exactly that many.
     #[serde(default)]
     size: Option<u64>,
+    /// Validate this earlier import's file again, with the options given here.
+    #[serde(default)]
+    from_import: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -348,6 +355,7 @@ fn create_import_body(req: &Request) -> Result<CreateImportBody, ApiError> {
             columns: None,
             size: None,
             csv: Some(text),
+            from_import: None,
         });
     }
     body_json(req)
@@ -414,19 +422,37 @@ pub async fn dispatch(
         _ => None,
     };
     if let Some((content_type, text)) = asset {
+        // Revalidated on every load (no-cache) by its ETag: a browser that has this
+        // version gets a 304 with no body instead of the whole page or script again.
+        let etag = format!(
+            "\"{:016x}\"",
+            training_imports::domain::stable_hash(&[text.as_bytes()])
+        );
+        let unchanged = req
+            .headers()
+            .get("if-none-match")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| {
+                v.split(',')
+                    .any(|tag| tag.trim().trim_start_matches("W/") == etag)
+            });
         let mut resp = Response::builder()
-            .status(200)
+            .status(if unchanged { 304 } else { 200 })
             .header("content-type", content_type)
             .header("cache-control", "no-cache")
+            .header("etag", etag.as_str())
             .header("x-content-type-options", "nosniff");
         if route.op == Op::Page {
             resp = resp
                 .header("content-security-policy", page_policy(ctx))
                 .header("referrer-policy", "no-referrer");
         }
-        return Ok(resp
-            .body(Body::Text(text.to_string()))
-            .expect("static response parts are valid"));
+        let body = if unchanged {
+            Body::Empty
+        } else {
+            Body::Text(text.to_string())
+        };
+        return Ok(resp.body(body).expect("static response parts are valid"));
     }
     if route.op == Op::SignIn {
         return Ok(sign_in_settings(ctx));
@@ -469,6 +495,24 @@ pub async fn dispatch(
         }
         Op::CreateImport => {
             let body = create_import_body(req)?;
+            let from_import = body
+                .from_import
+                .as_deref()
+                .map(|f| {
+                    ImportId::parse(f).map_err(|_| {
+                        ApiError::bad(
+                            "INVALID_ID",
+                            "from_import is not an import id this API gave out",
+                        )
+                    })
+                })
+                .transpose()?;
+            if from_import.is_some() && (body.csv.is_some() || body.size.is_some()) {
+                return Err(ApiError::bad(
+                    "INVALID_JSON",
+                    "from_import validates an earlier import's file again: give no csv and no size with it",
+                ));
+            }
             let method_text = body.method.ok_or_else(|| {
                 ApiError::bad(
                     "MISSING_METHOD",
@@ -492,6 +536,7 @@ pub async fn dispatch(
                     csv_text: body.csv,
                     size: body.size,
                     by: Some(who.stamp()),
+                    from_import,
                 },
             )
             .await?;
@@ -509,6 +554,29 @@ pub async fn dispatch(
         Op::GetImport => {
             let summary = manage::get_import(store, &org, &import_id(params)?).await?;
             Ok(json_response(200, json!({ "import": summary })))
+        }
+        Op::DeleteImport => {
+            let id = import_id(params)?;
+            manage::delete_unuploaded_import(store, &org, &id).await?;
+            Ok(json_response(
+                200,
+                json!({ "import_id": id.to_string(), "deleted": true }),
+            ))
+        }
+        Op::PreviewImport => {
+            let shown = manage::preview_import(store, &org, &import_id(params)?).await?;
+            Ok(json_response(
+                200,
+                json!({
+                    "detected_columns": training_imports::csv_input::detected_columns(&shown.preview.headers),
+                    "preview": shown.preview,
+                    "remembered_columns": shown.remembered.map(|m| m.columns),
+                    "roles": training_imports::csv_input::Role::ALL
+                        .iter()
+                        .map(|r| r.canonical())
+                        .collect::<Vec<_>>(),
+                }),
+            ))
         }
         Op::ListRows => {
             let id = import_id(params)?;

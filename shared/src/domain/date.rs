@@ -39,7 +39,7 @@ impl DateOrder {
     pub fn detect<'a>(dates: impl IntoIterator<Item = &'a str>) -> DateOrder {
         let (mut day_first, mut month_first) = (false, false);
         for raw in dates {
-            if let Some((a, b, _)) = numeric_parts(strip_time(raw.trim())) {
+            if let Some((a, b, _, _)) = numeric_parts(strip_time(raw.trim())) {
                 if a > 12 && b <= 12 {
                     day_first = true;
                 } else if b > 12 && a <= 12 {
@@ -64,8 +64,14 @@ impl CompletionDate {
         today: NaiveDate,
     ) -> Result<CompletionDate, (IssueCode, String)> {
         let s = strip_time(raw.trim());
-        let date = parse_any(s, order)
+        let (date, two_digit_year) = parse_any(s, order)
             .map_err(|(code, why)| (code, format!("'{}' {}", clip(raw), why)))?;
+        // A two-digit year takes the century that does not put the date in the future:
+        // "65" is 1965, "24" is 2024.
+        let date = match two_digit_year {
+            true if date > today => date.with_year(date.year() - 100).unwrap_or(date),
+            _ => date,
+        };
         let floor =
             NaiveDate::from_ymd_opt(DATE_FLOOR.0, DATE_FLOOR.1, DATE_FLOOR.2).expect("valid floor");
         if date > today {
@@ -105,8 +111,9 @@ fn strip_time(s: &str) -> &str {
     }
 }
 
-/// `a/b/y` with `/`, `-` or `.` separators; y may have 2 or 4 digits.
-fn numeric_parts(s: &str) -> Option<(u32, u32, i32)> {
+/// `a/b/y` with `/`, `-` or `.` separators; y may have 2 or 4 digits (whether it had 2 is
+/// the last part: see [`expand_year`]).
+fn numeric_parts(s: &str) -> Option<(u32, u32, i32, bool)> {
     let sep = s.chars().find(|c| matches!(c, '/' | '-' | '.'))?;
     let parts: Vec<&str> = s.split(sep).collect();
     if parts.len() != 3
@@ -123,19 +130,21 @@ fn numeric_parts(s: &str) -> Option<(u32, u32, i32)> {
         return None;
     }
     let year = expand_year(parts[2].parse().ok()?, parts[2].len());
-    Some((parts[0].parse().ok()?, parts[1].parse().ok()?, year))
+    Some((
+        parts[0].parse().ok()?,
+        parts[1].parse().ok()?,
+        year,
+        parts[2].len() == 2,
+    ))
 }
 
+/// A two-digit year is read in the 2000s here; [`CompletionDate::parse`] moves it to
+/// the 1900s when that would put the date in the future.
 fn expand_year(y: i32, digits: usize) -> i32 {
     if digits == 4 {
         y
     } else {
-        // Two-digit years: 00-69 are 2000s, 70-99 are 1900s (the spreadsheet convention).
-        if y < 70 {
-            2000 + y
-        } else {
-            1900 + y
-        }
+        2000 + y
     }
 }
 
@@ -146,7 +155,8 @@ fn ymd(y: i32, m: u32, d: u32) -> Result<NaiveDate, (IssueCode, String)> {
     ))
 }
 
-fn parse_any(s: &str, order: DateOrder) -> Result<NaiveDate, (IssueCode, String)> {
+/// The date, and whether its year was written with two digits.
+fn parse_any(s: &str, order: DateOrder) -> Result<(NaiveDate, bool), (IssueCode, String)> {
     if s.is_empty() {
         return Err((IssueCode::MissingValue, "is empty".into()));
     }
@@ -163,10 +173,11 @@ fn parse_any(s: &str, order: DateOrder) -> Result<NaiveDate, (IssueCode, String)
                 parts[0].parse().unwrap_or(0),
                 parts[1].parse().unwrap_or(0),
                 parts[2].parse().unwrap_or(0),
-            );
+            )
+            .map(|d| (d, false));
         }
     }
-    if let Some((a, b, y)) = numeric_parts(s) {
+    if let Some((a, b, y, two_digit_year)) = numeric_parts(s) {
         let (d, m) = if a > 12 || a == b {
             (a, b)
         } else if b > 12 {
@@ -184,7 +195,7 @@ fn parse_any(s: &str, order: DateOrder) -> Result<NaiveDate, (IssueCode, String)
                 }
             }
         };
-        return ymd(y, m, d);
+        return ymd(y, m, d).map(|date| (date, two_digit_year));
     }
     // Excel serial day number (days since 1899-12-30), as exported from a date cell
     // formatted as a number.
@@ -193,6 +204,7 @@ fn parse_any(s: &str, order: DateOrder) -> Result<NaiveDate, (IssueCode, String)
         let base = NaiveDate::from_ymd_opt(1899, 12, 30).expect("valid base");
         return base
             .checked_add_days(chrono::Days::new(n as u64))
+            .map(|d| (d, false))
             .ok_or((IssueCode::InvalidDate, "is not a date".into()));
     }
     parse_with_month_name(s).ok_or((
@@ -227,8 +239,8 @@ fn month_from_name(t: &str) -> Option<u32> {
         .map(|i| i as u32 + 1)
 }
 
-/// "31 Mar 2024", "March 31, 2024", "31-Mar-24".
-fn parse_with_month_name(s: &str) -> Option<Result<NaiveDate, (IssueCode, String)>> {
+/// "31 Mar 2024", "March 31, 2024", "31-Mar-24" (and whether the year had two digits).
+fn parse_with_month_name(s: &str) -> Option<Result<(NaiveDate, bool), (IssueCode, String)>> {
     let tokens: Vec<&str> = s
         .split(|c: char| c.is_whitespace() || matches!(c, ',' | '-' | '/' | '.'))
         .filter(|t| !t.is_empty())
@@ -259,7 +271,7 @@ fn parse_with_month_name(s: &str) -> Option<Result<NaiveDate, (IssueCode, String
     };
     let day: u32 = day.strip_suffix("st").unwrap_or(day).parse().ok()?;
     let y = expand_year(year.parse().ok()?, year.len());
-    Some(ymd(y, month, day))
+    Some(ymd(y, month, day).map(|d| (d, year.len() == 2)))
 }
 
 impl CompletionDate {
@@ -279,6 +291,21 @@ mod tests {
         CompletionDate::parse(s, o, today())
             .map(|d| d.iso())
             .map_err(|e| e.0)
+    }
+
+    #[test]
+    fn a_two_digit_year_takes_the_century_that_keeps_the_date_out_of_the_future() {
+        let d = DateOrder::DayFirst;
+        assert_eq!(p("01/02/65", d).unwrap(), "1965-02-01");
+        assert_eq!(p("31.12.23", d).unwrap(), "2023-12-31");
+        assert_eq!(p("3 Mar 70", d).unwrap(), "1970-03-03");
+        assert_eq!(p("1-Mar-99", d).unwrap(), "1999-03-01");
+        // Today is this century; tomorrow is not, and 1926 is before the floor.
+        assert_eq!(p("25/11/26", d).unwrap(), "2026-11-25");
+        assert_eq!(p("26/11/26", d).unwrap_err(), IssueCode::DateTooOld);
+        assert_eq!(p("01/01/49", d).unwrap_err(), IssueCode::DateTooOld);
+        // Four digits are taken as written.
+        assert_eq!(p("01/02/2065", d).unwrap_err(), IssueCode::FutureDate);
     }
 
     #[test]

@@ -10,7 +10,7 @@ mod normalize;
 mod status;
 mod validate;
 
-pub use checker::{CheckedRow, Decision, FileChecker, RoleColumns, RowCells};
+pub use checker::{stable_hash, CheckedRow, Decision, FileChecker, RoleColumns, RowCells};
 pub use date::{CompletionDate, DateOrder};
 pub use ids::{ImportId, OrgId, PersonId, TrainingId};
 pub use issue::{FileProblem, Issue, IssueCode};

@@ -590,12 +590,12 @@ fn method_noun(method: MatchMethod) -> &'static str {
 /// A 64-bit identity of (person key, training, date), for duplicate detection in files
 /// too large to keep every key in memory.
 fn row_identity(key: &MatchKey, training: &TrainingId, date: CompletionDate) -> u64 {
-    use std::hash::{Hash, Hasher};
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    key.hash(&mut h);
-    training.hash(&mut h);
-    date.hash(&mut h);
-    h.finish()
+    super::checker::stable_hash(&[
+        key.method().as_str().as_bytes(),
+        key.value().as_bytes(),
+        training.as_str().as_bytes(),
+        &date.day_number().to_le_bytes(),
+    ])
 }
 
 #[cfg(test)]

@@ -29,6 +29,8 @@ pub struct NewImport {
     pub size: Option<u64>,
     /// Who creates it (none for a file dropped into the bucket).
     pub by: Option<Stamp>,
+    /// Validate the file of this import again (with these options): no text, no upload.
+    pub from_import: Option<ImportId>,
 }
 
 pub struct CreatedImport {
@@ -79,6 +81,9 @@ pub async fn create_import(
     new: NewImport,
 ) -> Result<CreatedImport, PipelineError> {
     let options = check_options(&new.options)?;
+    if let Some(from) = &new.from_import {
+        return validate_again(store, org, from, new.method, options, new.by).await;
+    }
     let id = ImportId::generate();
     let key = keys::s3::upload_key(org, &id);
     let source = if new.csv_text.is_some() {
@@ -168,6 +173,116 @@ pub async fn create_import(
         summary,
         upload_url: None,
     })
+}
+
+/// A new import of an earlier import's file, validated with other options (a column
+/// mapping, the date order, the country): the object is copied inside the bucket under
+/// the new import's key, whose event starts the validation as an upload's does. The
+/// earlier import stays as it was.
+async fn validate_again(
+    store: &Store,
+    org: &OrgId,
+    from: &ImportId,
+    method: MatchMethod,
+    options: ImportOptions,
+    by: Option<Stamp>,
+) -> Result<CreatedImport, PipelineError> {
+    let source = get_import(store, org, from).await?;
+    if source.status == ImportStatus::Created {
+        return Err(conflict(
+            "IMPORT_NOT_UPLOADED",
+            "that import's file was never uploaded: upload the file as a new import",
+        ));
+    }
+    let id = ImportId::generate();
+    let key = keys::s3::upload_key(org, &id);
+    let mut summary = ImportSummary::new(
+        org,
+        &id,
+        method,
+        &source.file_name,
+        &source.source,
+        &key,
+        options,
+    );
+    summary.created_by = by;
+    summary.from_import = Some(from.to_string());
+    store.create_import(&summary).await?;
+    // Status first, then the object: the object's event finds the import `uploaded`.
+    let summary = store
+        .transition_import(
+            org,
+            &id,
+            &[ImportStatus::Created],
+            ImportStatus::Uploaded,
+            vec![],
+            None,
+        )
+        .await?;
+    store.copy_object(&source.object_key, &key).await?;
+    Ok(CreatedImport {
+        summary,
+        upload_url: None,
+    })
+}
+
+/// What an admin looks at to map a file's columns: the header row, the first rows, how
+/// the file was read, and the mapping the organisation gave last for these headers.
+pub struct ImportPreview {
+    pub preview: crate::csv_input::Preview,
+    pub remembered: Option<crate::store::RememberedMapping>,
+}
+
+/// Bytes of the file read for a preview: enough for the header and a few rows of any
+/// file an admin would look at.
+pub const PREVIEW_BYTES: u64 = 64 * 1024;
+/// Data rows in a preview.
+pub const PREVIEW_ROWS: usize = 3;
+
+pub async fn preview_import(
+    store: &Store,
+    org: &OrgId,
+    id: &ImportId,
+) -> Result<ImportPreview, PipelineError> {
+    let summary = get_import(store, org, id).await?;
+    if summary.status == ImportStatus::Created {
+        return Err(conflict(
+            "IMPORT_NOT_UPLOADED",
+            "the file of this import was never uploaded, so there is nothing to show",
+        ));
+    }
+    let head = store
+        .read_object_start(&summary.object_key, PREVIEW_BYTES)
+        .await?;
+    let preview = crate::csv_input::preview(&head[..], PREVIEW_ROWS).map_err(|p| {
+        PipelineError::Conflict {
+            code: "FILE_NOT_READABLE",
+            message: format!("the file cannot be shown: {}", p.message),
+        }
+    })?;
+    let remembered = store.remembered_mapping(org, &preview.headers).await?;
+    Ok(ImportPreview {
+        preview,
+        remembered,
+    })
+}
+
+/// Deletes an import whose file never arrived (an upload cancelled or failed): it has no
+/// rows. Any other import stays (its rows are a record of what was imported).
+pub async fn delete_unuploaded_import(
+    store: &Store,
+    org: &OrgId,
+    id: &ImportId,
+) -> Result<(), PipelineError> {
+    get_import(store, org, id).await?;
+    match store.delete_import_if_created(org, id).await {
+        Ok(()) => Ok(()),
+        Err(StoreError::ConditionFailed) => Err(conflict(
+            "IMPORT_UPLOADED",
+            "only an import whose file never arrived can be deleted; this one has its file",
+        )),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// How long an import may sit in `validating` or `importing` without progress before it
@@ -381,7 +496,15 @@ pub async fn delete_all_pending(
     by: &Stamp,
 ) -> Result<BulkDelete, PipelineError> {
     let started = std::time::Instant::now();
-    get_import(store, org, id).await?;
+    let summary = get_import(store, org, id).await?;
+    // Rows wait for a sign-up only once the commit has made them pending: an import not
+    // committed has none, and its rows are not read to find that out.
+    if !matches!(
+        summary.status,
+        ImportStatus::Importing | ImportStatus::Imported
+    ) {
+        return Ok(BulkDelete::default());
+    }
     store
         .stamp_import(org, id, "pending_deleted_by", by)
         .await?;

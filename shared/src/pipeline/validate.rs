@@ -80,12 +80,16 @@ pub async fn handle_object(
 }
 
 /// A dropped object's import id: the same object delivered twice maps to one import.
+///
+/// The same bytes as std's `DefaultHasher` was fed (a `str` hashes as its bytes then
+/// 0xFF) through the same SipHash-1-3 with zero keys, so ids made before the hash became
+/// fixed by a crate are still the same ids.
 fn drop_import_id(key: &str, etag: Option<&str>) -> ImportId {
-    use std::hash::{Hash, Hasher};
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    key.hash(&mut h);
-    etag.unwrap_or("").trim_matches('"').hash(&mut h);
-    ImportId::parse(&format!("drop-{:016x}", h.finish())).expect("hex is a valid id")
+    let hash = crate::domain::stable_hash(&[
+        key.as_bytes(),
+        etag.unwrap_or("").trim_matches('"').as_bytes(),
+    ]);
+    ImportId::parse(&format!("drop-{hash:016x}")).expect("hex is a valid id")
 }
 
 /// Validates an import's object with no time limit (tests, tools): see [`validate_import_until`].
@@ -310,7 +314,8 @@ async fn join_write(
 }
 
 enum Chunk {
-    Header(CsvLayout),
+    /// The columns, and the encoding and delimiter the file was read with.
+    Header(CsvLayout, &'static str, u8),
     Rows(Vec<ReadRow>),
 }
 
@@ -339,7 +344,11 @@ async fn stream_rows(
     let handle = tokio::task::spawn_blocking(move || {
         let mut rows = CsvRows::open_with(reader, method, &mapping)?;
         if tx
-            .blocking_send(Chunk::Header(rows.layout.clone()))
+            .blocking_send(Chunk::Header(
+                rows.layout.clone(),
+                rows.encoding,
+                rows.delimiter,
+            ))
             .is_err()
         {
             return Ok(());
@@ -583,9 +592,11 @@ async fn run_validation(
     .await?;
     while let Some(chunk) = rx.recv().await {
         let read_rows = match chunk {
-            Chunk::Header(layout) => {
+            Chunk::Header(layout, encoding, delimiter) => {
                 result.headers = layout.headers.clone();
                 result.ignored_columns = layout.ignored_columns.clone();
+                result.encoding = Some(encoding.to_string());
+                result.delimiter = Some(crate::csv_input::delimiter_name(delimiter).to_string());
                 let mut checker = FileChecker::new(
                     method,
                     country.as_deref(),
@@ -772,6 +783,14 @@ async fn run_validation(
             "the file has a header row but no data rows. Add one row per completion.",
         )));
     }
+    // The mapping an admin gave is offered for the next file with the same headers.
+    if let (Some(columns), Some(by)) = (&summary.options.columns, &summary.created_by) {
+        if !columns.is_empty() && !result.headers.is_empty() {
+            store
+                .remember_mapping(org, &result.headers, columns, by)
+                .await?;
+        }
+    }
     match store.finish_validation(org, id, &result).await {
         Ok(_) => {}
         Err(StoreError::ConditionFailed) => {
@@ -805,6 +824,22 @@ mod tests {
             issues: BTreeMap::from([("DUPLICATE_IN_FILE".to_string(), 994)]),
             hand_ons: 1,
         }
+    }
+
+    /// The ids of dropped files and the row identities of checkpoints are fixed values:
+    /// a deploy (a new Rust release) between two deliveries of one dropped object, or
+    /// between two invocations of one validation, must not change them. The drop id is
+    /// the one std's DefaultHasher gave before the hash came from a crate.
+    #[test]
+    fn drop_ids_and_row_key_hashes_are_fixed_values() {
+        assert_eq!(
+            drop_import_id("drop/acme/email/HR export.csv", Some("\"abc\"")).to_string(),
+            "drop-9aae236af49d2b2b"
+        );
+        assert_eq!(
+            crate::domain::stable_hash(&[b"email", b"ana@example.com"]),
+            0x3e31_ee7d_305d_3623
+        );
     }
 
     #[test]

@@ -109,6 +109,15 @@ pub struct ImportSummary {
     pub ignored_columns: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub date_order: Option<String>,
+    /// The text encoding the file was read in (`UTF-8`, `windows-1250`, `macintosh`...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encoding: Option<String>,
+    /// The delimiter picked from the header line: `,`, `;` or `tab`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delimiter: Option<String>,
+    /// The import whose file this one validates again (with other options or mapping).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_import: Option<String>,
     #[serde(default)]
     pub rows_total: u64,
     #[serde(default)]
@@ -161,6 +170,9 @@ impl ImportSummary {
             headers: vec![],
             ignored_columns: vec![],
             date_order: None,
+            encoding: None,
+            delimiter: None,
+            from_import: None,
             rows_total: 0,
             outcomes: OutcomeCounts::default(),
             statuses: StatusCounts::default(),
@@ -425,6 +437,30 @@ impl Store {
         }
     }
 
+    /// Deletes an import's summary if its file never arrived (status `created`: no rows,
+    /// no counts). `ConditionFailed` otherwise.
+    pub async fn delete_import_if_created(&self, org: &OrgId, id: &ImportId) -> StoreResult<()> {
+        self.write_point("delete import")?;
+        let out = self
+            .ddb
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", s(keys::import_pk(org, id)))
+            .key("sk", s(keys::SUMMARY_SK))
+            .condition_expression("#status = :created")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":created", s(ImportStatus::Created.as_str()))
+            .send()
+            .await;
+        match out {
+            Ok(_) => Ok(()),
+            Err(e) => match e.into_service_error() {
+                aws_sdk_dynamodb::operation::delete_item::DeleteItemError::ConditionalCheckFailedException(_) => Err(StoreError::ConditionFailed),
+                other => Err(service("delete import")(other)),
+            },
+        }
+    }
+
     pub async fn get_import(
         &self,
         org: &OrgId,
@@ -652,6 +688,8 @@ impl Store {
                 ("headers", av(&summary.headers)),
                 ("ignored_columns", av(&summary.ignored_columns)),
                 ("date_order", av(&summary.date_order)),
+                ("encoding", av(&summary.encoding)),
+                ("delimiter", av(&summary.delimiter)),
             ],
             None,
         )

@@ -6,6 +6,7 @@ mod commit;
 mod directory;
 mod imports;
 mod items;
+mod mappings;
 mod objects;
 pub mod schema;
 mod write;
@@ -20,6 +21,7 @@ pub use imports::{
     RowPage, RowRecord, RowTransition, StatusCounts,
 };
 pub use items::{CompletionRecord, Stamp, TrainingRecord};
+pub use mappings::RememberedMapping;
 pub use objects::{attachment, ObjectInfo, ObjectWriter, PART_BYTES};
 
 use aws_sdk_dynamodb::Client as DynamoClient;

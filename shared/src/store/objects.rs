@@ -115,6 +115,51 @@ impl Store {
             .await
     }
 
+    /// Copies an object within the bucket (S3 CopyObject: no bytes pass through here).
+    pub async fn copy_object(&self, from: &str, to: &str) -> StoreResult<()> {
+        self.write_point("copy object")?;
+        // CopySource is `bucket/key`, the key URL-encoded (a dropped file's name may hold
+        // spaces, `+`, `?`, `#` or any other character).
+        const KEY: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+            .remove(b'/')
+            .remove(b'-')
+            .remove(b'_')
+            .remove(b'.')
+            .remove(b'~');
+        let source = format!(
+            "{}/{}",
+            self.bucket,
+            percent_encoding::utf8_percent_encode(from, KEY)
+        );
+        self.s3
+            .copy_object()
+            .bucket(&self.bucket)
+            .copy_source(source)
+            .key(to)
+            .send()
+            .await
+            .map_err(service("copy object"))?;
+        Ok(())
+    }
+
+    /// The first `bytes` bytes of an object (all of it when it is shorter).
+    pub async fn read_object_start(&self, key: &str, bytes: u64) -> StoreResult<Vec<u8>> {
+        let out = self
+            .s3
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .range(format!("bytes=0-{}", bytes.saturating_sub(1)))
+            .send()
+            .await
+            .map_err(service("get object start"))?;
+        let data =
+            out.body.collect().await.map_err(|e| {
+                StoreError::Service(anyhow::Error::new(e).context("read object start"))
+            })?;
+        Ok(data.into_bytes().to_vec())
+    }
+
     /// Opens an object for streaming; the caller reads the body as it arrives. With
     /// `if_match`, only that version of the object (its ETag) is read.
     pub async fn open_object(&self, key: &str, if_match: Option<&str>) -> StoreResult<ObjectInfo> {
