@@ -11,8 +11,9 @@ use super::issue::{Issue, IssueCode};
 use super::normalize::{DomainTypos, MatchKey};
 use super::status::{MatchMethod, Outcome};
 use super::validate::{
-    date_cell, match_person, missing_training, parse_person_cells, person_match_issue, skip_issue,
-    DirectorySnapshot, PersonMatch, PersonParse, PersonRef, RowVerdict, TrainingRef,
+    date_cell, match_person, missing_training, parse_person_cells, person_match_issue,
+    person_standing, skip_issue, DirectorySnapshot, PersonMatch, PersonParse, PersonRef,
+    PersonStanding, RowVerdict, TrainingRef,
 };
 use chrono::NaiveDate;
 use compact_str::CompactString;
@@ -384,7 +385,7 @@ impl FileChecker {
             && person()
                 .found
                 .as_ref()
-                .and_then(person_id)
+                .and_then(PersonMatch::person)
                 .is_some_and(|pid| dir.has_completion(pid, training, date))
         {
             Some(IssueCode::AlreadyCompleted)
@@ -431,7 +432,11 @@ impl FileChecker {
             issues.push(issue.clone());
         }
         if let (Some(key), Some(found)) = (&person.key, &person.found) {
-            issues.extend(person_match_issue(self.method, key, found));
+            issues.extend(person_match_issue(
+                self.method,
+                key,
+                &person_standing(self.method, found),
+            ));
         }
         issues.extend(decision.skip.map(skip_issue));
         RowVerdict {
@@ -439,7 +444,7 @@ impl FileChecker {
             issues,
             warnings,
             key: person.key.clone(),
-            person_id: person.found.as_ref().and_then(person_id).cloned(),
+            person_id: person.found.as_ref().and_then(PersonMatch::person).cloned(),
             training: match training {
                 TrainingSlot::Found(t) => Some(self.trainings[*t as usize].clone()),
                 _ => None,
@@ -473,19 +478,10 @@ fn standing(method: MatchMethod, found: &PersonMatch, hot: &PersonHot) -> Standi
     if hot.standing == Standing::Invalid {
         return Standing::Invalid;
     }
-    match found {
-        PersonMatch::SignedUp(_) => Standing::SignedUp,
-        PersonMatch::Roster(_) => Standing::Waits,
-        PersonMatch::NotFound if method == MatchMethod::Hris => Standing::Invalid,
-        PersonMatch::NotFound => Standing::Waits,
-        PersonMatch::Ambiguous(_) => Standing::Invalid,
-    }
-}
-
-fn person_id(found: &PersonMatch) -> Option<&super::PersonId> {
-    match found {
-        PersonMatch::Roster(p) | PersonMatch::SignedUp(p) => Some(p),
-        _ => None,
+    match person_standing(method, found) {
+        PersonStanding::Ready(_) => Standing::SignedUp,
+        PersonStanding::Waits(_) => Standing::Waits,
+        PersonStanding::UnknownEmployeeId | PersonStanding::Shared(_) => Standing::Invalid,
     }
 }
 

@@ -18,6 +18,6 @@ pub use join_code::JoinCode;
 pub use normalize::{clip_text, region as phone_region, Email, MatchKey, PersonName, PhoneNumber};
 pub use status::{ImportStatus, MatchMethod, Outcome, RowStatus};
 pub use validate::{
-    match_person, DirectorySnapshot, ParsedRow, PersonMatch, PersonRef, RowInput, RowVerdict,
-    Training, TrainingRef,
+    match_person, person_standing, DirectorySnapshot, ParsedRow, PersonMatch, PersonRef,
+    PersonStanding, RowInput, RowVerdict, Training, TrainingRef,
 };

@@ -60,6 +60,52 @@ pub enum PersonMatch {
     Ambiguous(usize),
 }
 
+/// Where the person a key matched leaves a row: the one rule that validation (the
+/// reference rules and the fast checker), fix in place and the commit all apply.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PersonStanding {
+    /// One person, signed up: the row is imported (`ready`).
+    Ready(PersonId),
+    /// Nobody signed up under the key yet: one roster entry, or nobody at all for a key
+    /// other than an employee ID. The row waits for the sign-up (`pending`).
+    Waits(Option<PersonId>),
+    /// No row can be imported for this key: an employee ID nobody on the roster has.
+    UnknownEmployeeId,
+    /// No row can be imported for this key: several people share it.
+    Shared(usize),
+}
+
+impl PersonStanding {
+    pub fn person(&self) -> Option<&PersonId> {
+        match self {
+            PersonStanding::Ready(p) | PersonStanding::Waits(Some(p)) => Some(p),
+            _ => None,
+        }
+    }
+}
+
+pub fn person_standing(method: MatchMethod, found: &PersonMatch) -> PersonStanding {
+    match found {
+        PersonMatch::SignedUp(p) => PersonStanding::Ready(p.clone()),
+        PersonMatch::Roster(p) => PersonStanding::Waits(Some(p.clone())),
+        // An HRIS import names people by the employee ID the roster gives them: one the
+        // roster does not have is a mistake, not someone who may sign up later.
+        PersonMatch::NotFound if method == MatchMethod::Hris => PersonStanding::UnknownEmployeeId,
+        PersonMatch::NotFound => PersonStanding::Waits(None),
+        PersonMatch::Ambiguous(n) => PersonStanding::Shared(*n),
+    }
+}
+
+impl PersonMatch {
+    /// The one person matched, signed up or not.
+    pub fn person(&self) -> Option<&PersonId> {
+        match self {
+            PersonMatch::Roster(p) | PersonMatch::SignedUp(p) => Some(p),
+            _ => None,
+        }
+    }
+}
+
 pub fn match_person(people: &[PersonRef]) -> PersonMatch {
     match people {
         [] => PersonMatch::NotFound,
@@ -481,16 +527,10 @@ impl ParsedRow {
         let mut signed_up = false;
         if let Some(key) = &self.key {
             let people = dir.people.get(key).map(Vec::as_slice).unwrap_or(&[]);
-            let found = match_person(people);
-            issues.extend(person_match_issue(method, key, &found));
-            match found {
-                PersonMatch::Roster(pid) => person_id = Some(pid),
-                PersonMatch::SignedUp(pid) => {
-                    person_id = Some(pid);
-                    signed_up = true;
-                }
-                PersonMatch::NotFound | PersonMatch::Ambiguous(_) => {}
-            }
+            let standing = person_standing(method, &match_person(people));
+            issues.extend(person_match_issue(method, key, &standing));
+            person_id = standing.person().cloned();
+            signed_up = matches!(standing, PersonStanding::Ready(_));
         }
         // Column-level issues sort first so the message an admin reads first is the cell.
         let fixed_issue_order = |a: &Issue, b: &Issue| b.column.is_some().cmp(&a.column.is_some());
@@ -543,10 +583,10 @@ impl ParsedRow {
 pub(crate) fn person_match_issue(
     method: MatchMethod,
     key: &MatchKey,
-    found: &PersonMatch,
+    standing: &PersonStanding,
 ) -> Option<Issue> {
-    match found {
-        PersonMatch::NotFound if method == MatchMethod::Hris => Some(Issue::new(
+    match standing {
+        PersonStanding::UnknownEmployeeId => Some(Issue::new(
             IssueCode::UnknownEmployeeId,
             None,
             format!(
@@ -554,7 +594,7 @@ pub(crate) fn person_match_issue(
                 clip(key.value())
             ),
         )),
-        PersonMatch::Ambiguous(n) => Some(Issue::new(
+        PersonStanding::Shared(n) => Some(Issue::new(
             IssueCode::AmbiguousPerson,
             None,
             format!(
@@ -600,6 +640,33 @@ fn row_identity(key: &MatchKey, training: &TrainingId, date: CompletionDate) -> 
 
 #[cfg(test)]
 mod tests {
+    /// The rule every path applies (validation, fix in place, the commit): where each
+    /// kind of match leaves a row, by matching method.
+    #[test]
+    fn one_rule_says_where_a_matched_person_leaves_a_row() {
+        let p = PersonId::parse("p-1").unwrap();
+        for method in MatchMethod::ALL.iter().copied() {
+            assert_eq!(
+                person_standing(method, &PersonMatch::SignedUp(p.clone())),
+                PersonStanding::Ready(p.clone())
+            );
+            assert_eq!(
+                person_standing(method, &PersonMatch::Roster(p.clone())),
+                PersonStanding::Waits(Some(p.clone()))
+            );
+            assert_eq!(
+                person_standing(method, &PersonMatch::Ambiguous(2)),
+                PersonStanding::Shared(2)
+            );
+            let nobody = person_standing(method, &PersonMatch::NotFound);
+            if method == MatchMethod::Hris {
+                assert_eq!(nobody, PersonStanding::UnknownEmployeeId);
+            } else {
+                assert_eq!(nobody, PersonStanding::Waits(None));
+            }
+        }
+    }
+
     use super::*;
 
     fn today() -> NaiveDate {

@@ -8,8 +8,8 @@
 
 use super::PipelineError;
 use crate::domain::{
-    match_person, ImportId, ImportStatus, MatchKey, MatchMethod, OrgId, Outcome, PersonId,
-    PersonMatch, PersonRef, RowStatus, TrainingId,
+    match_person, person_standing, ImportId, ImportStatus, MatchKey, OrgId, Outcome, PersonRef,
+    PersonStanding, RowStatus, TrainingId,
 };
 use crate::store::{
     committed_status, now_ms, now_rfc3339, CommitLease, CommitRequest, CommittedRow, LeaseAttempt,
@@ -415,9 +415,8 @@ async fn write_page(
         let RowTransition::Wait { key, .. } = t else {
             continue;
         };
-        if let PersonMatch::SignedUp(pid) =
-            match_person(now_people.get(key).map(Vec::as_slice).unwrap_or(&[]))
-        {
+        let found = match_person(now_people.get(key).map(Vec::as_slice).unwrap_or(&[]));
+        if let PersonStanding::Ready(pid) = person_standing(page.rows[*i].match_method, &found) {
             match store.apply_pending_row(org, id, &page.rows[*i], &pid).await {
                 Ok(()) | Err(StoreError::ConditionFailed) => {}
                 Err(e) => return Err(e.into()),
@@ -515,25 +514,18 @@ fn transition_for(
         };
     };
     let found = people.get(&key).map(Vec::as_slice).unwrap_or(&[]);
-    match match_person(found) {
-        PersonMatch::SignedUp(person) => RowTransition::Import {
+    match person_standing(row.match_method, &match_person(found)) {
+        PersonStanding::Ready(person) => RowTransition::Import {
             person,
             training: training_id,
             title: training.title.clone(),
             date: date.to_string(),
         },
-        PersonMatch::Roster(person) => RowTransition::Wait {
-            key,
-            person: Some(person),
-        },
-        PersonMatch::NotFound if row.match_method == MatchMethod::Hris => RowTransition::Skip {
+        PersonStanding::Waits(person) => RowTransition::Wait { key, person },
+        PersonStanding::UnknownEmployeeId => RowTransition::Skip {
             note: Some("not imported: the employee ID is no longer on the roster".into()),
         },
-        PersonMatch::NotFound => RowTransition::Wait {
-            key,
-            person: None::<PersonId>,
-        },
-        PersonMatch::Ambiguous(n) => RowTransition::Skip {
+        PersonStanding::Shared(n) => RowTransition::Skip {
             note: Some(format!("not imported: {n} people now match this row")),
         },
     }

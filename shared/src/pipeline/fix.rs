@@ -5,8 +5,8 @@
 use super::{conflict, invalid, PipelineError};
 use crate::csv_input::{header_key, CsvLayout};
 use crate::domain::{
-    match_person, CompletionDate, DateOrder, DirectorySnapshot, ImportId, ImportStatus, OrgId,
-    PersonMatch, RowStatus, Training, TrainingId,
+    match_person, person_standing, CompletionDate, DateOrder, DirectorySnapshot, ImportId,
+    ImportStatus, OrgId, PersonStanding, RowStatus, Training, TrainingId,
 };
 use crate::store::{RowRecord, Store, StoreError};
 use chrono::NaiveDate;
@@ -113,9 +113,11 @@ pub async fn fix_row(
             .as_deref()
             .and_then(|t| dir.find_training(t).ok())
             .map(|t| t.id.clone());
-        if let (PersonMatch::SignedUp(pid), Some(tid), Some(date)) =
-            (match_person(&people), training.clone(), parsed.date)
-        {
+        if let (PersonStanding::Ready(pid), Some(tid), Some(date)) = (
+            person_standing(summary.method, &match_person(&people)),
+            training.clone(),
+            parsed.date,
+        ) {
             let wanted = HashSet::from([(pid, tid, date.iso())]);
             for (p, t, d) in store.existing_completions(org, &wanted).await? {
                 if let Some(date) = CompletionDate::from_iso(&d) {

@@ -1101,63 +1101,39 @@ impl Store {
         org: &OrgId,
         person: &PersonId,
         account: &str,
-        mut group: Vec<&(ImportId, RowRecord)>,
+        group: Vec<&(ImportId, RowRecord)>,
     ) -> StoreResult<(usize, usize)> {
-        let mut gone = 0;
-        while !group.is_empty() {
-            let mut items = Vec::with_capacity(group.len() * 2 + 4);
-            // Which row each item belongs to: only row updates carry a condition.
-            let mut item_rows: Vec<Option<usize>> = Vec::with_capacity(items.capacity());
-            let mut per_import: BTreeMap<&str, (u64, i64)> = BTreeMap::new();
-            for (i, (import, row)) in group.iter().enumerate() {
-                let (update, completion) =
-                    self.apply_items(org, import, row, person, Some(account))?;
-                items.push(update);
-                item_rows.push(Some(i));
-                items.push(completion);
-                item_rows.push(None);
-                per_import
-                    .entry(import.as_str())
-                    .or_insert((row.row % COUNT_SHARDS, 0))
-                    .1 += 1;
-            }
-            for (import, (shard, applied)) in &per_import {
-                let import = ImportId::parse(import).map_err(StoreError::Corrupt)?;
-                let deltas = BTreeMap::from([("applied", *applied), ("pending", -*applied)]);
-                items.push(self.counts_update(org, &import, *shard, &deltas, 0));
-                item_rows.push(None);
-            }
-            match self.transact(items).await? {
-                TxOutcome::Committed => return Ok((group.len(), gone)),
-                TxOutcome::ConditionFailed(failed) => {
-                    let drop: std::collections::HashSet<usize> = failed
-                        .iter()
-                        .filter_map(|&i| item_rows.get(i).copied().flatten())
-                        .collect();
-                    if drop.is_empty() {
-                        return Err(StoreError::Service(anyhow::anyhow!(
-                            "apply transaction failed a condition on an item without one"
-                        )));
-                    }
-                    for (import, row) in group
-                        .iter()
-                        .enumerate()
-                        .filter(|(i, _)| drop.contains(i))
-                        .map(|(_, r)| r)
-                    {
-                        tracing::info!(org = %org, import = %import, row = row.row, "row no longer pending (deleted or already applied); nothing to do");
-                    }
-                    gone += drop.len();
-                    group = group
-                        .into_iter()
-                        .enumerate()
-                        .filter(|(i, _)| !drop.contains(i))
-                        .map(|(_, r)| r)
-                        .collect();
+        let (applied, gone) = self
+            .transact_dropping_failed(group, "apply transaction", |group| {
+                let mut items = Vec::with_capacity(group.len() * 2 + 4);
+                // Which row each item belongs to: only row updates carry a condition.
+                let mut owners: Vec<Option<usize>> = Vec::with_capacity(items.capacity());
+                let mut per_import: BTreeMap<&str, (u64, i64)> = BTreeMap::new();
+                for (i, (import, row)) in group.iter().enumerate() {
+                    let (update, completion) =
+                        self.apply_items(org, import, row, person, Some(account))?;
+                    items.push(update);
+                    owners.push(Some(i));
+                    items.push(completion);
+                    owners.push(None);
+                    per_import
+                        .entry(import.as_str())
+                        .or_insert((row.row % COUNT_SHARDS, 0))
+                        .1 += 1;
                 }
-            }
+                for (import, (shard, applied)) in &per_import {
+                    let import = ImportId::parse(import).map_err(StoreError::Corrupt)?;
+                    let deltas = BTreeMap::from([("applied", *applied), ("pending", -*applied)]);
+                    items.push(self.counts_update(org, &import, *shard, &deltas, 0));
+                    owners.push(None);
+                }
+                Ok((items, owners))
+            })
+            .await?;
+        for (import, row) in &gone {
+            tracing::info!(org = %org, import = %import, row = row.row, "row no longer pending (deleted or already applied); nothing to do");
         }
-        Ok((0, gone))
+        Ok((applied.len(), gone.len()))
     }
 
     /// The row update (condition: still pending) and the completion of applying a row.
@@ -1343,46 +1319,31 @@ impl Store {
         org: &OrgId,
         id: &ImportId,
         shard: u64,
-        mut group: Vec<u64>,
+        group: Vec<u64>,
         by: &Stamp,
     ) -> StoreResult<(usize, usize)> {
         let by = serde_dynamo::to_attribute_value::<_, AttributeValue>(by)
             .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let mut gone = 0;
-        while !group.is_empty() {
-            let n = group.len() as i64;
-            let mut items: Vec<TransactWriteItem> = group
-                .iter()
-                .map(|&row| self.delete_item(org, id, row, &by))
-                .collect();
-            items.push(self.counts_update(
-                org,
-                id,
-                shard,
-                &BTreeMap::from([("deleted", n), ("pending", -n)]),
-                0,
-            ));
-            match self.transact(items).await? {
-                TxOutcome::Committed => return Ok((group.len(), gone)),
-                TxOutcome::ConditionFailed(failed) => {
-                    let drop: std::collections::HashSet<usize> =
-                        failed.into_iter().filter(|&i| i < group.len()).collect();
-                    if drop.is_empty() {
-                        return Err(StoreError::Service(anyhow::anyhow!(
-                            "delete transaction failed a condition on an item without one"
-                        )));
-                    }
-                    gone += drop.len();
-                    group = group
-                        .into_iter()
-                        .enumerate()
-                        .filter(|(i, _)| !drop.contains(i))
-                        .map(|(_, r)| r)
-                        .collect();
-                }
-            }
-        }
-        Ok((0, gone))
+        let (deleted, gone) = self
+            .transact_dropping_failed(group, "delete transaction", |group| {
+                let n = group.len() as i64;
+                let mut items: Vec<TransactWriteItem> = group
+                    .iter()
+                    .map(|&row| self.delete_item(org, id, row, &by))
+                    .collect();
+                let mut owners: Vec<Option<usize>> = (0..group.len()).map(Some).collect();
+                items.push(self.counts_update(
+                    org,
+                    id,
+                    shard,
+                    &BTreeMap::from([("deleted", n), ("pending", -n)]),
+                    0,
+                ));
+                owners.push(None);
+                Ok((items, owners))
+            })
+            .await?;
+        Ok((deleted.len(), gone.len()))
     }
 
     /// The row update of deleting a pending row (condition: still pending).

@@ -81,6 +81,53 @@ impl Store {
         )))
     }
 
+    /// Writes a group of members (rows to apply, rows to delete...) in one transaction,
+    /// and when some members' conditions fail (a row no longer pending: a sign-up or a
+    /// delete got there first), the same transaction again without those members, until
+    /// it commits or no member is left. `build` makes the transaction of the members it is
+    /// given: the items, and for each item the member it belongs to (`None` for an item
+    /// shared by all, such as a count, which must carry no condition). Returns the
+    /// members written and the members left out, in their order.
+    pub(crate) async fn transact_dropping_failed<T, F>(
+        &self,
+        mut group: Vec<T>,
+        what: &'static str,
+        mut build: F,
+    ) -> StoreResult<(Vec<T>, Vec<T>)>
+    where
+        F: FnMut(&[T]) -> StoreResult<(Vec<TransactWriteItem>, Vec<Option<usize>>)>,
+    {
+        let mut left_out = Vec::new();
+        while !group.is_empty() {
+            let (items, owners) = build(&group)?;
+            debug_assert_eq!(items.len(), owners.len());
+            match self.transact(items).await? {
+                TxOutcome::Committed => return Ok((group, left_out)),
+                TxOutcome::ConditionFailed(failed) => {
+                    let drop: std::collections::HashSet<usize> = failed
+                        .iter()
+                        .filter_map(|&i| owners.get(i).copied().flatten())
+                        .collect();
+                    if drop.is_empty() {
+                        return Err(StoreError::Service(anyhow::anyhow!(
+                            "{what}: a condition failed on an item that carries none"
+                        )));
+                    }
+                    let mut kept = Vec::with_capacity(group.len() - drop.len());
+                    for (i, member) in group.into_iter().enumerate() {
+                        if drop.contains(&i) {
+                            left_out.push(member);
+                        } else {
+                            kept.push(member);
+                        }
+                    }
+                    group = kept;
+                }
+            }
+        }
+        Ok((group, left_out))
+    }
+
     /// Runs a transaction, retrying conflicts with other transactions. A failed
     /// condition is not retried: the caller decides what it means.
     pub(crate) async fn transact(&self, items: Vec<TransactWriteItem>) -> StoreResult<TxOutcome> {
