@@ -13,3 +13,4 @@ mod import_flow;
 mod invariants;
 mod spreadsheet_corpus;
 mod template;
+mod writes;

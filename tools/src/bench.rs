@@ -371,6 +371,77 @@ mod store_bench {
         }
     }
 
+    /// Exactly what validating and committing an import writes to DynamoDB, counted item
+    /// by item off the requests (`suite::writes`): items per data row, transactional
+    /// items, and the busiest partition of the table and of each index. The file: every
+    /// person about 5 times, half of them signed up (ready) and half not (pending), and
+    /// 1 % of rows with an invalid email (errors).
+    pub async fn writes(rows: usize) {
+        let suffix = &uuid::Uuid::new_v4().simple().to_string()[..8];
+        let store = suite::store_for(&format!("bench-{suffix}"), "training-imports-bench").await;
+        let org = OrgId::parse(&format!("bench-{suffix}")).unwrap();
+        seed(&store, &org, rows / 5).await;
+        let mut csv = String::from_utf8(make_csv(MatchMethod::Email, rows)).unwrap();
+        let errors = rows / 100;
+        for i in 0..errors {
+            csv.push_str(&format!(
+                "not-an-email-{i},Training {},2024-01-01\n",
+                i % TRAININGS
+            ));
+        }
+        let data_rows = (rows + errors) as f64;
+        let id = paste_import(&store, &org, &csv).await;
+        let (counting, counter) = suite::writes::counting(&store).await;
+        let today = chrono::NaiveDate::from_ymd_opt(2026, 11, 25).unwrap();
+        counter.take();
+        validate::validate_import(&counting, &org, &id, today)
+            .await
+            .unwrap();
+        let validation = counter.take();
+        manage::request_commit(&counting, &org, &id, true, &bench_admin())
+            .await
+            .unwrap();
+        commit::run_commit(&counting, &org, &id).await.unwrap();
+        let commit = counter.take();
+        let s = store.get_import(&org, &id).await.unwrap().unwrap();
+        let short = |k: &str| {
+            k.replace(org.as_str(), "<org>")
+                .replace(id.as_str(), "<import>")
+        };
+        println!(
+            "\n## Writes to DynamoDB: {} data rows ({} ready, {} pending, {} errors), {} people\n",
+            data_rows,
+            s.outcomes.ready,
+            s.outcomes.pending,
+            s.outcomes.error,
+            rows / 5
+        );
+        println!("| phase | write requests | items written | items per data row | transactional items | busiest table partition | index writes | busiest index partition |");
+        println!("| --- | ---: | ---: | ---: | ---: | --- | ---: | --- |");
+        for (phase, w) in [("validate", &validation), ("commit", &commit)] {
+            let (pk, n) = w.busiest();
+            let index_writes: u64 = w.by_index_partition.values().sum();
+            let indexes: Vec<String> = w
+                .busiest_index_partitions()
+                .into_iter()
+                .map(|(index, (pk, n))| format!("{index} `{}`: {n}", short(&pk)))
+                .collect();
+            println!(
+                "| {phase} | {} | {} | {:.3} | {} | `{}`: {n} | {index_writes} | {} |",
+                w.requests,
+                w.items(),
+                w.items() as f64 / data_rows,
+                w.transactional,
+                short(&pk),
+                indexes.join("; ")
+            );
+        }
+        println!(
+            "\nImported {} rows and left {} pending; the targets of the data model (docs/performance.md): validation at most 0.01 items per data row, the commit at most one item per imported row plus one per pending group plus 0.01 per row, and no partition of the table or an index taking more than 1,000 writes in either phase.",
+            s.statuses.imported, s.statuses.pending
+        );
+    }
+
     /// An email import of pasted CSV text.
     async fn paste_import(store: &Store, org: &OrgId, csv: &str) -> ImportId {
         let new = manage::NewImport {
@@ -1751,6 +1822,7 @@ fn main() {
         "worker-memory" => runtime().block_on(store_bench::worker_memory(rows)),
         "hand-on" => runtime().block_on(store_bench::hand_on(rows)),
         "delete" => runtime().block_on(store_bench::delete_pending(rows)),
+        "writes" => runtime().block_on(store_bench::writes(rows)),
         "report" => runtime().block_on(store_bench::error_report(rows)),
         "all" => {
             bench_core(rows);
@@ -1761,7 +1833,7 @@ fn main() {
             runtime().block_on(store_bench::run(100_000, 5_000));
             runtime().block_on(store_bench::signups(200, 200, 20));
         }
-        other => eprintln!("unknown benchmark {other}: core | core-stages | memory | worker-memory | store | hand-on | delete | report | signup | signup-large | paged-prototype | all"),
+        other => eprintln!("unknown benchmark {other}: core | core-stages | memory | worker-memory | store | writes | hand-on | delete | report | signup | signup-large | paged-prototype | all"),
     }
 }
 
