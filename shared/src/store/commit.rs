@@ -6,9 +6,11 @@
 //! that transaction leaves the page to the next run, which counts the rows it finds
 //! already moved (see [`committed_status`]) so that every row is counted exactly once.
 
+use super::counts::COUNT_SHARDS;
 use super::directory::READ_CONCURRENCY;
-use super::imports::{n, s, status_path, COUNT_SHARDS};
+use super::imports::{n, s};
 use super::items::from_item;
+use super::rows::status_path;
 use super::schema::{PENDING_INDEX_PK, PENDING_INDEX_SK};
 use super::write::{Item, TxOutcome};
 use super::{now_rfc3339, service, RowRecord, Store, StoreError, StoreResult};
@@ -297,7 +299,7 @@ impl Store {
         let now = now_rfc3339();
         let mut items = Vec::with_capacity(rows.len() + completions.len());
         for row in rows {
-            let mut item = super::imports::row_item(org, id, &row.record);
+            let mut item = super::rows::row_item(org, id, &row.record);
             if let Some(key) = row.pending_key {
                 item.insert(PENDING_INDEX_PK.into(), s(keys::org_pk(org)));
                 item.insert(PENDING_INDEX_SK.into(), s(keys::match_key_pk(org, key)));

@@ -3,11 +3,14 @@
 
 mod accounts;
 mod commit;
+mod counts;
 mod directory;
 mod imports;
 mod items;
 mod mappings;
 mod objects;
+mod pending;
+mod rows;
 pub mod schema;
 mod write;
 
@@ -15,14 +18,18 @@ pub use accounts::{AccountRecord, JoinCodeRecord, JoinIntent};
 pub use commit::{
     committed_status, now_ms, CommitLease, CommittedRow, LeaseAttempt, NewCompletion,
 };
+pub use counts::COUNT_SHARDS;
 pub use directory::PersonProfile;
 pub use imports::{
-    cursor_after_row, CommitRequest, Condition, ImportOptions, ImportSummary, OutcomeCounts,
-    RowPage, RowRecord, RowTransition, StatusCounts,
+    CommitRequest, Condition, ImportOptions, ImportSummary, OutcomeCounts, StatusCounts,
 };
 pub use items::{CompletionRecord, Stamp, TrainingRecord};
 pub use mappings::RememberedMapping;
 pub use objects::{attachment, ObjectInfo, ObjectWriter, PART_BYTES};
+pub use pending::{
+    APPLY_CONCURRENCY, APPLY_ITEMS_PER_TRANSACTION, DELETE_CONCURRENCY, DELETE_ROWS_PER_TRANSACTION,
+};
+pub use rows::{cursor_after_row, RowPage, RowRecord, RowTransition};
 
 use aws_sdk_dynamodb::Client as DynamoClient;
 use aws_sdk_s3::Client as S3Client;

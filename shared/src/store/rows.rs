@@ -1,0 +1,309 @@
+//! An import's rows: one item per data row under the import's partition (`ROW#<line>`),
+//! written at validation, listed and filtered with cursors, fixed in place while the
+//! import is `validated`. Every write of a whole row goes through [`row_item`], which
+//! keeps the errors index in step with the row's outcome.
+
+use super::imports::{decode_cursor, encode_cursor, n, s};
+use super::items::{from_item, keyed, Stamp};
+use super::schema::{ERRORS_INDEX, ERRORS_INDEX_PK, ERRORS_INDEX_SK};
+use super::write::TxOutcome;
+use super::{now_rfc3339, service, Store, StoreError, StoreResult};
+use crate::domain::{
+    ImportId, ImportStatus, Issue, MatchKey, MatchMethod, OrgId, Outcome, PersonId, RowStatus,
+    TrainingId,
+};
+use crate::keys;
+use aws_sdk_dynamodb::types::TransactWriteItem;
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+
+/// One data row of an import as stored.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct RowRecord {
+    pub import_id: String,
+    /// The row's line in the file (the header is line 1); also its id.
+    pub row: u64,
+    pub cells: Vec<String>,
+    pub outcome: Outcome,
+    pub status: RowStatus,
+    #[serde(default)]
+    pub issues: Vec<Issue>,
+    /// Shown on the row; they do not change its outcome.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<Issue>,
+    pub match_method: MatchMethod,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub match_value: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub person_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub training_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub training_title: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completion_date: Option<String>,
+    /// Why the commit did not import a row it was asked to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit_note: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub imported_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub applied_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deleted_at: Option<String>,
+    /// Who fixed the row in place, imported it (clicked Import), or deleted it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fixed_by: Option<Stamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub imported_by: Option<Stamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deleted_by: Option<Stamp>,
+    /// The account (Cognito `sub`) whose sign-up or sign-in applied the row.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub applied_to_account: Option<String>,
+}
+
+impl RowRecord {
+    pub fn match_key(&self) -> Option<MatchKey> {
+        self.match_value
+            .as_deref()
+            .map(|v| MatchKey::from_stored(self.match_method, v))
+    }
+}
+
+/// A row as an item. Every write of a whole row goes through here, so that a row is in
+/// the errors index exactly while its outcome is `error`.
+pub(super) fn row_item(org: &OrgId, id: &ImportId, row: &RowRecord) -> super::write::Item {
+    let mut item = keyed(keys::import_pk(org, id), keys::row_sk(row.row), row);
+    if row.outcome == Outcome::Error {
+        item.insert(ERRORS_INDEX_PK.into(), s(keys::import_pk(org, id)));
+        item.insert(ERRORS_INDEX_SK.into(), s(keys::row_sk(row.row)));
+    }
+    item
+}
+
+/// Rows a filtered listing reads before it answers with a partial page and a cursor.
+const MAX_EXAMINED_PER_PAGE: usize = 20_000;
+
+pub struct RowPage {
+    pub rows: Vec<RowRecord>,
+    pub next_cursor: Option<String>,
+}
+
+/// What the commit does with one row.
+#[derive(Clone, Debug)]
+pub enum RowTransition {
+    Import {
+        person: PersonId,
+        training: TrainingId,
+        title: String,
+        date: String,
+    },
+    Wait {
+        key: MatchKey,
+        person: Option<PersonId>,
+    },
+    Skip {
+        note: Option<String>,
+    },
+}
+
+pub(super) fn status_path(status: RowStatus) -> &'static str {
+    match status {
+        RowStatus::Imported => "imported",
+        RowStatus::Pending => "pending",
+        RowStatus::Applied => "applied",
+        RowStatus::Deleted => "deleted",
+        RowStatus::NotImported | RowStatus::Validated => "not_imported",
+    }
+}
+
+/// The cursor of [`Store::list_rows`] that goes on after this row (whatever the filter):
+/// for a caller that hands out fewer rows than it read.
+pub fn cursor_after_row(row: u64) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(keys::row_sk(row))
+}
+
+impl Store {
+    pub async fn write_rows(
+        &self,
+        org: &OrgId,
+        id: &ImportId,
+        rows: &[RowRecord],
+    ) -> StoreResult<()> {
+        let items = rows.iter().map(|r| row_item(org, id, r)).collect();
+        self.put_items(items).await
+    }
+
+    pub async fn get_row(
+        &self,
+        org: &OrgId,
+        id: &ImportId,
+        row: u64,
+    ) -> StoreResult<Option<RowRecord>> {
+        let out = self
+            .ddb
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(keys::import_pk(org, id)))
+            .key("sk", s(keys::row_sk(row)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(service("get row"))?;
+        out.item.map(from_item::<RowRecord>).transpose()
+    }
+
+    /// A page of an import's rows in file order, optionally only one outcome or status.
+    pub async fn list_rows(
+        &self,
+        org: &OrgId,
+        id: &ImportId,
+        outcome: Option<Outcome>,
+        status: Option<RowStatus>,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> StoreResult<RowPage> {
+        let mut rows = Vec::new();
+        let mut examined = 0usize;
+        // Error rows alone come from their sparse index: it holds nothing else, so a
+        // page of them costs the same in an import of a million rows as in one of ten.
+        let by_errors = outcome == Some(Outcome::Error) && status.is_none();
+        let pk = keys::import_pk(org, id);
+        let mut start = match cursor {
+            Some(c) => {
+                let sk = decode_cursor(c)?;
+                let mut key = HashMap::from([
+                    ("pk".to_string(), s(pk.clone())),
+                    ("sk".to_string(), s(sk.clone())),
+                ]);
+                if by_errors {
+                    key.insert(ERRORS_INDEX_PK.to_string(), s(pk.clone()));
+                    key.insert(ERRORS_INDEX_SK.to_string(), s(sk));
+                }
+                Some(key)
+            }
+            None => None,
+        };
+        loop {
+            let q = self.ddb.query().table_name(&self.table);
+            let mut q = if by_errors {
+                q.index_name(ERRORS_INDEX)
+                    .key_condition_expression("#ei = :pk")
+                    .expression_attribute_names("#ei", ERRORS_INDEX_PK)
+                    .expression_attribute_values(":pk", s(pk.clone()))
+            } else {
+                q.key_condition_expression("pk = :pk AND begins_with(sk, :row)")
+                    .expression_attribute_values(":pk", s(pk.clone()))
+                    .expression_attribute_values(":row", s("ROW#"))
+            }
+            .limit((limit - rows.len()).max(1) as i32)
+            .set_exclusive_start_key(start.take());
+            let mut filters = vec![];
+            if let Some(o) = outcome {
+                filters.push("outcome = :o");
+                q = q.expression_attribute_values(":o", s(o.as_str()));
+            }
+            if let Some(st) = status {
+                filters.push("#st = :st");
+                q = q
+                    .expression_attribute_names("#st", "status")
+                    .expression_attribute_values(":st", s(st.as_str()));
+            }
+            if !filters.is_empty() {
+                q = q.filter_expression(filters.join(" AND "));
+            }
+            let page = q.send().await.map_err(service("list rows"))?;
+            examined += page.scanned_count.max(0) as usize;
+            for item in page.items.unwrap_or_default() {
+                rows.push(from_item::<RowRecord>(item)?);
+            }
+            match page.last_evaluated_key {
+                Some(k) if !k.is_empty() => {
+                    // A rare filter over a large import must not run past the API's time
+                    // limit: answer with what was found so far and a cursor to go on.
+                    if rows.len() >= limit || examined >= MAX_EXAMINED_PER_PAGE {
+                        return Ok(RowPage {
+                            rows,
+                            next_cursor: encode_cursor(&k),
+                        });
+                    }
+                    start = Some(k);
+                }
+                _ => {
+                    return Ok(RowPage {
+                        rows,
+                        next_cursor: None,
+                    })
+                }
+            }
+        }
+    }
+
+    /// Replaces a row still `validated` after a fix, moving the summary's outcome and
+    /// issue counts in the same transaction. ConditionFailed when the row changed
+    /// meanwhile or the import is no longer `validated`.
+    pub async fn replace_validated_row(
+        &self,
+        org: &OrgId,
+        id: &ImportId,
+        old: &RowRecord,
+        new: &RowRecord,
+    ) -> StoreResult<()> {
+        let put = aws_sdk_dynamodb::types::Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(row_item(org, id, new)))
+            .condition_expression("#st = :validated AND outcome = :old")
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_values(":validated", s(RowStatus::Validated.as_str()))
+            .expression_attribute_values(":old", s(old.outcome.as_str()))
+            .build()
+            .expect("item and expression set");
+        let mut deltas: BTreeMap<String, i64> = BTreeMap::new();
+        for i in old.issues.iter().chain(&old.warnings) {
+            *deltas.entry(i.code.as_str().to_string()).or_default() -= 1;
+        }
+        for i in new.issues.iter().chain(&new.warnings) {
+            *deltas.entry(i.code.as_str().to_string()).or_default() += 1;
+        }
+        deltas.retain(|_, d| *d != 0);
+        let mut sets = vec!["updated_at = :now".to_string()];
+        let mut b = self
+            .summary_update(org, id)
+            .condition_expression("#status = :validated")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":validated", s(ImportStatus::Validated.as_str()))
+            .expression_attribute_values(":now", s(now_rfc3339()));
+        if old.outcome != new.outcome {
+            sets.push("outcomes.#o_old = outcomes.#o_old - :one, outcomes.#o_new = outcomes.#o_new + :one".into());
+            b = b
+                .expression_attribute_names("#o_old", old.outcome.as_str())
+                .expression_attribute_names("#o_new", new.outcome.as_str())
+                .expression_attribute_values(":one", n(1));
+        }
+        if !deltas.is_empty() {
+            b = b.expression_attribute_values(":zero", n(0));
+        }
+        for (i, (code, delta)) in deltas.iter().enumerate() {
+            sets.push(format!(
+                "issues.#i{i} = if_not_exists(issues.#i{i}, :zero) + :i{i}"
+            ));
+            b = b
+                .expression_attribute_names(format!("#i{i}"), code)
+                .expression_attribute_values(format!(":i{i}"), n(*delta));
+        }
+        let update = b
+            .update_expression(format!("SET {}", sets.join(", ")))
+            .build()
+            .expect("key and expression set");
+        let items = vec![
+            TransactWriteItem::builder().put(put).build(),
+            TransactWriteItem::builder().update(update).build(),
+        ];
+        match self.transact(items).await? {
+            TxOutcome::Committed => Ok(()),
+            TxOutcome::ConditionFailed(_) => Err(StoreError::ConditionFailed),
+        }
+    }
+}
