@@ -1171,6 +1171,19 @@ async fn a_file_with_unknown_headers_is_mapped_validated_again_and_its_mapping_r
     assert_eq!(validated["encoding"], "UTF-8");
     assert_eq!(validated["delimiter"], ";");
     assert_eq!(w.summary(&first).await["status"], "failed");
+    // Another organisation can neither look at the file nor validate it again.
+    let other = admin_claims(&OrgId::parse("someone-else").unwrap());
+    for (method, path, body) in [
+        ("GET", format!("/imports/{first}/preview"), None),
+        (
+            "POST",
+            "/imports".to_string(),
+            Some(json!({"method": "email", "from_import": first, "columns": mapping})),
+        ),
+    ] {
+        let (status, body) = call_api(&w.api, method, &path, body, Some(other.clone())).await;
+        assert_eq!(status, 404, "{method} {path}: {body}");
+    }
 
     // The next file with the same headers, in another order and case, is offered it.
     let later = w

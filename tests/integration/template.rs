@@ -301,14 +301,8 @@ impl aws_sdk_dynamodb::config::Intercept for ActionRecorder {
         _components: &aws_sdk_dynamodb::config::RuntimeComponents,
         _cfg: &mut aws_sdk_dynamodb::config::ConfigBag,
     ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
-        let request = context.request();
-        let target = request
-            .headers()
-            .get("x-amz-target")
-            .and_then(|t| t.rsplit('.').next())
-            .unwrap_or("?")
-            .to_string();
-        let actions = actions_of(&target, request.body().bytes().unwrap_or_default());
+        let (target, body) = suite::operation_of(context.request());
+        let actions = actions_of(&target, body);
         self.0
             .lock()
             .unwrap()
@@ -322,16 +316,7 @@ async fn recording(
     store: &training_imports::store::Store,
 ) -> (training_imports::store::Store, ActionRecorder) {
     let recorder = ActionRecorder::default();
-    let conf = aws_sdk_dynamodb::config::Builder::from(
-        &suite::sdk_config(&suite::dynamodb_endpoint()).await,
-    )
-    .interceptor(recorder.clone())
-    .build();
-    let ddb = aws_sdk_dynamodb::Client::from_conf(conf);
-    (
-        training_imports::store::Store::new(ddb, store.s3().clone(), store.table(), store.bucket()),
-        recorder,
-    )
+    (suite::intercepted(store, recorder.clone()).await, recorder)
 }
 
 /// The DynamoDB actions a function's part of the template allows.

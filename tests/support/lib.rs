@@ -402,3 +402,27 @@ pub async fn sign_up(
     );
     handled
 }
+
+/// The same table and bucket as `store`, through a DynamoDB client with `interceptor`
+/// (one that records what the client asks for).
+pub async fn intercepted(
+    store: &Store,
+    interceptor: impl aws_sdk_dynamodb::config::Intercept + 'static,
+) -> Store {
+    let conf = aws_sdk_dynamodb::config::Builder::from(&sdk_config(&dynamodb_endpoint()).await)
+        .interceptor(interceptor)
+        .build();
+    let ddb = aws_sdk_dynamodb::Client::from_conf(conf);
+    Store::new(ddb, store.s3().clone(), store.table(), store.bucket())
+}
+
+/// A DynamoDB request's operation (`PutItem`, `TransactWriteItems`...) and its JSON body.
+pub fn operation_of(request: &aws_smithy_runtime_api::http::Request) -> (String, &[u8]) {
+    let target = request
+        .headers()
+        .get("x-amz-target")
+        .and_then(|t| t.rsplit('.').next())
+        .unwrap_or("?")
+        .to_string();
+    (target, request.body().bytes().unwrap_or_default())
+}

@@ -264,15 +264,8 @@ impl aws_sdk_dynamodb::config::Intercept for WriteCounter {
         _components: &aws_sdk_dynamodb::config::RuntimeComponents,
         _cfg: &mut aws_sdk_dynamodb::config::ConfigBag,
     ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
-        let request = context.request();
-        let target = request
-            .headers()
-            .get("x-amz-target")
-            .and_then(|t| t.rsplit('.').next())
-            .unwrap_or("?")
-            .to_string();
-        let body: Value =
-            serde_json::from_slice(request.body().bytes().unwrap_or_default()).unwrap_or_default();
+        let (target, body) = crate::operation_of(context.request());
+        let body: Value = serde_json::from_slice(body).unwrap_or_default();
         self.record(&target, &body);
         Ok(())
     }
@@ -283,14 +276,5 @@ pub async fn counting(
     store: &training_imports::store::Store,
 ) -> (training_imports::store::Store, WriteCounter) {
     let counter = WriteCounter::default();
-    let conf = aws_sdk_dynamodb::config::Builder::from(
-        &crate::sdk_config(&crate::dynamodb_endpoint()).await,
-    )
-    .interceptor(counter.clone())
-    .build();
-    let ddb = aws_sdk_dynamodb::Client::from_conf(conf);
-    (
-        training_imports::store::Store::new(ddb, store.s3().clone(), store.table(), store.bucket()),
-        counter,
-    )
+    (crate::intercepted(store, counter.clone()).await, counter)
 }
