@@ -517,7 +517,6 @@ pub fn delimiter_name(delimiter: u8) -> &'static str {
     match delimiter {
         b'\t' => "tab",
         b';' => ";",
-        b'|' => "|",
         _ => ",",
     }
 }
