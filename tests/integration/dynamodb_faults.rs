@@ -57,6 +57,7 @@ fn rows(n: u64) -> Vec<RowRecord> {
             imported_by: None,
             deleted_by: None,
             applied_to_account: None,
+            partition: None,
         })
         .collect()
 }
@@ -100,7 +101,12 @@ async fn unprocessed_items_are_resent_until_written() {
         .then_output(|| BatchWriteItemOutput::builder().build());
     let (org, id) = ids();
     store(ddb(&[&partial, &rest]))
-        .write_rows(&org, &id, &rows(10))
+        .write_rows(
+            &org,
+            &id,
+            training_imports::store::RowLayout::Blocks { last_line: 0 },
+            &rows(10),
+        )
         .await
         .unwrap();
     assert_eq!(
@@ -119,7 +125,12 @@ async fn unprocessed_items_that_never_clear_are_an_error_not_a_silent_loss() {
         .build();
     let (org, id) = ids();
     let err = store(ddb(&[&stuck]))
-        .write_rows(&org, &id, &rows(1))
+        .write_rows(
+            &org,
+            &id,
+            training_imports::store::RowLayout::Blocks { last_line: 0 },
+            &rows(1),
+        )
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::Service(_)), "{err:?}");
@@ -155,7 +166,12 @@ async fn throttled_batch_writes_are_retried_by_the_sdk() {
         .build();
     let (org, id) = ids();
     store(ddb(&[&throttled]))
-        .write_rows(&org, &id, &rows(5))
+        .write_rows(
+            &org,
+            &id,
+            training_imports::store::RowLayout::Blocks { last_line: 0 },
+            &rows(5),
+        )
         .await
         .unwrap();
     assert_eq!(throttled.num_calls(), 3);
@@ -184,6 +200,7 @@ async fn transaction_conflicts_are_retried_with_backoff() {
         .delete_pending_row(
             &org,
             &id,
+            training_imports::store::RowLayout::Blocks { last_line: 0 },
             2,
             &training_imports::store::Stamp::now("admin", None),
         )
@@ -204,6 +221,7 @@ async fn a_conflict_that_never_clears_is_an_error() {
         .delete_pending_row(
             &org,
             &id,
+            training_imports::store::RowLayout::Blocks { last_line: 0 },
             2,
             &training_imports::store::Stamp::now("admin", None),
         )
@@ -222,6 +240,7 @@ async fn a_failed_condition_is_not_retried_and_is_reported_as_such() {
         .delete_pending_row(
             &org,
             &id,
+            training_imports::store::RowLayout::Blocks { last_line: 0 },
             2,
             &training_imports::store::Stamp::now("admin", None),
         )
@@ -376,22 +395,37 @@ async fn the_organisations_pending_rows_are_read_page_by_page_and_given_up_past_
         "pk".to_string(),
         AttributeValue::S("ORG#acme#IMPORT#x".into()),
     )]);
-    // Only the organisation's rows under the method, at most budget + 1 a request.
-    let asks_for = |budget: i32| {
+    // Only the organisation's rows under the method, at most budget + 1 a request: its
+    // 64 shards first (empty here), then the partition rows committed before the index
+    // was sharded are in.
+    let asks_for = |budget: i32, partition: fn(&str) -> bool| {
         move |r: &aws_sdk_dynamodb::operation::query::QueryInput| {
             r.index_name() == Some("PendingByOrg")
                 && r.key_condition_expression() == Some("#o = :o AND begins_with(#k, :k)")
                 && r.expression_attribute_values().is_some_and(|v| {
-                    v[":o"].as_s().is_ok_and(|o| o == "ORG#acme")
+                    v[":o"].as_s().is_ok_and(|o| partition(o))
                         && v[":k"].as_s().is_ok_and(|k| k == "ORG#acme#KEY#email#")
                 })
                 && r.limit().is_some_and(|l| l <= budget + 1)
         }
     };
+    let legacy: fn(&str) -> bool = |o| o == "ORG#acme";
+    let shard: fn(&str) -> bool = |o| {
+        o.strip_prefix("ORG#acme#PENDING#")
+            .is_some_and(|n| n.len() == 2 && n.parse::<u64>().is_ok_and(|n| n < 64))
+    };
     let pages = |budget: i32| {
+        let shards = mock!(Client::query)
+            .match_requests(move |r| asks_for(budget, shard)(r))
+            .sequence()
+            .output(|| QueryOutput::builder().build())
+            .times(64)
+            .build();
         let lk = last_key.clone();
         let first = mock!(Client::query)
-            .match_requests(move |r| asks_for(budget)(r) && r.exclusive_start_key().is_none())
+            .match_requests(move |r| {
+                asks_for(budget, legacy)(r) && r.exclusive_start_key().is_none()
+            })
             .then_output(move || {
                 QueryOutput::builder()
                     .items(item("a@example.com"))
@@ -401,13 +435,15 @@ async fn the_organisations_pending_rows_are_read_page_by_page_and_given_up_past_
             });
         let lk = last_key.clone();
         let second = mock!(Client::query)
-            .match_requests(move |r| asks_for(budget)(r) && r.exclusive_start_key() == Some(&lk))
+            .match_requests(move |r| {
+                asks_for(budget, legacy)(r) && r.exclusive_start_key() == Some(&lk)
+            })
             .then_output(move || QueryOutput::builder().items(item("c@example.com")).build());
-        (first, second)
+        (shards, first, second)
     };
 
-    let (first, second) = pages(5);
-    let read = store(ddb(&[&first, &second]))
+    let (shards, first, second) = pages(5);
+    let read = store(ddb(&[&shards, &first, &second]))
         .pending_of_org(&org, MatchMethod::Email, 5)
         .await
         .unwrap();
@@ -424,12 +460,15 @@ async fn the_organisations_pending_rows_are_read_page_by_page_and_given_up_past_
             "c@example.com forklift 2024-01-01"
         ]
     );
-    assert_eq!((first.num_calls(), second.num_calls()), (1, 1));
+    assert_eq!(
+        (shards.num_calls(), first.num_calls(), second.num_calls()),
+        (64, 1, 1)
+    );
 
     // Over the budget: the caller is told to ask key by key.
-    let (first, second) = pages(2);
+    let (shards, first, second) = pages(2);
     assert_eq!(
-        store(ddb(&[&first, &second]))
+        store(ddb(&[&shards, &first, &second]))
             .pending_of_org(&org, MatchMethod::Email, 2)
             .await
             .unwrap(),

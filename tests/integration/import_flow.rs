@@ -901,7 +901,8 @@ async fn a_large_imports_error_report_is_written_by_the_worker_and_kept_until_th
     );
 }
 
-/// The rows in the errors index of an import, read from the index itself.
+/// The rows in the errors index of an import, read from the index itself (the first
+/// partition of rows, which holds every row of these small files).
 async fn in_errors_index(w: &World, id: &str) -> Vec<String> {
     use training_imports::store::schema::{ERRORS_INDEX, ERRORS_INDEX_PK, ERRORS_INDEX_SK};
     let import = training_imports::domain::ImportId::parse(id).unwrap();
@@ -916,7 +917,7 @@ async fn in_errors_index(w: &World, id: &str) -> Vec<String> {
         .expression_attribute_names("#p", ERRORS_INDEX_PK)
         .expression_attribute_values(
             ":p",
-            aws_sdk_dynamodb::types::AttributeValue::S(keys::import_pk(w.org(), &import)),
+            aws_sdk_dynamodb::types::AttributeValue::S(keys::row_block_pk(w.org(), &import, 0)),
         )
         .send()
         .await

@@ -1394,6 +1394,7 @@ async fn all_pending_rows_are_deleted_in_batches_leaving_out_a_row_applied_meanw
             .delete_pending_rows(
                 org,
                 &id,
+                training_imports::store::RowLayout::Blocks { last_line: 0 },
                 &first,
                 &training_imports::store::Stamp::now("admin-sub", None)
             )
@@ -1671,4 +1672,106 @@ async fn a_sign_in_returns_by_its_deadline_whatever_dynamodb_does() {
         started.elapsed()
     );
     assert!(on_signup::SIGN_IN_DEADLINE < std::time::Duration::from_secs(5));
+}
+
+// ---- imports stored before rows were spread over partitions ----------------------------
+
+/// Makes a new import look like one created before rows were spread over partitions: its
+/// summary had no `row_partitions`, so its rows are written under the import's own
+/// partition.
+async fn as_stored_before_rows_were_spread(store: &Store, org: &OrgId, id: &ImportId) {
+    use aws_sdk_dynamodb::types::AttributeValue::S;
+    store
+        .dynamodb()
+        .update_item()
+        .table_name(store.table())
+        .key("pk", S(keys::import_pk(org, id)))
+        .key("sk", S(keys::SUMMARY_SK.into()))
+        .update_expression("REMOVE row_partitions")
+        .send()
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn imports_stored_before_rows_were_spread_are_still_listed_committed_applied_and_deleted() {
+    use aws_sdk_dynamodb::types::AttributeValue::S;
+    use training_imports::store::schema::PENDING_INDEX_PK;
+    let env = test_env("legacy-layout").await;
+    let (store, org) = (&env.store, &env.org);
+    setup_org(store, org).await;
+    let emails: Vec<String> = (0..3).map(|i| format!("old{i}@example.com")).collect();
+    let (id, key) = create(store, org, &csv_for(&emails)).await;
+    as_stored_before_rows_were_spread(store, org, &id).await;
+    deliver(store, &key).await;
+    let row_item = |line: u64| {
+        store
+            .dynamodb()
+            .get_item()
+            .table_name(store.table())
+            .key("pk", S(keys::import_pk(org, &id)))
+            .key("sk", S(keys::row_sk(line)))
+            .send()
+    };
+    assert!(
+        row_item(2).await.unwrap().item.is_some(),
+        "the rows are under the import's own partition"
+    );
+    call(
+        store,
+        org,
+        "POST",
+        &format!("/imports/{id}/commit"),
+        Some(json!({})),
+    )
+    .await;
+    deliver(store, &keys::s3::commit_key(org, &id)).await;
+    // The commit of that release put every pending row in the organisation's one
+    // partition of the pending index.
+    for line in 2..5 {
+        store
+            .dynamodb()
+            .update_item()
+            .table_name(store.table())
+            .key("pk", S(keys::import_pk(org, &id)))
+            .key("sk", S(keys::row_sk(line)))
+            .update_expression("SET #o = :org")
+            .condition_expression("attribute_exists(#o)")
+            .expression_attribute_names("#o", PENDING_INDEX_PK)
+            .expression_attribute_values(":org", S(keys::org_pk(org)))
+            .send()
+            .await
+            .unwrap();
+    }
+    let s = assert_counts_match_rows(store, org, &id).await;
+    assert_eq!(s["statuses"]["pending"], 3, "{s}");
+
+    // A later file with one of those rows finds it pending already.
+    let (again, again_key) = create(store, org, &csv_for(&emails[..1])).await;
+    deliver(store, &again_key).await;
+    let s = summary(store, org, &again).await;
+    assert_eq!(s["issues"]["ALREADY_PENDING"], 1, "{s}");
+
+    // A delete and a sign-up reach them.
+    let (status, body) = call(store, org, "DELETE", &format!("/imports/{id}/rows/3"), None).await;
+    assert_eq!(
+        (status, &body["row"]["status"]),
+        (200, &json!("deleted")),
+        "{body}"
+    );
+    match signup(store, org, "sub-old0", &emails[0]).await {
+        on_signup::Handled::Applied(report) => assert_eq!(report.applied, 1, "{report:?}"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(completions(store, org, "sub-old0").await, 1);
+    let s = assert_counts_match_rows(store, org, &id).await;
+    assert_eq!(
+        (
+            &s["statuses"]["applied"],
+            &s["statuses"]["deleted"],
+            &s["statuses"]["pending"]
+        ),
+        (&json!(1), &json!(1), &json!(1)),
+        "{s}"
+    );
 }

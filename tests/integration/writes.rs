@@ -2,10 +2,11 @@
 //! store really sends: items per partition, transactional items, and index writes where
 //! a row gains, keeps or loses an index key.
 
+use std::collections::HashMap;
 use suite::*;
-use training_imports::domain::{ImportId, MatchMethod, Outcome, RowStatus};
+use training_imports::domain::{Email, ImportId, MatchKey, MatchMethod, Outcome, RowStatus};
 use training_imports::keys;
-use training_imports::store::RowRecord;
+use training_imports::store::{RowLayout, RowRecord};
 
 fn row(line: u64, status: RowStatus, outcome: Outcome) -> RowRecord {
     RowRecord {
@@ -34,6 +35,7 @@ fn row(line: u64, status: RowStatus, outcome: Outcome) -> RowRecord {
         imported_by: None,
         deleted_by: None,
         applied_to_account: None,
+        partition: None,
     }
 }
 
@@ -51,7 +53,10 @@ async fn the_write_counter_counts_items_partitions_transactions_and_index_writes
             _ => row(line, RowStatus::Validated, Outcome::Ready),
         })
         .collect();
-    store.write_rows(&env.org, &id, &rows).await.unwrap();
+    store
+        .write_rows(&env.org, &id, RowLayout::Single, &rows)
+        .await
+        .unwrap();
     let w = counter.take();
     let partition = keys::import_pk(&env.org, &id);
     assert_eq!(w.requests, 2);
@@ -63,8 +68,9 @@ async fn the_write_counter_counts_items_partitions_transactions_and_index_writes
     assert!(!indexes.contains_key("PendingByOrg"), "{indexes:?}");
 
     // A real import of three people nobody has signed up as: the commit puts each row in
-    // the pending index (the organisation's one partition), and records its page in one
-    // transaction of two items (the summary and a count shard).
+    // the pending index (in the shard of its match key, never the organisation's own
+    // partition), and records its page in one transaction of two items (the summary and
+    // a count shard).
     store
         .put_training(
             &env.org,
@@ -105,32 +111,100 @@ async fn the_write_counter_counts_items_partitions_transactions_and_index_writes
     counter.take();
     commit::run_commit(&store, &env.org, &three).await.unwrap();
     let w = counter.take();
-    assert_eq!(
-        w.by_index_partition[&("PendingByOrg".to_string(), keys::org_pk(&env.org))],
-        3
-    );
+    let shard_of = |email: &str| {
+        keys::pending_shard_pk(&env.org, &MatchKey::email(&Email::parse(email).unwrap()))
+    };
+    let mut expected: HashMap<String, u64> = HashMap::new();
+    for email in ["a@example.com", "b@example.com", "c@example.com"] {
+        *expected.entry(shard_of(email)).or_default() += 1;
+    }
+    let pending_writes: HashMap<String, u64> = w
+        .by_index_partition
+        .iter()
+        .filter(|((index, _), _)| index == "PendingByOrg")
+        .map(|((_, pk), n)| (pk.clone(), *n))
+        .collect();
+    assert_eq!(pending_writes, expected);
     assert_eq!(w.transactional, 2);
 
     // Deleting two of them: one transaction of the two rows and a count shard; each row
     // leaves the pending index (a write to its partition).
     store
-        .delete_pending_rows(&env.org, &three, &[2, 3], &stamp)
+        .delete_pending_rows(
+            &env.org,
+            &three,
+            RowLayout::Blocks { last_line: 4 },
+            &[2, 3],
+            &stamp,
+        )
         .await
         .unwrap();
     let w = counter.take();
     assert_eq!(w.requests, 1);
     assert_eq!(w.transactional, 3);
     assert_eq!(w.items(), 3);
-    assert_eq!(
-        w.by_index_partition[&("PendingByOrg".to_string(), keys::org_pk(&env.org))],
-        2
-    );
-    let pk = keys::import_pk(&env.org, &three);
+    let index_writes: u64 = w
+        .by_index_partition
+        .iter()
+        .filter(|((index, _), _)| index == "PendingByOrg")
+        .map(|(_, n)| n)
+        .sum();
+    assert_eq!(index_writes, 2);
+    // The rows of a small file are all in its first partition of rows.
+    let pk = keys::row_block_pk(&env.org, &three, 0);
     let in_index = |line: u64| counter.index_partition("PendingByOrg", &pk, &keys::row_sk(line));
     assert_eq!(
         (in_index(2), in_index(3)),
         (None, None),
         "deleted rows leave the index"
     );
-    assert_eq!(in_index(4), Some(keys::org_pk(&env.org)));
+    assert_eq!(in_index(4), Some(shard_of("c@example.com")));
+}
+
+/// Rows to import in [`no_partition_takes_more_than_a_thousand_writes_in_either_phase`]:
+/// enough to span three partitions of rows, and more pending rows than one partition
+/// of the pending index could take before it was sharded.
+const SPREAD_ROWS: usize = 2_500;
+
+#[tokio::test]
+async fn no_partition_takes_more_than_a_thousand_writes_in_either_phase() {
+    // On AWS a partition takes about 1,000 writes a second. An import's rows are spread
+    // over partitions of 1,000 lines and the pending index over 64 shards by match key,
+    // so neither phase of an import sends more than 1,000 writes to one partition key
+    // of the table or of an index (the writes bench shows the same at 100,000 rows).
+    let env = test_env("no-hot-key").await;
+    let measured = workload::import_and_commit(&env.store, &env.org, SPREAD_ROWS).await;
+    let s = &measured.summary;
+    assert!(s.statuses.imported >= 1_200, "{:?}", s.statuses);
+    assert!(s.statuses.pending >= 1_200, "{:?}", s.statuses);
+    assert_eq!(s.outcomes.error, 25);
+    for (phase, w) in [
+        ("validate", &measured.validation),
+        ("commit", &measured.commit),
+    ] {
+        let (pk, n) = w.busiest();
+        assert!(n <= 1_000, "{phase}: {n} writes to table partition {pk}");
+        for (index, (pk, n)) in w.busiest_index_partitions() {
+            assert!(n <= 1_000, "{phase}: {n} writes to {index} partition {pk}");
+        }
+    }
+    // Every row was written once at validation and once at commit, each to the
+    // partition of its line.
+    let row_partitions: Vec<(&String, &u64)> = measured
+        .validation
+        .by_partition
+        .iter()
+        .filter(|(pk, _)| pk.contains("#ROWS#"))
+        .collect();
+    assert_eq!(row_partitions.len(), 3, "{row_partitions:?}");
+    let pending_shards = measured
+        .commit
+        .by_index_partition
+        .keys()
+        .filter(|(index, _)| index == "PendingByOrg")
+        .count();
+    assert!(
+        pending_shards > 32,
+        "{pending_shards} pending-index partitions"
+    );
 }

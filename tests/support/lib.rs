@@ -5,6 +5,7 @@
 //! A test fails, never skips, when a service is not running.
 
 pub mod cognito;
+pub mod workload;
 pub mod writes;
 
 use aws_credential_types::Credentials;

@@ -8,66 +8,9 @@
 //!   and the per-row baseline (one GetItem per lookup, one PutItem per row).
 
 use std::time::Instant;
+use suite::workload::{admin as bench_admin, key_of, make_csv, person_cell, write_csv, TRAININGS};
 use training_imports::csv_input::CsvRows;
 use training_imports::domain::*;
-
-const TRAININGS: usize = 500;
-
-fn person_cell(method: MatchMethod, i: usize) -> String {
-    match method {
-        MatchMethod::Email => format!("person{i}@example.com"),
-        MatchMethod::Hris => format!("E{i:06}"),
-        MatchMethod::Name => format!("First{i} Last{i}"),
-        MatchMethod::Phone => format!("+44 7911 {:06}", 100_000 + i),
-    }
-}
-
-fn header(method: MatchMethod) -> &'static str {
-    match method {
-        MatchMethod::Email => "email,training,completion_date\n",
-        MatchMethod::Hris => "employee_id,training,completion_date\n",
-        MatchMethod::Name => "full_name,training,completion_date\n",
-        MatchMethod::Phone => "phone,training,completion_date\n",
-    }
-}
-
-/// A file of `rows` rows where each of `rows / 5` people appears about five times.
-pub fn make_csv(method: MatchMethod, rows: usize) -> Vec<u8> {
-    let mut out = Vec::with_capacity(rows * 48);
-    write_csv(method, rows, &mut out).expect("writing to memory");
-    out
-}
-
-/// Writes such a file row by row (never held whole).
-fn write_csv(
-    method: MatchMethod,
-    rows: usize,
-    out: &mut impl std::io::Write,
-) -> std::io::Result<()> {
-    let people = (rows / 5).max(1);
-    out.write_all(header(method).as_bytes())?;
-    for r in 0..rows {
-        let p = (r * 7919) % people;
-        let t = (r * 31) % TRAININGS;
-        writeln!(
-            out,
-            "{},Training {t},2024-{:02}-{:02}",
-            person_cell(method, p),
-            1 + r % 12,
-            1 + r % 28
-        )?;
-    }
-    Ok(())
-}
-
-fn key_of(method: MatchMethod, cell: &str) -> MatchKey {
-    match method {
-        MatchMethod::Email => MatchKey::email(&Email::parse(cell).unwrap()),
-        MatchMethod::Hris => MatchKey::employee_id(cell).unwrap(),
-        MatchMethod::Name => MatchKey::name(&PersonName::parse(cell).unwrap()),
-        MatchMethod::Phone => MatchKey::phone(&PhoneNumber::parse(cell, None).unwrap()),
-    }
-}
 
 fn directory(method: MatchMethod, people: usize) -> DirectorySnapshot {
     let mut d = DirectorySnapshot::default();
@@ -355,21 +298,11 @@ mod store_bench {
             imported_by: None,
             deleted_by: None,
             applied_to_account: None,
+            partition: None,
         }
     }
 
-    async fn seed_trainings(store: &Store, org: &OrgId) {
-        for t in 0..TRAININGS {
-            let rec = TrainingRecord {
-                training_id: format!("t{t}"),
-                title: format!("Training {t}"),
-                published: true,
-                created_at: "2026-01-01T00:00:00Z".into(),
-                changed_by: None,
-            };
-            store.put_training(org, &rec).await.unwrap();
-        }
-    }
+    use suite::workload::{paste_import, seed, seed_trainings};
 
     /// Exactly what validating and committing an import writes to DynamoDB, counted item
     /// by item off the requests (`suite::writes`): items per data row, transactional
@@ -380,30 +313,9 @@ mod store_bench {
         let suffix = &uuid::Uuid::new_v4().simple().to_string()[..8];
         let store = suite::store_for(&format!("bench-{suffix}"), "training-imports-bench").await;
         let org = OrgId::parse(&format!("bench-{suffix}")).unwrap();
-        seed(&store, &org, rows / 5).await;
-        let mut csv = String::from_utf8(make_csv(MatchMethod::Email, rows)).unwrap();
-        let errors = rows / 100;
-        for i in 0..errors {
-            csv.push_str(&format!(
-                "not-an-email-{i},Training {},2024-01-01\n",
-                i % TRAININGS
-            ));
-        }
-        let data_rows = (rows + errors) as f64;
-        let id = paste_import(&store, &org, &csv).await;
-        let (counting, counter) = suite::writes::counting(&store).await;
-        let today = chrono::NaiveDate::from_ymd_opt(2026, 11, 25).unwrap();
-        counter.take();
-        validate::validate_import(&counting, &org, &id, today)
-            .await
-            .unwrap();
-        let validation = counter.take();
-        manage::request_commit(&counting, &org, &id, true, &bench_admin())
-            .await
-            .unwrap();
-        commit::run_commit(&counting, &org, &id).await.unwrap();
-        let commit = counter.take();
-        let s = store.get_import(&org, &id).await.unwrap().unwrap();
+        let measured = suite::workload::import_and_commit(&store, &org, rows).await;
+        let (s, id) = (&measured.summary, &measured.import);
+        let data_rows = measured.data_rows as f64;
         let short = |k: &str| {
             k.replace(org.as_str(), "<org>")
                 .replace(id.as_str(), "<import>")
@@ -418,7 +330,10 @@ mod store_bench {
         );
         println!("| phase | write requests | items written | items per data row | transactional items | busiest table partition | index writes | busiest index partition |");
         println!("| --- | ---: | ---: | ---: | ---: | --- | ---: | --- |");
-        for (phase, w) in [("validate", &validation), ("commit", &commit)] {
+        for (phase, w) in [
+            ("validate", &measured.validation),
+            ("commit", &measured.commit),
+        ] {
             let (pk, n) = w.busiest();
             let index_writes: u64 = w.by_index_partition.values().sum();
             let indexes: Vec<String> = w
@@ -440,49 +355,6 @@ mod store_bench {
             "\nImported {} rows and left {} pending; the targets of the data model (docs/performance.md): validation at most 0.01 items per data row, the commit at most one item per imported row plus one per pending group plus 0.01 per row, and no partition of the table or an index taking more than 1,000 writes in either phase.",
             s.statuses.imported, s.statuses.pending
         );
-    }
-
-    /// An email import of pasted CSV text.
-    async fn paste_import(store: &Store, org: &OrgId, csv: &str) -> ImportId {
-        let new = manage::NewImport {
-            method: MatchMethod::Email,
-            file_name: "bench.csv".into(),
-            options: Default::default(),
-            csv_text: Some(csv.to_string()),
-            size: None,
-            by: None,
-            from_import: None,
-        };
-        ImportId::parse(
-            &manage::create_import(store, org, new)
-                .await
-                .unwrap()
-                .summary
-                .import_id,
-        )
-        .unwrap()
-    }
-
-    async fn seed(store: &Store, org: &OrgId, people: usize) {
-        seed_trainings(store, org).await;
-        use futures::stream::{self, StreamExt};
-        stream::iter(0..people)
-            .for_each_concurrent(8, |i| async move {
-                let email = person_cell(MatchMethod::Email, i);
-                let signed_up = i % 2 == 0;
-                let profile = PersonProfile {
-                    person_id: format!("p{i}"),
-                    email: Some(email.clone()),
-                    signed_up,
-                    created_at: "2026-01-01T00:00:00Z".into(),
-                    ..Default::default()
-                };
-                store
-                    .put_person(org, &profile, &[key_of(MatchMethod::Email, &email)])
-                    .await
-                    .unwrap();
-            })
-            .await;
     }
 
     /// The items a commit of the bench's file writes (every row moved: the rows of people
@@ -535,6 +407,7 @@ mod store_bench {
             .put_committed(
                 org,
                 &ImportId::parse("floor-commit-items").unwrap(),
+                training_imports::store::RowLayout::Blocks { last_line: 0 },
                 &moved,
                 &refs,
             )
@@ -558,7 +431,12 @@ mod store_bench {
                 let items: Vec<RowRecord> = (0..rows as u64).map(row).collect();
                 let t = Instant::now();
                 store
-                    .write_rows(&org, &ImportId::parse(name).unwrap(), &items)
+                    .write_rows(
+                        &org,
+                        &ImportId::parse(name).unwrap(),
+                        training_imports::store::RowLayout::Blocks { last_line: 0 },
+                        &items,
+                    )
                     .await
                     .unwrap();
                 t.elapsed().as_secs_f64()
@@ -821,7 +699,12 @@ mod store_bench {
         let items: Vec<RowRecord> = (0..pending as u64).map(row).collect();
         let t = Instant::now();
         store
-            .write_rows(&org, &ImportId::parse("floor-delete").unwrap(), &items)
+            .write_rows(
+                &org,
+                &ImportId::parse("floor-delete").unwrap(),
+                training_imports::store::RowLayout::Blocks { last_line: 0 },
+                &items,
+            )
             .await
             .unwrap();
         let floor_s = t.elapsed().as_secs_f64();
@@ -851,6 +734,9 @@ mod store_bench {
         let batched_s = t.elapsed().as_secs_f64();
         assert_eq!(deleted, pending);
 
+        let layout_b = training_imports::store::RowLayout::of(
+            &store.get_import(&org_b, &b).await.unwrap().unwrap(),
+        );
         let t = Instant::now();
         let mut cursor: Option<String> = None;
         loop {
@@ -858,6 +744,7 @@ mod store_bench {
                 .list_rows(
                     &org_b,
                     &b,
+                    layout_b,
                     None,
                     Some(RowStatus::Pending),
                     200,
@@ -867,7 +754,7 @@ mod store_bench {
                 .unwrap();
             for r in &page.rows {
                 store
-                    .delete_pending_row(&org_b, &b, r.row, &bench_admin())
+                    .delete_pending_row(&org_b, &b, layout_b, r.row, &bench_admin())
                     .await
                     .unwrap();
             }
@@ -1080,6 +967,7 @@ mod store_bench {
                 .write_rows(
                     &org,
                     &ImportId::parse(&format!("floor-{p}")).unwrap(),
+                    training_imports::store::RowLayout::Blocks { last_line: 0 },
                     &floor_rows,
                 )
                 .await
@@ -1846,9 +1734,4 @@ fn main() {
         }
         other => eprintln!("unknown benchmark {other}: core | core-stages | memory | worker-memory | store | writes | hand-on | delete | report | signup | signup-large | paged-prototype | all"),
     }
-}
-
-/// The admin a benchmark acts as.
-fn bench_admin() -> training_imports::store::Stamp {
-    training_imports::store::Stamp::now("bench-admin", Some("bench@example.com"))
 }

@@ -580,7 +580,9 @@ pub async fn dispatch(
         }
         Op::ListRows => {
             let id = import_id(params)?;
-            manage::get_import(store, &org, &id).await?;
+            let layout = training_imports::store::RowLayout::of(
+                &manage::get_import(store, &org, &id).await?,
+            );
             let outcome = query(req, "outcome")
                 .map(|o| {
                     o.parse::<Outcome>()
@@ -595,7 +597,15 @@ pub async fn dispatch(
                 .transpose()?;
             let cursor = query(req, "cursor");
             let page = store
-                .list_rows(&org, &id, outcome, status, limit(req)?, cursor.as_deref())
+                .list_rows(
+                    &org,
+                    &id,
+                    layout,
+                    outcome,
+                    status,
+                    limit(req)?,
+                    cursor.as_deref(),
+                )
                 .await
                 .map_err(|e| match e {
                     training_imports::store::StoreError::Corrupt(_) => {

@@ -187,6 +187,7 @@ async fn commit_pages(
     let mut reader = PageReader {
         store,
         org,
+        layout: crate::store::RowLayout::of(summary),
         skip_invalid: summary.commit.as_ref().is_some_and(|c| c.skip_invalid_rows),
         trainings: store
             .list_trainings(org)
@@ -261,6 +262,7 @@ async fn commit_pages(
 
 /// A page of rows with what the commit does to those still `validated` (by index).
 struct Page {
+    layout: crate::store::RowLayout,
     rows: Vec<RowRecord>,
     more: bool,
     moves: Vec<(usize, RowTransition)>,
@@ -272,6 +274,7 @@ struct Page {
 struct PageReader<'a> {
     store: &'a Store,
     org: &'a OrgId,
+    layout: crate::store::RowLayout,
     skip_invalid: bool,
     trainings: HashMap<String, TrainingRecord>,
     /// People as looked up before a row is written; safe to reuse across pages because
@@ -283,7 +286,9 @@ struct PageReader<'a> {
 impl PageReader<'_> {
     async fn read(&mut self, id: &ImportId, from: u64) -> Result<Page, PipelineError> {
         let (store, org) = (self.store, self.org);
-        let (rows, more) = store.rows_from(org, id, from, COMMIT_PAGE_ROWS).await?;
+        let (rows, more) = store
+            .rows_from(org, id, self.layout, from, COMMIT_PAGE_ROWS)
+            .await?;
         let todo = || {
             rows.iter()
                 .enumerate()
@@ -318,6 +323,7 @@ impl PageReader<'_> {
             store.completions_present(org, &wanted).await?
         };
         Ok(Page {
+            layout: self.layout,
             rows,
             more,
             moves,
@@ -386,7 +392,9 @@ async fn write_page(
         .iter()
         .map(|(i, t)| moved_row(&page.rows[*i], t, &now, by))
         .collect();
-    store.put_committed(org, id, &rows, &new).await?;
+    store
+        .put_committed(org, id, page.layout, &rows, &new)
+        .await?;
 
     // Nothing stranded: a person who signed up between our lookup and our write would
     // not have seen these rows as pending. Look again, fresh, now that they are pending.

@@ -8,6 +8,7 @@ use crate::domain::{
     match_person, person_standing, CompletionDate, DateOrder, DirectorySnapshot, ImportId,
     ImportStatus, OrgId, PersonStanding, RowStatus, Training, TrainingId,
 };
+use crate::store::RowLayout;
 use crate::store::{RowRecord, Store, StoreError};
 use chrono::NaiveDate;
 use std::collections::{BTreeMap, HashSet};
@@ -27,8 +28,9 @@ pub async fn fix_row(
     if summary.status != ImportStatus::Validated {
         return Err(conflict("IMPORT_NOT_EDITABLE", format!("the import is '{}': rows can be fixed once it is validated and until it is imported", summary.status)));
     }
+    let rows_at = RowLayout::of(&summary);
     let old = store
-        .get_row(org, id, row_no)
+        .get_row(org, id, rows_at, row_no)
         .await?
         .ok_or(PipelineError::NotFound { what: "row" })?;
     if old.status != RowStatus::Validated {
@@ -154,7 +156,7 @@ pub async fn fix_row(
         fixed_by: Some(by.clone()),
         ..old.clone()
     };
-    match store.replace_validated_row(org, id, &old, &new).await {
+    match store.replace_validated_row(org, id, rows_at, &old, &new).await {
         Ok(()) => Ok(new),
         Err(StoreError::ConditionFailed) => Err(conflict("ROW_CHANGED", format!("row {row_no} changed meanwhile (fixed by someone else, or the import was committed); load it again"))),
         Err(e) => Err(e.into()),

@@ -445,13 +445,14 @@ pub async fn delete_pending_row(
     row: u64,
     by: &Stamp,
 ) -> Result<crate::store::RowRecord, PipelineError> {
-    match store.delete_pending_row(org, id, row, by).await {
+    let layout = crate::store::RowLayout::of(&get_import(store, org, id).await?);
+    match store.delete_pending_row(org, id, layout, row, by).await {
         Ok(()) => {}
         Err(StoreError::ConditionFailed) => {}
         Err(e) => return Err(e.into()),
     }
     let record = store
-        .get_row(org, id, row)
+        .get_row(org, id, layout, row)
         .await?
         .ok_or(PipelineError::NotFound { what: "row" })?;
     match record.status {
@@ -515,6 +516,7 @@ pub async fn delete_all_pending(
             .list_rows(
                 org,
                 id,
+                crate::store::RowLayout::of(&summary),
                 None,
                 Some(RowStatus::Pending),
                 BULK_DELETE_PAGE,
@@ -532,7 +534,9 @@ pub async fn delete_all_pending(
             Err(e) => return Err(e.into()),
         };
         let rows: Vec<u64> = page.rows.iter().map(|r| r.row).collect();
-        let (deleted, gone) = store.delete_pending_rows(org, id, &rows, by).await?;
+        let (deleted, gone) = store
+            .delete_pending_rows(org, id, crate::store::RowLayout::of(&summary), &rows, by)
+            .await?;
         out.deleted += deleted;
         out.no_longer_pending += gone;
         match page.next_cursor {

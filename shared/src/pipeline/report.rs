@@ -107,6 +107,7 @@ pub async fn error_report(
             .list_rows(
                 org,
                 id,
+                crate::store::RowLayout::of(&summary),
                 Some(Outcome::Error),
                 None,
                 REPORT_PAGE_ROWS,
@@ -235,6 +236,7 @@ pub async fn write_error_report(
                 .list_rows(
                     org,
                     id,
+                    crate::store::RowLayout::of(&summary),
                     Some(Outcome::Error),
                     None,
                     REPORT_PAGE_ROWS,
@@ -291,6 +293,7 @@ mod tests {
             imported_by: None,
             deleted_by: None,
             applied_to_account: None,
+            partition: None,
         }
     }
 

@@ -10,7 +10,9 @@ use crate::domain::{
     PersonMatch, RowStatus, RowVerdict, Training, TrainingId,
 };
 use crate::keys::s3::{classify, resume_key, ObjectRole};
-use crate::store::{ImportOptions, ImportSummary, OutcomeCounts, RowRecord, Store, StoreError};
+use crate::store::{
+    ImportOptions, ImportSummary, OutcomeCounts, RowLayout, RowRecord, Store, StoreError,
+};
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::NaiveDate;
 use std::collections::{BTreeMap, HashSet};
@@ -391,11 +393,15 @@ async fn hand_on(
     id: &ImportId,
     checkpoint: &Checkpoint,
     seen: Vec<u64>,
+    last_line: u64,
 ) -> Result<(), Failure> {
-    let hand_ons = vec![(
-        "validation_hand_ons",
-        AttributeValue::N(checkpoint.hand_ons.to_string()),
-    )];
+    let hand_ons = vec![
+        (
+            "validation_hand_ons",
+            AttributeValue::N(checkpoint.hand_ons.to_string()),
+        ),
+        ("last_line", AttributeValue::N(last_line.to_string())),
+    ];
     if !store
         .record_validation_progress(
             org,
@@ -505,6 +511,9 @@ async fn load_trainings(
     Ok(())
 }
 
+/// A chunk of rows being written while the next is read.
+type RowsWrite = tokio::task::JoinHandle<Result<(), StoreError>>;
+
 async fn run_validation(
     store: &Store,
     org: &OrgId,
@@ -577,8 +586,8 @@ async fn run_validation(
     );
 
     let mut file: Option<(CsvLayout, FileChecker)> = None;
-    // The write in flight, and the rows written once it is done.
-    let mut in_flight: Option<(tokio::task::JoinHandle<Result<(), StoreError>>, u64)> = None;
+    // The write in flight, and the rows written and the last line once it is done.
+    let mut in_flight: Option<(RowsWrite, u64, u64)> = None;
     let mut last_progress = std::time::Instant::now();
     let mapping = summary.options.columns.clone().unwrap_or_default();
     let (mut rx, reader) = stream_rows(
@@ -697,6 +706,7 @@ async fn run_validation(
                     .entry(issue.code.as_str().to_string())
                     .or_default() += 1;
             }
+            result.last_line = result.last_line.max(raw.line);
             records.push(RowRecord {
                 import_id: id.to_string(),
                 row: raw.line,
@@ -719,23 +729,31 @@ async fn run_validation(
                 imported_by: None,
                 deleted_by: None,
                 applied_to_account: None,
+                partition: None,
             });
         }
         checker.end_chunk();
         // Written while the next chunk is read and looked up; one write in flight.
-        if let Some((previous, written)) = in_flight.take() {
+        if let Some((previous, written, last_line)) = in_flight.take() {
             join_write(previous).await?;
             if last_progress.elapsed() >= store.progress_every() {
+                let last_line = vec![("last_line", AttributeValue::N(last_line.to_string()))];
                 store
-                    .record_validation_progress(org, id, written, rows, vec![])
+                    .record_validation_progress(org, id, written, rows, last_line)
                     .await?;
                 last_progress = std::time::Instant::now();
             }
         }
         let (writer, write_org, write_id) = (store.clone(), org.clone(), id.clone());
+        let layout = RowLayout::of(&result);
         in_flight = Some((
-            tokio::spawn(async move { writer.write_rows(&write_org, &write_id, &records).await }),
+            tokio::spawn(async move {
+                writer
+                    .write_rows(&write_org, &write_id, layout, &records)
+                    .await
+            }),
             result.rows_total,
+            result.last_line,
         ));
         if result.rows_total < rows
             && deadline.is_some_and(|d| {
@@ -743,7 +761,7 @@ async fn run_validation(
             })
         {
             drop(rx);
-            if let Some((previous, _)) = in_flight.take() {
+            if let Some((previous, _, _)) = in_flight.take() {
                 join_write(previous).await?;
             }
             // The reader stops at its next chunk; what it would have found is the next
@@ -763,10 +781,10 @@ async fn run_validation(
                 .as_ref()
                 .map(|(_, c)| c.seen_rows().collect::<Vec<_>>())
                 .unwrap_or_default();
-            return hand_on(store, org, id, &checkpoint, seen).await;
+            return hand_on(store, org, id, &checkpoint, seen, result.last_line).await;
         }
     }
-    if let Some((previous, _)) = in_flight.take() {
+    if let Some((previous, _, _)) = in_flight.take() {
         join_write(previous).await?;
     }
     reader

@@ -9,8 +9,7 @@
 use super::counts::COUNT_SHARDS;
 use super::directory::READ_CONCURRENCY;
 use super::imports::{n, s};
-use super::items::from_item;
-use super::rows::status_path;
+use super::rows::{status_path, RowLayout};
 use super::schema::{PENDING_INDEX_PK, PENDING_INDEX_SK};
 use super::write::{Item, TxOutcome};
 use super::{now_rfc3339, service, RowRecord, Store, StoreError, StoreResult};
@@ -207,47 +206,6 @@ impl Store {
         }
     }
 
-    /// Up to `limit` rows from row `from` on, in file order, read strongly consistent;
-    /// and whether more follow.
-    pub async fn rows_from(
-        &self,
-        org: &OrgId,
-        id: &ImportId,
-        from: u64,
-        limit: usize,
-    ) -> StoreResult<(Vec<RowRecord>, bool)> {
-        let mut rows = Vec::with_capacity(limit);
-        let mut start: Option<Item> = None;
-        loop {
-            let page = self
-                .ddb
-                .query()
-                .table_name(&self.table)
-                .consistent_read(true)
-                .key_condition_expression("pk = :pk AND sk BETWEEN :from AND :last")
-                .expression_attribute_values(":pk", s(keys::import_pk(org, id)))
-                .expression_attribute_values(":from", s(keys::row_sk(from)))
-                .expression_attribute_values(":last", s("ROW#~"))
-                .limit((limit - rows.len()) as i32)
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(service("read rows"))?;
-            for item in page.items.unwrap_or_default() {
-                rows.push(from_item::<RowRecord>(item)?);
-            }
-            match page.last_evaluated_key {
-                Some(k) if !k.is_empty() => {
-                    if rows.len() >= limit {
-                        return Ok((rows, true));
-                    }
-                    start = Some(k);
-                }
-                _ => return Ok((rows, false)),
-            }
-        }
-    }
-
     /// Which of these completions exist, read strongly consistent.
     pub async fn completions_present(
         &self,
@@ -293,15 +251,16 @@ impl Store {
         &self,
         org: &OrgId,
         id: &ImportId,
+        layout: RowLayout,
         rows: &[CommittedRow<'_>],
         completions: &[&NewCompletion<'_>],
     ) -> StoreResult<()> {
         let now = now_rfc3339();
         let mut items = Vec::with_capacity(rows.len() + completions.len());
         for row in rows {
-            let mut item = super::rows::row_item(org, id, &row.record);
+            let mut item = super::rows::row_item(org, id, layout, &row.record);
             if let Some(key) = row.pending_key {
-                item.insert(PENDING_INDEX_PK.into(), s(keys::org_pk(org)));
+                item.insert(PENDING_INDEX_PK.into(), s(keys::pending_shard_pk(org, key)));
                 item.insert(PENDING_INDEX_SK.into(), s(keys::match_key_pk(org, key)));
             }
             items.push(item);

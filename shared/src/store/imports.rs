@@ -136,6 +136,13 @@ pub struct ImportSummary {
     /// Times a stopped commit was started again.
     #[serde(default)]
     pub commit_resumes: u64,
+    /// Whether its rows are spread over partitions of 1,000 lines (every import created
+    /// since that layout); false for an import whose rows all share its own partition.
+    #[serde(default)]
+    pub row_partitions: bool,
+    /// The highest line a row was written for (the last partition to read).
+    #[serde(default)]
+    pub last_line: u64,
 }
 
 impl ImportSummary {
@@ -178,6 +185,8 @@ impl ImportSummary {
             rows_committed: 0,
             commit: None,
             commit_resumes: 0,
+            row_partitions: true,
+            last_line: 0,
         }
     }
 }
@@ -517,6 +526,7 @@ impl Store {
                 ("date_order", av(&summary.date_order)),
                 ("encoding", av(&summary.encoding)),
                 ("delimiter", av(&summary.delimiter)),
+                ("last_line", n(summary.last_line as i64)),
             ],
             None,
         )

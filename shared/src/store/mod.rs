@@ -29,7 +29,7 @@ pub use objects::{attachment, ObjectInfo, ObjectWriter, PART_BYTES};
 pub use pending::{
     APPLY_CONCURRENCY, APPLY_ITEMS_PER_TRANSACTION, DELETE_CONCURRENCY, DELETE_ROWS_PER_TRANSACTION,
 };
-pub use rows::{cursor_after_row, RowPage, RowRecord, RowTransition};
+pub use rows::{cursor_after_row, RowLayout, RowPage, RowRecord, RowTransition};
 
 use aws_sdk_dynamodb::Client as DynamoClient;
 use aws_sdk_s3::Client as S3Client;

@@ -1,12 +1,14 @@
 //! Pending rows: finding them (the pending index, by match key or a whole
-//! organisation's), applying them to a person who signed up (each row on condition it is
+//! organisation's; the index is spread over [`keys::PENDING_SHARDS`] partitions by match
+//! key, and rows committed before that are still found in the organisation's one
+//! legacy partition `ORG#<org>`), applying them to a person who signed up (each row on condition it is
 //! still pending, with its completion and its import's count, in transactions), and
 //! deleting them (the same condition, so a delete and an apply end each row once).
 
 use super::counts::COUNT_SHARDS;
 use super::imports::{n, s};
 use super::items::{from_item, Stamp};
-use super::rows::RowRecord;
+use super::rows::{RowLayout, RowRecord};
 use super::schema::{PENDING_INDEX, PENDING_INDEX_PK, PENDING_INDEX_SK};
 use super::write::TxOutcome;
 use super::{now_rfc3339, service, Store, StoreError, StoreResult};
@@ -22,6 +24,9 @@ pub const DELETE_CONCURRENCY: usize = 4;
 
 /// Items in one apply transaction (DynamoDB allows 100).
 pub const APPLY_ITEMS_PER_TRANSACTION: usize = 96;
+/// Partitions of the pending index a validation reads at once.
+const PENDING_READ_CONCURRENCY: usize = 8;
+
 /// Apply transactions of one sign-up in flight at once.
 pub const APPLY_CONCURRENCY: usize = 4;
 
@@ -88,11 +93,11 @@ impl Store {
         Ok(found.into_iter().flatten().collect())
     }
 
-    /// A Query of the pending-row index within the organisation, with `sk_condition` on
-    /// the match key (`#k`, value `:k` = `sk`).
+    /// A Query of one partition of the pending-row index, with `sk_condition` on the
+    /// match key (`#k`, value `:k` = `sk`).
     fn pending_index_query(
         &self,
-        org: &OrgId,
+        partition: String,
         sk_condition: &str,
         sk: &str,
     ) -> aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder {
@@ -103,8 +108,14 @@ impl Store {
             .key_condition_expression(format!("#o = :o AND {sk_condition}"))
             .expression_attribute_names("#o", PENDING_INDEX_PK)
             .expression_attribute_names("#k", PENDING_INDEX_SK)
-            .expression_attribute_values(":o", s(keys::org_pk(org)))
+            .expression_attribute_values(":o", s(partition))
             .expression_attribute_values(":k", s(sk))
+    }
+
+    /// The index partitions a key's pending rows can be in: its shard, and the
+    /// organisation's legacy partition (rows committed before the index was sharded).
+    fn pending_partitions_of(org: &OrgId, key: &MatchKey) -> [String; 2] {
+        [keys::pending_shard_pk(org, key), keys::org_pk(org)]
     }
 
     /// Every row of the organisation pending under a key of `method`, as (key, training,
@@ -117,18 +128,21 @@ impl Store {
         budget: usize,
     ) -> StoreResult<Option<Vec<(MatchKey, String, String)>>> {
         let prefix = keys::match_key_prefix(org, method);
+        let partitions: Vec<String> = (0..keys::PENDING_SHARDS)
+            .map(|shard| keys::pending_shard(org, shard))
+            .chain([keys::org_pk(org)])
+            .collect();
         let mut out = Vec::new();
-        let mut start = None;
-        loop {
-            let page = self
-                .pending_index_query(org, "begins_with(#k, :k)", &prefix)
-                .projection_expression("match_value, training_id, completion_date")
-                .limit(i32::try_from(budget + 1 - out.len()).unwrap_or(i32::MAX))
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(service("query pending rows of the organisation"))?;
-            for item in page.items.unwrap_or_default() {
+        // A few partitions at once; the budget is checked between them.
+        for batch in partitions.chunks(PENDING_READ_CONCURRENCY) {
+            let left = budget + 1 - out.len();
+            let found = futures::future::try_join_all(
+                batch
+                    .iter()
+                    .map(|p| self.pending_of_partition(p.clone(), &prefix, left)),
+            )
+            .await?;
+            for item in found.into_iter().flatten() {
                 let get = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned();
                 match (
                     get("match_value"),
@@ -148,9 +162,33 @@ impl Store {
             if out.len() > budget {
                 return Ok(None);
             }
+        }
+        Ok(Some(out))
+    }
+
+    /// Up to `limit` pending rows of one index partition whose key begins with `prefix`
+    /// (key, training and date only).
+    async fn pending_of_partition(
+        &self,
+        partition: String,
+        prefix: &str,
+        limit: usize,
+    ) -> StoreResult<Vec<super::write::Item>> {
+        let mut out = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .pending_index_query(partition.clone(), "begins_with(#k, :k)", prefix)
+                .projection_expression("match_value, training_id, completion_date")
+                .limit(i32::try_from(limit - out.len()).unwrap_or(i32::MAX))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(service("query pending rows of the organisation"))?;
+            out.extend(page.items.unwrap_or_default());
             match page.last_evaluated_key {
-                Some(k) if !k.is_empty() => start = Some(k),
-                _ => return Ok(Some(out)),
+                Some(k) if !k.is_empty() && out.len() < limit => start = Some(k),
+                _ => return Ok(out),
             }
         }
     }
@@ -158,14 +196,20 @@ impl Store {
     /// Whether any row of the organisation waits under this key (one Query of the pending
     /// index, at most one item read).
     pub async fn has_pending_rows(&self, org: &OrgId, key: &MatchKey) -> StoreResult<bool> {
-        let out = self
-            .pending_index_query(org, "#k = :k", &keys::match_key_pk(org, key))
-            .limit(1)
-            .select(aws_sdk_dynamodb::types::Select::Count)
-            .send()
-            .await
-            .map_err(service("query pending rows"))?;
-        Ok(out.count > 0)
+        let sk = keys::match_key_pk(org, key);
+        for partition in Self::pending_partitions_of(org, key) {
+            let out = self
+                .pending_index_query(partition, "#k = :k", &sk)
+                .limit(1)
+                .select(aws_sdk_dynamodb::types::Select::Count)
+                .send()
+                .await
+                .map_err(service("query pending rows"))?;
+            if out.count > 0 {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     /// Pending rows of every import of the organisation waiting for this key.
@@ -174,25 +218,29 @@ impl Store {
         org: &OrgId,
         key: &MatchKey,
     ) -> StoreResult<Vec<(ImportId, RowRecord)>> {
+        let sk = keys::match_key_pk(org, key);
         let mut out = Vec::new();
-        let mut start = None;
-        loop {
-            let page = self
-                .pending_index_query(org, "#k = :k", &keys::match_key_pk(org, key))
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(service("query pending rows"))?;
-            for item in page.items.unwrap_or_default() {
-                let row: RowRecord = from_item(item)?;
-                let import = ImportId::parse(&row.import_id).map_err(StoreError::Corrupt)?;
-                out.push((import, row));
-            }
-            match page.last_evaluated_key {
-                Some(k) if !k.is_empty() => start = Some(k),
-                _ => return Ok(out),
+        for partition in Self::pending_partitions_of(org, key) {
+            let mut start = None;
+            loop {
+                let page = self
+                    .pending_index_query(partition.clone(), "#k = :k", &sk)
+                    .set_exclusive_start_key(start.take())
+                    .send()
+                    .await
+                    .map_err(service("query pending rows"))?;
+                for item in page.items.unwrap_or_default() {
+                    let row: RowRecord = from_item(item)?;
+                    let import = ImportId::parse(&row.import_id).map_err(StoreError::Corrupt)?;
+                    out.push((import, row));
+                }
+                match page.last_evaluated_key {
+                    Some(k) if !k.is_empty() => start = Some(k),
+                    _ => break,
+                }
             }
         }
+        Ok(out)
     }
 
     #[expect(
@@ -338,9 +386,15 @@ impl Store {
         };
         let training = TrainingId::parse(training).map_err(StoreError::Corrupt)?;
         let title = row.training_title.clone().unwrap_or_default();
+        let Some(partition) = row.partition.clone() else {
+            return Err(StoreError::Corrupt(format!(
+                "pending row {} was not read from the table",
+                row.row
+            )));
+        };
         let mut update = Update::builder()
             .table_name(&self.table)
-            .key("pk", s(keys::import_pk(org, id)))
+            .key("pk", s(partition))
             .key("sk", s(keys::row_sk(row.row)))
             .condition_expression("#st = :pending");
         update = match account {
@@ -370,11 +424,12 @@ impl Store {
         &self,
         org: &OrgId,
         id: &ImportId,
+        layout: RowLayout,
         row: u64,
         by: &Stamp,
     ) -> StoreResult<()> {
         match self
-            .delete_group(org, id, row % COUNT_SHARDS, vec![row], by)
+            .delete_group(org, id, layout, row % COUNT_SHARDS, vec![row], by)
             .await?
         {
             (1, _) => Ok(()),
@@ -391,6 +446,7 @@ impl Store {
         &self,
         org: &OrgId,
         id: &ImportId,
+        layout: RowLayout,
         rows: &[u64],
         by: &Stamp,
     ) -> StoreResult<(usize, usize)> {
@@ -402,7 +458,7 @@ impl Store {
             .collect();
         let done: Vec<(usize, usize)> = stream::iter(groups)
             // Transactions in flight together add to different count shards.
-            .map(|(shard, group)| self.delete_group(org, id, shard, group, by))
+            .map(|(shard, group)| self.delete_group(org, id, layout, shard, group, by))
             .buffer_unordered(DELETE_CONCURRENCY)
             .try_collect()
             .await?;
@@ -415,6 +471,7 @@ impl Store {
         &self,
         org: &OrgId,
         id: &ImportId,
+        layout: RowLayout,
         shard: u64,
         group: Vec<u64>,
         by: &Stamp,
@@ -426,7 +483,7 @@ impl Store {
                 let n = group.len() as i64;
                 let mut items: Vec<TransactWriteItem> = group
                     .iter()
-                    .map(|&row| self.delete_item(org, id, row, &by))
+                    .map(|&row| self.delete_item(layout.pk(org, id, row), row, &by))
                     .collect();
                 let mut owners: Vec<Option<usize>> = (0..group.len()).map(Some).collect();
                 items.push(self.counts_update(
@@ -444,16 +501,10 @@ impl Store {
     }
 
     /// The row update of deleting a pending row (condition: still pending).
-    fn delete_item(
-        &self,
-        org: &OrgId,
-        id: &ImportId,
-        row: u64,
-        by: &AttributeValue,
-    ) -> TransactWriteItem {
+    fn delete_item(&self, partition: String, row: u64, by: &AttributeValue) -> TransactWriteItem {
         let update = Update::builder()
             .table_name(&self.table)
-            .key("pk", s(keys::import_pk(org, id)))
+            .key("pk", s(partition))
             .key("sk", s(keys::row_sk(row)))
             .condition_expression("#st = :pending")
             .update_expression(
@@ -500,6 +551,7 @@ mod tests {
             imported_by: None,
             deleted_by: None,
             applied_to_account: None,
+            partition: None,
         };
         (ImportId::parse(import).unwrap(), record)
     }

@@ -1,7 +1,7 @@
-//! An import's rows: one item per data row under the import's partition (`ROW#<line>`),
-//! written at validation, listed and filtered with cursors, fixed in place while the
-//! import is `validated`. Every write of a whole row goes through [`row_item`], which
-//! keeps the errors index in step with the row's outcome.
+//! An import's rows: one item per data row (`ROW#<line>`) in partitions of 1,000 lines
+//! ([`RowLayout`]), written at validation, listed and filtered with cursors, fixed in
+//! place while the import is `validated`. Every write of a whole row goes through
+//! [`row_item`], which keeps the errors index in step with the row's outcome.
 
 use super::imports::{decode_cursor, encode_cursor, n, s};
 use super::items::{from_item, keyed, Stamp};
@@ -62,6 +62,62 @@ pub struct RowRecord {
     /// The account (Cognito `sub`) whose sign-up or sign-in applied the row.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub applied_to_account: Option<String>,
+    /// The partition the row was read from (its key, not its content): a row found
+    /// through the pending index is written back where it is, whatever its layout.
+    #[serde(rename = "pk", default, skip_serializing)]
+    pub partition: Option<String>,
+}
+
+/// Where an import's rows are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RowLayout {
+    /// Every row under the import's own partition (`ORG#<org>#IMPORT#<id>`): imports
+    /// created before rows were spread, read as they were written.
+    Single,
+    /// Rows in partitions of [`keys::LINES_PER_ROW_PARTITION`] lines
+    /// (`...#ROWS#<line / 1000>`); `last_line`: the highest line written so far.
+    Blocks { last_line: u64 },
+}
+
+impl RowLayout {
+    pub fn of(summary: &super::ImportSummary) -> RowLayout {
+        match summary.row_partitions {
+            true => RowLayout::Blocks {
+                last_line: summary.last_line,
+            },
+            false => RowLayout::Single,
+        }
+    }
+
+    /// The partition of the row on `line`.
+    pub fn pk(&self, org: &OrgId, id: &ImportId, line: u64) -> String {
+        match self {
+            RowLayout::Single => keys::import_pk(org, id),
+            RowLayout::Blocks { .. } => keys::row_block_pk(org, id, keys::row_block(line)),
+        }
+    }
+
+    /// The partitions holding rows from `line` on, in file order.
+    fn partitions_from(&self, org: &OrgId, id: &ImportId, line: u64) -> Vec<(String, u64)> {
+        match *self {
+            RowLayout::Single => vec![(keys::import_pk(org, id), u64::MAX)],
+            RowLayout::Blocks { last_line } => (keys::row_block(line)..=keys::row_block(last_line))
+                .map(|b| {
+                    (
+                        keys::row_block_pk(org, id, b),
+                        (b + 1) * keys::LINES_PER_ROW_PARTITION - 1,
+                    )
+                })
+                .collect(),
+        }
+    }
+}
+
+/// The line of a row's sort key (`ROW#000001234`).
+fn line_of_sk(sk: &str) -> StoreResult<u64> {
+    sk.strip_prefix("ROW#")
+        .and_then(|l| l.parse().ok())
+        .ok_or_else(|| StoreError::Corrupt(format!("'{sk}' is not a row's key")))
 }
 
 impl RowRecord {
@@ -74,10 +130,17 @@ impl RowRecord {
 
 /// A row as an item. Every write of a whole row goes through here, so that a row is in
 /// the errors index exactly while its outcome is `error`.
-pub(super) fn row_item(org: &OrgId, id: &ImportId, row: &RowRecord) -> super::write::Item {
-    let mut item = keyed(keys::import_pk(org, id), keys::row_sk(row.row), row);
+/// The errors index is partitioned like the rows, so it takes no more writes a partition.
+pub(super) fn row_item(
+    org: &OrgId,
+    id: &ImportId,
+    layout: RowLayout,
+    row: &RowRecord,
+) -> super::write::Item {
+    let pk = layout.pk(org, id, row.row);
+    let mut item = keyed(pk.clone(), keys::row_sk(row.row), row);
     if row.outcome == Outcome::Error {
-        item.insert(ERRORS_INDEX_PK.into(), s(keys::import_pk(org, id)));
+        item.insert(ERRORS_INDEX_PK.into(), s(pk));
         item.insert(ERRORS_INDEX_SK.into(), s(keys::row_sk(row.row)));
     }
     item
@@ -130,9 +193,10 @@ impl Store {
         &self,
         org: &OrgId,
         id: &ImportId,
+        layout: RowLayout,
         rows: &[RowRecord],
     ) -> StoreResult<()> {
-        let items = rows.iter().map(|r| row_item(org, id, r)).collect();
+        let items = rows.iter().map(|r| row_item(org, id, layout, r)).collect();
         self.put_items(items).await
     }
 
@@ -140,13 +204,14 @@ impl Store {
         &self,
         org: &OrgId,
         id: &ImportId,
+        layout: RowLayout,
         row: u64,
     ) -> StoreResult<Option<RowRecord>> {
         let out = self
             .ddb
             .get_item()
             .table_name(&self.table)
-            .key("pk", s(keys::import_pk(org, id)))
+            .key("pk", s(layout.pk(org, id, row)))
             .key("sk", s(keys::row_sk(row)))
             .consistent_read(true)
             .send()
@@ -156,10 +221,17 @@ impl Store {
     }
 
     /// A page of an import's rows in file order, optionally only one outcome or status.
+    /// The partitions are read one after another from the cursor's; a page that ends
+    /// where a partition ends answers with a cursor at that partition's last line.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "the import, its layout, the filters and the page"
+    )]
     pub async fn list_rows(
         &self,
         org: &OrgId,
         id: &ImportId,
+        layout: RowLayout,
         outcome: Option<Outcome>,
         status: Option<RowStatus>,
         limit: usize,
@@ -170,75 +242,132 @@ impl Store {
         // Error rows alone come from their sparse index: it holds nothing else, so a
         // page of them costs the same in an import of a million rows as in one of ten.
         let by_errors = outcome == Some(Outcome::Error) && status.is_none();
-        let pk = keys::import_pk(org, id);
-        let mut start = match cursor {
-            Some(c) => {
-                let sk = decode_cursor(c)?;
+        let after = cursor.map(decode_cursor).transpose()?;
+        let after = after.as_deref().map(line_of_sk).transpose()?;
+        let partitions = layout.partitions_from(org, id, after.map_or(0, |l| l + 1));
+        let count = partitions.len();
+        for (i, (pk, partition_end)) in partitions.into_iter().enumerate() {
+            let mut start = after.filter(|l| layout.pk(org, id, *l) == pk).map(|l| {
                 let mut key = HashMap::from([
                     ("pk".to_string(), s(pk.clone())),
-                    ("sk".to_string(), s(sk.clone())),
+                    ("sk".to_string(), s(keys::row_sk(l))),
                 ]);
                 if by_errors {
                     key.insert(ERRORS_INDEX_PK.to_string(), s(pk.clone()));
-                    key.insert(ERRORS_INDEX_SK.to_string(), s(sk));
+                    key.insert(ERRORS_INDEX_SK.to_string(), s(keys::row_sk(l)));
                 }
-                Some(key)
-            }
-            None => None,
-        };
-        loop {
-            let q = self.ddb.query().table_name(&self.table);
-            let mut q = if by_errors {
-                q.index_name(ERRORS_INDEX)
-                    .key_condition_expression("#ei = :pk")
-                    .expression_attribute_names("#ei", ERRORS_INDEX_PK)
-                    .expression_attribute_values(":pk", s(pk.clone()))
-            } else {
-                q.key_condition_expression("pk = :pk AND begins_with(sk, :row)")
-                    .expression_attribute_values(":pk", s(pk.clone()))
-                    .expression_attribute_values(":row", s("ROW#"))
-            }
-            .limit((limit - rows.len()).max(1) as i32)
-            .set_exclusive_start_key(start.take());
-            let mut filters = vec![];
-            if let Some(o) = outcome {
-                filters.push("outcome = :o");
-                q = q.expression_attribute_values(":o", s(o.as_str()));
-            }
-            if let Some(st) = status {
-                filters.push("#st = :st");
-                q = q
-                    .expression_attribute_names("#st", "status")
-                    .expression_attribute_values(":st", s(st.as_str()));
-            }
-            if !filters.is_empty() {
-                q = q.filter_expression(filters.join(" AND "));
-            }
-            let page = q.send().await.map_err(service("list rows"))?;
-            examined += page.scanned_count.max(0) as usize;
-            for item in page.items.unwrap_or_default() {
-                rows.push(from_item::<RowRecord>(item)?);
-            }
-            match page.last_evaluated_key {
-                Some(k) if !k.is_empty() => {
-                    // A rare filter over a large import must not run past the API's time
-                    // limit: answer with what was found so far and a cursor to go on.
-                    if rows.len() >= limit || examined >= MAX_EXAMINED_PER_PAGE {
-                        return Ok(RowPage {
-                            rows,
-                            next_cursor: encode_cursor(&k),
-                        });
+                key
+            });
+            loop {
+                let q = self.ddb.query().table_name(&self.table);
+                let mut q = if by_errors {
+                    q.index_name(ERRORS_INDEX)
+                        .key_condition_expression("#ei = :pk")
+                        .expression_attribute_names("#ei", ERRORS_INDEX_PK)
+                        .expression_attribute_values(":pk", s(pk.clone()))
+                } else {
+                    q.key_condition_expression("pk = :pk AND begins_with(sk, :row)")
+                        .expression_attribute_values(":pk", s(pk.clone()))
+                        .expression_attribute_values(":row", s("ROW#"))
+                }
+                .limit((limit - rows.len()).max(1) as i32)
+                .set_exclusive_start_key(start.take());
+                let mut filters = vec![];
+                if let Some(o) = outcome {
+                    filters.push("outcome = :o");
+                    q = q.expression_attribute_values(":o", s(o.as_str()));
+                }
+                if let Some(st) = status {
+                    filters.push("#st = :st");
+                    q = q
+                        .expression_attribute_names("#st", "status")
+                        .expression_attribute_values(":st", s(st.as_str()));
+                }
+                if !filters.is_empty() {
+                    q = q.filter_expression(filters.join(" AND "));
+                }
+                let page = q.send().await.map_err(service("list rows"))?;
+                examined += page.scanned_count.max(0) as usize;
+                for item in page.items.unwrap_or_default() {
+                    rows.push(from_item::<RowRecord>(item)?);
+                }
+                match page.last_evaluated_key {
+                    Some(k) if !k.is_empty() => {
+                        // A rare filter over a large import must not run past the API's
+                        // time limit: answer with what was found so far and a cursor.
+                        if rows.len() >= limit || examined >= MAX_EXAMINED_PER_PAGE {
+                            return Ok(RowPage {
+                                rows,
+                                next_cursor: encode_cursor(&k),
+                            });
+                        }
+                        start = Some(k);
                     }
-                    start = Some(k);
+                    _ => break,
                 }
-                _ => {
-                    return Ok(RowPage {
-                        rows,
-                        next_cursor: None,
-                    })
-                }
+            }
+            let more = i + 1 < count;
+            if more && (rows.len() >= limit || examined >= MAX_EXAMINED_PER_PAGE) {
+                return Ok(RowPage {
+                    rows,
+                    next_cursor: Some(cursor_after_row(partition_end)),
+                });
             }
         }
+        Ok(RowPage {
+            rows,
+            next_cursor: None,
+        })
+    }
+
+    /// Up to `limit` rows from line `from` on, in file order, read strongly consistent;
+    /// and whether more may follow.
+    pub async fn rows_from(
+        &self,
+        org: &OrgId,
+        id: &ImportId,
+        layout: RowLayout,
+        from: u64,
+        limit: usize,
+    ) -> StoreResult<(Vec<RowRecord>, bool)> {
+        let mut rows = Vec::with_capacity(limit);
+        let partitions = layout.partitions_from(org, id, from);
+        let count = partitions.len();
+        for (i, (pk, _)) in partitions.into_iter().enumerate() {
+            let mut start: Option<super::write::Item> = None;
+            loop {
+                let page = self
+                    .ddb
+                    .query()
+                    .table_name(&self.table)
+                    .consistent_read(true)
+                    .key_condition_expression("pk = :pk AND sk BETWEEN :from AND :last")
+                    .expression_attribute_values(":pk", s(pk.clone()))
+                    .expression_attribute_values(":from", s(keys::row_sk(from)))
+                    .expression_attribute_values(":last", s("ROW#~"))
+                    .limit((limit - rows.len()) as i32)
+                    .set_exclusive_start_key(start.take())
+                    .send()
+                    .await
+                    .map_err(service("read rows"))?;
+                for item in page.items.unwrap_or_default() {
+                    rows.push(from_item::<RowRecord>(item)?);
+                }
+                match page.last_evaluated_key {
+                    Some(k) if !k.is_empty() => {
+                        if rows.len() >= limit {
+                            return Ok((rows, true));
+                        }
+                        start = Some(k);
+                    }
+                    _ => break,
+                }
+            }
+            if rows.len() >= limit {
+                return Ok((rows, i + 1 < count));
+            }
+        }
+        Ok((rows, false))
     }
 
     /// Replaces a row still `validated` after a fix, moving the summary's outcome and
@@ -248,12 +377,13 @@ impl Store {
         &self,
         org: &OrgId,
         id: &ImportId,
+        layout: RowLayout,
         old: &RowRecord,
         new: &RowRecord,
     ) -> StoreResult<()> {
         let put = aws_sdk_dynamodb::types::Put::builder()
             .table_name(&self.table)
-            .set_item(Some(row_item(org, id, new)))
+            .set_item(Some(row_item(org, id, layout, new)))
             .condition_expression("#st = :validated AND outcome = :old")
             .expression_attribute_names("#st", "status")
             .expression_attribute_values(":validated", s(RowStatus::Validated.as_str()))
