@@ -396,7 +396,7 @@ async fn the_organisations_pending_rows_are_read_page_by_page_and_given_up_past_
         AttributeValue::S("ORG#acme#IMPORT#x".into()),
     )]);
     // Only the organisation's rows under the method, at most budget + 1 a request: its
-    // 64 shards first (empty here), then the partition rows committed before the index
+    // 256 shards first (empty here), then the partition rows committed before the index
     // was sharded are in.
     let asks_for = |budget: i32, partition: fn(&str) -> bool| {
         move |r: &aws_sdk_dynamodb::operation::query::QueryInput| {
@@ -412,14 +412,14 @@ async fn the_organisations_pending_rows_are_read_page_by_page_and_given_up_past_
     let legacy: fn(&str) -> bool = |o| o == "ORG#acme";
     let shard: fn(&str) -> bool = |o| {
         o.strip_prefix("ORG#acme#PENDING#")
-            .is_some_and(|n| n.len() == 2 && n.parse::<u64>().is_ok_and(|n| n < 64))
+            .is_some_and(|n| n.len() == 3 && n.parse::<u64>().is_ok_and(|n| n < 256))
     };
     let pages = |budget: i32| {
         let shards = mock!(Client::query)
             .match_requests(move |r| asks_for(budget, shard)(r))
             .sequence()
             .output(|| QueryOutput::builder().build())
-            .times(64)
+            .times(256)
             .build();
         let lk = last_key.clone();
         let first = mock!(Client::query)
@@ -462,7 +462,7 @@ async fn the_organisations_pending_rows_are_read_page_by_page_and_given_up_past_
     );
     assert_eq!(
         (shards.num_calls(), first.num_calls(), second.num_calls()),
-        (64, 1, 1)
+        (256, 1, 1)
     );
 
     // Over the budget: the caller is told to ask key by key.

@@ -25,7 +25,7 @@ pub const DELETE_CONCURRENCY: usize = 4;
 /// Items in one apply transaction (DynamoDB allows 100).
 pub const APPLY_ITEMS_PER_TRANSACTION: usize = 96;
 /// Partitions of the pending index a validation reads at once.
-const PENDING_READ_CONCURRENCY: usize = 8;
+const PENDING_READ_CONCURRENCY: usize = 16;
 
 /// Apply transactions of one sign-up in flight at once.
 pub const APPLY_CONCURRENCY: usize = 4;
