@@ -37,6 +37,16 @@ pub const SUMMARY_SK: &str = "SUMMARY";
 pub fn row_sk(row: u64) -> String {
     format!("ROW#{row:09}")
 }
+/// Sort key of a page of validated rows, by its last line (so the page holding a line
+/// is the first whose key is at or after the line's).
+pub fn page_sk(last_line: u64) -> String {
+    format!("PAGE#{last_line:09}")
+}
+/// Sort key of a pending row's own item (beside its page), the one the pending index
+/// holds and a sign-up or a delete changes.
+pub fn pending_row_sk(line: u64) -> String {
+    format!("PENDING#{line:09}")
+}
 /// Lines of the file whose rows share one partition: a partition takes about 1,000
 /// writes a second on AWS, and splitting for heat cannot help a sort key that only
 /// grows, so an import's rows are spread over partitions of this many lines.

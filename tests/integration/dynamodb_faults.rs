@@ -58,6 +58,7 @@ fn rows(n: u64) -> Vec<RowRecord> {
             deleted_by: None,
             applied_to_account: None,
             partition: None,
+            sort_key: None,
         })
         .collect()
 }
@@ -104,7 +105,7 @@ async fn unprocessed_items_are_resent_until_written() {
         .write_rows(
             &org,
             &id,
-            training_imports::store::RowLayout::Blocks { last_line: 0 },
+            training_imports::store::RowLayout::Single,
             &rows(10),
         )
         .await
@@ -128,7 +129,7 @@ async fn unprocessed_items_that_never_clear_are_an_error_not_a_silent_loss() {
         .write_rows(
             &org,
             &id,
-            training_imports::store::RowLayout::Blocks { last_line: 0 },
+            training_imports::store::RowLayout::Single,
             &rows(1),
         )
         .await
@@ -169,7 +170,7 @@ async fn throttled_batch_writes_are_retried_by_the_sdk() {
         .write_rows(
             &org,
             &id,
-            training_imports::store::RowLayout::Blocks { last_line: 0 },
+            training_imports::store::RowLayout::Single,
             &rows(5),
         )
         .await
@@ -200,7 +201,7 @@ async fn transaction_conflicts_are_retried_with_backoff() {
         .delete_pending_row(
             &org,
             &id,
-            training_imports::store::RowLayout::Blocks { last_line: 0 },
+            training_imports::store::RowLayout::Single,
             2,
             &training_imports::store::Stamp::now("admin", None),
         )
@@ -221,7 +222,7 @@ async fn a_conflict_that_never_clears_is_an_error() {
         .delete_pending_row(
             &org,
             &id,
-            training_imports::store::RowLayout::Blocks { last_line: 0 },
+            training_imports::store::RowLayout::Single,
             2,
             &training_imports::store::Stamp::now("admin", None),
         )
@@ -240,7 +241,7 @@ async fn a_failed_condition_is_not_retried_and_is_reported_as_such() {
         .delete_pending_row(
             &org,
             &id,
-            training_imports::store::RowLayout::Blocks { last_line: 0 },
+            training_imports::store::RowLayout::Single,
             2,
             &training_imports::store::Stamp::now("admin", None),
         )

@@ -36,6 +36,7 @@ fn row(line: u64, status: RowStatus, outcome: Outcome) -> RowRecord {
         deleted_by: None,
         applied_to_account: None,
         partition: None,
+        sort_key: None,
     }
 }
 
@@ -67,10 +68,12 @@ async fn the_write_counter_counts_items_partitions_transactions_and_index_writes
     assert_eq!(indexes["ErrorsByImport"], (partition.clone(), 5));
     assert!(!indexes.contains_key("PendingByOrg"), "{indexes:?}");
 
-    // A real import of three people nobody has signed up as: the commit puts each row in
-    // the pending index (in the shard of its match key, never the organisation's own
-    // partition), and records its page in one transaction of two items (the summary and
-    // a count shard).
+    // A real import of three people nobody has signed up as: validation writes their
+    // page (one item); the commit puts an item for each waiting row in the pending index
+    // (in the shard of its match key, never the organisation's own partition) in one
+    // transaction (each on condition it does not exist yet), puts the page again with
+    // the rows' statuses, and records its page in one transaction of two items (the
+    // summary and a count shard).
     store
         .put_training(
             &env.org,
@@ -101,9 +104,13 @@ async fn the_write_counter_counts_items_partitions_transactions_and_index_writes
     .unwrap();
     let three = ImportId::parse(&created.summary.import_id).unwrap();
     let today = chrono::NaiveDate::from_ymd_opt(2026, 11, 25).unwrap();
+    counter.take();
     validate::validate_import(&store, &env.org, &three, today)
         .await
         .unwrap();
+    let w = counter.take();
+    let page = keys::row_block_pk(&env.org, &three, 0);
+    assert_eq!(w.by_partition.get(&page), Some(&1), "{w:?}");
     let stamp = training_imports::store::Stamp::now("sub", None);
     manage::request_commit(&store, &env.org, &three, true, &stamp)
         .await
@@ -125,7 +132,8 @@ async fn the_write_counter_counts_items_partitions_transactions_and_index_writes
         .map(|((_, pk), n)| (pk.clone(), *n))
         .collect();
     assert_eq!(pending_writes, expected);
-    assert_eq!(w.transactional, 2);
+    assert_eq!(w.transactional, 3 + 2);
+    assert_eq!(w.by_partition.get(&page), Some(&(3 + 1)), "{w:?}");
 
     // Deleting two of them: one transaction of the two rows and a count shard; each row
     // leaves the pending index (a write to its partition).
@@ -133,7 +141,7 @@ async fn the_write_counter_counts_items_partitions_transactions_and_index_writes
         .delete_pending_rows(
             &env.org,
             &three,
-            RowLayout::Blocks { last_line: 4 },
+            RowLayout::Pages { last_line: 4 },
             &[2, 3],
             &stamp,
         )
@@ -150,9 +158,11 @@ async fn the_write_counter_counts_items_partitions_transactions_and_index_writes
         .map(|(_, n)| n)
         .sum();
     assert_eq!(index_writes, 2);
-    // The rows of a small file are all in its first partition of rows.
+    // A waiting row's own item (beside its page, in the file's first partition of rows)
+    // is what the pending index holds.
     let pk = keys::row_block_pk(&env.org, &three, 0);
-    let in_index = |line: u64| counter.index_partition("PendingByOrg", &pk, &keys::row_sk(line));
+    let in_index =
+        |line: u64| counter.index_partition("PendingByOrg", &pk, &keys::pending_row_sk(line));
     assert_eq!(
         (in_index(2), in_index(3)),
         (None, None),
@@ -161,13 +171,13 @@ async fn the_write_counter_counts_items_partitions_transactions_and_index_writes
     assert_eq!(in_index(4), Some(shard_of("c@example.com")));
 }
 
-/// Rows to import in [`no_partition_takes_more_than_a_thousand_writes_in_either_phase`]:
+/// Rows to import in [`a_large_import_writes_pages_spreads_its_writes_and_lists_back_every_row`]:
 /// enough to span three partitions of rows, and more pending rows than one partition
 /// of the pending index could take before it was sharded.
 const SPREAD_ROWS: usize = 2_500;
 
 #[tokio::test]
-async fn no_partition_takes_more_than_a_thousand_writes_in_either_phase() {
+async fn a_large_import_writes_pages_spreads_its_writes_and_lists_back_every_row() {
     // On AWS a partition takes about 1,000 writes a second. An import's rows are spread
     // over partitions of 1,000 lines and the pending index over 256 shards by match key,
     // so neither phase of an import sends more than 1,000 writes to one partition key
@@ -188,8 +198,27 @@ async fn no_partition_takes_more_than_a_thousand_writes_in_either_phase() {
             assert!(n <= 1_000, "{phase}: {n} writes to {index} partition {pk}");
         }
     }
-    // Every row was written once at validation and once at commit, each to the
-    // partition of its line.
+    // Validation writes pages of rows, not rows: at most 0.01 items per data row, the
+    // summary's moves and progress included.
+    let per_row = measured.validation.items() as f64 / measured.data_rows as f64;
+    assert!(
+        per_row <= 0.01,
+        "validation wrote {} items for {} rows",
+        measured.validation.items(),
+        measured.data_rows
+    );
+    // The commit: a completion per imported row, an item per pending row, and its
+    // pages again and its records, at most 0.01 a row.
+    let statuses = &s.statuses;
+    let over = measured.commit.items() as f64 - (statuses.imported + statuses.pending) as f64;
+    assert!(
+        over <= 0.01 * measured.data_rows as f64,
+        "the commit wrote {} items for {} imported and {} pending rows",
+        measured.commit.items(),
+        statuses.imported,
+        statuses.pending
+    );
+    // The rows are in the partitions of their lines.
     let row_partitions: Vec<(&String, &u64)> = measured
         .validation
         .by_partition
@@ -207,4 +236,55 @@ async fn no_partition_takes_more_than_a_thousand_writes_in_either_phase() {
         pending_shards > 100,
         "{pending_shards} pending-index partitions"
     );
+
+    // Listed back across pages and partitions a few hundred at a time: every row once,
+    // in file order; the filters find what the counts say.
+    let layout = RowLayout::of(s);
+    let (store, org, import) = (&env.store, &env.org, &measured.import);
+    let list = |outcome: Option<Outcome>, status: Option<RowStatus>| async move {
+        let (mut rows, mut cursor) = (Vec::new(), None::<String>);
+        loop {
+            let page = store
+                .list_rows(org, import, layout, outcome, status, 333, cursor.as_deref())
+                .await
+                .unwrap();
+            rows.extend(page.rows);
+            match page.next_cursor {
+                Some(c) => cursor = Some(c),
+                None => return rows,
+            }
+        }
+    };
+    let all = list(None, None).await;
+    assert_eq!(all.len() as u64, measured.data_rows);
+    assert!(all.windows(2).all(|w| w[0].row < w[1].row));
+    let errors = list(Some(Outcome::Error), None).await;
+    assert_eq!(errors.len(), 25);
+    assert!(errors.iter().all(|r| r.outcome == Outcome::Error));
+    let pending = list(None, Some(RowStatus::Pending)).await;
+    assert_eq!(pending.len() as i64, s.statuses.pending);
+    // A deleted row shows as deleted (its own item, not its page's copy).
+    let gone = pending[pending.len() / 2].row;
+    store
+        .delete_pending_row(
+            org,
+            import,
+            layout,
+            gone,
+            &training_imports::store::Stamp::now("admin", None),
+        )
+        .await
+        .unwrap();
+    let deleted = list(None, Some(RowStatus::Deleted)).await;
+    assert_eq!(deleted.iter().map(|r| r.row).collect::<Vec<_>>(), [gone]);
+    assert_eq!(
+        list(None, Some(RowStatus::Pending)).await.len(),
+        pending.len() - 1
+    );
+    let row = store
+        .get_row(org, import, layout, gone)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.status, RowStatus::Deleted);
 }

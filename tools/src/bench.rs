@@ -299,6 +299,7 @@ mod store_bench {
             deleted_by: None,
             applied_to_account: None,
             partition: None,
+            sort_key: None,
         }
     }
 
@@ -407,7 +408,8 @@ mod store_bench {
             .put_committed(
                 org,
                 &ImportId::parse("floor-commit-items").unwrap(),
-                training_imports::store::RowLayout::Blocks { last_line: 0 },
+                training_imports::store::RowLayout::Single,
+                &[],
                 &moved,
                 &refs,
             )
@@ -434,7 +436,7 @@ mod store_bench {
                     .write_rows(
                         &org,
                         &ImportId::parse(name).unwrap(),
-                        training_imports::store::RowLayout::Blocks { last_line: 0 },
+                        training_imports::store::RowLayout::Single,
                         &items,
                     )
                     .await
@@ -702,7 +704,7 @@ mod store_bench {
             .write_rows(
                 &org,
                 &ImportId::parse("floor-delete").unwrap(),
-                training_imports::store::RowLayout::Blocks { last_line: 0 },
+                training_imports::store::RowLayout::Single,
                 &items,
             )
             .await
@@ -967,7 +969,7 @@ mod store_bench {
                 .write_rows(
                     &org,
                     &ImportId::parse(&format!("floor-{p}")).unwrap(),
-                    training_imports::store::RowLayout::Blocks { last_line: 0 },
+                    training_imports::store::RowLayout::Single,
                     &floor_rows,
                 )
                 .await

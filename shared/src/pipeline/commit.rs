@@ -18,8 +18,8 @@ use crate::store::{
 use aws_sdk_dynamodb::types::AttributeValue;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-/// Rows read, moved and recorded together.
-pub const COMMIT_PAGE_ROWS: usize = 250;
+/// Rows read, moved and recorded together (at least: whole pages of rows).
+pub const COMMIT_PAGE_ROWS: usize = 1000;
 
 /// Time a commit under a deadline keeps in hand: with less than this left it records
 /// its page, gives the lease up and hands the rest to a new invocation. A page takes
@@ -393,7 +393,7 @@ async fn write_page(
         .map(|(i, t)| moved_row(&page.rows[*i], t, &now, by))
         .collect();
     store
-        .put_committed(org, id, page.layout, &rows, &new)
+        .put_committed(org, id, page.layout, &page.rows, &rows, &new)
         .await?;
 
     // Nothing stranded: a person who signed up between our lookup and our write would

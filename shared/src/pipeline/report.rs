@@ -294,6 +294,7 @@ mod tests {
             deleted_by: None,
             applied_to_account: None,
             partition: None,
+            sort_key: None,
         }
     }
 

@@ -730,6 +730,7 @@ async fn run_validation(
                 deleted_by: None,
                 applied_to_account: None,
                 partition: None,
+                sort_key: None,
             });
         }
         checker.end_chunk();

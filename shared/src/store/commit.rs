@@ -245,25 +245,47 @@ impl Store {
             .collect())
     }
 
-    /// Writes moved rows and new completions with BatchWriteItem. Only the lease holder
-    /// calls this, and only for rows it read as `validated`.
+    /// Writes moved rows and new completions. Only the lease holder calls this, and only
+    /// for rows it read as `validated`. Row items (older imports) and completions go by
+    /// BatchWriteItem. With pages: first an item for each row left waiting (on condition
+    /// it does not exist: a run again must not put back a row a sign-up or a delete has
+    /// since changed), then the pages with the rows' new statuses. `read`: every row of
+    /// the pages the moved rows are in, as read.
     pub async fn put_committed(
         &self,
         org: &OrgId,
         id: &ImportId,
         layout: RowLayout,
+        read: &[RowRecord],
         rows: &[CommittedRow<'_>],
         completions: &[&NewCompletion<'_>],
     ) -> StoreResult<()> {
         let now = now_rfc3339();
         let mut items = Vec::with_capacity(rows.len() + completions.len());
-        for row in rows {
-            let mut item = super::rows::row_item(org, id, layout, &row.record);
-            if let Some(key) = row.pending_key {
-                item.insert(PENDING_INDEX_PK.into(), s(keys::pending_shard_pk(org, key)));
-                item.insert(PENDING_INDEX_SK.into(), s(keys::match_key_pk(org, key)));
+        match layout {
+            RowLayout::Single => {
+                for row in rows {
+                    let mut item = super::rows::row_item(org, id, &row.record);
+                    if let Some(key) = row.pending_key {
+                        item.insert(PENDING_INDEX_PK.into(), s(keys::pending_shard_pk(org, key)));
+                        item.insert(PENDING_INDEX_SK.into(), s(keys::match_key_pk(org, key)));
+                    }
+                    items.push(item);
+                }
             }
-            items.push(item);
+            RowLayout::Pages { .. } => {
+                let waiting: Vec<Item> = rows
+                    .iter()
+                    .filter_map(|r| {
+                        r.pending_key
+                            .map(|key| super::pages::pending_row_item(org, id, &r.record, key))
+                    })
+                    .collect();
+                self.put_new_items(waiting).await?;
+                let changed: HashMap<u64, &RowRecord> =
+                    rows.iter().map(|r| (r.record.row, &r.record)).collect();
+                items.extend(Store::pages_with(org, id, read, &changed)?);
+            }
         }
         for c in completions {
             let mut item = HashMap::from([
@@ -282,6 +304,36 @@ impl Store {
             items.push(item);
         }
         self.put_items(items).await
+    }
+
+    /// Puts items that must not exist yet, 100 a transaction, 4 transactions at once; an
+    /// item that exists already (put by an earlier run) is left as it is.
+    async fn put_new_items(&self, items: Vec<Item>) -> StoreResult<()> {
+        let groups: Vec<Vec<Item>> = items.chunks(100).map(<[Item]>::to_vec).collect();
+        stream::iter(groups)
+            .map(|group| async move {
+                self.transact_dropping_failed(group, "put pending rows", |group| {
+                    let items = group
+                        .iter()
+                        .map(|item| {
+                            let put = aws_sdk_dynamodb::types::Put::builder()
+                                .table_name(&self.table)
+                                .set_item(Some(item.clone()))
+                                .condition_expression("attribute_not_exists(pk)")
+                                .build()
+                                .expect("item and expression set");
+                            TransactWriteItem::builder().put(put).build()
+                        })
+                        .collect();
+                    Ok((items, (0..group.len()).map(Some).collect()))
+                })
+                .await
+                .map(|_| ())
+            })
+            .buffer_unordered(4)
+            .try_collect::<Vec<()>>()
+            .await?;
+        Ok(())
     }
 
     /// Records a page as done: the cursor moves from `lease.cursor` to `to`, the page's

@@ -136,10 +136,10 @@ pub struct ImportSummary {
     /// Times a stopped commit was started again.
     #[serde(default)]
     pub commit_resumes: u64,
-    /// Whether its rows are spread over partitions of 1,000 lines (every import created
-    /// since that layout); false for an import whose rows all share its own partition.
+    /// Whether its rows are stored as pages (every import created since pages); false
+    /// for an older import, whose rows are an item each under its own partition.
     #[serde(default)]
-    pub row_partitions: bool,
+    pub row_pages: bool,
     /// The highest line a row was written for (the last partition to read).
     #[serde(default)]
     pub last_line: u64,
@@ -185,7 +185,7 @@ impl ImportSummary {
             rows_committed: 0,
             commit: None,
             commit_resumes: 0,
-            row_partitions: true,
+            row_pages: true,
             last_line: 0,
         }
     }

@@ -9,6 +9,7 @@ mod imports;
 mod items;
 mod mappings;
 mod objects;
+mod pages;
 mod pending;
 mod rows;
 pub mod schema;
@@ -26,6 +27,7 @@ pub use imports::{
 pub use items::{CompletionRecord, Stamp, TrainingRecord};
 pub use mappings::RememberedMapping;
 pub use objects::{attachment, ObjectInfo, ObjectWriter, PART_BYTES};
+pub use pages::{PAGE_CELL_BYTES, ROWS_PER_PAGE};
 pub use pending::{
     APPLY_CONCURRENCY, APPLY_ITEMS_PER_TRANSACTION, DELETE_CONCURRENCY, DELETE_ROWS_PER_TRANSACTION,
 };

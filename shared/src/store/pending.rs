@@ -74,6 +74,22 @@ fn plan_apply_transactions(rows: &[(ImportId, RowRecord)]) -> Vec<Vec<&(ImportId
     groups.into_iter().map(|g| g.rows).collect()
 }
 
+/// The item a sign-up changes for a waiting row, from where the row was read: the row
+/// item itself (older imports) or the pending item found in the index, or for a row read
+/// from its page, the pending item beside it.
+fn pending_item_key(row: &RowRecord) -> StoreResult<(String, String)> {
+    match (&row.partition, &row.sort_key) {
+        (Some(pk), Some(sk)) if sk.starts_with("PAGE#") => {
+            Ok((pk.clone(), keys::pending_row_sk(row.row)))
+        }
+        (Some(pk), Some(sk)) => Ok((pk.clone(), sk.clone())),
+        _ => Err(StoreError::Corrupt(format!(
+            "pending row {} was not read from the table",
+            row.row
+        ))),
+    }
+}
+
 impl Store {
     /// Pending rows for many keys, with bounded concurrency.
     pub async fn pending_rows_for_keys(
@@ -386,16 +402,11 @@ impl Store {
         };
         let training = TrainingId::parse(training).map_err(StoreError::Corrupt)?;
         let title = row.training_title.clone().unwrap_or_default();
-        let Some(partition) = row.partition.clone() else {
-            return Err(StoreError::Corrupt(format!(
-                "pending row {} was not read from the table",
-                row.row
-            )));
-        };
+        let (pk, sk) = pending_item_key(row)?;
         let mut update = Update::builder()
             .table_name(&self.table)
-            .key("pk", s(partition))
-            .key("sk", s(keys::row_sk(row.row)))
+            .key("pk", s(pk))
+            .key("sk", s(sk))
             .condition_expression("#st = :pending");
         update = match account {
             Some(sub) => update
@@ -483,7 +494,7 @@ impl Store {
                 let n = group.len() as i64;
                 let mut items: Vec<TransactWriteItem> = group
                     .iter()
-                    .map(|&row| self.delete_item(layout.pk(org, id, row), row, &by))
+                    .map(|&row| self.delete_item(layout.pending_item_key(org, id, row), &by))
                     .collect();
                 let mut owners: Vec<Option<usize>> = (0..group.len()).map(Some).collect();
                 items.push(self.counts_update(
@@ -501,11 +512,11 @@ impl Store {
     }
 
     /// The row update of deleting a pending row (condition: still pending).
-    fn delete_item(&self, partition: String, row: u64, by: &AttributeValue) -> TransactWriteItem {
+    fn delete_item(&self, (pk, sk): (String, String), by: &AttributeValue) -> TransactWriteItem {
         let update = Update::builder()
             .table_name(&self.table)
-            .key("pk", s(partition))
-            .key("sk", s(keys::row_sk(row)))
+            .key("pk", s(pk))
+            .key("sk", s(sk))
             .condition_expression("#st = :pending")
             .update_expression(
                 "SET #st = :deleted, deleted_at = :now, deleted_by = :by REMOVE #pk, #sk",
@@ -552,6 +563,7 @@ mod tests {
             deleted_by: None,
             applied_to_account: None,
             partition: None,
+            sort_key: None,
         };
         (ImportId::parse(import).unwrap(), record)
     }

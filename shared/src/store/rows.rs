@@ -5,6 +5,7 @@
 
 use super::imports::{decode_cursor, encode_cursor, n, s};
 use super::items::{from_item, keyed, Stamp};
+use super::pages::PagesOf;
 use super::schema::{ERRORS_INDEX, ERRORS_INDEX_PK, ERRORS_INDEX_SK};
 use super::write::TxOutcome;
 use super::{now_rfc3339, service, Store, StoreError, StoreResult};
@@ -66,49 +67,42 @@ pub struct RowRecord {
     /// through the pending index is written back where it is, whatever its layout.
     #[serde(rename = "pk", default, skip_serializing)]
     pub partition: Option<String>,
+    /// The sort key of the item the row was read from (its own, or its page's).
+    #[serde(rename = "sk", default, skip_serializing)]
+    pub sort_key: Option<String>,
 }
 
 /// Where an import's rows are.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RowLayout {
-    /// Every row under the import's own partition (`ORG#<org>#IMPORT#<id>`): imports
-    /// created before rows were spread, read as they were written.
+    /// One item per row under the import's own partition (`ORG#<org>#IMPORT#<id>`,
+    /// `ROW#<line>`): imports created before pages, read as they were written.
     Single,
-    /// Rows in partitions of [`keys::LINES_PER_ROW_PARTITION`] lines
-    /// (`...#ROWS#<line / 1000>`); `last_line`: the highest line written so far.
-    Blocks { last_line: u64 },
+    /// Pages of rows in partitions of [`keys::LINES_PER_ROW_PARTITION`] lines
+    /// (store::pages), and an item per row the commit left waiting; `last_line`: the
+    /// highest line written so far.
+    Pages { last_line: u64 },
 }
 
 impl RowLayout {
     pub fn of(summary: &super::ImportSummary) -> RowLayout {
-        match summary.row_partitions {
-            true => RowLayout::Blocks {
+        match summary.row_pages {
+            true => RowLayout::Pages {
                 last_line: summary.last_line,
             },
             false => RowLayout::Single,
         }
     }
 
-    /// The partition of the row on `line`.
-    pub fn pk(&self, org: &OrgId, id: &ImportId, line: u64) -> String {
+    /// The key of the item a sign-up or a delete changes for the row on `line` once
+    /// it waits: the row itself, or its pending item beside its page.
+    pub fn pending_item_key(&self, org: &OrgId, id: &ImportId, line: u64) -> (String, String) {
         match self {
-            RowLayout::Single => keys::import_pk(org, id),
-            RowLayout::Blocks { .. } => keys::row_block_pk(org, id, keys::row_block(line)),
-        }
-    }
-
-    /// The partitions holding rows from `line` on, in file order.
-    fn partitions_from(&self, org: &OrgId, id: &ImportId, line: u64) -> Vec<(String, u64)> {
-        match *self {
-            RowLayout::Single => vec![(keys::import_pk(org, id), u64::MAX)],
-            RowLayout::Blocks { last_line } => (keys::row_block(line)..=keys::row_block(last_line))
-                .map(|b| {
-                    (
-                        keys::row_block_pk(org, id, b),
-                        (b + 1) * keys::LINES_PER_ROW_PARTITION - 1,
-                    )
-                })
-                .collect(),
+            RowLayout::Single => (keys::import_pk(org, id), keys::row_sk(line)),
+            RowLayout::Pages { .. } => (
+                keys::row_block_pk(org, id, keys::row_block(line)),
+                keys::pending_row_sk(line),
+            ),
         }
     }
 }
@@ -130,14 +124,9 @@ impl RowRecord {
 
 /// A row as an item. Every write of a whole row goes through here, so that a row is in
 /// the errors index exactly while its outcome is `error`.
-/// The errors index is partitioned like the rows, so it takes no more writes a partition.
-pub(super) fn row_item(
-    org: &OrgId,
-    id: &ImportId,
-    layout: RowLayout,
-    row: &RowRecord,
-) -> super::write::Item {
-    let pk = layout.pk(org, id, row.row);
+/// (Imports of the [`RowLayout::Single`] layout.)
+pub(super) fn row_item(org: &OrgId, id: &ImportId, row: &RowRecord) -> super::write::Item {
+    let pk = keys::import_pk(org, id);
     let mut item = keyed(pk.clone(), keys::row_sk(row.row), row);
     if row.outcome == Outcome::Error {
         item.insert(ERRORS_INDEX_PK.into(), s(pk));
@@ -189,6 +178,7 @@ pub fn cursor_after_row(row: u64) -> String {
 }
 
 impl Store {
+    /// Writes validated rows (a chunk of the file, in order).
     pub async fn write_rows(
         &self,
         org: &OrgId,
@@ -196,10 +186,16 @@ impl Store {
         layout: RowLayout,
         rows: &[RowRecord],
     ) -> StoreResult<()> {
-        let items = rows.iter().map(|r| row_item(org, id, layout, r)).collect();
-        self.put_items(items).await
+        match layout {
+            RowLayout::Single => {
+                let items = rows.iter().map(|r| row_item(org, id, r)).collect();
+                self.put_items(items).await
+            }
+            RowLayout::Pages { .. } => self.write_pages(org, id, rows).await,
+        }
     }
 
+    /// One row as it is now, read strongly consistent.
     pub async fn get_row(
         &self,
         org: &OrgId,
@@ -207,11 +203,18 @@ impl Store {
         layout: RowLayout,
         row: u64,
     ) -> StoreResult<Option<RowRecord>> {
+        if let RowLayout::Pages { .. } = layout {
+            let Some(page) = self.page_holding(org, id, row).await? else {
+                return Ok(None);
+            };
+            let found: Vec<RowRecord> = page.rows.into_iter().filter(|r| r.row == row).collect();
+            return Ok(self.with_pending_items(org, id, found, true).await?.pop());
+        }
         let out = self
             .ddb
             .get_item()
             .table_name(&self.table)
-            .key("pk", s(layout.pk(org, id, row)))
+            .key("pk", s(keys::import_pk(org, id)))
             .key("sk", s(keys::row_sk(row)))
             .consistent_read(true)
             .send()
@@ -221,8 +224,6 @@ impl Store {
     }
 
     /// A page of an import's rows in file order, optionally only one outcome or status.
-    /// The partitions are read one after another from the cursor's; a page that ends
-    /// where a partition ends answers with a cursor at that partition's last line.
     #[expect(
         clippy::too_many_arguments,
         reason = "the import, its layout, the filters and the page"
@@ -237,91 +238,180 @@ impl Store {
         limit: usize,
         cursor: Option<&str>,
     ) -> StoreResult<RowPage> {
+        match layout {
+            RowLayout::Single => {
+                self.list_row_items(org, id, outcome, status, limit, cursor)
+                    .await
+            }
+            RowLayout::Pages { last_line } => {
+                self.list_pages(org, id, last_line, outcome, status, limit, cursor)
+                    .await
+            }
+        }
+    }
+
+    /// [`Store::list_rows`] from pages: read whole, each row the commit left waiting
+    /// shown as its own item has it, then filtered. A request stops once it has
+    /// `limit` rows or has examined [`MAX_EXAMINED_PER_PAGE`], with a cursor at the
+    /// last row it read.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "the import, its last line, the filters and the page"
+    )]
+    async fn list_pages(
+        &self,
+        org: &OrgId,
+        id: &ImportId,
+        last_line: u64,
+        outcome: Option<Outcome>,
+        status: Option<RowStatus>,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> StoreResult<RowPage> {
+        let after = cursor.map(decode_cursor).transpose()?;
+        let after = after.as_deref().map(line_of_sk).transpose()?;
+        let mut from = after.map_or(0, |l| l + 1);
+        let source = match outcome {
+            Some(Outcome::Error) => PagesOf::WithErrors,
+            _ => PagesOf::All { consistent: false },
+        };
+        let (mut rows, mut examined) = (Vec::new(), 0usize);
+        loop {
+            let wanted = (limit - rows.len()).min(MAX_EXAMINED_PER_PAGE - examined);
+            let (pages, more) = self
+                .pages_from(org, id, last_line, from, wanted, source)
+                .await?;
+            let read: Vec<RowRecord> = pages
+                .into_iter()
+                .flat_map(|p| p.rows)
+                .filter(|r| r.row >= from)
+                .collect();
+            let Some(last_read) = read.last().map(|r| r.row) else {
+                return Ok(RowPage {
+                    rows,
+                    next_cursor: None,
+                });
+            };
+            let read = self.with_pending_items(org, id, read, false).await?;
+            for r in read {
+                examined += 1;
+                let line = r.row;
+                if outcome.is_none_or(|o| r.outcome == o) && status.is_none_or(|st| r.status == st)
+                {
+                    rows.push(r);
+                }
+                if rows.len() >= limit {
+                    let last = line < last_read || more;
+                    return Ok(RowPage {
+                        rows,
+                        next_cursor: last.then(|| cursor_after_row(line)),
+                    });
+                }
+            }
+            if !more {
+                return Ok(RowPage {
+                    rows,
+                    next_cursor: None,
+                });
+            }
+            if examined >= MAX_EXAMINED_PER_PAGE {
+                return Ok(RowPage {
+                    rows,
+                    next_cursor: Some(cursor_after_row(last_read)),
+                });
+            }
+            from = last_read + 1;
+        }
+    }
+
+    /// [`Store::list_rows`] from row items (imports of the [`RowLayout::Single`] layout).
+    async fn list_row_items(
+        &self,
+        org: &OrgId,
+        id: &ImportId,
+        outcome: Option<Outcome>,
+        status: Option<RowStatus>,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> StoreResult<RowPage> {
         let mut rows = Vec::new();
         let mut examined = 0usize;
         // Error rows alone come from their sparse index: it holds nothing else, so a
         // page of them costs the same in an import of a million rows as in one of ten.
         let by_errors = outcome == Some(Outcome::Error) && status.is_none();
-        let after = cursor.map(decode_cursor).transpose()?;
-        let after = after.as_deref().map(line_of_sk).transpose()?;
-        let partitions = layout.partitions_from(org, id, after.map_or(0, |l| l + 1));
-        let count = partitions.len();
-        for (i, (pk, partition_end)) in partitions.into_iter().enumerate() {
-            let mut start = after.filter(|l| layout.pk(org, id, *l) == pk).map(|l| {
+        let pk = keys::import_pk(org, id);
+        let mut start = match cursor {
+            Some(c) => {
+                let sk = decode_cursor(c)?;
                 let mut key = HashMap::from([
                     ("pk".to_string(), s(pk.clone())),
-                    ("sk".to_string(), s(keys::row_sk(l))),
+                    ("sk".to_string(), s(sk.clone())),
                 ]);
                 if by_errors {
                     key.insert(ERRORS_INDEX_PK.to_string(), s(pk.clone()));
-                    key.insert(ERRORS_INDEX_SK.to_string(), s(keys::row_sk(l)));
+                    key.insert(ERRORS_INDEX_SK.to_string(), s(sk));
                 }
-                key
-            });
-            loop {
-                let q = self.ddb.query().table_name(&self.table);
-                let mut q = if by_errors {
-                    q.index_name(ERRORS_INDEX)
-                        .key_condition_expression("#ei = :pk")
-                        .expression_attribute_names("#ei", ERRORS_INDEX_PK)
-                        .expression_attribute_values(":pk", s(pk.clone()))
-                } else {
-                    q.key_condition_expression("pk = :pk AND begins_with(sk, :row)")
-                        .expression_attribute_values(":pk", s(pk.clone()))
-                        .expression_attribute_values(":row", s("ROW#"))
-                }
-                .limit((limit - rows.len()).max(1) as i32)
-                .set_exclusive_start_key(start.take());
-                let mut filters = vec![];
-                if let Some(o) = outcome {
-                    filters.push("outcome = :o");
-                    q = q.expression_attribute_values(":o", s(o.as_str()));
-                }
-                if let Some(st) = status {
-                    filters.push("#st = :st");
-                    q = q
-                        .expression_attribute_names("#st", "status")
-                        .expression_attribute_values(":st", s(st.as_str()));
-                }
-                if !filters.is_empty() {
-                    q = q.filter_expression(filters.join(" AND "));
-                }
-                let page = q.send().await.map_err(service("list rows"))?;
-                examined += page.scanned_count.max(0) as usize;
-                for item in page.items.unwrap_or_default() {
-                    rows.push(from_item::<RowRecord>(item)?);
-                }
-                match page.last_evaluated_key {
-                    Some(k) if !k.is_empty() => {
-                        // A rare filter over a large import must not run past the API's
-                        // time limit: answer with what was found so far and a cursor.
-                        if rows.len() >= limit || examined >= MAX_EXAMINED_PER_PAGE {
-                            return Ok(RowPage {
-                                rows,
-                                next_cursor: encode_cursor(&k),
-                            });
-                        }
-                        start = Some(k);
-                    }
-                    _ => break,
-                }
+                Some(key)
             }
-            let more = i + 1 < count;
-            if more && (rows.len() >= limit || examined >= MAX_EXAMINED_PER_PAGE) {
-                return Ok(RowPage {
-                    rows,
-                    next_cursor: Some(cursor_after_row(partition_end)),
-                });
+            None => None,
+        };
+        loop {
+            let q = self.ddb.query().table_name(&self.table);
+            let mut q = if by_errors {
+                q.index_name(ERRORS_INDEX)
+                    .key_condition_expression("#ei = :pk")
+                    .expression_attribute_names("#ei", ERRORS_INDEX_PK)
+                    .expression_attribute_values(":pk", s(pk.clone()))
+            } else {
+                q.key_condition_expression("pk = :pk AND begins_with(sk, :row)")
+                    .expression_attribute_values(":pk", s(pk.clone()))
+                    .expression_attribute_values(":row", s("ROW#"))
+            }
+            .limit((limit - rows.len()).max(1) as i32)
+            .set_exclusive_start_key(start.take());
+            let mut filters = vec![];
+            if let Some(o) = outcome {
+                filters.push("outcome = :o");
+                q = q.expression_attribute_values(":o", s(o.as_str()));
+            }
+            if let Some(st) = status {
+                filters.push("#st = :st");
+                q = q
+                    .expression_attribute_names("#st", "status")
+                    .expression_attribute_values(":st", s(st.as_str()));
+            }
+            if !filters.is_empty() {
+                q = q.filter_expression(filters.join(" AND "));
+            }
+            let page = q.send().await.map_err(service("list rows"))?;
+            examined += page.scanned_count.max(0) as usize;
+            for item in page.items.unwrap_or_default() {
+                rows.push(from_item::<RowRecord>(item)?);
+            }
+            match page.last_evaluated_key {
+                Some(k) if !k.is_empty() => {
+                    // A rare filter over a large import must not run past the API's time
+                    // limit: answer with what was found so far and a cursor to go on.
+                    if rows.len() >= limit || examined >= MAX_EXAMINED_PER_PAGE {
+                        return Ok(RowPage {
+                            rows,
+                            next_cursor: encode_cursor(&k),
+                        });
+                    }
+                    start = Some(k);
+                }
+                _ => {
+                    return Ok(RowPage {
+                        rows,
+                        next_cursor: None,
+                    })
+                }
             }
         }
-        Ok(RowPage {
-            rows,
-            next_cursor: None,
-        })
     }
 
-    /// Up to `limit` rows from line `from` on, in file order, read strongly consistent;
-    /// and whether more may follow.
+    /// At least `limit` rows from line `from` on (whole pages), in file order, read
+    /// strongly consistent; and whether more may follow. The commit's reader.
     pub async fn rows_from(
         &self,
         org: &OrgId,
@@ -330,44 +420,55 @@ impl Store {
         from: u64,
         limit: usize,
     ) -> StoreResult<(Vec<RowRecord>, bool)> {
-        let mut rows = Vec::with_capacity(limit);
-        let partitions = layout.partitions_from(org, id, from);
-        let count = partitions.len();
-        for (i, (pk, _)) in partitions.into_iter().enumerate() {
-            let mut start: Option<super::write::Item> = None;
-            loop {
-                let page = self
-                    .ddb
-                    .query()
-                    .table_name(&self.table)
-                    .consistent_read(true)
-                    .key_condition_expression("pk = :pk AND sk BETWEEN :from AND :last")
-                    .expression_attribute_values(":pk", s(pk.clone()))
-                    .expression_attribute_values(":from", s(keys::row_sk(from)))
-                    .expression_attribute_values(":last", s("ROW#~"))
-                    .limit((limit - rows.len()) as i32)
-                    .set_exclusive_start_key(start.take())
-                    .send()
-                    .await
-                    .map_err(service("read rows"))?;
-                for item in page.items.unwrap_or_default() {
-                    rows.push(from_item::<RowRecord>(item)?);
-                }
-                match page.last_evaluated_key {
-                    Some(k) if !k.is_empty() => {
-                        if rows.len() >= limit {
-                            return Ok((rows, true));
-                        }
-                        start = Some(k);
-                    }
-                    _ => break,
-                }
+        if let RowLayout::Pages { last_line } = layout {
+            let (pages, more) = self
+                .pages_from(
+                    org,
+                    id,
+                    last_line,
+                    from,
+                    limit,
+                    PagesOf::All { consistent: true },
+                )
+                .await?;
+            let rows: Vec<RowRecord> = pages.into_iter().flat_map(|p| p.rows).collect();
+            if rows.first().is_some_and(|r| r.row < from) {
+                return Err(StoreError::Corrupt(format!(
+                    "the commit's cursor {from} is inside a page"
+                )));
             }
-            if rows.len() >= limit {
-                return Ok((rows, i + 1 < count));
+            return Ok((rows, more));
+        }
+        let mut rows = Vec::with_capacity(limit);
+        let mut start: Option<super::write::Item> = None;
+        loop {
+            let page = self
+                .ddb
+                .query()
+                .table_name(&self.table)
+                .consistent_read(true)
+                .key_condition_expression("pk = :pk AND sk BETWEEN :from AND :last")
+                .expression_attribute_values(":pk", s(keys::import_pk(org, id)))
+                .expression_attribute_values(":from", s(keys::row_sk(from)))
+                .expression_attribute_values(":last", s("ROW#~"))
+                .limit((limit - rows.len()) as i32)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(service("read rows"))?;
+            for item in page.items.unwrap_or_default() {
+                rows.push(from_item::<RowRecord>(item)?);
+            }
+            match page.last_evaluated_key {
+                Some(k) if !k.is_empty() => {
+                    if rows.len() >= limit {
+                        return Ok((rows, true));
+                    }
+                    start = Some(k);
+                }
+                _ => return Ok((rows, false)),
             }
         }
-        Ok((rows, false))
     }
 
     /// Replaces a row still `validated` after a fix, moving the summary's outcome and
@@ -381,15 +482,51 @@ impl Store {
         old: &RowRecord,
         new: &RowRecord,
     ) -> StoreResult<()> {
-        let put = aws_sdk_dynamodb::types::Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(row_item(org, id, layout, new)))
-            .condition_expression("#st = :validated AND outcome = :old")
-            .expression_attribute_names("#st", "status")
-            .expression_attribute_values(":validated", s(RowStatus::Validated.as_str()))
-            .expression_attribute_values(":old", s(old.outcome.as_str()))
-            .build()
-            .expect("item and expression set");
+        let put = match layout {
+            RowLayout::Single => aws_sdk_dynamodb::types::Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(row_item(org, id, new)))
+                .condition_expression("#st = :validated AND outcome = :old")
+                .expression_attribute_names("#st", "status")
+                .expression_attribute_values(":validated", s(RowStatus::Validated.as_str()))
+                .expression_attribute_values(":old", s(old.outcome.as_str())),
+            RowLayout::Pages { .. } => {
+                // The page as it is, with this row replaced, on condition that nobody
+                // rewrote the page meanwhile.
+                let page = self
+                    .page_holding(org, id, old.row)
+                    .await?
+                    .ok_or(StoreError::ConditionFailed)?;
+                if !page.rows.iter().any(|r| {
+                    r.row == old.row && r.outcome == old.outcome && r.status == RowStatus::Validated
+                }) {
+                    return Err(StoreError::ConditionFailed);
+                }
+                let rows: Vec<RowRecord> = page
+                    .rows
+                    .iter()
+                    .map(|r| {
+                        if r.row == new.row {
+                            new.clone()
+                        } else {
+                            r.clone()
+                        }
+                    })
+                    .collect();
+                aws_sdk_dynamodb::types::Put::builder()
+                    .table_name(&self.table)
+                    .set_item(Some(super::pages::page_item(
+                        org,
+                        id,
+                        &rows,
+                        page.version + 1,
+                    )))
+                    .condition_expression("version = :v")
+                    .expression_attribute_values(":v", n(page.version as i64))
+            }
+        }
+        .build()
+        .expect("item and expression set");
         let mut deltas: BTreeMap<String, i64> = BTreeMap::new();
         for i in old.issues.iter().chain(&old.warnings) {
             *deltas.entry(i.code.as_str().to_string()).or_default() -= 1;
