@@ -375,7 +375,7 @@ async fn the_commit_stopped_after_any_write_converges_when_run_again() {
     // 30 ready rows and 30 pending ones: two transactions of 25 and more.
     let ready: Vec<String> = (0..30).map(|i| format!("r{i}@example.com")).collect();
     let waiting: Vec<String> = (0..30).map(|i| format!("w{i}@example.com")).collect();
-    let csv = csv_for(&[ready.clone(), waiting].concat());
+    let csv = csv_for(&[ready.clone(), waiting.clone()].concat());
 
     let mut reference = None;
     let mut crash_after = 0;
@@ -438,6 +438,17 @@ async fn the_commit_stopped_after_any_write_converges_when_run_again() {
                 completions(store, &org, &format!("sub-r{i}")).await,
                 1,
                 "person {i} after a crash at write {crash_after}"
+            );
+        }
+        // Every waiting row is where a sign-up looks for it.
+        for w in &waiting {
+            let key = training_imports::domain::MatchKey::email(
+                &training_imports::domain::Email::parse(w).unwrap(),
+            );
+            assert_eq!(
+                store.pending_rows_for_key(&org, &key).await.unwrap().len(),
+                1,
+                "{w} after a crash at write {crash_after}"
             );
         }
         crash_after += 1;

@@ -398,31 +398,39 @@ async fn write_page(
 
     // Nothing stranded: a person who signed up between our lookup and our write would
     // not have seen these rows as pending. Look again, fresh, now that they are pending.
-    let waiting: HashSet<MatchKey> = page
+    // Rows an earlier run moved (their page says pending) had their item put only now
+    // perhaps: they are looked at again whoever signed up when.
+    let mut waiting: Vec<(usize, MatchKey)> = page
         .moves
         .iter()
-        .filter_map(|(_, t)| match t {
-            RowTransition::Wait { key, .. } => Some(key.clone()),
+        .filter_map(|(i, t)| match t {
+            RowTransition::Wait { key, .. } => Some((*i, key.clone())),
             _ => None,
         })
         .collect();
-    if waiting.is_empty() {
+    let moved_earlier: Vec<(usize, MatchKey)> = page
+        .rows
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.status == RowStatus::Pending)
+        .filter_map(|(i, r)| r.match_key().map(|k| (i, k)))
+        .collect();
+    if waiting.is_empty() && moved_earlier.is_empty() {
         return Ok(());
     }
-    if !watch.moved {
+    if !watch.moved && moved_earlier.is_empty() {
         watch.moved = store.sign_ups(org).await? != watch.before_lookups;
         if !watch.moved {
             return Ok(());
         }
         tracing::info!(org = %org, import = %id, "someone signed up during the commit: pending rows are looked at again after each write");
     }
+    waiting.extend(moved_earlier);
+    let keys: HashSet<MatchKey> = waiting.iter().map(|(_, k)| k.clone()).collect();
     let now_people = store
-        .people_with_keys(org, waiting.into_iter().collect())
+        .people_with_keys(org, keys.into_iter().collect())
         .await?;
-    for (i, t) in &page.moves {
-        let RowTransition::Wait { key, .. } = t else {
-            continue;
-        };
+    for (i, key) in &waiting {
         let found = match_person(now_people.get(key).map(Vec::as_slice).unwrap_or(&[]));
         if let PersonStanding::Ready(pid) = person_standing(page.rows[*i].match_method, &found) {
             match store.apply_pending_row(org, id, &page.rows[*i], &pid).await {

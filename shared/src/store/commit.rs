@@ -247,10 +247,12 @@ impl Store {
 
     /// Writes moved rows and new completions. Only the lease holder calls this, and only
     /// for rows it read as `validated`. Row items (older imports) and completions go by
-    /// BatchWriteItem. With pages: first an item for each row left waiting (on condition
-    /// it does not exist: a run again must not put back a row a sign-up or a delete has
-    /// since changed), then the pages with the rows' new statuses. `read`: every row of
-    /// the pages the moved rows are in, as read.
+    /// BatchWriteItem. With pages: first the pages with the rows' new statuses and the
+    /// completions, then an item for each waiting row, on condition it does not exist (a
+    /// sign-up or a delete may have changed it since a run that stopped put it). A row
+    /// its page already says is pending was moved by such a run, which may have stopped
+    /// before its item was put: its item is put the same way. `read`: every row of the
+    /// pages the moved rows are in, as read.
     pub async fn put_committed(
         &self,
         org: &OrgId,
@@ -274,14 +276,6 @@ impl Store {
                 }
             }
             RowLayout::Pages { .. } => {
-                let waiting: Vec<Item> = rows
-                    .iter()
-                    .filter_map(|r| {
-                        r.pending_key
-                            .map(|key| super::pages::pending_row_item(org, id, &r.record, key))
-                    })
-                    .collect();
-                self.put_new_items(waiting).await?;
                 let changed: HashMap<u64, &RowRecord> =
                     rows.iter().map(|r| (r.record.row, &r.record)).collect();
                 items.extend(Store::pages_with(org, id, read, &changed)?);
@@ -303,7 +297,24 @@ impl Store {
             ]);
             items.push(item);
         }
-        self.put_items(items).await
+        self.put_items(items).await?;
+        if let RowLayout::Pages { .. } = layout {
+            let moved_earlier = read
+                .iter()
+                .filter(|r| r.status == RowStatus::Pending)
+                .filter_map(|r| r.match_key().map(|k| (r, k)))
+                .map(|(r, k)| super::pages::pending_row_item(org, id, r, &k));
+            let waiting: Vec<Item> = rows
+                .iter()
+                .filter_map(|r| {
+                    r.pending_key
+                        .map(|key| super::pages::pending_row_item(org, id, &r.record, key))
+                })
+                .chain(moved_earlier)
+                .collect();
+            self.put_new_items(waiting).await?;
+        }
+        Ok(())
     }
 
     /// Puts items that must not exist yet, 100 a transaction, 4 transactions at once; an
