@@ -246,13 +246,12 @@ impl Store {
     }
 
     /// Writes moved rows and new completions. Only the lease holder calls this, and only
-    /// for rows it read as `validated`. Row items (older imports) and completions go by
-    /// BatchWriteItem. With pages: first the pages with the rows' new statuses and the
-    /// completions, then an item for each waiting row, on condition it does not exist (a
-    /// sign-up or a delete may have changed it since a run that stopped put it). A row
-    /// its page already says is pending was moved by such a run, which may have stopped
-    /// before its item was put: its item is put the same way. `read`: every row of the
-    /// pages the moved rows are in, as read.
+    /// for rows it read as `validated`. Everything goes by BatchWriteItem: row items
+    /// (older imports) or pages with the rows' new statuses, and completions; then, with
+    /// pages, an item for each row left waiting. A row its page already says is pending
+    /// was moved by a run that stopped, perhaps before its item was put: its item is put
+    /// on condition it does not exist (a sign-up or a delete may have changed it since).
+    /// `read`: every row of the pages the moved rows are in, as read.
     pub async fn put_committed(
         &self,
         org: &OrgId,
@@ -299,20 +298,23 @@ impl Store {
         }
         self.put_items(items).await?;
         if let RowLayout::Pages { .. } = layout {
-            let moved_earlier = read
-                .iter()
-                .filter(|r| r.status == RowStatus::Pending)
-                .filter_map(|r| r.match_key().map(|k| (r, k)))
-                .map(|(r, k)| super::pages::pending_row_item(org, id, r, &k));
+            // A row read as `validated` has no item yet: its item is put only after its
+            // page says it moved. So these go by BatchWriteItem.
             let waiting: Vec<Item> = rows
                 .iter()
                 .filter_map(|r| {
                     r.pending_key
                         .map(|key| super::pages::pending_row_item(org, id, &r.record, key))
                 })
-                .chain(moved_earlier)
                 .collect();
-            self.put_new_items(waiting).await?;
+            self.put_items(waiting).await?;
+            let moved_earlier: Vec<Item> = read
+                .iter()
+                .filter(|r| r.status == RowStatus::Pending)
+                .filter_map(|r| r.match_key().map(|k| (r, k)))
+                .map(|(r, k)| super::pages::pending_row_item(org, id, r, &k))
+                .collect();
+            self.put_new_items(moved_earlier).await?;
         }
         Ok(())
     }
