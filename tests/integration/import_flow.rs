@@ -1328,3 +1328,37 @@ async fn the_page_and_its_script_answer_304_to_the_version_the_browser_has() {
         assert_eq!(fresh.status(), 200, "{path}");
     }
 }
+
+/// Two admins fixing two rows of one page at once: both fixes land (the page is read
+/// again by whichever comes second), and the counts move by both.
+#[tokio::test]
+async fn two_fixes_of_rows_in_one_page_at_once_both_land() {
+    let w = world("fixes-at-once").await;
+    let csv = "Email,Course,Date\nbad-2,Forklift Safety,2024-01-01\nbad-3,Forklift Safety,2024-01-01\nbad-4,Forklift Safety,2024-01-01\n";
+    let id = w.import("email", csv, json!({})).await;
+    for round in 0..5 {
+        let (w, id) = (&w, &id);
+        let fix = |row: u64| async move {
+            w.call(
+                "PATCH",
+                &format!("/imports/{id}/rows/{row}"),
+                Some(json!({"cells": {"Email": format!("fixed{row}-{round}@example.com")}})),
+            )
+            .await
+        };
+        let ((a, body_a), (b, body_b)) = tokio::join!(fix(2), fix(3));
+        assert_eq!((a, b), (200, 200), "round {round}: {body_a} {body_b}");
+    }
+    let rows = w.rows(&id, "").await;
+    let emails: Vec<&str> = rows
+        .iter()
+        .map(|r| r["cells"][0].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        emails,
+        ["fixed2-4@example.com", "fixed3-4@example.com", "bad-4"]
+    );
+    let (_, s) = w.call("GET", &format!("/imports/{id}"), None).await;
+    assert_eq!(s["import"]["outcomes"]["error"], 1, "{s}");
+    assert_eq!(s["import"]["outcomes"]["pending"], 2, "{s}");
+}

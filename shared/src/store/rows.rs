@@ -135,6 +135,10 @@ pub(super) fn row_item(org: &OrgId, id: &ImportId, row: &RowRecord) -> super::wr
     item
 }
 
+/// Times a fix reads and rewrites its page when fixes of other rows of the page land
+/// first.
+const PAGE_REWRITE_ATTEMPTS: usize = 5;
+
 /// Rows a filtered listing reads before it answers with a partial page and a cursor.
 const MAX_EXAMINED_PER_PAGE: usize = 20_000;
 
@@ -473,7 +477,8 @@ impl Store {
 
     /// Replaces a row still `validated` after a fix, moving the summary's outcome and
     /// issue counts in the same transaction. ConditionFailed when the row changed
-    /// meanwhile or the import is no longer `validated`.
+    /// meanwhile or the import is no longer `validated`. With pages, a fix of another
+    /// row of the same page landing first only makes this one read the page again.
     pub async fn replace_validated_row(
         &self,
         org: &OrgId,
@@ -482,6 +487,28 @@ impl Store {
         old: &RowRecord,
         new: &RowRecord,
     ) -> StoreResult<()> {
+        for _ in 0..PAGE_REWRITE_ATTEMPTS {
+            match self.replace_once(org, id, layout, old, new).await? {
+                TxOutcome::Committed => return Ok(()),
+                TxOutcome::ConditionFailed(failed)
+                    if matches!(layout, RowLayout::Pages { .. }) && failed == [0] =>
+                {
+                    continue
+                }
+                TxOutcome::ConditionFailed(_) => return Err(StoreError::ConditionFailed),
+            }
+        }
+        Err(StoreError::ConditionFailed)
+    }
+
+    async fn replace_once(
+        &self,
+        org: &OrgId,
+        id: &ImportId,
+        layout: RowLayout,
+        old: &RowRecord,
+        new: &RowRecord,
+    ) -> StoreResult<TxOutcome> {
         let put = match layout {
             RowLayout::Single => aws_sdk_dynamodb::types::Put::builder()
                 .table_name(&self.table)
@@ -568,9 +595,6 @@ impl Store {
             TransactWriteItem::builder().put(put).build(),
             TransactWriteItem::builder().update(update).build(),
         ];
-        match self.transact(items).await? {
-            TxOutcome::Committed => Ok(()),
-            TxOutcome::ConditionFailed(_) => Err(StoreError::ConditionFailed),
-        }
+        self.transact(items).await
     }
 }
