@@ -793,7 +793,8 @@ mod store_bench {
 
     /// The validator itself on a file of `rows` rows uploaded to the local S3 server:
     /// the object is streamed, checked and its rows written to DynamoDB Local. Prints
-    /// the process's peak RSS before (runtime, clients, trainings) and after.
+    /// the process's peak RSS before (runtime, clients, trainings) and after; then the
+    /// import's commit beside the BatchWriteItem floor of its items.
     pub async fn worker_memory(rows: usize) {
         let suffix = &uuid::Uuid::new_v4().simple().to_string()[..8];
         let store =
@@ -849,6 +850,33 @@ mod store_bench {
             size / 1_000_000
         );
         println!("| peak RSS before | peak RSS after | time | rows/s |\n| ---: | ---: | ---: | ---: |\n| {before:.1} MiB | {:.1} MiB | {secs:.0} s | {:.0} |", peak_rss_mib(), rows as f64 / secs);
+
+        // Then the commit of the same import, beside the BatchWriteItem floor of as many
+        // items (measured right before it: DynamoDB Local slows down as it fills).
+        manage::request_commit(&store, &org, &id, true, &bench_admin())
+            .await
+            .unwrap();
+        let floor_s = commit_items_floor(&store, &org, rows).await;
+        let t = Instant::now();
+        commit::run_commit(&store, &org, &id).await.unwrap();
+        let commit_s = t.elapsed().as_secs_f64();
+        let s = store.get_import(&org, &id).await.unwrap().unwrap();
+        // A completion per imported row, an item per waiting row, the pages again and
+        // two items per commit page.
+        let items = (s.statuses.imported + s.statuses.pending) as usize
+            + rows.div_ceil(training_imports::store::ROWS_PER_PAGE)
+            + 2 * rows.div_ceil(commit::COMMIT_PAGE_ROWS);
+        let floor_for_items = floor_s * items as f64 / rows as f64;
+        println!(
+            "\n## Its commit ({} imported, {} waiting)\n",
+            s.statuses.imported, s.statuses.pending
+        );
+        println!("| measure | time | items | vs floor |\n| --- | ---: | ---: | ---: |");
+        println!("| floor: BatchWriteItem of {rows} items (completions, waiting rows with the pending index's keys), 4 at once, right before | {floor_s:.0} s | {rows} | 1.00x |");
+        println!(
+            "| commit | {commit_s:.0} s | about {items} | {:.2}x of {floor_for_items:.0} s |",
+            commit_s / floor_for_items
+        );
     }
 
     /// Sign-ups of people who each have `rows_each` pending rows spread over `imports`
