@@ -266,7 +266,7 @@ impl Store {
         match layout {
             RowLayout::Single => {
                 for row in rows {
-                    let mut item = super::rows::row_item(org, id, &row.record);
+                    let mut item = super::row_items::row_item(org, id, &row.record);
                     if let Some(key) = row.pending_key {
                         item.insert(PENDING_INDEX_PK.into(), s(keys::pending_shard_pk(org, key)));
                         item.insert(PENDING_INDEX_SK.into(), s(keys::match_key_pk(org, key)));

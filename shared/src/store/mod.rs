@@ -11,6 +11,7 @@ mod mappings;
 mod objects;
 mod pages;
 mod pending;
+mod row_items;
 mod rows;
 pub mod schema;
 mod write;

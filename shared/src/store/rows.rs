@@ -1,14 +1,15 @@
-//! An import's rows: one item per data row (`ROW#<line>`) in partitions of 1,000 lines
-//! ([`RowLayout`]), written at validation, listed and filtered with cursors, fixed in
-//! place while the import is `validated`. Every write of a whole row goes through
-//! [`row_item`], which keeps the errors index in step with the row's outcome.
+//! An import's rows: what a row is ([`RowRecord`]), where an import keeps them
+//! ([`RowLayout`]: pages, store::pages; or an item per row for imports created before
+//! pages, store::row_items), and the calls that do not care which: written at
+//! validation, read, listed and filtered with cursors, fixed in place while the import is
+//! `validated`.
 
-use super::imports::{decode_cursor, encode_cursor, n, s};
-use super::items::{from_item, keyed, Stamp};
+use super::imports::{decode_cursor, n, s};
+use super::items::Stamp;
 use super::pages::PagesOf;
-use super::schema::{ERRORS_INDEX, ERRORS_INDEX_PK, ERRORS_INDEX_SK};
+use super::row_items::row_item;
 use super::write::TxOutcome;
-use super::{now_rfc3339, service, Store, StoreError, StoreResult};
+use super::{now_rfc3339, Store, StoreError, StoreResult};
 use crate::domain::{
     ImportId, ImportStatus, Issue, MatchKey, MatchMethod, OrgId, Outcome, PersonId, RowStatus,
     TrainingId,
@@ -17,7 +18,7 @@ use crate::keys;
 use aws_sdk_dynamodb::types::TransactWriteItem;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 /// One data row of an import as stored.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -122,25 +123,15 @@ impl RowRecord {
     }
 }
 
-/// A row as an item. Every write of a whole row goes through here, so that a row is in
-/// the errors index exactly while its outcome is `error`.
-/// (Imports of the [`RowLayout::Single`] layout.)
-pub(super) fn row_item(org: &OrgId, id: &ImportId, row: &RowRecord) -> super::write::Item {
-    let pk = keys::import_pk(org, id);
-    let mut item = keyed(pk.clone(), keys::row_sk(row.row), row);
-    if row.outcome == Outcome::Error {
-        item.insert(ERRORS_INDEX_PK.into(), s(pk));
-        item.insert(ERRORS_INDEX_SK.into(), s(keys::row_sk(row.row)));
-    }
-    item
-}
+/// Rows a filtered listing of pages reads at a time.
+const FILTERED_READ_ROWS: usize = 2_000;
 
 /// Times a fix reads and rewrites its page when fixes of other rows of the page land
 /// first.
 const PAGE_REWRITE_ATTEMPTS: usize = 5;
 
 /// Rows a filtered listing reads before it answers with a partial page and a cursor.
-const MAX_EXAMINED_PER_PAGE: usize = 20_000;
+pub(super) const MAX_EXAMINED_PER_PAGE: usize = 20_000;
 
 pub struct RowPage {
     pub rows: Vec<RowRecord>,
@@ -214,17 +205,7 @@ impl Store {
             let found: Vec<RowRecord> = page.rows.into_iter().filter(|r| r.row == row).collect();
             return Ok(self.with_pending_items(org, id, found, true).await?.pop());
         }
-        let out = self
-            .ddb
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", s(keys::import_pk(org, id)))
-            .key("sk", s(keys::row_sk(row)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(service("get row"))?;
-        out.item.map(from_item::<RowRecord>).transpose()
+        self.get_row_item(org, id, row).await
     }
 
     /// A page of an import's rows in file order, optionally only one outcome or status.
@@ -281,7 +262,13 @@ impl Store {
         };
         let (mut rows, mut examined) = (Vec::new(), 0usize);
         loop {
-            let wanted = (limit - rows.len()).min(MAX_EXAMINED_PER_PAGE - examined);
+            // Unfiltered, the rows still wanted; filtered, a few pages at a time, so that
+            // a rare filter does not read a page a request.
+            let wanted = match (outcome, status) {
+                (None, None) => limit - rows.len(),
+                _ => FILTERED_READ_ROWS,
+            }
+            .min(MAX_EXAMINED_PER_PAGE - examined);
             let (pages, more) = self
                 .pages_from(org, id, last_line, from, wanted, source)
                 .await?;
@@ -328,92 +315,6 @@ impl Store {
         }
     }
 
-    /// [`Store::list_rows`] from row items (imports of the [`RowLayout::Single`] layout).
-    async fn list_row_items(
-        &self,
-        org: &OrgId,
-        id: &ImportId,
-        outcome: Option<Outcome>,
-        status: Option<RowStatus>,
-        limit: usize,
-        cursor: Option<&str>,
-    ) -> StoreResult<RowPage> {
-        let mut rows = Vec::new();
-        let mut examined = 0usize;
-        // Error rows alone come from their sparse index: it holds nothing else, so a
-        // page of them costs the same in an import of a million rows as in one of ten.
-        let by_errors = outcome == Some(Outcome::Error) && status.is_none();
-        let pk = keys::import_pk(org, id);
-        let mut start = match cursor {
-            Some(c) => {
-                let sk = decode_cursor(c)?;
-                let mut key = HashMap::from([
-                    ("pk".to_string(), s(pk.clone())),
-                    ("sk".to_string(), s(sk.clone())),
-                ]);
-                if by_errors {
-                    key.insert(ERRORS_INDEX_PK.to_string(), s(pk.clone()));
-                    key.insert(ERRORS_INDEX_SK.to_string(), s(sk));
-                }
-                Some(key)
-            }
-            None => None,
-        };
-        loop {
-            let q = self.ddb.query().table_name(&self.table);
-            let mut q = if by_errors {
-                q.index_name(ERRORS_INDEX)
-                    .key_condition_expression("#ei = :pk")
-                    .expression_attribute_names("#ei", ERRORS_INDEX_PK)
-                    .expression_attribute_values(":pk", s(pk.clone()))
-            } else {
-                q.key_condition_expression("pk = :pk AND begins_with(sk, :row)")
-                    .expression_attribute_values(":pk", s(pk.clone()))
-                    .expression_attribute_values(":row", s("ROW#"))
-            }
-            .limit((limit - rows.len()).max(1) as i32)
-            .set_exclusive_start_key(start.take());
-            let mut filters = vec![];
-            if let Some(o) = outcome {
-                filters.push("outcome = :o");
-                q = q.expression_attribute_values(":o", s(o.as_str()));
-            }
-            if let Some(st) = status {
-                filters.push("#st = :st");
-                q = q
-                    .expression_attribute_names("#st", "status")
-                    .expression_attribute_values(":st", s(st.as_str()));
-            }
-            if !filters.is_empty() {
-                q = q.filter_expression(filters.join(" AND "));
-            }
-            let page = q.send().await.map_err(service("list rows"))?;
-            examined += page.scanned_count.max(0) as usize;
-            for item in page.items.unwrap_or_default() {
-                rows.push(from_item::<RowRecord>(item)?);
-            }
-            match page.last_evaluated_key {
-                Some(k) if !k.is_empty() => {
-                    // A rare filter over a large import must not run past the API's time
-                    // limit: answer with what was found so far and a cursor to go on.
-                    if rows.len() >= limit || examined >= MAX_EXAMINED_PER_PAGE {
-                        return Ok(RowPage {
-                            rows,
-                            next_cursor: encode_cursor(&k),
-                        });
-                    }
-                    start = Some(k);
-                }
-                _ => {
-                    return Ok(RowPage {
-                        rows,
-                        next_cursor: None,
-                    })
-                }
-            }
-        }
-    }
-
     /// At least `limit` rows from line `from` on (whole pages), in file order, read
     /// strongly consistent; and whether more may follow. The commit's reader.
     pub async fn rows_from(
@@ -443,36 +344,7 @@ impl Store {
             }
             return Ok((rows, more));
         }
-        let mut rows = Vec::with_capacity(limit);
-        let mut start: Option<super::write::Item> = None;
-        loop {
-            let page = self
-                .ddb
-                .query()
-                .table_name(&self.table)
-                .consistent_read(true)
-                .key_condition_expression("pk = :pk AND sk BETWEEN :from AND :last")
-                .expression_attribute_values(":pk", s(keys::import_pk(org, id)))
-                .expression_attribute_values(":from", s(keys::row_sk(from)))
-                .expression_attribute_values(":last", s("ROW#~"))
-                .limit((limit - rows.len()) as i32)
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(service("read rows"))?;
-            for item in page.items.unwrap_or_default() {
-                rows.push(from_item::<RowRecord>(item)?);
-            }
-            match page.last_evaluated_key {
-                Some(k) if !k.is_empty() => {
-                    if rows.len() >= limit {
-                        return Ok((rows, true));
-                    }
-                    start = Some(k);
-                }
-                _ => return Ok((rows, false)),
-            }
-        }
+        self.row_items_from(org, id, from, limit).await
     }
 
     /// Replaces a row still `validated` after a fix, moving the summary's outcome and
