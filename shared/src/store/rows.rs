@@ -6,7 +6,7 @@
 
 use super::imports::{decode_cursor, n, s};
 use super::items::Stamp;
-use super::pages::PagesOf;
+use super::pages::{PagesOf, ROWS_PER_PAGE};
 use super::row_items::row_item;
 use super::write::TxOutcome;
 use super::{now_rfc3339, Store, StoreError, StoreResult};
@@ -123,8 +123,11 @@ impl RowRecord {
     }
 }
 
-/// Rows a filtered listing of pages reads at a time.
+/// Rows a filtered listing of pages reads at a time, at most (twice the rows it still
+/// wants, at least a page).
 const FILTERED_READ_ROWS: usize = 2_000;
+/// Rows whose waiting items a listing reads at a time (one BatchGetItem).
+const OVERLAY_ROWS: usize = 100;
 
 /// Times a fix reads and rewrites its page when fixes of other rows of the page land
 /// first.
@@ -266,7 +269,7 @@ impl Store {
             // a rare filter does not read a page a request.
             let wanted = match (outcome, status) {
                 (None, None) => limit - rows.len(),
-                _ => FILTERED_READ_ROWS,
+                _ => ((limit - rows.len()) * 2).clamp(ROWS_PER_PAGE, FILTERED_READ_ROWS),
             }
             .min(MAX_EXAMINED_PER_PAGE - examined);
             let (pages, more) = self
@@ -283,20 +286,25 @@ impl Store {
                     next_cursor: None,
                 });
             };
-            let read = self.with_pending_items(org, id, read, false).await?;
-            for r in read {
-                examined += 1;
-                let line = r.row;
-                if outcome.is_none_or(|o| r.outcome == o) && status.is_none_or(|st| r.status == st)
-                {
-                    rows.push(r);
-                }
-                if rows.len() >= limit {
-                    let last = line < last_read || more;
-                    return Ok(RowPage {
-                        rows,
-                        next_cursor: last.then(|| cursor_after_row(line)),
-                    });
+            // The waiting rows' own items are read for as many rows as the page needs.
+            let mut read = read.into_iter().peekable();
+            while read.peek().is_some() {
+                let chunk: Vec<RowRecord> = read.by_ref().take(OVERLAY_ROWS).collect();
+                for r in self.with_pending_items(org, id, chunk, false).await? {
+                    examined += 1;
+                    let line = r.row;
+                    if outcome.is_none_or(|o| r.outcome == o)
+                        && status.is_none_or(|st| r.status == st)
+                    {
+                        rows.push(r);
+                    }
+                    if rows.len() >= limit {
+                        let last = line < last_read || more;
+                        return Ok(RowPage {
+                            rows,
+                            next_cursor: last.then(|| cursor_after_row(line)),
+                        });
+                    }
                 }
             }
             if !more {
