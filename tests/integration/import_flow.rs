@@ -1362,3 +1362,45 @@ async fn two_fixes_of_rows_in_one_page_at_once_both_land() {
     assert_eq!(s["import"]["outcomes"]["error"], 1, "{s}");
     assert_eq!(s["import"]["outcomes"]["pending"], 2, "{s}");
 }
+
+/// A cursor is the admin's to write: one that names no row is refused, one past the
+/// last row (the largest line there is) ends the listing; neither crashes the request.
+#[tokio::test]
+async fn a_cursor_written_by_hand_is_refused_or_ends_the_listing() {
+    use base64::Engine;
+    let w = world("hand-cursor").await;
+    let csv = "Email,Course,Date\nbad-2,Forklift Safety,2024-01-01\nok3@example.com,Forklift Safety,2024-01-01\n";
+    let id = w.import("email", csv, json!({})).await;
+    let encode = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+    for filter in ["", "&outcome=error", "&status=validated"] {
+        let last = encode(&format!("ROW#{}", u64::MAX));
+        let (status, body) = w
+            .call(
+                "GET",
+                &format!("/imports/{id}/rows?cursor={last}{filter}"),
+                None,
+            )
+            .await;
+        assert_eq!(status, 200, "{filter}: {body}");
+        assert_eq!(body["rows"], json!([]), "{filter}: {body}");
+        assert!(body["next_cursor"].is_null(), "{filter}: {body}");
+        for bad in [
+            encode("ROW#abc"),
+            encode("PAGE#2"),
+            "not-base64*".to_string(),
+        ] {
+            let (status, body) = w
+                .call(
+                    "GET",
+                    &format!("/imports/{id}/rows?cursor={bad}{filter}"),
+                    None,
+                )
+                .await;
+            assert_eq!(
+                (status, body["code"].as_str()),
+                (400, Some("INVALID_CURSOR")),
+                "{bad}{filter}: {body}"
+            );
+        }
+    }
+}

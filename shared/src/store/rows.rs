@@ -258,7 +258,7 @@ impl Store {
     ) -> StoreResult<RowPage> {
         let after = cursor.map(decode_cursor).transpose()?;
         let after = after.as_deref().map(line_of_sk).transpose()?;
-        let mut from = after.map_or(0, |l| l + 1);
+        let mut from = after.map_or(0, |l| l.saturating_add(1));
         let source = match outcome {
             Some(Outcome::Error) => PagesOf::WithErrors,
             _ => PagesOf::All { consistent: false },
