@@ -152,3 +152,31 @@ fn the_readme_stays_short_and_gives_the_two_commands() {
         ".ci/run must run the README's commands"
     );
 }
+
+#[test]
+fn the_api_description_names_every_field_of_an_import_summary() {
+    use training_imports::domain::{ImportId, MatchMethod, OrgId};
+    use training_imports::store::{ImportOptions, ImportSummary};
+    let openapi: serde_json::Value = serde_json::from_str(&read("docs/openapi.json")).unwrap();
+    let described = &openapi["components"]["schemas"]["ImportSummary"]["properties"];
+    let summary = ImportSummary::new(
+        &OrgId::parse("acme").unwrap(),
+        &ImportId::parse("abc").unwrap(),
+        MatchMethod::Email,
+        "file.csv",
+        "paste",
+        "uploads/acme/abc/source.csv",
+        ImportOptions::default(),
+    );
+    let fields = serde_json::to_value(&summary).unwrap();
+    let missing: Vec<&String> = fields
+        .as_object()
+        .unwrap()
+        .keys()
+        .filter(|k| described.get(k.as_str()).is_none())
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "docs/openapi.json's ImportSummary lacks {missing:?}"
+    );
+}
