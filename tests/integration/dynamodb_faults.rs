@@ -15,7 +15,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, CancellationReason, PutRequest, Wr
 use aws_sdk_dynamodb::Client;
 use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
 use std::collections::HashMap;
-use training_imports::domain::{ImportId, MatchMethod, OrgId, Outcome, RowStatus};
+use training_imports::domain::{ImportId, MatchMethod, OrgId, Outcome};
 use training_imports::store::{RowRecord, Store, StoreError};
 
 const TABLE: &str = "imports";
@@ -36,29 +36,16 @@ fn ddb(rules: &[&Rule]) -> Client {
 fn rows(n: u64) -> Vec<RowRecord> {
     (0..n)
         .map(|i| RowRecord {
-            import_id: "imp".into(),
-            row: i + 2,
-            cells: vec!["a@example.com".into()],
-            outcome: Outcome::Pending,
-            status: RowStatus::Validated,
-            issues: vec![],
-            warnings: vec![],
-            match_method: MatchMethod::Email,
             match_value: Some("a@example.com".into()),
-            person_id: None,
             training_id: Some("t".into()),
-            training_title: None,
             completion_date: Some("2024-01-01".into()),
-            commit_note: None,
-            imported_at: None,
-            applied_at: None,
-            deleted_at: None,
-            fixed_by: None,
-            imported_by: None,
-            deleted_by: None,
-            applied_to_account: None,
-            partition: None,
-            sort_key: None,
+            ..RowRecord::validated(
+                "imp",
+                i + 2,
+                vec!["a@example.com".into()],
+                Outcome::Pending,
+                MatchMethod::Email,
+            )
         })
         .collect()
 }

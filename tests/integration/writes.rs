@@ -9,34 +9,18 @@ use training_imports::keys;
 use training_imports::store::{RowLayout, RowRecord};
 
 fn row(line: u64, status: RowStatus, outcome: Outcome) -> RowRecord {
+    let cells = vec![
+        format!("p{line}@example.com"),
+        "First Aid".into(),
+        "2024-01-01".into(),
+    ];
     RowRecord {
-        import_id: "counted".into(),
-        row: line,
-        cells: vec![
-            format!("p{line}@example.com"),
-            "First Aid".into(),
-            "2024-01-01".into(),
-        ],
-        outcome,
         status,
-        issues: vec![],
-        warnings: vec![],
-        match_method: MatchMethod::Email,
         match_value: Some(format!("p{line}@example.com")),
-        person_id: None,
         training_id: Some("first-aid".into()),
         training_title: Some("First Aid".into()),
         completion_date: Some("2024-01-01".into()),
-        commit_note: None,
-        imported_at: None,
-        applied_at: None,
-        deleted_at: None,
-        fixed_by: None,
-        imported_by: None,
-        deleted_by: None,
-        applied_to_account: None,
-        partition: None,
-        sort_key: None,
+        ..RowRecord::validated("counted", line, cells, outcome, MatchMethod::Email)
     }
 }
 

@@ -272,34 +272,17 @@ mod store_bench {
     };
 
     fn row(i: u64) -> RowRecord {
+        let cells = vec![
+            format!("person{i}@example.com"),
+            format!("Training {}", i % 500),
+            "2024-01-01".into(),
+        ];
         RowRecord {
-            import_id: "floor".into(),
-            row: i + 2,
-            cells: vec![
-                format!("person{i}@example.com"),
-                format!("Training {}", i % 500),
-                "2024-01-01".into(),
-            ],
-            outcome: Outcome::Pending,
-            status: RowStatus::Validated,
-            issues: vec![],
-            warnings: vec![],
-            match_method: MatchMethod::Email,
             match_value: Some(format!("person{i}@example.com")),
-            person_id: None,
             training_id: Some(format!("t{}", i % 500)),
             training_title: Some(format!("Training {}", i % 500)),
             completion_date: Some("2024-01-01".into()),
-            commit_note: None,
-            imported_at: None,
-            applied_at: None,
-            deleted_at: None,
-            fixed_by: None,
-            imported_by: None,
-            deleted_by: None,
-            applied_to_account: None,
-            partition: None,
-            sort_key: None,
+            ..RowRecord::validated("floor", i + 2, cells, Outcome::Pending, MatchMethod::Email)
         }
     }
 

@@ -268,33 +268,18 @@ pub async fn write_error_report(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{Issue, IssueCode, MatchMethod, RowStatus};
+    use crate::domain::{Issue, IssueCode, MatchMethod};
 
     fn row(cells: &[&str], issues: Vec<Issue>) -> RowRecord {
         RowRecord {
-            import_id: "i".into(),
-            row: 2,
-            cells: cells.iter().map(|c| c.to_string()).collect(),
-            outcome: Outcome::Error,
-            status: RowStatus::Validated,
             issues,
-            warnings: vec![],
-            match_method: MatchMethod::Email,
-            match_value: None,
-            person_id: None,
-            training_id: None,
-            training_title: None,
-            completion_date: None,
-            commit_note: None,
-            imported_at: None,
-            applied_at: None,
-            deleted_at: None,
-            fixed_by: None,
-            imported_by: None,
-            deleted_by: None,
-            applied_to_account: None,
-            partition: None,
-            sort_key: None,
+            ..RowRecord::validated(
+                "i",
+                2,
+                cells.iter().map(|c| c.to_string()).collect(),
+                Outcome::Error,
+                MatchMethod::Email,
+            )
         }
     }
 

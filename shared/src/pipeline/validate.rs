@@ -7,7 +7,7 @@ use crate::csv_input::{date_cells, ColumnMapping, CsvLayout, CsvRows, MAX_FILE_B
 use crate::domain::{
     match_person, CheckedRow, CompletionDate, DateOrder, DirectorySnapshot, FileChecker,
     FileProblem, ImportId, ImportStatus, Issue, MatchKey, MatchMethod, OrgId, PersonId,
-    PersonMatch, RowStatus, RowVerdict, Training, TrainingId,
+    PersonMatch, RowVerdict, Training, TrainingId,
 };
 use crate::keys::s3::{classify, resume_key, ObjectRole};
 use crate::store::{
@@ -708,29 +708,14 @@ async fn run_validation(
             }
             result.last_line = result.last_line.max(raw.line);
             records.push(RowRecord {
-                import_id: id.to_string(),
-                row: raw.line,
-                cells: raw.cells,
-                outcome: verdict.outcome,
-                status: RowStatus::Validated,
                 issues: verdict.issues,
                 warnings: verdict.warnings,
-                match_method: method,
                 match_value: verdict.key.as_ref().map(|k| k.value().to_string()),
                 person_id: verdict.person_id.map(|p| p.to_string()),
                 training_id: verdict.training.as_ref().map(|t| t.id.to_string()),
                 training_title: verdict.training.map(|t| t.title),
                 completion_date: verdict.date.map(|d| d.iso()),
-                commit_note: None,
-                imported_at: None,
-                applied_at: None,
-                deleted_at: None,
-                fixed_by: None,
-                imported_by: None,
-                deleted_by: None,
-                applied_to_account: None,
-                partition: None,
-                sort_key: None,
+                ..RowRecord::validated(id.as_str(), raw.line, raw.cells, verdict.outcome, method)
             });
         }
         checker.end_chunk();

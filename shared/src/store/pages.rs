@@ -329,31 +329,13 @@ mod tests {
     use crate::domain::MatchMethod;
 
     fn row(line: u64, cell_bytes: usize) -> RowRecord {
-        RowRecord {
-            import_id: "i".into(),
-            row: line,
-            cells: vec!["x".repeat(cell_bytes)],
-            outcome: Outcome::Ready,
-            status: RowStatus::Validated,
-            issues: vec![],
-            warnings: vec![],
-            match_method: MatchMethod::Email,
-            match_value: None,
-            person_id: None,
-            training_id: None,
-            training_title: None,
-            completion_date: None,
-            commit_note: None,
-            imported_at: None,
-            applied_at: None,
-            deleted_at: None,
-            fixed_by: None,
-            imported_by: None,
-            deleted_by: None,
-            applied_to_account: None,
-            partition: None,
-            sort_key: None,
-        }
+        RowRecord::validated(
+            "i",
+            line,
+            vec!["x".repeat(cell_bytes)],
+            Outcome::Ready,
+            MatchMethod::Email,
+        )
     }
 
     #[test]

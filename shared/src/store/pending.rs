@@ -541,29 +541,11 @@ mod tests {
 
     fn row(import: &str, line: u64, training: &str, date: &str) -> (ImportId, RowRecord) {
         let record = RowRecord {
-            import_id: import.into(),
-            row: line,
-            cells: vec![],
-            outcome: Outcome::Pending,
             status: RowStatus::Pending,
-            issues: vec![],
-            warnings: vec![],
-            match_method: MatchMethod::Email,
             match_value: Some("a@example.com".into()),
-            person_id: None,
             training_id: Some(training.into()),
-            training_title: None,
             completion_date: Some(date.into()),
-            commit_note: None,
-            imported_at: None,
-            applied_at: None,
-            deleted_at: None,
-            fixed_by: None,
-            imported_by: None,
-            deleted_by: None,
-            applied_to_account: None,
-            partition: None,
-            sort_key: None,
+            ..RowRecord::validated(import, line, vec![], Outcome::Pending, MatchMethod::Email)
         };
         (ImportId::parse(import).unwrap(), record)
     }

@@ -116,6 +116,43 @@ fn line_of_sk(sk: &str) -> StoreResult<u64> {
 }
 
 impl RowRecord {
+    /// A row as the validation first writes it: `validated`, with no issue, nothing
+    /// resolved and nobody's stamp yet; callers set what they know with
+    /// `RowRecord { field, ..RowRecord::validated(..) }`.
+    pub fn validated(
+        import_id: &str,
+        row: u64,
+        cells: Vec<String>,
+        outcome: Outcome,
+        match_method: MatchMethod,
+    ) -> RowRecord {
+        RowRecord {
+            import_id: import_id.to_string(),
+            row,
+            cells,
+            outcome,
+            status: RowStatus::Validated,
+            issues: vec![],
+            warnings: vec![],
+            match_method,
+            match_value: None,
+            person_id: None,
+            training_id: None,
+            training_title: None,
+            completion_date: None,
+            commit_note: None,
+            imported_at: None,
+            applied_at: None,
+            deleted_at: None,
+            fixed_by: None,
+            imported_by: None,
+            deleted_by: None,
+            applied_to_account: None,
+            partition: None,
+            sort_key: None,
+        }
+    }
+
     pub fn match_key(&self) -> Option<MatchKey> {
         self.match_value
             .as_deref()
