@@ -47,6 +47,17 @@ pub fn page_sk(last_line: u64) -> String {
 pub fn pending_row_sk(line: u64) -> String {
     format!("PENDING#{line:09}")
 }
+/// Sort key of an import's waiting group in a match key's partition (beside its
+/// people item): the rows of one import waiting for one key, from `first_line` on for
+/// the later parts of a group too large for one item (`None`: the group's first part).
+pub fn group_sk(import: &ImportId, first_line: Option<u64>) -> String {
+    match first_line {
+        None => format!("{GROUP_PREFIX}{import}"),
+        Some(line) => format!("{GROUP_PREFIX}{import}#{line:09}"),
+    }
+}
+/// The start of every waiting group's sort key.
+pub const GROUP_PREFIX: &str = "WAIT#";
 /// Lines of the file whose rows share one partition: a partition takes about 1,000
 /// writes a second on AWS, and splitting for heat cannot help a sort key that only
 /// grows, so an import's rows are spread over partitions of this many lines.

@@ -1300,9 +1300,9 @@ async fn a_pending_row_ends_deleted_or_applied_never_both_never_neither() {
     println!("delete/apply races: {RACES} ({deleted} deleted first, {applied} applied first)");
 }
 
-/// A sign-up applies its rows in shared transactions: a row deleted after the pending
-/// rows were read fails its condition, is left out, and the rest of its transaction is
-/// applied; the same completion pending in two imports is recorded once.
+/// A sign-up applies its waiting groups: a row deleted after the groups were read is
+/// not applied and counted as no longer pending, the rest of its group is applied; the
+/// same completion pending in two imports is recorded once.
 #[tokio::test]
 async fn rows_applied_together_leave_out_a_row_deleted_meanwhile() {
     let env = test_env("apply-group").await;
@@ -1329,14 +1329,16 @@ async fn rows_applied_together_leave_out_a_row_deleted_meanwhile() {
     let key = training_imports::domain::MatchKey::email(
         &training_imports::domain::Email::parse("late@example.com").unwrap(),
     );
-    let waiting = store.pending_rows_for_key(org, &key).await.unwrap();
-    assert_eq!(waiting.len(), 5);
+    let (rows, waiting) = store.waiting_for_key(org, &key).await.unwrap();
+    assert!(rows.is_empty(), "every row waits in a group");
+    let count: usize = waiting.iter().map(|g| g.pending_rows().count()).sum();
+    assert_eq!((waiting.len(), count), (2, 5));
     let (status, body) = call(store, org, "DELETE", &format!("/imports/{a}/rows/3"), None).await;
     assert_eq!(status, 200, "{body}");
 
     let person = training_imports::domain::PersonId::parse("sub-late").unwrap();
     let (applied, gone) = store
-        .apply_pending_rows(org, &person, "sub-zoe", &waiting)
+        .apply_groups(org, &person, Some("sub-zoe"), waiting.clone())
         .await
         .unwrap();
     assert_eq!((applied, gone), (4, 1));
@@ -1365,7 +1367,7 @@ async fn rows_applied_together_leave_out_a_row_deleted_meanwhile() {
     // Run again (a retried trigger): nothing is pending any more, nothing changes.
     assert_eq!(
         store
-            .apply_pending_rows(org, &person, "sub-zoe", &waiting)
+            .apply_groups(org, &person, Some("sub-zoe"), waiting)
             .await
             .unwrap(),
         (0, 5)
@@ -1403,14 +1405,20 @@ async fn all_pending_rows_are_deleted_in_batches_leaving_out_a_row_applied_meanw
     );
 
     // Read as pending, then applied by a sign-up before the delete reaches it.
-    let first: Vec<u64> = (2..2 + 150).collect();
+    let layout =
+        training_imports::store::RowLayout::of(&store.get_import(org, &id).await.unwrap().unwrap());
+    let first = store
+        .list_rows(org, &id, layout, None, None, 150, None)
+        .await
+        .unwrap()
+        .rows;
     signup(store, org, "sub-7", &emails[7]).await;
     assert_eq!(
         store
             .delete_pending_rows(
                 org,
                 &id,
-                training_imports::store::RowLayout::Pages { last_line: 0 },
+                layout,
                 &first,
                 &training_imports::store::Stamp::now("admin-sub", None)
             )

@@ -53,10 +53,10 @@ async fn the_write_counter_counts_items_partitions_transactions_and_index_writes
     assert!(!indexes.contains_key("PendingByOrg"), "{indexes:?}");
 
     // A real import of three people nobody has signed up as: validation writes their
-    // page (one item); the commit puts the page again with the rows' statuses, then an
-    // item for each waiting row in the pending index (in the shard of its match key,
-    // never the organisation's own partition), and records its page in one transaction
-    // of two items (the summary and a count shard).
+    // page (one item); the commit puts the page again with the rows' statuses, records
+    // it in one transaction of two items (the summary and a count shard), then puts a
+    // waiting group for each person in their key's partition, in the pending index in
+    // the shard of their match key (never the organisation's own partition).
     store
         .put_training(
             &env.org,
@@ -116,18 +116,31 @@ async fn the_write_counter_counts_items_partitions_transactions_and_index_writes
         .collect();
     assert_eq!(pending_writes, expected);
     assert_eq!(w.transactional, 2);
-    assert_eq!(w.by_partition.get(&page), Some(&(3 + 1)), "{w:?}");
+    assert_eq!(w.by_partition.get(&page), Some(&1), "{w:?}");
+    let key_pk =
+        |email: &str| keys::match_key_pk(&env.org, &MatchKey::email(&Email::parse(email).unwrap()));
+    for email in ["a@example.com", "b@example.com", "c@example.com"] {
+        assert_eq!(w.by_partition.get(&key_pk(email)), Some(&1), "{w:?}");
+    }
 
-    // Deleting two of them: one transaction of the two rows and a count shard; each row
-    // leaves the pending index (a write to its partition).
+    // Deleting two of them: one transaction of the two groups and a count shard; each
+    // group stays in the pending index with its row marked deleted.
+    let summary = store.get_import(&env.org, &three).await.unwrap().unwrap();
+    let layout = RowLayout::of(&summary);
+    assert_eq!(
+        layout,
+        RowLayout::Pages {
+            last_line: 4,
+            groups: true
+        }
+    );
+    let read = store
+        .list_rows(&env.org, &three, layout, None, None, 2, None)
+        .await
+        .unwrap()
+        .rows;
     store
-        .delete_pending_rows(
-            &env.org,
-            &three,
-            RowLayout::Pages { last_line: 4 },
-            &[2, 3],
-            &stamp,
-        )
+        .delete_pending_rows(&env.org, &three, layout, &read, &stamp)
         .await
         .unwrap();
     let w = counter.take();
@@ -141,17 +154,27 @@ async fn the_write_counter_counts_items_partitions_transactions_and_index_writes
         .map(|(_, n)| n)
         .sum();
     assert_eq!(index_writes, 2);
-    // A waiting row's own item (beside its page, in the file's first partition of rows)
-    // is what the pending index holds.
-    let pk = keys::row_block_pk(&env.org, &three, 0);
-    let in_index =
-        |line: u64| counter.index_partition("PendingByOrg", &pk, &keys::pending_row_sk(line));
+    // A person's waiting group (in their key's partition) is what the pending index holds.
+    let in_index = |email: &str| {
+        counter.index_partition(
+            "PendingByOrg",
+            &key_pk(email),
+            &keys::group_sk(&three, None),
+        )
+    };
+    for email in ["a@example.com", "b@example.com", "c@example.com"] {
+        assert_eq!(in_index(email), Some(shard_of(email)));
+    }
+    let rows = store
+        .list_rows(&env.org, &three, layout, None, None, 10, None)
+        .await
+        .unwrap()
+        .rows;
+    let statuses: Vec<RowStatus> = rows.iter().map(|r| r.status).collect();
     assert_eq!(
-        (in_index(2), in_index(3)),
-        (None, None),
-        "deleted rows leave the index"
+        statuses,
+        [RowStatus::Deleted, RowStatus::Deleted, RowStatus::Pending]
     );
-    assert_eq!(in_index(4), Some(shard_of("c@example.com")));
 }
 
 /// Rows to import in [`a_large_import_writes_pages_spreads_its_writes_and_lists_back_every_row`]:

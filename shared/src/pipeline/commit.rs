@@ -13,7 +13,8 @@ use crate::domain::{
 };
 use crate::store::{
     committed_status, now_ms, now_rfc3339, CommitLease, CommitRequest, CommittedRow, LeaseAttempt,
-    NewCompletion, RowRecord, RowTransition, Stamp, Store, StoreError, TrainingRecord,
+    NewCompletion, RowLayout, RowRecord, RowTransition, Stamp, Store, StoreError, TrainingRecord,
+    WaitingRow,
 };
 use aws_sdk_dynamodb::types::AttributeValue;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -197,10 +198,11 @@ async fn commit_pages(
             .collect(),
         people: HashMap::new(),
     };
+    let from_start = lease.cursor == 0;
     let mut page = reader.read(id, lease.cursor).await?;
     loop {
         let Some(last) = page.rows.last().map(|r| r.row) else {
-            return Ok(Finished::AllRows);
+            return put_groups(store, org, id, reader.layout, lease, &watch, from_start).await;
         };
         // Writes below must land while the lease is ours: renew it when half used.
         if lease.until_ms - now_ms() < length.as_millis() as i64 / 2 {
@@ -247,7 +249,9 @@ async fn commit_pages(
             other => other?,
         }
         match next? {
-            None => return Ok(Finished::AllRows),
+            None => {
+                return put_groups(store, org, id, reader.layout, lease, &watch, from_start).await
+            }
             Some(_)
                 if deadline.is_some_and(|d| {
                     d.saturating_duration_since(std::time::Instant::now()) < CONTINUE_MARGIN
@@ -260,9 +264,98 @@ async fn commit_pages(
     }
 }
 
+/// Waiting groups put between lease renewals.
+const GROUP_ITEMS_PER_STEP: usize = 2_000;
+
+/// Once every page is committed: gathers the rows the pages say are pending by match
+/// key and puts one waiting group per key (store::groups), then applies the groups of
+/// people who signed up meanwhile. A run that did not look every person up itself
+/// (it took over from a stopped run) or that saw someone sign up since it began
+/// looks the groups' people up again; otherwise none can be stranded (see SignUpWatch).
+async fn put_groups(
+    store: &Store,
+    org: &OrgId,
+    id: &ImportId,
+    layout: RowLayout,
+    lease: &mut CommitLease,
+    watch: &SignUpWatch,
+    from_start: bool,
+) -> Result<Finished, PipelineError> {
+    if !matches!(layout, RowLayout::Pages { groups: true, .. }) {
+        return Ok(Finished::AllRows);
+    }
+    let first_run = match store.start_putting_groups(org, id, lease).await {
+        Err(StoreError::ConditionFailed) => return Ok(Finished::LeaseLost),
+        other => other?,
+    };
+    let mut by_key: HashMap<MatchKey, Vec<WaitingRow>> = HashMap::new();
+    let mut from = 0;
+    loop {
+        let (rows, more) = store
+            .rows_from(org, id, layout, from, 5 * COMMIT_PAGE_ROWS)
+            .await?;
+        let Some(last) = rows.last().map(|r| r.row) else {
+            break;
+        };
+        for r in rows.into_iter().filter(|r| r.status == RowStatus::Pending) {
+            let (Some(key), Some(training_id), Some(date)) =
+                (r.match_key(), r.training_id, r.completion_date)
+            else {
+                return Err(StoreError::Corrupt(format!(
+                    "pending row {} has no key, training or date",
+                    r.row
+                ))
+                .into());
+            };
+            by_key.entry(key).or_default().push(WaitingRow {
+                line: r.row,
+                training_id,
+                title: r.training_title.unwrap_or_default(),
+                date,
+            });
+        }
+        if !more {
+            break;
+        }
+        from = last + 1;
+    }
+    let mut waiting: Vec<(MatchKey, Vec<WaitingRow>)> = by_key.into_iter().collect();
+    waiting.sort_by(|a, b| a.0.value().cmp(b.0.value()));
+    let length = store.commit_lease();
+    for step in waiting.chunks(GROUP_ITEMS_PER_STEP) {
+        if lease.until_ms - now_ms() < length.as_millis() as i64 / 2 {
+            match store.renew_commit_lease(org, id, lease, length).await {
+                Err(StoreError::ConditionFailed) => return Ok(Finished::LeaseLost),
+                other => other?,
+            }
+        }
+        store.put_waiting_groups(org, id, step, first_run).await?;
+    }
+    if waiting.is_empty()
+        || (from_start && store.sign_ups(org).await? == watch.before_lookups && !watch.moved)
+    {
+        return Ok(Finished::AllRows);
+    }
+    let keys: Vec<MatchKey> = waiting.iter().map(|(k, _)| k.clone()).collect();
+    let now_people = store.people_with_keys(org, keys.clone()).await?;
+    for key in keys {
+        let found = match_person(now_people.get(&key).map(Vec::as_slice).unwrap_or(&[]));
+        if let PersonStanding::Ready(pid) = person_standing(key.method(), &found) {
+            let groups: Vec<_> = store
+                .groups_for_key(org, &key)
+                .await?
+                .into_iter()
+                .filter(|g| g.import_id == id.as_str())
+                .collect();
+            store.apply_groups(org, &pid, None, groups).await?;
+        }
+    }
+    Ok(Finished::AllRows)
+}
+
 /// A page of rows with what the commit does to those still `validated` (by index).
 struct Page {
-    layout: crate::store::RowLayout,
+    layout: RowLayout,
     rows: Vec<RowRecord>,
     more: bool,
     moves: Vec<(usize, RowTransition)>,
@@ -274,7 +367,7 @@ struct Page {
 struct PageReader<'a> {
     store: &'a Store,
     org: &'a OrgId,
-    layout: crate::store::RowLayout,
+    layout: RowLayout,
     skip_invalid: bool,
     trainings: HashMap<String, TrainingRecord>,
     /// People as looked up before a row is written; safe to reuse across pages because
@@ -395,6 +488,9 @@ async fn write_page(
     store
         .put_committed(org, id, page.layout, &page.rows, &rows, &new)
         .await?;
+    if let RowLayout::Pages { groups: true, .. } = page.layout {
+        return Ok(()); // waiting rows go into groups once every page is written
+    }
 
     // Nothing stranded: a person who signed up between our lookup and our write would
     // not have seen these rows as pending. Look again, fresh, now that they are pending.

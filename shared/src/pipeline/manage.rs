@@ -393,6 +393,7 @@ pub async fn request_commit(
         requested_at: now_rfc3339(),
         by: Some(by.clone()),
         finished_at: None,
+        waiting_groups: true,
     };
     let commit_av = serde_dynamo::to_attribute_value(&request)
         .map_err(|e| StoreError::Corrupt(e.to_string()))?;
@@ -437,6 +438,9 @@ pub async fn request_commit(
     Ok(summary)
 }
 
+/// Reads of a row a delete was refused for while it still reads pending (100 ms apart).
+const BUSY_ROW_READS: usize = 30;
+
 /// Deletes one pending row. An applied row answers ROW_ALREADY_APPLIED.
 pub async fn delete_pending_row(
     store: &Store,
@@ -446,16 +450,32 @@ pub async fn delete_pending_row(
     by: &Stamp,
 ) -> Result<crate::store::RowRecord, PipelineError> {
     let layout = crate::store::RowLayout::of(&get_import(store, org, id).await?);
-    match store.delete_pending_row(org, id, layout, row, by).await {
-        Ok(()) => {}
-        Err(StoreError::ConditionFailed) => {}
+    let refused = match store.delete_pending_row(org, id, layout, row, by).await {
+        Ok(()) => false,
+        Err(StoreError::ConditionFailed) => true,
         Err(e) => return Err(e.into()),
-    }
-    let record = store
+    };
+    let mut record = store
         .get_row(org, id, layout, row)
         .await?
         .ok_or(PipelineError::NotFound { what: "row" })?;
+    // Refused yet still pending: a sign-up is applying the row's group (it ends within
+    // moments), or the commit has not put its group yet. Wait for it a little.
+    for _ in 0..BUSY_ROW_READS {
+        if !(refused && record.status == RowStatus::Pending) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        record = store
+            .get_row(org, id, layout, row)
+            .await?
+            .ok_or(PipelineError::NotFound { what: "row" })?;
+    }
     match record.status {
+        RowStatus::Pending if refused => Err(conflict(
+            "ROW_BUSY",
+            format!("row {row} cannot be deleted at this moment: it is being applied to a person who signed up, or the import's commit is still finishing. Try again in a few seconds."),
+        )),
         RowStatus::Deleted => Ok(record),
         RowStatus::Applied => Err(conflict(
             "ROW_ALREADY_APPLIED",
@@ -533,9 +553,14 @@ pub async fn delete_all_pending(
             }
             Err(e) => return Err(e.into()),
         };
-        let rows: Vec<u64> = page.rows.iter().map(|r| r.row).collect();
         let (deleted, gone) = store
-            .delete_pending_rows(org, id, crate::store::RowLayout::of(&summary), &rows, by)
+            .delete_pending_rows(
+                org,
+                id,
+                crate::store::RowLayout::of(&summary),
+                &page.rows,
+                by,
+            )
             .await?;
         out.deleted += deleted;
         out.no_longer_pending += gone;

@@ -17,7 +17,7 @@ use crate::domain::{
     PhoneNumber,
 };
 use crate::keys;
-use crate::store::{now_rfc3339, AccountRecord, PersonProfile, Store};
+use crate::store::{now_rfc3339, AccountRecord, GroupStatus, PersonProfile, Store};
 
 /// Who signed up, with only the keys that may claim rows: an email or phone the account
 /// has verified, the admin-set employee ID, and a name only when an admin gave it (an
@@ -207,28 +207,39 @@ pub async fn apply_sign_up(
         linked_to_roster,
         ..Default::default()
     };
-    let mut waiting = Vec::new();
-    // Every key's pending rows at once.
+    let (mut waiting, mut groups) = (Vec::new(), Vec::new());
+    // Every key's waiting groups (and rows committed before groups) at once.
     let found =
-        futures::future::try_join_all(keys.iter().map(|key| store.pending_rows_for_key(org, key)))
+        futures::future::try_join_all(keys.iter().map(|key| store.waiting_for_key(org, key)))
             .await?;
-    for (key, rows) in keys.iter().zip(found) {
+    for (key, (rows, key_groups)) in keys.iter().zip(found) {
+        let count = rows.len()
+            + key_groups
+                .iter()
+                .filter(|g| g.status == GroupStatus::Pending)
+                .map(|g| g.pending_rows().count())
+                .sum::<usize>();
         if key.method() == MatchMethod::Name
-            && !rows.is_empty()
+            && count > 0
             && store.people_with_key(org, key).await?.len() > 1
         {
-            report.ambiguous += rows.len();
-            tracing::warn!(org = %org, person = %person_id, rows = rows.len(), "name-matched pending rows left pending: the name is shared");
+            report.ambiguous += count;
+            tracing::warn!(org = %org, person = %person_id, rows = count, "name-matched pending rows left pending: the name is shared");
             continue;
         }
         waiting.extend(rows);
+        groups.extend(key_groups);
     }
-    // Applied in a few large transactions at once: Cognito gives the trigger 5 seconds.
-    let (applied, gone) = store
-        .apply_pending_rows(org, &person_id, &account.user_sub, &waiting)
-        .await?;
-    report.applied = applied;
-    report.no_longer_pending = gone;
+    // Cognito gives the trigger 5 seconds: the groups are claimed and marked applied in
+    // small requests and their completions batched; older rows go in a few large
+    // transactions; both at once.
+    let ((applied, gone), (group_rows, groups_gone)) = futures::future::try_join(
+        store.apply_pending_rows(org, &person_id, &account.user_sub, &waiting),
+        store.apply_groups(org, &person_id, Some(&account.user_sub), groups),
+    )
+    .await?;
+    report.applied = applied + group_rows;
+    report.no_longer_pending = gone + groups_gone;
     tracing::info!(org = %org, person = %person_id, applied = report.applied, no_longer_pending = report.no_longer_pending, "sign-up applied");
     Ok(report)
 }

@@ -57,6 +57,21 @@ pub struct NewCompletion<'a> {
     pub row: u64,
 }
 
+/// A new completion's item: `source_import` and `source_row` say where it came from.
+pub(super) fn completion_item(org: &OrgId, id: &ImportId, c: &NewCompletion, now: &str) -> Item {
+    HashMap::from([
+        ("pk".to_string(), s(keys::person_pk(org, c.person))),
+        ("sk".to_string(), s(keys::completion_sk(c.training, c.date))),
+        ("person_id".to_string(), s(c.person.as_str())),
+        ("training_id".to_string(), s(c.training.as_str())),
+        ("training_title".to_string(), s(c.title)),
+        ("completed_on".to_string(), s(c.date)),
+        ("source_import".to_string(), s(id.as_str())),
+        ("source_row".to_string(), n(c.row as i64)),
+        ("recorded_at".to_string(), s(now)),
+    ])
+}
+
 pub fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
@@ -154,6 +169,58 @@ impl Store {
         }
         lease.until_ms = until;
         Ok(())
+    }
+
+    /// Notes in the summary that a run holding `lease` puts the import's waiting groups;
+    /// true when no run did before (so nobody can have changed one yet).
+    /// ConditionFailed when this run no longer holds the lease.
+    pub async fn start_putting_groups(
+        &self,
+        org: &OrgId,
+        id: &ImportId,
+        lease: &CommitLease,
+    ) -> StoreResult<bool> {
+        self.write_point("start putting groups")?;
+        let out = self
+            .ddb
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(keys::import_pk(org, id)))
+            .key("sk", s(keys::SUMMARY_SK))
+            .update_expression("SET groups_put_from = if_not_exists(groups_put_from, :now)")
+            .condition_expression("commit_lease = :tok")
+            .expression_attribute_values(":tok", s(lease.token.clone()))
+            .expression_attribute_values(":now", s(now_rfc3339()))
+            .return_values(ReturnValue::UpdatedOld)
+            .send()
+            .await;
+        match out {
+            Ok(out) => Ok(!out
+                .attributes
+                .is_some_and(|a| a.contains_key("groups_put_from"))),
+            Err(e) => match e.into_service_error() {
+                UpdateItemError::ConditionalCheckFailedException(_) => {
+                    Err(StoreError::ConditionFailed)
+                }
+                other => Err(service("start putting groups")(other)),
+            },
+        }
+    }
+
+    /// Puts an import's waiting groups, each key's rows in file order (see
+    /// [`Store::put_groups`] for `first_run`).
+    pub async fn put_waiting_groups(
+        &self,
+        org: &OrgId,
+        id: &ImportId,
+        waiting: &[(MatchKey, Vec<super::WaitingRow>)],
+        first_run: bool,
+    ) -> StoreResult<()> {
+        let items = waiting
+            .iter()
+            .flat_map(|(key, rows)| super::groups::group_items(org, id, key, rows))
+            .collect();
+        self.put_groups(items, first_run).await
     }
 
     /// Gives the lease up (after a failure, so that a retry need not wait for it to run
@@ -281,23 +348,10 @@ impl Store {
             }
         }
         for c in completions {
-            let mut item = HashMap::from([
-                ("pk".to_string(), s(keys::person_pk(org, c.person))),
-                ("sk".to_string(), s(keys::completion_sk(c.training, c.date))),
-            ]);
-            item.extend([
-                ("person_id".to_string(), s(c.person.as_str())),
-                ("training_id".to_string(), s(c.training.as_str())),
-                ("training_title".to_string(), s(c.title)),
-                ("completed_on".to_string(), s(c.date)),
-                ("source_import".to_string(), s(id.as_str())),
-                ("source_row".to_string(), n(c.row as i64)),
-                ("recorded_at".to_string(), s(now.clone())),
-            ]);
-            items.push(item);
+            items.push(completion_item(org, id, c, &now));
         }
         self.put_items(items).await?;
-        if let RowLayout::Pages { .. } = layout {
+        if let RowLayout::Pages { groups: false, .. } = layout {
             // A row read as `validated` has no item yet: its item is put only after its
             // page says it moved. So these go by BatchWriteItem.
             let waiting: Vec<Item> = rows
@@ -321,7 +375,7 @@ impl Store {
 
     /// Puts items that must not exist yet, 100 a transaction, 4 transactions at once; an
     /// item that exists already (put by an earlier run) is left as it is.
-    async fn put_new_items(&self, items: Vec<Item>) -> StoreResult<()> {
+    pub(super) async fn put_new_items(&self, items: Vec<Item>) -> StoreResult<()> {
         let groups: Vec<Vec<Item>> = items.chunks(100).map(<[Item]>::to_vec).collect();
         stream::iter(groups)
             .map(|group| async move {

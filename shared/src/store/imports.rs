@@ -75,6 +75,10 @@ pub struct CommitRequest {
     pub by: Option<Stamp>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub finished_at: Option<String>,
+    /// The commit leaves waiting rows in waiting groups (every commit requested since
+    /// groups); false for a commit requested before, which puts an item per row.
+    #[serde(default)]
+    pub waiting_groups: bool,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]

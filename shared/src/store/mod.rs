@@ -5,6 +5,7 @@ mod accounts;
 mod commit;
 mod counts;
 mod directory;
+mod groups;
 mod imports;
 mod items;
 mod mappings;
@@ -22,6 +23,7 @@ pub use commit::{
 };
 pub use counts::COUNT_SHARDS;
 pub use directory::PersonProfile;
+pub use groups::{GroupStatus, WaitingGroup, WaitingRow, GROUP_ROWS};
 pub use imports::{
     CommitRequest, Condition, ImportOptions, ImportSummary, OutcomeCounts, StatusCounts,
 };

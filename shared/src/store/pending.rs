@@ -6,6 +6,7 @@
 //! deleting them (the same condition, so a delete and an apply end each row once).
 
 use super::counts::COUNT_SHARDS;
+use super::groups::WaitingGroup;
 use super::imports::{n, s};
 use super::items::{from_item, Stamp};
 use super::rows::{RowLayout, RowRecord};
@@ -159,6 +160,14 @@ impl Store {
             )
             .await?;
             for item in found.into_iter().flatten() {
+                if item.contains_key("rows") {
+                    let group: WaitingGroup = from_item(item)?;
+                    let key = group.key();
+                    for (_, r) in group.pending_rows() {
+                        out.push((key.clone(), r.training_id.clone(), r.date.clone()));
+                    }
+                    continue;
+                }
                 let get = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned();
                 match (
                     get("match_value"),
@@ -195,7 +204,11 @@ impl Store {
         loop {
             let page = self
                 .pending_index_query(partition.clone(), "begins_with(#k, :k)", prefix)
-                .projection_expression("match_value, training_id, completion_date")
+                .projection_expression(
+                    "match_value, match_method, import_id, training_id, completion_date, #r, #gs",
+                )
+                .expression_attribute_names("#r", "rows")
+                .expression_attribute_names("#gs", "status")
                 .limit(i32::try_from(limit - out.len()).unwrap_or(i32::MAX))
                 .set_exclusive_start_key(start.take())
                 .send()
@@ -228,12 +241,45 @@ impl Store {
         Ok(false)
     }
 
-    /// Pending rows of every import of the organisation waiting for this key.
+    /// Pending rows of every import of the organisation waiting for this key, through
+    /// the pending index: rows of waiting groups (no cells) and rows with their own
+    /// item (commits from before groups).
     pub async fn pending_rows_for_key(
         &self,
         org: &OrgId,
         key: &MatchKey,
     ) -> StoreResult<Vec<(ImportId, RowRecord)>> {
+        let (mut rows, groups) = self.pending_index_for_key(org, key).await?;
+        for g in groups {
+            let import = ImportId::parse(&g.import_id).map_err(StoreError::Corrupt)?;
+            rows.extend(g.as_rows().into_iter().map(|r| (import.clone(), r)));
+        }
+        Ok(rows)
+    }
+
+    /// What waits for a key, for a sign-up: the rows with their own item (from the
+    /// pending index) and the waiting groups (read from the key's partition, strongly
+    /// consistent).
+    pub async fn waiting_for_key(
+        &self,
+        org: &OrgId,
+        key: &MatchKey,
+    ) -> StoreResult<(Vec<(ImportId, RowRecord)>, Vec<WaitingGroup>)> {
+        let (rows, groups) = futures::future::try_join(
+            self.pending_index_for_key(org, key),
+            self.groups_for_key(org, key),
+        )
+        .await?;
+        Ok((rows.0, groups))
+    }
+
+    /// The pending index's entries for a key: rows with their own item, and groups.
+    async fn pending_index_for_key(
+        &self,
+        org: &OrgId,
+        key: &MatchKey,
+    ) -> StoreResult<(Vec<(ImportId, RowRecord)>, Vec<WaitingGroup>)> {
+        let mut groups = Vec::new();
         let sk = keys::match_key_pk(org, key);
         let mut out = Vec::new();
         for partition in Self::pending_partitions_of(org, key) {
@@ -246,6 +292,10 @@ impl Store {
                     .await
                     .map_err(service("query pending rows"))?;
                 for item in page.items.unwrap_or_default() {
+                    if item.contains_key("rows") {
+                        groups.push(from_item(item)?);
+                        continue;
+                    }
                     let row: RowRecord = from_item(item)?;
                     let import = ImportId::parse(&row.import_id).map_err(StoreError::Corrupt)?;
                     out.push((import, row));
@@ -256,7 +306,7 @@ impl Store {
                 }
             }
         }
-        Ok(out)
+        Ok((out, groups))
     }
 
     #[expect(
@@ -403,6 +453,12 @@ impl Store {
         let training = TrainingId::parse(training).map_err(StoreError::Corrupt)?;
         let title = row.training_title.clone().unwrap_or_default();
         let (pk, sk) = pending_item_key(row)?;
+        if sk.starts_with(keys::GROUP_PREFIX) {
+            return Err(StoreError::Corrupt(format!(
+                "row {} waits in a group: apply its group (Store::apply_groups)",
+                row.row
+            )));
+        }
         let mut update = Update::builder()
             .table_name(&self.table)
             .key("pk", s(pk))
@@ -439,16 +495,32 @@ impl Store {
         row: u64,
         by: &Stamp,
     ) -> StoreResult<()> {
-        match self
-            .delete_group(org, id, layout, row % COUNT_SHARDS, vec![row], by)
-            .await?
-        {
+        let done = match layout {
+            RowLayout::Pages { groups: true, .. } => {
+                let key = self
+                    .page_holding(org, id, row)
+                    .await?
+                    .and_then(|p| p.rows.into_iter().find(|r| r.row == row))
+                    .filter(|r| r.status == RowStatus::Pending)
+                    .and_then(|r| r.match_key());
+                match key {
+                    Some(key) => self.delete_group_rows(org, id, &[(key, row)], by).await?,
+                    None => (0, 1),
+                }
+            }
+            _ => {
+                self.delete_group(org, id, layout, row % COUNT_SHARDS, vec![row], by)
+                    .await?
+            }
+        };
+        match done {
             (1, _) => Ok(()),
             _ => Err(StoreError::ConditionFailed),
         }
     }
 
-    /// Deletes many pending rows of one import: up to [`DELETE_ROWS_PER_TRANSACTION`] rows
+    /// Deletes many pending rows of one import (as read: their lines and keys): in
+    /// their waiting groups (store::groups), or each its own item: up to [`DELETE_ROWS_PER_TRANSACTION`] rows
     /// a transaction (each on condition that it is still pending) with one count shard,
     /// [`DELETE_CONCURRENCY`] transactions at once. A row no longer pending (applied by a
     /// sign-up, or deleted meanwhile) is left out and the rest of its transaction retried.
@@ -458,10 +530,19 @@ impl Store {
         org: &OrgId,
         id: &ImportId,
         layout: RowLayout,
-        rows: &[u64],
+        rows: &[RowRecord],
         by: &Stamp,
     ) -> StoreResult<(usize, usize)> {
         use futures::stream::{self, StreamExt, TryStreamExt};
+        if let RowLayout::Pages { groups: true, .. } = layout {
+            let keyed: Vec<(MatchKey, u64)> = rows
+                .iter()
+                .filter_map(|r| r.match_key().map(|k| (k, r.row)))
+                .collect();
+            let (deleted, gone) = self.delete_group_rows(org, id, &keyed, by).await?;
+            return Ok((deleted, gone + rows.len() - keyed.len()));
+        }
+        let rows: Vec<u64> = rows.iter().map(|r| r.row).collect();
         let groups: Vec<(u64, Vec<u64>)> = rows
             .chunks(DELETE_ROWS_PER_TRANSACTION)
             .enumerate()

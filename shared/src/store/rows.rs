@@ -80,9 +80,10 @@ pub enum RowLayout {
     /// `ROW#<line>`): imports created before pages, read as they were written.
     Single,
     /// Pages of rows in partitions of [`keys::LINES_PER_ROW_PARTITION`] lines
-    /// (store::pages), and an item per row the commit left waiting; `last_line`: the
-    /// highest line written so far.
-    Pages { last_line: u64 },
+    /// (store::pages); `last_line`: the highest line written so far. The rows the commit
+    /// left waiting are in waiting groups (store::groups) when `groups`, else (commits
+    /// started before groups) an item per row beside its page.
+    Pages { last_line: u64, groups: bool },
 }
 
 impl RowLayout {
@@ -90,6 +91,7 @@ impl RowLayout {
         match summary.row_pages {
             true => RowLayout::Pages {
                 last_line: summary.last_line,
+                groups: summary.commit.as_ref().is_some_and(|c| c.waiting_groups),
             },
             false => RowLayout::Single,
         }
@@ -163,7 +165,7 @@ impl RowRecord {
 /// Rows a filtered listing of pages reads at a time, at most (twice the rows it still
 /// wants, at least a page).
 const FILTERED_READ_ROWS: usize = 2_000;
-/// Rows whose waiting items a listing reads at a time (one BatchGetItem).
+/// Rows whose waiting items (or groups) a listing reads at a time (one BatchGetItem).
 const OVERLAY_ROWS: usize = 100;
 
 /// Times a fix reads and rewrites its page when fixes of other rows of the page land
@@ -238,12 +240,12 @@ impl Store {
         layout: RowLayout,
         row: u64,
     ) -> StoreResult<Option<RowRecord>> {
-        if let RowLayout::Pages { .. } = layout {
+        if let RowLayout::Pages { groups, .. } = layout {
             let Some(page) = self.page_holding(org, id, row).await? else {
                 return Ok(None);
             };
             let found: Vec<RowRecord> = page.rows.into_iter().filter(|r| r.row == row).collect();
-            return Ok(self.with_pending_items(org, id, found, true).await?.pop());
+            return Ok(self.as_now(org, id, groups, found, true).await?.pop());
         }
         self.get_row_item(org, id, row).await
     }
@@ -268,8 +270,9 @@ impl Store {
                 self.list_row_items(org, id, outcome, status, limit, cursor)
                     .await
             }
-            RowLayout::Pages { last_line } => {
-                self.list_pages(org, id, last_line, outcome, status, limit, cursor)
+            RowLayout::Pages { last_line, groups } => {
+                let pages = (last_line, groups);
+                self.list_pages(org, id, pages, outcome, status, limit, cursor)
                     .await
             }
         }
@@ -287,7 +290,7 @@ impl Store {
         &self,
         org: &OrgId,
         id: &ImportId,
-        last_line: u64,
+        (last_line, groups): (u64, bool),
         outcome: Option<Outcome>,
         status: Option<RowStatus>,
         limit: usize,
@@ -327,7 +330,7 @@ impl Store {
             let mut read = read.into_iter().peekable();
             while read.peek().is_some() {
                 let chunk: Vec<RowRecord> = read.by_ref().take(OVERLAY_ROWS).collect();
-                for r in self.with_pending_items(org, id, chunk, false).await? {
+                for r in self.as_now(org, id, groups, chunk, false).await? {
                     examined += 1;
                     let line = r.row;
                     if outcome.is_none_or(|o| r.outcome == o)
@@ -360,6 +363,22 @@ impl Store {
         }
     }
 
+    /// Rows read from pages as they are now: each row the commit left waiting as its
+    /// group, or its own item, has it (pending, applied or deleted).
+    async fn as_now(
+        &self,
+        org: &OrgId,
+        id: &ImportId,
+        groups: bool,
+        rows: Vec<RowRecord>,
+        consistent: bool,
+    ) -> StoreResult<Vec<RowRecord>> {
+        match groups {
+            true => self.with_groups(org, id, rows, consistent).await,
+            false => self.with_pending_items(org, id, rows, consistent).await,
+        }
+    }
+
     /// At least `limit` rows from line `from` on (whole pages), in file order, read
     /// strongly consistent; and whether more may follow. The commit's reader.
     pub async fn rows_from(
@@ -370,7 +389,7 @@ impl Store {
         from: u64,
         limit: usize,
     ) -> StoreResult<(Vec<RowRecord>, bool)> {
-        if let RowLayout::Pages { last_line } = layout {
+        if let RowLayout::Pages { last_line, .. } = layout {
             let (pages, more) = self
                 .pages_from(
                     org,
