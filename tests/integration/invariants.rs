@@ -450,6 +450,13 @@ async fn the_commit_stopped_after_any_write_converges_when_run_again() {
                 1,
                 "{w} after a crash at write {crash_after}"
             );
+            let (rows, groups) = store.waiting_for_key(&org, &key).await.unwrap();
+            let in_groups: usize = groups.iter().map(|g| g.pending_rows().count()).sum();
+            assert_eq!(
+                (rows.len(), groups.len(), in_groups),
+                (0, 1, 1),
+                "{w} after a crash at write {crash_after}"
+            );
         }
         crash_after += 1;
         if crash_after >= writes {
@@ -1790,6 +1797,89 @@ async fn imports_stored_before_pages_are_still_listed_committed_applied_and_dele
         other => panic!("{other:?}"),
     }
     assert_eq!(completions(store, org, "sub-old0").await, 1);
+    let s = assert_counts_match_rows(store, org, &id).await;
+    assert_eq!(
+        (
+            &s["statuses"]["applied"],
+            &s["statuses"]["deleted"],
+            &s["statuses"]["pending"]
+        ),
+        (&json!(1), &json!(1), &json!(1)),
+        "{s}"
+    );
+}
+
+/// A commit requested before waiting groups (its request does not say
+/// `waiting_groups`) put an item per waiting row beside its page; those rows are still
+/// listed, found pending by a later file, deleted and applied, whatever groups exist.
+#[tokio::test]
+async fn rows_committed_before_groups_are_still_listed_applied_and_deleted() {
+    use aws_sdk_dynamodb::types::AttributeValue::{Bool, S};
+    let env = test_env("per-row-waiting").await;
+    let (store, org) = (&env.store, &env.org);
+    setup_org(store, org).await;
+    let emails: Vec<String> = (0..3).map(|i| format!("row{i}@example.com")).collect();
+    let (id, key) = create(store, org, &csv_for(&emails)).await;
+    deliver(store, &key).await;
+    call(
+        store,
+        org,
+        "POST",
+        &format!("/imports/{id}/commit"),
+        Some(json!({})),
+    )
+    .await;
+    store
+        .dynamodb()
+        .update_item()
+        .table_name(store.table())
+        .key("pk", S(keys::import_pk(org, &id)))
+        .key("sk", S(keys::SUMMARY_SK.into()))
+        .update_expression("SET #c.waiting_groups = :no")
+        .expression_attribute_names("#c", "commit")
+        .expression_attribute_values(":no", Bool(false))
+        .send()
+        .await
+        .unwrap();
+    deliver(store, &keys::s3::commit_key(org, &id)).await;
+    let own_item = |line: u64| {
+        store
+            .dynamodb()
+            .get_item()
+            .table_name(store.table())
+            .key("pk", S(keys::row_block_pk(org, &id, keys::row_block(line))))
+            .key("sk", S(keys::pending_row_sk(line)))
+            .send()
+    };
+    for line in 2..5 {
+        assert!(own_item(line).await.unwrap().item.is_some(), "row {line}");
+    }
+    let waiting_key = training_imports::domain::MatchKey::email(
+        &training_imports::domain::Email::parse(&emails[0]).unwrap(),
+    );
+    let (rows, groups) = store.waiting_for_key(org, &waiting_key).await.unwrap();
+    assert_eq!((rows.len(), groups.len()), (1, 0));
+
+    let (again, again_key) = create(store, org, &csv_for(&emails[..1])).await;
+    deliver(store, &again_key).await;
+    let s = summary(store, org, &again).await;
+    assert_eq!(s["issues"]["ALREADY_PENDING"], 1, "{s}");
+
+    let (status, body) = call(store, org, "DELETE", &format!("/imports/{id}/rows/3"), None).await;
+    assert_eq!(
+        (status, &body["row"]["status"]),
+        (200, &json!("deleted")),
+        "{body}"
+    );
+    match signup(store, org, "sub-row0", &emails[0]).await {
+        on_signup::Handled::Applied(report) => assert_eq!(report.applied, 1, "{report:?}"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(completions(store, org, "sub-row0").await, 1);
+    let layout =
+        training_imports::store::RowLayout::of(&store.get_import(org, &id).await.unwrap().unwrap());
+    let row = store.get_row(org, &id, layout, 2).await.unwrap().unwrap();
+    assert_eq!(row.status, RowStatus::Applied);
     let s = assert_counts_match_rows(store, org, &id).await;
     assert_eq!(
         (

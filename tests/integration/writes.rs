@@ -213,13 +213,43 @@ async fn a_large_import_writes_pages_spreads_its_writes_and_lists_back_every_row
         measured.validation.items(),
         measured.data_rows
     );
-    // The commit: a completion per imported row, an item per pending row, and its
-    // pages again and its records, at most 0.01 a row.
+    // The commit: a completion per imported row, a waiting group per person still to
+    // sign up (each has several rows here, spread through the file), and its pages
+    // again and its records, at most 0.01 a row.
     let statuses = &s.statuses;
-    let over = measured.commit.items() as f64 - (statuses.imported + statuses.pending) as f64;
+    let layout = RowLayout::of(s);
+    let mut waiting_people = std::collections::HashSet::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let page = env
+            .store
+            .list_rows(
+                &env.org,
+                &measured.import,
+                layout,
+                None,
+                Some(RowStatus::Pending),
+                1000,
+                cursor.as_deref(),
+            )
+            .await
+            .unwrap();
+        waiting_people.extend(page.rows.into_iter().filter_map(|r| r.match_value));
+        match page.next_cursor {
+            Some(c) => cursor = Some(c),
+            None => break,
+        }
+    }
+    let groups = waiting_people.len() as i64;
+    assert!(
+        groups * 3 <= statuses.pending,
+        "{groups} people for {} pending rows",
+        statuses.pending
+    );
+    let over = measured.commit.items() as f64 - (statuses.imported + groups) as f64;
     assert!(
         over <= 0.01 * measured.data_rows as f64,
-        "the commit wrote {} items for {} imported and {} pending rows",
+        "the commit wrote {} items for {} imported rows and {groups} waiting groups ({} pending rows)",
         measured.commit.items(),
         statuses.imported,
         statuses.pending
@@ -245,7 +275,6 @@ async fn a_large_import_writes_pages_spreads_its_writes_and_lists_back_every_row
 
     // Listed back across pages and partitions a few hundred at a time: every row once,
     // in file order; the filters find what the counts say.
-    let layout = RowLayout::of(s);
     let (store, org, import) = (&env.store, &env.org, &measured.import);
     let list = |outcome: Option<Outcome>, status: Option<RowStatus>| async move {
         let (mut rows, mut cursor) = (Vec::new(), None::<String>);
@@ -269,7 +298,7 @@ async fn a_large_import_writes_pages_spreads_its_writes_and_lists_back_every_row
     assert!(errors.iter().all(|r| r.outcome == Outcome::Error));
     let pending = list(None, Some(RowStatus::Pending)).await;
     assert_eq!(pending.len() as i64, s.statuses.pending);
-    // A deleted row shows as deleted (its own item, not its page's copy).
+    // A deleted row shows as deleted (as its group has it, not its page's copy).
     let gone = pending[pending.len() / 2].row;
     store
         .delete_pending_row(
@@ -293,4 +322,84 @@ async fn a_large_import_writes_pages_spreads_its_writes_and_lists_back_every_row
         .unwrap()
         .unwrap();
     assert_eq!(row.status, RowStatus::Deleted);
+}
+
+/// A sign-up writes its completions by BatchWriteItem; what goes into transactions is
+/// each waiting group it marks applied and one count shard per import those are in,
+/// never a row or a completion. Here a person waits in three imports, one of which has
+/// more rows for them than one group item holds.
+#[tokio::test]
+async fn a_sign_up_puts_only_its_groups_and_their_imports_in_transactions() {
+    use training_imports::pipeline::signup::{apply_sign_up, SignUp};
+    let env = test_env("signup-writes").await;
+    let (store, org) = (&env.store, &env.org);
+    workload::seed_trainings(store, org).await;
+    let today = chrono::NaiveDate::from_ymd_opt(2026, 11, 25).unwrap();
+    let big = training_imports::store::GROUP_ROWS + 10;
+    let mut imports = Vec::new();
+    for (i, rows) in [3usize, 4, big].into_iter().enumerate() {
+        let mut csv = String::from("email,training,date\n");
+        for r in 0..rows {
+            // A distinct (training, date) for every row of every import.
+            let date = chrono::NaiveDate::from_ymd_opt(2000 + i as i32, 1, 1).unwrap()
+                + chrono::Days::new(r as u64);
+            csv.push_str(&format!("late@example.com,Training {},{date}\n", r % 7));
+            csv.push_str(&format!("other{r}@example.com,Training 1,{date}\n"));
+        }
+        let id = workload::paste_import(store, org, &csv).await;
+        training_imports::pipeline::validate::validate_import(store, org, &id, today)
+            .await
+            .unwrap();
+        training_imports::pipeline::manage::request_commit(
+            store,
+            org,
+            &id,
+            false,
+            &workload::admin(),
+        )
+        .await
+        .unwrap();
+        training_imports::pipeline::commit::run_commit(store, org, &id)
+            .await
+            .unwrap();
+        imports.push(id);
+    }
+    let key = MatchKey::email(&Email::parse("late@example.com").unwrap());
+    let (rows, groups) = store.waiting_for_key(org, &key).await.unwrap();
+    assert!(rows.is_empty());
+    assert_eq!(groups.len(), 4, "3 imports, the largest in two parts");
+    let waiting = 3 + 4 + big;
+
+    let (counting, counter) = suite::writes::counting(store).await;
+    counter.take();
+    let signup = SignUp {
+        user_sub: "sub-late".into(),
+        user_name: "late".into(),
+        email: Some("late@example.com".into()),
+        ..Default::default()
+    };
+    let report = apply_sign_up(&counting, org, &signup).await.unwrap();
+    let w = counter.take();
+    assert_eq!((report.applied, report.no_longer_pending), (waiting, 0));
+    assert_eq!(
+        w.transactional,
+        (groups.len() + imports.len()) as u64,
+        "{w:?}"
+    );
+    let person = training_imports::domain::PersonId::parse(&report.person_id).unwrap();
+    assert_eq!(
+        store.list_completions(org, &person).await.unwrap().len(),
+        waiting
+    );
+    let person_pk = keys::person_pk(org, &person);
+    assert_eq!(
+        w.by_partition.get(&person_pk).copied().unwrap_or(0),
+        waiting as u64 + 1,
+        "each completion once, and the profile"
+    );
+    for (id, rows) in imports.iter().zip([3, 4, big]) {
+        let s = store.get_import(org, id).await.unwrap().unwrap();
+        let counts = (s.statuses.applied, s.statuses.pending);
+        assert_eq!(counts, (rows as i64, rows as i64), "{:?}", s.statuses);
+    }
 }
