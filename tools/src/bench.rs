@@ -267,9 +267,7 @@ mod store_bench {
     use super::*;
     use training_imports::domain::{ImportId, OrgId, RowStatus};
     use training_imports::pipeline::{commit, manage, validate};
-    use training_imports::store::{
-        CommittedRow, NewCompletion, PersonProfile, RowRecord, Store, TrainingRecord,
-    };
+    use training_imports::store::{NewCompletion, RowRecord, Store, TrainingRecord, WaitingRow};
 
     fn row(i: u64) -> RowRecord {
         let cells = vec![
@@ -342,15 +340,13 @@ mod store_bench {
     }
 
     /// The items a commit of the bench's file writes (a completion for each row of people
-    /// signed up, an item for each of the others' rows, carrying the pending index's
+    /// signed up, a waiting group for each of the others, carrying the pending index's
     /// keys; its pages left out, one per 200 rows), written by BatchWriteItem with
     /// nothing else: the floor for the commit's own items, GSI upkeep included.
-    async fn commit_items_floor(store: &Store, org: &OrgId, rows: usize) -> f64 {
+    /// Returns the time, the number of waiting groups and the items written.
+    async fn commit_items_floor(store: &Store, org: &OrgId, rows: usize) -> (f64, usize, usize) {
         let people = (rows / 5).max(1);
         let person_of = |r: usize| (r * 7919) % people;
-        let keys: Vec<MatchKey> = (0..people)
-            .map(|p| key_of(MatchMethod::Email, &person_cell(MatchMethod::Email, p)))
-            .collect();
         let pids: Vec<PersonId> = (0..people)
             .map(|p| PersonId::parse(&format!("p{p}")).unwrap())
             .collect();
@@ -360,47 +356,54 @@ mod store_bench {
         let dates: Vec<String> = (0..rows)
             .map(|r| format!("2024-{:02}-{:02}", 1 + r % 12, 1 + r % 28))
             .collect();
-        let mut moved = Vec::with_capacity(rows);
+        let mut waiting: std::collections::BTreeMap<usize, Vec<WaitingRow>> = Default::default();
         let mut completions = Vec::new();
         for r in 0..rows {
             let p = person_of(r);
-            let mut record = row(r as u64);
-            let signed_up = p % 2 == 0;
-            record.status = if signed_up {
-                RowStatus::Imported
-            } else {
-                RowStatus::Pending
-            };
-            if !signed_up {
-                moved.push(CommittedRow {
-                    record,
-                    pending_key: Some(&keys[p]),
-                });
-            }
-            if signed_up {
+            let training = &tids[(r * 31) % TRAININGS];
+            if p % 2 == 0 {
                 completions.push(NewCompletion {
                     person: &pids[p],
-                    training: &tids[(r * 31) % TRAININGS],
+                    training,
                     title: "Training",
                     date: &dates[r],
                     row: r as u64 + 2,
                 });
+            } else {
+                waiting.entry(p).or_default().push(WaitingRow {
+                    line: r as u64 + 2,
+                    training_id: training.to_string(),
+                    title: "Training".into(),
+                    date: dates[r].clone(),
+                });
             }
         }
+        let waiting: Vec<(MatchKey, Vec<WaitingRow>)> = waiting
+            .into_iter()
+            .map(|(p, rows)| {
+                (
+                    key_of(MatchMethod::Email, &person_cell(MatchMethod::Email, p)),
+                    rows,
+                )
+            })
+            .collect();
         let refs: Vec<&NewCompletion> = completions.iter().collect();
+        let import = ImportId::parse("floor-commit-items").unwrap();
         let t = Instant::now();
+        let layout = training_imports::store::RowLayout::Single;
         store
-            .put_committed(
-                org,
-                &ImportId::parse("floor-commit-items").unwrap(),
-                training_imports::store::RowLayout::Single,
-                &[],
-                &moved,
-                &refs,
-            )
+            .put_committed(org, &import, layout, &[], &[], &refs)
             .await
             .unwrap();
-        t.elapsed().as_secs_f64()
+        store
+            .put_waiting_groups(org, &import, &waiting, true)
+            .await
+            .unwrap();
+        (
+            t.elapsed().as_secs_f64(),
+            waiting.len(),
+            refs.len() + waiting.len(),
+        )
     }
 
     pub async fn run(rows: usize, baseline_rows: usize) {
@@ -456,15 +459,16 @@ mod store_bench {
             .await
             .unwrap();
         let floor_c = floor_run("floor-commit").await;
-        let floor_items = commit_items_floor(&store, &org, rows).await;
+        let (floor_items, groups, _) = commit_items_floor(&store, &org, rows).await;
         let t = Instant::now();
         commit::run_commit(&store, &org, &id).await.unwrap();
         let commit_s = t.elapsed().as_secs_f64();
         let s = store.get_import(&org, &id).await.unwrap().unwrap();
-        // Items the commit writes: a completion per imported row, an item per waiting
-        // row, its pages again (about one per 200 rows), and per commit page the summary
-        // (cursor, lease) and a count shard.
-        let commit_items = (s.statuses.imported + s.statuses.pending) as usize
+        // Items the commit writes: a completion per imported row, a waiting group per
+        // person still to sign up, its pages again (about one per 200 rows), and per
+        // commit page the summary (cursor, lease) and a count shard.
+        let commit_items = s.statuses.imported as usize
+            + groups
             + rows.div_ceil(training_imports::store::ROWS_PER_PAGE)
             + 2 * rows.div_ceil(commit::COMMIT_PAGE_ROWS);
 
@@ -486,7 +490,7 @@ mod store_bench {
             rows as f64 / floor_c
         );
         println!("| commit {rows} rows (about {commit_items} items written) | {commit_s:.1} s | {:.0} | {:.2}x of {:.1} s |", rows as f64 / commit_s, commit_s / (floor_per_item * commit_items as f64), floor_per_item * commit_items as f64);
-        println!("| floor: the commit's own items by BatchWriteItem, 4 at once (an item per waiting row, with the pending index's keys, and a completion per imported row) | {floor_items:.1} s | {:.0} | {:.2}x |", rows as f64 / floor_items, commit_s / floor_items);
+        println!("| floor: the commit's own items by BatchWriteItem, 4 at once (a completion per imported row, and a waiting group per person still to sign up, with the pending index's keys) | {floor_items:.1} s | {:.0} | {:.2}x |", rows as f64 / floor_items, commit_s / floor_items);
         println!("| per-row baseline ({baseline_rows} rows: GetItem per lookup, PutItem per row, validate + commit) | {base_s:.1} s | {base_rate:.0} | |");
         let ours = rows as f64 / (validate_s + commit_s);
         println!("\nValidate + commit: {ours:.0} rows/s against the per-row baseline's {base_rate:.0} rows/s: {:.1}x faster.", ours / base_rate);
@@ -839,23 +843,24 @@ mod store_bench {
         manage::request_commit(&store, &org, &id, true, &bench_admin())
             .await
             .unwrap();
-        let floor_s = commit_items_floor(&store, &org, rows).await;
+        let (floor_s, groups, floor_n) = commit_items_floor(&store, &org, rows).await;
         let t = Instant::now();
         commit::run_commit(&store, &org, &id).await.unwrap();
         let commit_s = t.elapsed().as_secs_f64();
         let s = store.get_import(&org, &id).await.unwrap().unwrap();
-        // A completion per imported row, an item per waiting row, the pages again and
-        // two items per commit page.
-        let items = (s.statuses.imported + s.statuses.pending) as usize
+        // A completion per imported row, a group per waiting person, the pages again
+        // and two items per commit page.
+        let items = s.statuses.imported as usize
+            + groups
             + rows.div_ceil(training_imports::store::ROWS_PER_PAGE)
             + 2 * rows.div_ceil(commit::COMMIT_PAGE_ROWS);
-        let floor_for_items = floor_s * items as f64 / rows as f64;
+        let floor_for_items = floor_s * items as f64 / floor_n as f64;
         println!(
-            "\n## Its commit ({} imported, {} waiting)\n",
+            "\n## Its commit ({} imported, {} waiting in {groups} groups)\n",
             s.statuses.imported, s.statuses.pending
         );
         println!("| measure | time | items | vs floor |\n| --- | ---: | ---: | ---: |");
-        println!("| floor: BatchWriteItem of {rows} items (completions, waiting rows with the pending index's keys), 4 at once, right before | {floor_s:.0} s | {rows} | 1.00x |");
+        println!("| floor: BatchWriteItem of {floor_n} items (completions, waiting groups with the pending index's keys), 4 at once, right before | {floor_s:.0} s | {floor_n} | 1.00x |");
         println!(
             "| commit | {commit_s:.0} s | about {items} | {:.2}x of {floor_for_items:.0} s |",
             commit_s / floor_for_items
@@ -914,25 +919,14 @@ mod store_bench {
         // completion), 25 a request, 4 requests at once, no condition, no transaction.
         let floor_items = 2 * per_import * imports;
         let floor_rows: Vec<RowRecord> = (0..floor_items as u64).map(row).collect();
-        grouped::seed(&store, &org, people, imports, per_import).await;
         let mut times = Vec::with_capacity(people);
         let mut floor = Vec::with_capacity(people);
-        let (mut group_times, mut group_read_times) =
-            (Vec::with_capacity(people), Vec::with_capacity(people));
         let mut handed_on = 0;
         let mut sign_ins = Vec::with_capacity(people);
         let (mut confirmations, mut first_sign_ins) =
             (Vec::with_capacity(people), Vec::with_capacity(people));
         let triggers = suite::cognito::offline_triggers(&store);
         for p in 0..people {
-            // The prototype of the grouped data model, beside the handler: with and
-            // without reading which completions exist first, on alternate people.
-            let t = grouped::sign_up(&store, &org, p, p % 2 == 1, per_import * imports).await;
-            if p % 2 == 1 {
-                group_read_times.push(t)
-            } else {
-                group_times.push(t)
-            }
             // Half sign themselves up (PostConfirmation); half were invited by an admin and
             // are signed up at their first sign-in (PostAuthentication), as in production.
             let (sub, email) = (format!("sub-{p}"), format!("signup{p}@example.com"));
@@ -1028,8 +1022,6 @@ mod store_bench {
         println!("| of which invited people's first sign-in (PostAuthentication, {}) | {:.0} ms | {:.0} ms | {:.0} ms |", first_sign_ins.len(), pct(&mut first_sign_ins, 0.5), pct(&mut first_sign_ins, 0.99), pct(&mut first_sign_ins, 1.0));
         println!("| sign-in afterwards (PostAuthentication: signed up, nothing waits; the account and its person read, then one Query per stored key) | {:.1} ms | {:.1} ms | {:.1} ms |", pct(&mut sign_ins, 0.5), pct(&mut sign_ins, 0.99), pct(&mut sign_ins, 1.0));
         println!("| floor: BatchWriteItem of {floor_items} items, 4 at once, after each sign-up | {:.0} ms | {:.0} ms | {:.0} ms |", pct(&mut floor, 0.5), pct(&mut floor, 0.99), pct(&mut floor, 1.0));
-        println!("| prototype: one item per (person, import) instead of per row ({} sign-ups) | {:.0} ms | {:.0} ms | {:.0} ms |", group_times.len(), pct(&mut group_times, 0.5), pct(&mut group_times, 0.99), pct(&mut group_times, 1.0));
-        println!("| prototype, reading which completions exist first ({} sign-ups) | {:.0} ms | {:.0} ms | {:.0} ms |", group_read_times.len(), pct(&mut group_read_times, 0.5), pct(&mut group_read_times, 0.99), pct(&mut group_read_times, 1.0));
     }
 
     /// One person per size with that many pending rows over 20 imports: how many rows the
@@ -1122,518 +1114,6 @@ mod store_bench {
                 }
             );
         }
-    }
-
-    /// A prototype of the requests a sign-up would make if a person's pending rows of one
-    /// import were kept in one item (a "waiting group": the rows' training, title and
-    /// date, found through the pending index by match key) instead of one item per row.
-    /// Not the product's code: it measures what that data model would cost a sign-up, in
-    /// the same run and against the same DynamoDB Local as the trigger's handler.
-    mod grouped {
-        use super::*;
-        use aws_sdk_dynamodb::types::{
-            AttributeValue as A, KeysAndAttributes, PutRequest, TransactWriteItem, Update,
-            WriteRequest,
-        };
-        use std::collections::HashMap;
-        use training_imports::keys;
-
-        fn email(p: usize) -> String {
-            format!("group{p}@example.com")
-        }
-
-        type Item = HashMap<String, A>;
-
-        async fn batch_get(store: &Store, keys: Vec<Item>, consistent: bool) -> usize {
-            use futures::stream::{self, StreamExt};
-            let table = store.table();
-            let found = std::sync::atomic::AtomicUsize::new(0);
-            stream::iter(keys.chunks(100).map(<[Item]>::to_vec))
-                .for_each_concurrent(4, |mut chunk| {
-                    let found = &found;
-                    async move {
-                        while !chunk.is_empty() {
-                            let ka = KeysAndAttributes::builder()
-                                .set_keys(Some(chunk))
-                                .consistent_read(consistent)
-                                .build()
-                                .unwrap();
-                            let out = store
-                                .dynamodb()
-                                .batch_get_item()
-                                .request_items(table, ka)
-                                .send()
-                                .await
-                                .unwrap();
-                            found.fetch_add(
-                                out.responses
-                                    .as_ref()
-                                    .map_or(0, |m| m.values().map(Vec::len).sum()),
-                                std::sync::atomic::Ordering::Relaxed,
-                            );
-                            chunk = out
-                                .unprocessed_keys
-                                .and_then(|mut m| m.remove(table))
-                                .map(|k| k.keys)
-                                .unwrap_or_default();
-                        }
-                    }
-                })
-                .await;
-            found.into_inner()
-        }
-
-        async fn batch_put(store: &Store, items: Vec<Item>) {
-            use futures::stream::{self, StreamExt};
-            let table = store.table();
-            stream::iter(items.chunks(25).map(<[Item]>::to_vec))
-                .for_each_concurrent(4, |chunk| async move {
-                    let mut req: Vec<WriteRequest> = chunk
-                        .into_iter()
-                        .map(|i| {
-                            WriteRequest::builder()
-                                .put_request(
-                                    PutRequest::builder().set_item(Some(i)).build().unwrap(),
-                                )
-                                .build()
-                        })
-                        .collect();
-                    while !req.is_empty() {
-                        let out = store
-                            .dynamodb()
-                            .batch_write_item()
-                            .request_items(table, req)
-                            .send()
-                            .await
-                            .unwrap();
-                        req = out
-                            .unprocessed_items
-                            .and_then(|mut m| m.remove(table))
-                            .unwrap_or_default();
-                    }
-                })
-                .await;
-        }
-
-        fn key(pk: String, sk: String) -> Item {
-            HashMap::from([("pk".to_string(), A::S(pk)), ("sk".to_string(), A::S(sk))])
-        }
-
-        /// The requests of validating and committing the store bench's file (the same
-        /// rows, people and trainings) if rows were kept 100 to an item ("pages") and a
-        /// person's pending rows of an import in one waiting group: validation reads the
-        /// people and the existing completions of rows ready to import, and writes the
-        /// pages; the commit reads the pages and (consistently) the completions, writes
-        /// the completions, the waiting groups and the pages with their new statuses, and
-        /// records its progress in a 2-item transaction every 1,000 rows. Returns the
-        /// seconds of each phase, the seconds of the commit's reads, and the items each phase wrote.
-        pub async fn paged_import(
-            store: &Store,
-            org: &OrgId,
-            rows: usize,
-        ) -> (f64, f64, f64, usize, usize) {
-            let people = (rows / 5).max(1);
-            let person_of = |r: usize| (r * 7919) % people;
-            let import = ImportId::parse("paged-prototype").unwrap();
-            let pk = keys::import_pk(org, &import);
-            let date = |r: usize| format!("2024-{:02}-{:02}", 1 + r % 12, 1 + r % 28);
-            let completion_key = |r: usize| {
-                let pid = PersonId::parse(&format!("p{}", person_of(r))).unwrap();
-                let training = TrainingId::parse(&format!("t{}", (r * 31) % TRAININGS)).unwrap();
-                key(
-                    keys::person_pk(org, &pid),
-                    keys::completion_sk(&training, &date(r)),
-                )
-            };
-            let ready: Vec<usize> = (0..rows).filter(|&r| person_of(r) % 2 == 0).collect();
-            let mut records: Vec<RowRecord> = (0..rows as u64).map(row).collect();
-            let page = |records: &[RowRecord], n: usize| {
-                let mut item = key(pk.clone(), format!("PAGE#{n:07}"));
-                item.insert("rows".into(), A::S(serde_json::to_string(records).unwrap()));
-                item
-            };
-
-            let t = Instant::now();
-            let people_keys: Vec<Item> = (0..people)
-                .map(|p| {
-                    key(
-                        keys::match_key_pk(
-                            org,
-                            &key_of(MatchMethod::Email, &person_cell(MatchMethod::Email, p)),
-                        ),
-                        keys::PEOPLE_SK.into(),
-                    )
-                })
-                .collect();
-            let (found_people, found_done) = futures::join!(
-                batch_get(store, people_keys, false),
-                batch_get(
-                    store,
-                    ready.iter().map(|&r| completion_key(r)).collect(),
-                    false
-                )
-            );
-            assert_eq!((found_people, found_done), (people, 0));
-            let pages: Vec<Item> = records
-                .chunks(100)
-                .enumerate()
-                .map(|(n, c)| page(c, n))
-                .collect();
-            let validate_items = pages.len();
-            batch_put(store, pages).await;
-            let validate_s = t.elapsed().as_secs_f64();
-
-            let t = Instant::now();
-            let mut read = 0;
-            let mut start = None;
-            loop {
-                let out = store
-                    .dynamodb()
-                    .query()
-                    .table_name(store.table())
-                    .key_condition_expression("pk = :pk AND begins_with(sk, :p)")
-                    .expression_attribute_values(":pk", A::S(pk.clone()))
-                    .expression_attribute_values(":p", A::S("PAGE#".into()))
-                    .consistent_read(true)
-                    .set_exclusive_start_key(start.take())
-                    .send()
-                    .await
-                    .unwrap();
-                read += out.items.map_or(0, |i| i.len());
-                match out.last_evaluated_key {
-                    Some(k) if !k.is_empty() => start = Some(k),
-                    _ => break,
-                }
-            }
-            assert_eq!(read, rows.div_ceil(100));
-            assert_eq!(
-                batch_get(
-                    store,
-                    ready.iter().map(|&r| completion_key(r)).collect(),
-                    true
-                )
-                .await,
-                0
-            );
-            let commit_reads_s = t.elapsed().as_secs_f64();
-            let mut writes: Vec<Item> = Vec::new();
-            let mut groups: HashMap<usize, Vec<A>> = HashMap::new();
-            for (r, rec) in records.iter_mut().enumerate() {
-                let p = person_of(r);
-                if p % 2 == 0 {
-                    rec.status = RowStatus::Imported;
-                    let mut c = completion_key(r);
-                    for (k, v) in [
-                        ("person_id", format!("p{p}")),
-                        ("training_id", format!("t{}", (r * 31) % TRAININGS)),
-                        ("training_title", "Training".into()),
-                        ("completed_on", date(r)),
-                        ("source_import", import.to_string()),
-                        ("recorded_at", "2026-11-26T00:00:00Z".into()),
-                    ] {
-                        c.insert(k.into(), A::S(v));
-                    }
-                    c.insert("source_row".into(), A::N((r + 2).to_string()));
-                    writes.push(c);
-                } else {
-                    rec.status = RowStatus::Pending;
-                    groups.entry(p).or_default().push(A::M(HashMap::from([
-                        ("row".to_string(), A::N((r + 2).to_string())),
-                        (
-                            "training_id".to_string(),
-                            A::S(format!("t{}", (r * 31) % TRAININGS)),
-                        ),
-                        ("completion_date".to_string(), A::S(date(r))),
-                    ])));
-                }
-            }
-            for (p, rows) in groups {
-                let mkey = keys::match_key_pk(
-                    org,
-                    &key_of(MatchMethod::Email, &person_cell(MatchMethod::Email, p)),
-                );
-                let mut g = key(pk.clone(), format!("WAIT#{mkey}"));
-                g.insert("pending_org".into(), A::S(keys::org_pk(org)));
-                g.insert("pending_key".into(), A::S(mkey));
-                g.insert("state".into(), A::S("pending".into()));
-                g.insert("rows".into(), A::L(rows));
-                writes.push(g);
-            }
-            writes.extend(records.chunks(100).enumerate().map(|(n, c)| page(c, n)));
-            let commit_items = writes.len() + 2 * rows.div_ceil(1000);
-            batch_put(store, writes).await;
-            for n in 0..rows.div_ceil(1000) {
-                let update = |sk: &str, expr: &str| {
-                    let u = Update::builder()
-                        .table_name(store.table())
-                        .key("pk", A::S(pk.clone()))
-                        .key("sk", A::S(sk.into()))
-                        .update_expression(expr)
-                        .expression_attribute_values(":n", A::N(n.to_string()))
-                        .build()
-                        .unwrap();
-                    TransactWriteItem::builder().update(u).build()
-                };
-                store
-                    .dynamodb()
-                    .transact_write_items()
-                    .transact_items(update("PROTO#SUMMARY", "SET commit_cursor = :n"))
-                    .transact_items(update("COUNTS#00", "ADD pages :n"))
-                    .send()
-                    .await
-                    .unwrap();
-            }
-            (
-                validate_s,
-                t.elapsed().as_secs_f64(),
-                commit_reads_s,
-                validate_items,
-                commit_items,
-            )
-        }
-
-        /// One waiting group per (person, import), each with `per_import` rows.
-        pub async fn seed(
-            store: &Store,
-            org: &OrgId,
-            people: usize,
-            imports: usize,
-            per_import: usize,
-        ) {
-            use futures::stream::{self, StreamExt};
-            stream::iter((0..people).flat_map(|p| (0..imports).map(move |i| (p, i))))
-                .for_each_concurrent(8, |(p, i)| async move {
-                    let key = key_of(MatchMethod::Email, &email(p));
-                    let rows: Vec<A> = (0..per_import)
-                        .map(|r| {
-                            let n = i * per_import + r;
-                            A::M(HashMap::from([
-                                ("row".to_string(), A::N((r + 2).to_string())),
-                                (
-                                    "training_id".to_string(),
-                                    A::S(format!("t{}", n % TRAININGS)),
-                                ),
-                                (
-                                    "training_title".to_string(),
-                                    A::S(format!("Training {}", n % TRAININGS)),
-                                ),
-                                (
-                                    "completion_date".to_string(),
-                                    A::S(format!(
-                                        "2024-{:02}-{:02}",
-                                        1 + (n / 28) % 12,
-                                        1 + n % 28
-                                    )),
-                                ),
-                            ]))
-                        })
-                        .collect();
-                    let import = ImportId::parse(&format!("group-{i}")).unwrap();
-                    store
-                        .dynamodb()
-                        .put_item()
-                        .table_name(store.table())
-                        .item("pk", A::S(keys::import_pk(org, &import)))
-                        .item(
-                            "sk",
-                            A::S(format!("WAIT#{}", keys::match_key_pk(org, &key))),
-                        )
-                        .item("pending_org", A::S(keys::org_pk(org)))
-                        .item("pending_key", A::S(keys::match_key_pk(org, &key)))
-                        .item("import_id", A::S(import.to_string()))
-                        .item("state", A::S("pending".into()))
-                        .item("rows", A::L(rows))
-                        .send()
-                        .await
-                        .unwrap();
-                })
-                .await;
-        }
-
-        fn get<'a>(m: &'a HashMap<String, A>, k: &str) -> &'a str {
-            m.get(k)
-                .and_then(|v| v.as_s().ok())
-                .map(String::as_str)
-                .unwrap_or_default()
-        }
-
-        /// One sign-up: the same steps before applying as the handler (roster lookup,
-        /// profile, people item, sign-up count), then: the person's groups from the
-        /// pending index; one transaction moving every group pending -> applying (with
-        /// its condition) and adding to each import's counts; the completions by
-        /// BatchWriteItem (optionally after reading which exist, so that a completion's
-        /// first source stays its source); one transaction moving the groups to applied
-        /// and out of the index. Returns milliseconds.
-        pub async fn sign_up(
-            store: &Store,
-            org: &OrgId,
-            p: usize,
-            read_completions: bool,
-            rows_expected: usize,
-        ) -> f64 {
-            let t = Instant::now();
-            let ddb = store.dynamodb();
-            let table = store.table();
-            let key = key_of(MatchMethod::Email, &email(p));
-            let pid = PersonId::parse(&format!("gsub-{p}")).unwrap();
-            let _roster = store
-                .people_with_keys(org, vec![key.clone()])
-                .await
-                .unwrap();
-            let _profile = store.get_person(org, &pid).await.unwrap();
-            let profile = PersonProfile {
-                person_id: pid.to_string(),
-                email: Some(email(p)),
-                signed_up: true,
-                created_at: "2026-11-26T00:00:00Z".into(),
-                ..Default::default()
-            };
-            store
-                .put_person(org, &profile, std::slice::from_ref(&key))
-                .await
-                .unwrap();
-            store.count_sign_up(org).await.unwrap();
-
-            let groups = ddb
-                .query()
-                .table_name(table)
-                .index_name("PendingByOrg")
-                .key_condition_expression("pending_org = :o AND pending_key = :k")
-                .expression_attribute_values(":o", A::S(keys::org_pk(org)))
-                .expression_attribute_values(":k", A::S(keys::match_key_pk(org, &key)))
-                .send()
-                .await
-                .unwrap()
-                .items
-                .unwrap_or_default();
-            // A group moves pending -> applying (condition: still pending, so that a
-            // delete or another run decides against it) and, once its completions are
-            // written, applying -> applied and out of the index.
-            let update = |pk: &A, sk: &A, to_applying: bool| {
-                let b = Update::builder()
-                    .table_name(table)
-                    .key("pk", pk.clone())
-                    .key("sk", sk.clone())
-                    .expression_attribute_names("#st", "state");
-                let b = if to_applying {
-                    b.update_expression("SET #st = :next")
-                        .condition_expression("#st = :pending")
-                        .expression_attribute_values(":pending", A::S("pending".into()))
-                        .expression_attribute_values(":next", A::S("applying".into()))
-                } else {
-                    b.update_expression("SET #st = :next REMOVE pending_org, pending_key")
-                        .expression_attribute_values(":next", A::S("applied".into()))
-                };
-                TransactWriteItem::builder()
-                    .update(b.build().unwrap())
-                    .build()
-            };
-            let mut first = Vec::new();
-            let mut completions = Vec::new();
-            for g in &groups {
-                let (pk, sk) = (&g["pk"], &g["sk"]);
-                first.push(update(pk, sk, true));
-                let rows = g["rows"].as_l().unwrap();
-                let counts = Update::builder()
-                    .table_name(table)
-                    .key("pk", pk.clone())
-                    .key("sk", A::S("COUNTS#00".into()))
-                    .update_expression("ADD applied :n, pending :m")
-                    .expression_attribute_values(":n", A::N(rows.len().to_string()))
-                    .expression_attribute_values(":m", A::N(format!("-{}", rows.len())))
-                    .build()
-                    .unwrap();
-                first.push(TransactWriteItem::builder().update(counts).build());
-                for r in rows {
-                    let r = r.as_m().unwrap();
-                    let training = TrainingId::parse(get(r, "training_id")).unwrap();
-                    let date = get(r, "completion_date");
-                    completions.push(HashMap::from([
-                        ("pk".to_string(), A::S(keys::person_pk(org, &pid))),
-                        ("sk".to_string(), A::S(keys::completion_sk(&training, date))),
-                        ("person_id".to_string(), A::S(pid.to_string())),
-                        ("training_id".to_string(), A::S(training.to_string())),
-                        (
-                            "training_title".to_string(),
-                            A::S(get(r, "training_title").to_string()),
-                        ),
-                        ("completed_on".to_string(), A::S(date.to_string())),
-                        ("source_import".to_string(), g["import_id"].clone()),
-                        ("source_row".to_string(), r["row"].clone()),
-                        (
-                            "recorded_at".to_string(),
-                            A::S("2026-11-26T00:00:00Z".into()),
-                        ),
-                    ]));
-                }
-            }
-            assert_eq!(
-                completions.len(),
-                rows_expected,
-                "the prototype found every waiting row of the person"
-            );
-            for chunk in first.chunks(100) {
-                ddb.transact_write_items()
-                    .set_transact_items(Some(chunk.to_vec()))
-                    .send()
-                    .await
-                    .unwrap();
-            }
-            if read_completions {
-                let keys = completions
-                    .iter()
-                    .map(|i| {
-                        self::key(
-                            i["pk"].as_s().unwrap().clone(),
-                            i["sk"].as_s().unwrap().clone(),
-                        )
-                    })
-                    .collect();
-                let found = batch_get(store, keys, true).await;
-                assert_eq!(
-                    found, 0,
-                    "no completion of the prototype's people exists before their sign-up"
-                );
-            }
-            batch_put(store, completions).await;
-            let last: Vec<TransactWriteItem> = groups
-                .iter()
-                .map(|g| update(&g["pk"], &g["sk"], false))
-                .collect();
-            for chunk in last.chunks(100) {
-                ddb.transact_write_items()
-                    .set_transact_items(Some(chunk.to_vec()))
-                    .send()
-                    .await
-                    .unwrap();
-            }
-            t.elapsed().as_secs_f64() * 1000.0
-        }
-    }
-
-    /// The store bench's validate + commit as the requests of rows kept in pages and
-    /// pending rows in waiting groups (a prototype of that data model, not the product's
-    /// code), against the per-row baseline in the same run.
-    pub async fn paged_prototype(rows: usize, baseline_rows: usize) {
-        let suffix = &uuid::Uuid::new_v4().simple().to_string()[..8];
-        let store =
-            suite::store_for(&format!("bench-paged-{suffix}"), "training-imports-bench").await;
-        let org = OrgId::parse(&format!("paged-{suffix}")).unwrap();
-        seed(&store, &org, rows / 5).await;
-        let (validate_s, commit_s, commit_reads_s, validate_items, commit_items) =
-            grouped::paged_import(&store, &org, rows).await;
-        let base_org = OrgId::parse(&format!("base-{suffix}")).unwrap();
-        let t = Instant::now();
-        baseline(&store, &org, &base_org, baseline_rows).await;
-        let base_s = t.elapsed().as_secs_f64();
-        let base_rate = baseline_rows as f64 / base_s;
-        println!("\n## Prototype: {rows} rows kept in pages of 100, pending rows in one item per (person, import)\n");
-        println!("| measure | time | rows/s | items written |\n| --- | ---: | ---: | ---: |");
-        println!("| validate: people and completions read, pages written | {validate_s:.1} s | {:.0} | {validate_items} |", rows as f64 / validate_s);
-        println!("| commit: pages and completions read ({commit_reads_s:.1} s); completions, waiting groups and pages written | {commit_s:.1} s | {:.0} | {commit_items} |", rows as f64 / commit_s);
-        println!("| per-row baseline ({baseline_rows} rows: GetItem per lookup, PutItem per row, validate + commit) | {base_s:.1} s | {base_rate:.0} | |");
-        let ours = rows as f64 / (validate_s + commit_s);
-        println!("\nPrototype validate + commit: {ours:.0} rows/s against the per-row baseline's {base_rate:.0} rows/s: {:.1}x faster.", ours / base_rate);
     }
 
     /// A straightforward per-row import: look the person and the training up with one
@@ -1733,7 +1213,6 @@ fn main() {
         "signup" => runtime().block_on(store_bench::signups(rows.min(1000), 200, 20)),
         // `bench signup-large`: one person each with 1,000, 2,000 and 5,000 pending rows.
         "signup-large" => runtime().block_on(store_bench::large_signups(&[1_000, 2_000, 5_000])),
-        "paged-prototype" => runtime().block_on(store_bench::paged_prototype(rows, (rows / 20).max(500))),
         "memory" => bench_memory(rows),
         "worker-memory" => runtime().block_on(store_bench::worker_memory(rows)),
         "hand-on" => runtime().block_on(store_bench::hand_on(rows)),
@@ -1749,6 +1228,6 @@ fn main() {
             runtime().block_on(store_bench::run(100_000, 5_000));
             runtime().block_on(store_bench::signups(200, 200, 20));
         }
-        other => eprintln!("unknown benchmark {other}: core | core-stages | memory | worker-memory | store | writes | hand-on | delete | report | signup | signup-large | paged-prototype | all"),
+        other => eprintln!("unknown benchmark {other}: core | core-stages | memory | worker-memory | store | writes | hand-on | delete | report | signup | signup-large | all"),
     }
 }
