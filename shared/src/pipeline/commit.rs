@@ -198,12 +198,19 @@ async fn commit_pages(
             .collect(),
         people: HashMap::new(),
     };
-    let from_start = lease.cursor == 0;
+    // A run that reads every page gathers the rows left waiting as it goes; one that
+    // took over part-way reads them back from the pages at the end.
+    let mut gathered: Option<Waiting> = (lease.cursor == 0).then(HashMap::new);
     let mut page = reader.read(id, lease.cursor).await?;
     loop {
         let Some(last) = page.rows.last().map(|r| r.row) else {
-            return put_groups(store, org, id, reader.layout, lease, &watch, from_start).await;
+            return put_groups(store, org, id, reader.layout, lease, &watch, gathered).await;
         };
+        if let (Some(waiting), RowLayout::Pages { groups: true, .. }) =
+            (&mut gathered, reader.layout)
+        {
+            gather(waiting, &page)?;
+        }
         // Writes below must land while the lease is ours: renew it when half used.
         if lease.until_ms - now_ms() < length.as_millis() as i64 / 2 {
             match store.renew_commit_lease(org, id, lease, length).await {
@@ -250,7 +257,7 @@ async fn commit_pages(
         }
         match next? {
             None => {
-                return put_groups(store, org, id, reader.layout, lease, &watch, from_start).await
+                return put_groups(store, org, id, reader.layout, lease, &watch, gathered).await
             }
             Some(_)
                 if deadline.is_some_and(|d| {
@@ -267,11 +274,77 @@ async fn commit_pages(
 /// Waiting groups put between lease renewals.
 const GROUP_ITEMS_PER_STEP: usize = 2_000;
 
-/// Once every page is committed: gathers the rows the pages say are pending by match
-/// key and puts one waiting group per key (store::groups), then applies the groups of
-/// people who signed up meanwhile. A run that did not look every person up itself
-/// (it took over from a stopped run) or that saw someone sign up since it began
-/// looks the groups' people up again; otherwise none can be stranded (see SignUpWatch).
+/// The rows left waiting, by match key, in file order.
+type Waiting = HashMap<MatchKey, Vec<WaitingRow>>;
+
+/// Adds a page's waiting rows: those it moves to pending, and those an earlier run
+/// moved (the page says pending).
+fn gather(waiting: &mut Waiting, page: &Page) -> Result<(), PipelineError> {
+    let moved: HashSet<usize> = page
+        .moves
+        .iter()
+        .filter(|(_, t)| matches!(t, RowTransition::Wait { .. }))
+        .map(|(i, _)| *i)
+        .collect();
+    for (i, r) in page.rows.iter().enumerate() {
+        if moved.contains(&i) || r.status == RowStatus::Pending {
+            add_waiting(waiting, r)?;
+        }
+    }
+    Ok(())
+}
+
+fn add_waiting(waiting: &mut Waiting, r: &RowRecord) -> Result<(), PipelineError> {
+    let (Some(key), Some(training_id), Some(date)) =
+        (r.match_key(), &r.training_id, &r.completion_date)
+    else {
+        return Err(StoreError::Corrupt(format!(
+            "waiting row {} has no key, training or date",
+            r.row
+        ))
+        .into());
+    };
+    waiting.entry(key).or_default().push(WaitingRow {
+        line: r.row,
+        training_id: training_id.clone(),
+        title: r.training_title.clone().unwrap_or_default(),
+        date: date.clone(),
+    });
+    Ok(())
+}
+
+/// Every row the pages say is pending, read back (strongly consistent).
+async fn read_waiting(
+    store: &Store,
+    org: &OrgId,
+    id: &ImportId,
+    layout: RowLayout,
+) -> Result<Waiting, PipelineError> {
+    let mut waiting = HashMap::new();
+    let mut from = 0;
+    loop {
+        let (rows, more) = store
+            .rows_from(org, id, layout, from, 5 * COMMIT_PAGE_ROWS)
+            .await?;
+        let Some(last) = rows.last().map(|r| r.row) else {
+            return Ok(waiting);
+        };
+        for r in rows.iter().filter(|r| r.status == RowStatus::Pending) {
+            add_waiting(&mut waiting, r)?;
+        }
+        if !more {
+            return Ok(waiting);
+        }
+        from = last + 1;
+    }
+}
+
+/// Once every page is committed: puts one waiting group per match key of the rows the
+/// pages say are pending (store::groups; `gathered` by a run that read every page, else
+/// read back), then applies the groups of people who signed up meanwhile. A run that
+/// did not look every person up itself (it took over from a stopped run) or that saw
+/// someone sign up since it began looks the groups' people up again; otherwise none
+/// can be stranded (see SignUpWatch).
 async fn put_groups(
     store: &Store,
     org: &OrgId,
@@ -279,7 +352,7 @@ async fn put_groups(
     layout: RowLayout,
     lease: &mut CommitLease,
     watch: &SignUpWatch,
-    from_start: bool,
+    gathered: Option<Waiting>,
 ) -> Result<Finished, PipelineError> {
     if !matches!(layout, RowLayout::Pages { groups: true, .. }) {
         return Ok(Finished::AllRows);
@@ -288,37 +361,11 @@ async fn put_groups(
         Err(StoreError::ConditionFailed) => return Ok(Finished::LeaseLost),
         other => other?,
     };
-    let mut by_key: HashMap<MatchKey, Vec<WaitingRow>> = HashMap::new();
-    let mut from = 0;
-    loop {
-        let (rows, more) = store
-            .rows_from(org, id, layout, from, 5 * COMMIT_PAGE_ROWS)
-            .await?;
-        let Some(last) = rows.last().map(|r| r.row) else {
-            break;
-        };
-        for r in rows.into_iter().filter(|r| r.status == RowStatus::Pending) {
-            let (Some(key), Some(training_id), Some(date)) =
-                (r.match_key(), r.training_id, r.completion_date)
-            else {
-                return Err(StoreError::Corrupt(format!(
-                    "pending row {} has no key, training or date",
-                    r.row
-                ))
-                .into());
-            };
-            by_key.entry(key).or_default().push(WaitingRow {
-                line: r.row,
-                training_id,
-                title: r.training_title.unwrap_or_default(),
-                date,
-            });
-        }
-        if !more {
-            break;
-        }
-        from = last + 1;
-    }
+    let from_start = gathered.is_some();
+    let by_key = match gathered {
+        Some(waiting) => waiting,
+        None => read_waiting(store, org, id, layout).await?,
+    };
     let mut waiting: Vec<(MatchKey, Vec<WaitingRow>)> = by_key.into_iter().collect();
     waiting.sort_by(|a, b| a.0.value().cmp(b.0.value()));
     let length = store.commit_lease();
