@@ -923,12 +923,17 @@ async fn in_errors_index(w: &World, id: &str) -> Vec<String> {
         .send()
         .await
         .unwrap();
+    // A page's rows are packed: JSON, deflated.
     out.items()
         .iter()
-        .flat_map(|page| page["rows"].as_l().unwrap())
-        .map(|row| row.as_m().unwrap())
-        .filter(|row| row["outcome"].as_s().unwrap() == "error")
-        .map(|row| row["row"].as_n().unwrap().clone())
+        .flat_map(|page| {
+            let packed = page["z"].as_b().unwrap().as_ref();
+            let rows: Vec<Value> =
+                serde_json::from_reader(flate2::read::DeflateDecoder::new(packed)).unwrap();
+            rows
+        })
+        .filter(|row| row["outcome"] == "error")
+        .map(|row| row["row"].to_string())
         .collect()
 }
 

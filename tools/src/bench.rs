@@ -267,7 +267,9 @@ mod store_bench {
     use super::*;
     use training_imports::domain::{ImportId, OrgId, RowStatus};
     use training_imports::pipeline::{commit, manage, validate};
-    use training_imports::store::{NewCompletion, RowRecord, Store, TrainingRecord, WaitingRow};
+    use training_imports::store::{
+        NewCompletion, RowRecord, Store, TrainingRecord, WaitingRow, WRITE_CONCURRENCY,
+    };
 
     fn row(i: u64) -> RowRecord {
         let cells = vec![
@@ -482,7 +484,7 @@ mod store_bench {
         let floor_per_item = floor_c / rows as f64;
         println!("| measure | time | rows/s | vs floor |");
         println!("| --- | ---: | ---: | ---: |");
-        println!("| floor: BatchWriteItem of {rows} row items, 4 at once, right before validating | {floor_v:.1} s | {:.0} | 1.00x |", rows as f64 / floor_v);
+        println!("| floor: BatchWriteItem of {rows} row items, {WRITE_CONCURRENCY} at once, right before validating | {floor_v:.1} s | {:.0} | 1.00x |", rows as f64 / floor_v);
         println!("| validate {rows} rows (scan, lookups, pages, summary) | {validate_s:.1} s | {:.0} | {:.2}x |", rows as f64 / validate_s, validate_s / floor_v);
         println!("| of which the in-memory validation core (reader, parse, decide; best of 3) | {core_s:.2} s | {:.0} | {:.2} % of validate |", rows as f64 / core_s, 100.0 * core_s / validate_s);
         println!(
@@ -490,7 +492,7 @@ mod store_bench {
             rows as f64 / floor_c
         );
         println!("| commit {rows} rows (about {commit_items} items written) | {commit_s:.1} s | {:.0} | {:.2}x of {:.1} s |", rows as f64 / commit_s, commit_s / (floor_per_item * commit_items as f64), floor_per_item * commit_items as f64);
-        println!("| floor: the commit's own items by BatchWriteItem, 4 at once (a completion per imported row, and a waiting group per person still to sign up, with the pending index's keys) | {floor_items:.1} s | {:.0} | {:.2}x |", rows as f64 / floor_items, commit_s / floor_items);
+        println!("| floor: the commit's own items by BatchWriteItem, {WRITE_CONCURRENCY} at once (a completion per imported row, and a waiting group per person still to sign up, with the pending index's keys) | {floor_items:.1} s | {:.0} | {:.2}x |", rows as f64 / floor_items, commit_s / floor_items);
         println!("| per-row baseline ({baseline_rows} rows: GetItem per lookup, PutItem per row, validate + commit) | {base_s:.1} s | {base_rate:.0} | |");
         let ours = rows as f64 / (validate_s + commit_s);
         println!("\nValidate + commit: {ours:.0} rows/s against the per-row baseline's {base_rate:.0} rows/s: {:.1}x faster.", ours / base_rate);
@@ -769,7 +771,7 @@ mod store_bench {
         println!("\n## Deleting all {pending} pending rows of an import (DynamoDB Local)\n");
         println!("| measure | time | rows/s | vs floor |");
         println!("| --- | ---: | ---: | ---: |");
-        println!("| floor: BatchWriteItem of {pending} row items, 4 at once | {floor_s:.1} s | {:.0} | 1.00x |", pending as f64 / floor_s);
+        println!("| floor: BatchWriteItem of {pending} row items, {WRITE_CONCURRENCY} at once | {floor_s:.1} s | {:.0} | 1.00x |", pending as f64 / floor_s);
         println!("| batched: 99 rows + a count shard a transaction, 4 at once ({requests} request(s) of at most 20 s) | {batched_s:.1} s | {:.0} | {:.2}x |", pending as f64 / batched_s, batched_s / floor_s);
         println!(
             "| one transaction per row, row by row (before) | {per_row_s:.1} s | {:.0} | {:.2}x |",
@@ -860,7 +862,7 @@ mod store_bench {
             s.statuses.imported, s.statuses.pending
         );
         println!("| measure | time | items | vs floor |\n| --- | ---: | ---: | ---: |");
-        println!("| floor: BatchWriteItem of {floor_n} items (completions, waiting groups with the pending index's keys), 4 at once, right before | {floor_s:.0} s | {floor_n} | 1.00x |");
+        println!("| floor: BatchWriteItem of {floor_n} items (completions, waiting groups with the pending index's keys), {WRITE_CONCURRENCY} at once, right before | {floor_s:.0} s | {floor_n} | 1.00x |");
         println!(
             "| commit | {commit_s:.0} s | about {items} | {:.2}x of {floor_for_items:.0} s |",
             commit_s / floor_for_items
@@ -1021,7 +1023,7 @@ mod store_bench {
         );
         println!("| of which invited people's first sign-in (PostAuthentication, {}) | {:.0} ms | {:.0} ms | {:.0} ms |", first_sign_ins.len(), pct(&mut first_sign_ins, 0.5), pct(&mut first_sign_ins, 0.99), pct(&mut first_sign_ins, 1.0));
         println!("| sign-in afterwards (PostAuthentication: signed up, nothing waits; the account and its person read, then one Query per stored key) | {:.1} ms | {:.1} ms | {:.1} ms |", pct(&mut sign_ins, 0.5), pct(&mut sign_ins, 0.99), pct(&mut sign_ins, 1.0));
-        println!("| floor: BatchWriteItem of {floor_items} items, 4 at once, after each sign-up | {:.0} ms | {:.0} ms | {:.0} ms |", pct(&mut floor, 0.5), pct(&mut floor, 0.99), pct(&mut floor, 1.0));
+        println!("| floor: BatchWriteItem of {floor_items} items, {WRITE_CONCURRENCY} at once, after each sign-up | {:.0} ms | {:.0} ms | {:.0} ms |", pct(&mut floor, 0.5), pct(&mut floor, 0.99), pct(&mut floor, 1.0));
     }
 
     /// One person per size with that many pending rows over 20 imports: how many rows the

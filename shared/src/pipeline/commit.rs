@@ -2,9 +2,12 @@
 //! import's commit lease and goes through the rows in file order, a page at a time:
 //! each row still `validated` is resolved again against people and trainings as they
 //! are now, the page's rows and new completions are written with batched puts, and one
-//! small transaction records the page (cursor, count changes, lease renewal). A run
-//! that stops is taken over once its lease runs out; it starts at the first page not
-//! recorded and counts the rows it finds already moved.
+//! small transaction records the page (cursor, count changes, lease renewal); the next
+//! page is read and resolved (and the one after it read) while a page is written. Once
+//! every page is recorded, the rows left waiting go into one waiting group per person's
+//! match key (store::groups), and the groups of people who signed up meanwhile are
+//! applied. A run that stops is taken over once its lease runs out; it starts at the
+//! first page not recorded and counts the rows it finds already moved.
 
 use super::PipelineError;
 use crate::domain::{
@@ -201,7 +204,10 @@ async fn commit_pages(
     // A run that reads every page gathers the rows left waiting as it goes; one that
     // took over part-way reads them back from the pages at the end.
     let mut gathered: Option<Waiting> = (lease.cursor == 0).then(HashMap::new);
-    let mut page = reader.read(id, lease.cursor).await?;
+    let first = fetch_rows(store, org, reader.layout, id, lease.cursor).await?;
+    let mut page = reader.resolve(first).await?;
+    // The rows of the page after next, read while the next one is resolved.
+    let mut ahead: Option<Fetched> = None;
     loop {
         let Some(last) = page.rows.last().map(|r| r.row) else {
             return put_groups(store, org, id, reader.layout, lease, &watch, gathered).await;
@@ -220,11 +226,27 @@ async fn commit_pages(
         }
         // The next page is read and resolved while this one is written: only this run
         // changes rows still `validated`.
+        let (pages, fetched_ahead) = (&mut reader, ahead.take());
         let next = async {
-            match page.more {
-                true => reader.read(id, last + 1).await.map(Some),
-                false => Ok(None),
+            if !page.more {
+                return Ok((None, None));
             }
+            let layout = pages.layout;
+            let rows = match fetched_ahead {
+                Some(rows) => rows,
+                None => fetch_rows(store, org, layout, id, last + 1).await?,
+            };
+            let after = match (rows.more, rows.rows.last()) {
+                (true, Some(r)) => Some(r.row + 1),
+                _ => None,
+            };
+            let (page, after) = tokio::join!(pages.resolve(rows), async move {
+                match after {
+                    Some(from) => fetch_rows(store, org, layout, id, from).await.map(Some),
+                    None => Ok(None),
+                }
+            });
+            Ok::<_, PipelineError>((Some(page?), after?))
         };
         let by = summary.commit.as_ref().and_then(|c| c.by.as_ref());
         let (written, next) = tokio::join!(write_page(store, org, id, &page, by, &mut watch), next);
@@ -255,7 +277,9 @@ async fn commit_pages(
             Err(StoreError::ConditionFailed) => return Ok(Finished::LeaseLost),
             other => other?,
         }
-        match next? {
+        let (next, after) = next?;
+        ahead = after;
+        match next {
             None => {
                 return put_groups(store, org, id, reader.layout, lease, &watch, gathered).await
             }
@@ -423,12 +447,31 @@ struct PageReader<'a> {
     people: HashMap<MatchKey, Vec<PersonRef>>,
 }
 
+/// Rows read for a page, not resolved yet.
+struct Fetched {
+    rows: Vec<RowRecord>,
+    more: bool,
+}
+
+/// Reads the rows of a page from line `from` (whole pages, strongly consistent).
+async fn fetch_rows(
+    store: &Store,
+    org: &OrgId,
+    layout: RowLayout,
+    id: &ImportId,
+    from: u64,
+) -> Result<Fetched, PipelineError> {
+    let (rows, more) = store
+        .rows_from(org, id, layout, from, COMMIT_PAGE_ROWS)
+        .await?;
+    Ok(Fetched { rows, more })
+}
+
 impl PageReader<'_> {
-    async fn read(&mut self, id: &ImportId, from: u64) -> Result<Page, PipelineError> {
+    /// Resolves fetched rows against trainings and people as they are now.
+    async fn resolve(&mut self, fetched: Fetched) -> Result<Page, PipelineError> {
         let (store, org) = (self.store, self.org);
-        let (rows, more) = store
-            .rows_from(org, id, self.layout, from, COMMIT_PAGE_ROWS)
-            .await?;
+        let Fetched { rows, more } = fetched;
         let todo = || {
             rows.iter()
                 .enumerate()

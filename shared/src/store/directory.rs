@@ -18,7 +18,7 @@ fn s(v: impl Into<String>) -> AttributeValue {
 /// The attribute of a key's people item that holds one person (`signed_up`).
 const PERSON_ATTR: &str = "person:";
 /// BatchGetItem requests of one lookup in flight at once.
-pub(crate) const READ_CONCURRENCY: usize = 4;
+pub(crate) const READ_CONCURRENCY: usize = 8;
 
 /// The people a key's people item lists, by person id.
 fn people_of(item: &Item) -> Vec<PersonRef> {

@@ -35,6 +35,7 @@ pub use pending::{
     APPLY_CONCURRENCY, APPLY_ITEMS_PER_TRANSACTION, DELETE_CONCURRENCY, DELETE_ROWS_PER_TRANSACTION,
 };
 pub use rows::{cursor_after_row, RowLayout, RowPage, RowRecord, RowTransition};
+pub use write::WRITE_CONCURRENCY;
 
 use aws_sdk_dynamodb::Client as DynamoClient;
 use aws_sdk_s3::Client as S3Client;

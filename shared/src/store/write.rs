@@ -11,7 +11,7 @@ use std::time::Duration;
 pub(crate) type Item = HashMap<String, AttributeValue>;
 
 /// How many BatchWriteItem calls run at once.
-pub const WRITE_CONCURRENCY: usize = 4;
+pub const WRITE_CONCURRENCY: usize = 8;
 const MAX_ATTEMPTS: u32 = 10;
 
 pub(crate) async fn backoff(attempt: u32) {
