@@ -6,8 +6,9 @@
 //! - a commit writes one item per group, not one per waiting row;
 //! - a sign-up reads its keys' partitions (strongly consistent, no index), claims each
 //!   group (a conditional update), writes the completions with BatchWriteItem, and
-//!   marks the groups applied with their imports' counts in one small transaction per
-//!   import: its transactional items are its groups plus their imports;
+//!   marks the groups applied with a count shard per import they are in, in
+//!   transactions of up to 100 items: its transactional items are its groups plus
+//!   their imports;
 //! - a delete marks rows of a group deleted on condition that the group and the rows
 //!   are still pending, so a delete and an apply end each row once. A claimed group's
 //!   rows are no longer pending: a sign-up that stopped after its claim is finished by
@@ -39,8 +40,10 @@ pub const GROUP_ROWS: usize = 1000;
 const DELETE_LINES_PER_UPDATE: usize = 25;
 /// Group updates in one transaction, beside their import's count shard.
 const GROUPS_PER_TRANSACTION: usize = 99;
-/// Claims or transactions of one call in flight at once.
+/// Transactions of one call in flight at once.
 const GROUP_CONCURRENCY: usize = 8;
+/// Claims of one sign-up in flight at once (single-item updates).
+const CLAIM_CONCURRENCY: usize = 32;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -251,6 +254,27 @@ pub(super) fn group_items(
         .collect()
 }
 
+/// A completion a waiting row brings, and where it comes from.
+struct GroupCompletion<'a> {
+    import: ImportId,
+    training: TrainingId,
+    title: &'a str,
+    date: &'a str,
+    line: u64,
+}
+
+impl GroupCompletion<'_> {
+    fn of<'a>(&'a self, person: &'a PersonId) -> NewCompletion<'a> {
+        NewCompletion {
+            person,
+            training: &self.training,
+            title: self.title,
+            date: self.date,
+            row: self.line,
+        }
+    }
+}
+
 /// An item's table keys (pk, sk).
 type ItemKey = (String, String);
 
@@ -348,14 +372,18 @@ impl Store {
             .into_iter()
             .filter(|g| g.waits_for(Some(person.as_str())))
             .collect();
-        let claims: Vec<(usize, Option<WaitingGroup>)> = stream::iter(groups)
+        // Which completions exist already is read for the groups as read, while they
+        // are claimed: a row deleted meanwhile only makes it read one too many.
+        let claims = stream::iter(groups.iter())
             .map(|g| async move {
                 let waiting = g.pending_rows().count();
-                Ok::<_, StoreError>((waiting, self.claim(person, account, &g).await?))
+                Ok::<_, StoreError>((waiting, self.claim(person, account, g).await?))
             })
-            .buffer_unordered(GROUP_CONCURRENCY)
-            .try_collect()
-            .await?;
+            .buffer_unordered(CLAIM_CONCURRENCY)
+            .try_collect::<Vec<(usize, Option<WaitingGroup>)>>();
+        let (claims, present) =
+            futures::future::try_join(claims, self.group_completions_present(org, person, &groups))
+                .await?;
         // Rows pending when read and not when claimed (deleted meanwhile), or in a group
         // no longer pending, are no longer pending.
         let mut gone: usize = claims
@@ -365,16 +393,29 @@ impl Store {
                 Some(g) => n.saturating_sub(g.pending_rows().count()),
             })
             .sum();
-        let claimed: Vec<WaitingGroup> = claims.into_iter().filter_map(|(_, c)| c).collect();
-        self.put_group_completions(org, person, &claimed).await?;
-        let mut by_import: BTreeMap<String, Vec<WaitingGroup>> = BTreeMap::new();
+        let mut claimed: Vec<WaitingGroup> = claims.into_iter().filter_map(|(_, c)| c).collect();
+        self.put_group_completions(org, person, &claimed, &present)
+            .await?;
+        // Transactions of at most 100 items: the groups, and a count shard for each import
+        // they are in.
+        claimed.sort_by(|a, b| a.import_id.cmp(&b.import_id));
+        let mut transactions: Vec<Vec<WaitingGroup>> = Vec::new();
+        let mut items = 0;
         for g in claimed {
-            by_import.entry(g.import_id.clone()).or_default().push(g);
-        }
-        let mut transactions = Vec::new();
-        for (_, groups) in by_import {
-            for chunk in groups.chunks(GROUPS_PER_TRANSACTION) {
-                transactions.push(chunk.to_vec());
+            let new_import = transactions
+                .last()
+                .and_then(|t| t.last())
+                .is_none_or(|last| last.import_id != g.import_id);
+            let cost = 1 + usize::from(new_import);
+            match transactions.last_mut() {
+                Some(t) if items + cost <= GROUPS_PER_TRANSACTION + 1 => {
+                    items += cost;
+                    t.push(g);
+                }
+                _ => {
+                    items = 2;
+                    transactions.push(vec![g]);
+                }
             }
         }
         let done: Vec<(usize, usize)> = stream::iter(transactions)
@@ -428,59 +469,71 @@ impl Store {
         }
     }
 
-    /// The completions of claimed groups' pending rows that do not exist yet.
+    /// The completions of groups' pending rows, one per (training, date).
+    fn group_completions(groups: &[WaitingGroup]) -> StoreResult<Vec<GroupCompletion<'_>>> {
+        let mut out = Vec::new();
+        let mut seen = HashSet::new();
+        for g in groups {
+            let import = g.import()?;
+            for (line, r) in g.pending_rows() {
+                if !seen.insert((r.training_id.as_str(), r.date.as_str())) {
+                    continue; // a batch may not hold a key twice
+                }
+                let training = TrainingId::parse(&r.training_id).map_err(StoreError::Corrupt)?;
+                let title = g.titles.get(&r.training_id).map_or("", String::as_str);
+                out.push(GroupCompletion {
+                    import: import.clone(),
+                    training,
+                    title,
+                    date: r.date.as_str(),
+                    line,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Which completions of the groups' pending rows exist already (pk, sk).
+    async fn group_completions_present(
+        &self,
+        org: &OrgId,
+        person: &PersonId,
+        groups: &[WaitingGroup],
+    ) -> StoreResult<HashSet<(String, String)>> {
+        let owned = Self::group_completions(groups)?;
+        let wanted: Vec<NewCompletion> = owned.iter().map(|c| c.of(person)).collect();
+        if wanted.is_empty() {
+            return Ok(HashSet::new());
+        }
+        let refs: Vec<&NewCompletion> = wanted.iter().collect();
+        self.completions_present(org, &refs).await
+    }
+
+    /// Writes the completions of claimed groups' pending rows that are not `present`.
     async fn put_group_completions(
         &self,
         org: &OrgId,
         person: &PersonId,
         claimed: &[WaitingGroup],
+        present: &HashSet<(String, String)>,
     ) -> StoreResult<()> {
-        let mut owned: Vec<(ImportId, TrainingId, &str, &str, u64)> = Vec::new();
-        for g in claimed {
-            let import = g.import()?;
-            for (line, r) in g.pending_rows() {
-                let training = TrainingId::parse(&r.training_id).map_err(StoreError::Corrupt)?;
-                let title = g.titles.get(&r.training_id).map_or("", String::as_str);
-                owned.push((import.clone(), training, title, &r.date, line));
-            }
-        }
-        // One completion per (training, date): a batch may not hold a key twice.
-        let mut seen = HashSet::new();
-        let wanted: Vec<(&ImportId, NewCompletion)> = owned
-            .iter()
-            .filter(|(_, t, _, d, _)| seen.insert((t.as_str(), *d)))
-            .map(|(i, t, title, d, line)| {
-                let c = NewCompletion {
-                    person,
-                    training: t,
-                    title,
-                    date: d,
-                    row: *line,
-                };
-                (i, c)
-            })
-            .collect();
-        if wanted.is_empty() {
-            return Ok(());
-        }
-        let refs: Vec<&NewCompletion> = wanted.iter().map(|(_, c)| c).collect();
-        let present = self.completions_present(org, &refs).await?;
         let now = now_rfc3339();
-        let items: Vec<Item> = wanted
+        let owned = Self::group_completions(claimed)?;
+        let items: Vec<Item> = owned
             .iter()
-            .filter(|(_, c)| {
+            .filter(|c| {
                 !present.contains(&(
-                    keys::person_pk(org, c.person),
-                    keys::completion_sk(c.training, c.date),
+                    keys::person_pk(org, person),
+                    keys::completion_sk(&c.training, c.date),
                 ))
             })
-            .map(|(i, c)| completion_item(org, i, c, &now))
+            .map(|c| completion_item(org, &c.import, &c.of(person), &now))
             .collect();
         self.put_items(items).await
     }
 
-    /// Marks claimed groups of one import applied, with the import's count, in one
-    /// transaction; a group another run marked first is left out. Returns (rows
+    /// Marks claimed groups applied, with a count shard for each import they are in, in
+    /// one transaction; a group another run marked first is left out. Returns (rows
     /// applied, rows left out).
     async fn finish_groups(
         &self,
@@ -488,16 +541,13 @@ impl Store {
         person: &PersonId,
         groups: Vec<WaitingGroup>,
     ) -> StoreResult<(usize, usize)> {
-        let Some(first) = groups.first() else {
-            return Ok((0, 0));
-        };
-        let import = first.import()?;
-        let shard = count_shard(&(first.partition.clone(), first.sort_key.clone()));
         let now = now_rfc3339();
         let (done, left) = self
             .transact_dropping_failed(groups, "finish applying groups", |groups| {
                 let mut items = Vec::with_capacity(groups.len() + 1);
                 let mut owners = Vec::with_capacity(groups.len() + 1);
+                // Per import: its count shard and the rows applied.
+                let mut counts: BTreeMap<&str, (u64, i64)> = BTreeMap::new();
                 for (i, g) in groups.iter().enumerate() {
                     let update = Update::builder()
                         .table_name(&self.table)
@@ -517,12 +567,17 @@ impl Store {
                         .expect("key and expression set");
                     items.push(TransactWriteItem::builder().update(update).build());
                     owners.push(Some(i));
+                    let shard = count_shard(&(g.partition.clone(), g.sort_key.clone()));
+                    counts.entry(g.import_id.as_str()).or_insert((shard, 0)).1 +=
+                        g.pending_rows().count() as i64;
                 }
-                let n: i64 = groups.iter().map(|g| g.pending_rows().count() as i64).sum();
-                if n > 0 {
-                    let deltas = BTreeMap::from([("applied", n), ("pending", -n)]);
-                    items.push(self.counts_update(org, &import, shard, &deltas, 0));
-                    owners.push(None);
+                for (import, (shard, n)) in counts {
+                    if n > 0 {
+                        let import = ImportId::parse(import).map_err(StoreError::Corrupt)?;
+                        let deltas = BTreeMap::from([("applied", n), ("pending", -n)]);
+                        items.push(self.counts_update(org, &import, shard, &deltas, 0));
+                        owners.push(None);
+                    }
                 }
                 Ok((items, owners))
             })
