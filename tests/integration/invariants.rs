@@ -1345,7 +1345,7 @@ async fn rows_applied_together_leave_out_a_row_deleted_meanwhile() {
 
     let person = training_imports::domain::PersonId::parse("sub-late").unwrap();
     let (applied, gone) = store
-        .apply_groups(org, &person, Some("sub-zoe"), waiting.clone())
+        .apply_groups(org, &person, Some("sub-zoe"), waiting.clone(), true)
         .await
         .unwrap();
     assert_eq!((applied, gone), (4, 1));
@@ -1374,7 +1374,7 @@ async fn rows_applied_together_leave_out_a_row_deleted_meanwhile() {
     // Run again (a retried trigger): nothing is pending any more, nothing changes.
     assert_eq!(
         store
-            .apply_groups(org, &person, Some("sub-zoe"), waiting)
+            .apply_groups(org, &person, Some("sub-zoe"), waiting, true)
             .await
             .unwrap(),
         (0, 5)

@@ -418,7 +418,7 @@ async fn put_groups(
                 .into_iter()
                 .filter(|g| g.import_id == id.as_str())
                 .collect();
-            store.apply_groups(org, &pid, None, groups).await?;
+            store.apply_groups(org, &pid, None, groups, true).await?;
         }
     }
     Ok(Finished::AllRows)

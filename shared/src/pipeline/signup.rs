@@ -175,6 +175,8 @@ pub async fn apply_sign_up(
             format!("person {person_id} signed up with another account; this account ({}) is not linked and claims no rows", account.user_sub),
         )
     };
+    // Only signed-up people get completions: at their first sign-up a person has none.
+    let completions_may_exist = profile.user_sub.is_some();
     match profile.user_sub.as_deref() {
         Some(other) if other != account.user_sub => return Err(already_linked()),
         Some(_) => {} // this account, again (a retry, a hand-on, a sign-in): the keys stay
@@ -235,7 +237,13 @@ pub async fn apply_sign_up(
     // transactions; both at once.
     let ((applied, gone), (group_rows, groups_gone)) = futures::future::try_join(
         store.apply_pending_rows(org, &person_id, &account.user_sub, &waiting),
-        store.apply_groups(org, &person_id, Some(&account.user_sub), groups),
+        store.apply_groups(
+            org,
+            &person_id,
+            Some(&account.user_sub),
+            groups,
+            completions_may_exist,
+        ),
     )
     .await?;
     report.applied = applied + group_rows;

@@ -356,16 +356,20 @@ impl Store {
 
     /// Applies groups to a person who signed up: claims each one still pending (or
     /// claimed for this person by a run that stopped), writes the completions of its
-    /// pending rows by BatchWriteItem (a completion that exists keeps its first source),
-    /// then marks the groups applied with their imports' counts, one transaction per
-    /// import (and per 99 groups). Returns (rows applied, rows no longer pending: the
-    /// group was applied by another run, or claimed for someone else).
+    /// pending rows by BatchWriteItem, then marks the groups applied with a count shard
+    /// for each import they are in, in transactions of up to 100 items.
+    /// `completions_may_exist`: whether the person can have completions already (false
+    /// at their first sign-up: only signed-up people get completions); if so, which
+    /// exist is read while the groups are claimed, and one that exists keeps its first
+    /// source. Returns (rows applied, rows no longer pending: the group was applied by
+    /// another run, or claimed for someone else, or the row deleted before the claim).
     pub async fn apply_groups(
         &self,
         org: &OrgId,
         person: &PersonId,
         account: Option<&str>,
         groups: Vec<WaitingGroup>,
+        completions_may_exist: bool,
     ) -> StoreResult<(usize, usize)> {
         use futures::stream::{self, StreamExt, TryStreamExt};
         let groups: Vec<WaitingGroup> = groups
@@ -381,9 +385,13 @@ impl Store {
             })
             .buffer_unordered(CLAIM_CONCURRENCY)
             .try_collect::<Vec<(usize, Option<WaitingGroup>)>>();
-        let (claims, present) =
-            futures::future::try_join(claims, self.group_completions_present(org, person, &groups))
-                .await?;
+        let present = async {
+            match completions_may_exist {
+                true => self.group_completions_present(org, person, &groups).await,
+                false => Ok(HashSet::new()),
+            }
+        };
+        let (claims, present) = futures::future::try_join(claims, present).await?;
         // Rows pending when read and not when claimed (deleted meanwhile), or in a group
         // no longer pending, are no longer pending.
         let mut gone: usize = claims
