@@ -1891,3 +1891,77 @@ async fn rows_committed_before_groups_are_still_listed_applied_and_deleted() {
         "{s}"
     );
 }
+
+/// A sign-up that stops right after it claimed a person's waiting group leaves the group
+/// `applying`: a delete of its row waits a moment, then answers ROW_BUSY and deletes
+/// nothing; the person's next sign-in finishes the apply, after which the delete answers
+/// ROW_ALREADY_APPLIED. Each row ends applied once, the counts equal the rows.
+#[tokio::test]
+async fn a_row_whose_group_a_stopped_sign_up_claimed_is_busy_until_the_next_sign_in() {
+    use training_imports::pipeline::signup::{apply_sign_up, catch_up_on_sign_in, SignUp};
+    use training_imports::store::GroupStatus;
+    let env = test_env("busy-row").await;
+    let (store, org) = (&env.store, &env.org);
+    setup_org(store, org).await;
+    let email = "busy@example.com";
+    let (id, key) = create(store, org, &csv_for(&[email.to_string()])).await;
+    deliver(store, &key).await;
+    call(
+        store,
+        org,
+        "POST",
+        &format!("/imports/{id}/commit"),
+        Some(json!({})),
+    )
+    .await;
+    deliver(store, &keys::s3::commit_key(org, &id)).await;
+    let match_key = training_imports::domain::MatchKey::email(
+        &training_imports::domain::Email::parse(email).unwrap(),
+    );
+    let signup = SignUp {
+        user_sub: "sub-busy".into(),
+        user_name: "busy".into(),
+        email: Some(email.into()),
+        ..Default::default()
+    };
+    // Stopped after 1, 2, ... writes until a run stops with the group claimed.
+    let mut after = 0;
+    loop {
+        let (crashing, _) = store.with_crash_plan(Some(after));
+        assert!(apply_sign_up(&crashing, org, &signup).await.is_err());
+        let (_, groups) = store.waiting_for_key(org, &match_key).await.unwrap();
+        assert_eq!(groups.len(), 1);
+        match groups[0].status {
+            GroupStatus::Pending => after += 1,
+            GroupStatus::Applying => break,
+            GroupStatus::Applied => panic!("applied before any write failed ({after})"),
+        }
+        assert!(after < 20, "the sign-up never claimed its group");
+    }
+    let started = std::time::Instant::now();
+    let (status, body) = call(store, org, "DELETE", &format!("/imports/{id}/rows/2"), None).await;
+    assert_eq!((status, &body["code"]), (409, &json!("ROW_BUSY")), "{body}");
+    assert!(started.elapsed() >= std::time::Duration::from_secs(2));
+    assert_eq!(completions(store, org, "sub-busy").await, 0);
+    let s = assert_counts_match_rows(store, org, &id).await;
+    assert_eq!(s["statuses"]["pending"], 1, "{s}");
+
+    let budget = std::time::Duration::from_secs(3);
+    let done = catch_up_on_sign_in(store, org, &signup, budget)
+        .await
+        .unwrap();
+    assert!(done.is_some(), "the sign-in finds the claimed group");
+    assert_eq!(completions(store, org, "sub-busy").await, 1);
+    let (status, body) = call(store, org, "DELETE", &format!("/imports/{id}/rows/2"), None).await;
+    assert_eq!(
+        (status, &body["code"]),
+        (409, &json!("ROW_ALREADY_APPLIED")),
+        "{body}"
+    );
+    let s = assert_counts_match_rows(store, org, &id).await;
+    assert_eq!(
+        (&s["statuses"]["applied"], &s["statuses"]["pending"]),
+        (&json!(1), &json!(0)),
+        "{s}"
+    );
+}
