@@ -23,7 +23,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// Rows read, moved and recorded together (at least: whole pages of rows).
-pub const COMMIT_PAGE_ROWS: usize = 1000;
+pub const COMMIT_PAGE_ROWS: usize = 2000;
 
 /// Time a commit under a deadline keeps in hand: with less than this left it records
 /// its page, gives the lease up and hands the rest to a new invocation. A page takes
@@ -296,7 +296,7 @@ async fn commit_pages(
 }
 
 /// Waiting groups put between lease renewals.
-const GROUP_ITEMS_PER_STEP: usize = 2_000;
+const GROUP_ITEMS_PER_STEP: usize = 10_000;
 
 /// The rows left waiting, by match key, in file order.
 type Waiting = HashMap<MatchKey, Vec<WaitingRow>>;

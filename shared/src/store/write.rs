@@ -32,7 +32,12 @@ impl Store {
     /// Writes items with BatchWriteItem, 25 a request, a few requests at a time,
     /// resending UnprocessedItems with backoff until none are left.
     pub(crate) async fn put_items(&self, items: Vec<Item>) -> StoreResult<()> {
-        let chunks: Vec<Vec<Item>> = items.chunks(25).map(<[Item]>::to_vec).collect();
+        // Moved into requests of 25, not copied: a commit puts thousands at once.
+        let mut items = items.into_iter();
+        let chunks = std::iter::from_fn(|| {
+            let chunk: Vec<Item> = items.by_ref().take(25).collect();
+            (!chunk.is_empty()).then_some(chunk)
+        });
         stream::iter(chunks.into_iter().map(Ok::<_, StoreError>))
             .try_for_each_concurrent(WRITE_CONCURRENCY, |chunk| self.put_batch(chunk))
             .await
