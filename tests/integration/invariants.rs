@@ -158,6 +158,28 @@ async fn completions(store: &Store, org: &OrgId, person: &str) -> usize {
     body["completions"].as_array().unwrap().len()
 }
 
+/// Clicks Import (the API) and delivers the commit request's S3 event to the worker.
+async fn commit(store: &Store, org: &OrgId, id: &ImportId) {
+    call(
+        store,
+        org,
+        "POST",
+        &format!("/imports/{id}/commit"),
+        Some(json!({})),
+    )
+    .await;
+    deliver(store, &keys::s3::commit_key(org, id)).await;
+}
+
+/// A summary's (applied, deleted, pending) counts.
+fn ended(s: &Value) -> (&Value, &Value, &Value) {
+    (
+        &s["statuses"]["applied"],
+        &s["statuses"]["deleted"],
+        &s["statuses"]["pending"],
+    )
+}
+
 fn csv_for(emails: &[String]) -> String {
     let mut csv = "email,training,date\n".to_string();
     for e in emails {
@@ -1188,15 +1210,7 @@ async fn a_sign_in_leaves_rows_waiting_under_a_shared_name_alone() {
     assert_eq!(status, 201, "{body}");
     let id = ImportId::parse(body["import"]["import_id"].as_str().unwrap()).unwrap();
     deliver(store, body["import"]["object_key"].as_str().unwrap()).await;
-    call(
-        store,
-        org,
-        "POST",
-        &format!("/imports/{id}/commit"),
-        Some(json!({})),
-    )
-    .await;
-    deliver(store, &keys::s3::commit_key(org, &id)).await;
+    commit(store, org, &id).await;
     assert_eq!(summary(store, org, &id).await["statuses"]["pending"], 1);
     // Two people of that name join the roster after the import.
     for eid in ["E1", "E2"] {
@@ -1249,15 +1263,7 @@ async fn a_pending_row_ends_deleted_or_applied_never_both_never_neither() {
     let emails: Vec<String> = (0..RACES).map(|i| format!("race{i}@example.com")).collect();
     let (id, key) = create(store, org, &csv_for(&emails)).await;
     deliver(store, &key).await;
-    call(
-        store,
-        org,
-        "POST",
-        &format!("/imports/{id}/commit"),
-        Some(json!({})),
-    )
-    .await;
-    deliver(store, &keys::s3::commit_key(org, &id)).await;
+    commit(store, org, &id).await;
 
     let (mut deleted, mut applied) = (0, 0);
     for (i, email) in emails.iter().enumerate() {
@@ -1397,15 +1403,7 @@ async fn all_pending_rows_are_deleted_in_batches_leaving_out_a_row_applied_meanw
         .collect();
     let (id, key) = create(store, org, &csv_for(&emails)).await;
     deliver(store, &key).await;
-    call(
-        store,
-        org,
-        "POST",
-        &format!("/imports/{id}/commit"),
-        Some(json!({})),
-    )
-    .await;
-    deliver(store, &keys::s3::commit_key(org, &id)).await;
+    commit(store, org, &id).await;
     assert_eq!(
         summary(store, org, &id).await["statuses"]["pending"],
         emails.len()
@@ -1750,15 +1748,7 @@ async fn imports_stored_before_pages_are_still_listed_committed_applied_and_dele
         row_item(2).await.unwrap().item.is_some(),
         "the rows are under the import's own partition"
     );
-    call(
-        store,
-        org,
-        "POST",
-        &format!("/imports/{id}/commit"),
-        Some(json!({})),
-    )
-    .await;
-    deliver(store, &keys::s3::commit_key(org, &id)).await;
+    commit(store, org, &id).await;
     // The commit of that release put every pending row in the organisation's one
     // partition of the pending index.
     for line in 2..5 {
@@ -1798,15 +1788,7 @@ async fn imports_stored_before_pages_are_still_listed_committed_applied_and_dele
     }
     assert_eq!(completions(store, org, "sub-old0").await, 1);
     let s = assert_counts_match_rows(store, org, &id).await;
-    assert_eq!(
-        (
-            &s["statuses"]["applied"],
-            &s["statuses"]["deleted"],
-            &s["statuses"]["pending"]
-        ),
-        (&json!(1), &json!(1), &json!(1)),
-        "{s}"
-    );
+    assert_eq!(ended(&s), (&json!(1), &json!(1), &json!(1)), "{s}");
 }
 
 /// A commit requested before waiting groups (its request does not say
@@ -1881,15 +1863,7 @@ async fn rows_committed_before_groups_are_still_listed_applied_and_deleted() {
     let row = store.get_row(org, &id, layout, 2).await.unwrap().unwrap();
     assert_eq!(row.status, RowStatus::Applied);
     let s = assert_counts_match_rows(store, org, &id).await;
-    assert_eq!(
-        (
-            &s["statuses"]["applied"],
-            &s["statuses"]["deleted"],
-            &s["statuses"]["pending"]
-        ),
-        (&json!(1), &json!(1), &json!(1)),
-        "{s}"
-    );
+    assert_eq!(ended(&s), (&json!(1), &json!(1), &json!(1)), "{s}");
 }
 
 /// A sign-up that stops right after it claimed a person's waiting group leaves the group
@@ -1906,15 +1880,7 @@ async fn a_row_whose_group_a_stopped_sign_up_claimed_is_busy_until_the_next_sign
     let email = "busy@example.com";
     let (id, key) = create(store, org, &csv_for(&[email.to_string()])).await;
     deliver(store, &key).await;
-    call(
-        store,
-        org,
-        "POST",
-        &format!("/imports/{id}/commit"),
-        Some(json!({})),
-    )
-    .await;
-    deliver(store, &keys::s3::commit_key(org, &id)).await;
+    commit(store, org, &id).await;
     let match_key = training_imports::domain::MatchKey::email(
         &training_imports::domain::Email::parse(email).unwrap(),
     );
