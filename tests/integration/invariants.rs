@@ -995,34 +995,44 @@ async fn a_sign_up_not_finished_in_the_triggers_time_is_finished_by_the_worker()
 #[tokio::test]
 async fn a_sign_up_against_a_failing_table_is_handed_to_the_worker() {
     use aws_sdk_dynamodb::error::ErrorMetadata;
+    use aws_sdk_dynamodb::operation::batch_get_item::BatchGetItemError;
     use aws_sdk_dynamodb::operation::get_item::GetItemError;
     use aws_sdk_dynamodb::types::error::ProvisionedThroughputExceededException;
     use aws_smithy_mocks::{mock, mock_client, RuleMode};
     let env = test_env("signup-failing").await;
     let (store, org) = (&env.store, &env.org);
     let (imports, event) = zoe_pending_in_three_imports(store, org).await;
-    // The sign-up's first read (the account's record) is throttled past the SDK's retries.
+    // The sign-up's first reads (the account's record, and the roster by its keys, at
+    // once) are throttled past the SDK's retries.
+    fn slow_down() -> ProvisionedThroughputExceededException {
+        let meta = ErrorMetadata::builder()
+            .code("ProvisionedThroughputExceededException")
+            .build();
+        ProvisionedThroughputExceededException::builder()
+            .message("slow down")
+            .meta(meta)
+            .build()
+    }
     let throttled = mock!(aws_sdk_dynamodb::Client::get_item)
         .sequence()
-        .error(|| {
-            let meta = ErrorMetadata::builder()
-                .code("ProvisionedThroughputExceededException")
-                .build();
-            GetItemError::ProvisionedThroughputExceededException(
-                ProvisionedThroughputExceededException::builder()
-                    .message("slow down")
-                    .meta(meta)
-                    .build(),
-            )
-        })
+        .error(|| GetItemError::ProvisionedThroughputExceededException(slow_down()))
         .repeatedly()
         .build();
-    let ddb = mock_client!(aws_sdk_dynamodb, RuleMode::Sequential, &[&throttled], |c| c
-        .retry_config(
+    let throttled_batch = mock!(aws_sdk_dynamodb::Client::batch_get_item)
+        .sequence()
+        .error(|| BatchGetItemError::ProvisionedThroughputExceededException(slow_down()))
+        .repeatedly()
+        .build();
+    let ddb = mock_client!(
+        aws_sdk_dynamodb,
+        RuleMode::MatchAny,
+        &[&throttled, &throttled_batch],
+        |c| c.retry_config(
             aws_sdk_dynamodb::config::retry::RetryConfig::standard()
                 .with_max_attempts(2)
                 .with_initial_backoff(std::time::Duration::from_millis(1))
-        ));
+        )
+    );
     let failing = Store::new(ddb, store.s3().clone(), store.table(), store.bucket());
     let handled = on_signup::process(&suite::cognito::triggers(&failing).await, &event)
         .await

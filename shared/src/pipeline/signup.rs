@@ -108,38 +108,35 @@ fn account_sub(signup: &SignUp) -> Result<PersonId, PipelineError> {
     })
 }
 
+/// A person's profile as read, `None` when they have none yet.
+type ProfileRead = (PersonId, Option<PersonProfile>);
+
 /// The account's record: the one written at its first sign-up, or a new one with the
 /// person it links to and the keys it has now. Once written it never changes, so what
-/// the account proves or writes later reaches nothing.
+/// the account proves or writes later reaches nothing. Also the profile of the person
+/// it was about to link, when that was read on the way (read at the same time as other
+/// requests, to save the sign-up a round trip).
 async fn account_of(
     store: &Store,
     org: &OrgId,
     signup: &SignUp,
-) -> Result<(AccountRecord, bool), PipelineError> {
+) -> Result<(AccountRecord, bool, Option<ProfileRead>), PipelineError> {
     let sub = account_sub(signup)?;
-    if let Some(account) = store.get_account(org, &sub).await? {
-        return Ok((account, false));
+    // The roster is looked up while the account is read: at a first sign-up both are
+    // needed; when the account exists the look-up is one read too many.
+    let (existing, roster) = futures::future::try_join(
+        async { Ok::<_, PipelineError>(store.get_account(org, &sub).await?) },
+        find_roster_entry(store, org, signup),
+    )
+    .await?;
+    if let Some(account) = existing {
+        return Ok((account, false, None));
     }
-    let roster = find_roster_entry(store, org, signup).await?;
-    if let Some(pid) = &roster {
-        // A person another account signed up as is never this one's: no record is made,
-        // so the account stays unlinked and claims nothing.
-        if let Some(other) = store
-            .get_person(org, pid)
-            .await?
-            .and_then(|p| p.user_sub)
-            .filter(|other| *other != signup.user_sub)
-        {
-            return Err(super::conflict(
-                "ACCOUNT_CONFLICT",
-                format!("person {pid} signed up with another account ({other}); this account ({}) is not linked and claims no rows", signup.user_sub),
-            ));
-        }
-    }
+    let person_id = roster.clone().unwrap_or_else(|| sub.clone());
     let linked = roster.is_some();
     let account = AccountRecord {
         user_sub: signup.user_sub.clone(),
-        person_id: roster.unwrap_or(sub).to_string(),
+        person_id: person_id.to_string(),
         email: signup
             .email
             .as_deref()
@@ -150,7 +147,30 @@ async fn account_of(
         name: signup.name.clone(),
         created_at: now_rfc3339(),
     };
-    Ok((store.put_account_once(org, &account).await?, linked))
+    if linked {
+        // A person another account signed up as is never this one's: no record is made,
+        // so the account stays unlinked and claims nothing.
+        let profile = store.get_person(org, &person_id).await?;
+        if let Some(other) = profile
+            .as_ref()
+            .and_then(|p| p.user_sub.as_deref())
+            .filter(|other| *other != signup.user_sub)
+        {
+            return Err(super::conflict(
+                "ACCOUNT_CONFLICT",
+                format!("person {person_id} signed up with another account ({other}); this account ({}) is not linked and claims no rows", signup.user_sub),
+            ));
+        }
+        let account = store.put_account_once(org, &account).await?;
+        return Ok((account, true, Some((person_id, profile))));
+    }
+    // The account's own person: its profile is read while the account is written.
+    let (account, profile) = futures::future::try_join(
+        store.put_account_once(org, &account),
+        store.get_person(org, &person_id),
+    )
+    .await?;
+    Ok((account, false, Some((person_id, profile))))
 }
 
 pub async fn apply_sign_up(
@@ -158,17 +178,20 @@ pub async fn apply_sign_up(
     org: &OrgId,
     signup: &SignUp,
 ) -> Result<SignUpReport, PipelineError> {
-    let (account, linked_now) = account_of(store, org, signup).await?;
+    let (account, linked_now, read) = account_of(store, org, signup).await?;
     let person_id = PersonId::parse(&account.person_id)
         .map_err(|m| PipelineError::Store(crate::store::StoreError::Corrupt(m)))?;
-    let mut profile = store
-        .get_person(org, &person_id)
-        .await?
-        .unwrap_or_else(|| PersonProfile {
-            person_id: person_id.to_string(),
-            created_at: now_rfc3339(),
-            ..Default::default()
-        });
+    // The profile read on the way, unless the account stored is another run's, linked
+    // to another person.
+    let profile = match read {
+        Some((read_for, profile)) if read_for == person_id => profile,
+        _ => store.get_person(org, &person_id).await?,
+    };
+    let mut profile = profile.unwrap_or_else(|| PersonProfile {
+        person_id: person_id.to_string(),
+        created_at: now_rfc3339(),
+        ..Default::default()
+    });
     let already_linked = || {
         super::conflict(
             "ACCOUNT_CONFLICT",

@@ -222,23 +222,20 @@ impl Store {
         }
     }
 
-    /// Whether any row of the organisation waits under this key (one Query of the pending
-    /// index, at most one item read).
+    /// Whether any row of the organisation waits under this key: one Query of each of
+    /// the key's index partitions, at once, each reading at most one item.
     pub async fn has_pending_rows(&self, org: &OrgId, key: &MatchKey) -> StoreResult<bool> {
         let sk = keys::match_key_pk(org, key);
-        for partition in Self::pending_partitions_of(org, key) {
-            let out = self
-                .pending_index_query(partition, "#k = :k", &sk)
+        let counts = Self::pending_partitions_of(org, key).map(|partition| {
+            self.pending_index_query(partition, "#k = :k", &sk)
                 .limit(1)
                 .select(aws_sdk_dynamodb::types::Select::Count)
                 .send()
-                .await
-                .map_err(service("query pending rows"))?;
-            if out.count > 0 {
-                return Ok(true);
-            }
-        }
-        Ok(false)
+        });
+        let counts = futures::future::try_join_all(counts)
+            .await
+            .map_err(service("query pending rows"))?;
+        Ok(counts.iter().any(|out| out.count > 0))
     }
 
     /// Pending rows of every import of the organisation waiting for this key, through
@@ -249,7 +246,7 @@ impl Store {
         org: &OrgId,
         key: &MatchKey,
     ) -> StoreResult<Vec<(ImportId, RowRecord)>> {
-        let (mut rows, groups) = self.pending_index_for_key(org, key).await?;
+        let (mut rows, groups) = self.pending_index_for_key(org, key, true).await?;
         for g in groups {
             let import = ImportId::parse(&g.import_id).map_err(StoreError::Corrupt)?;
             rows.extend(g.as_rows().into_iter().map(|r| (import.clone(), r)));
@@ -266,47 +263,62 @@ impl Store {
         key: &MatchKey,
     ) -> StoreResult<(Vec<(ImportId, RowRecord)>, Vec<WaitingGroup>)> {
         let (rows, groups) = futures::future::try_join(
-            self.pending_index_for_key(org, key),
+            self.pending_index_for_key(org, key, false),
             self.groups_for_key(org, key),
         )
         .await?;
         Ok((rows.0, groups))
     }
 
-    /// The pending index's entries for a key: rows with their own item, and groups.
+    /// The pending index's entries for a key: rows with their own item, and groups
+    /// (left out by the query when `with_groups` is false: the caller reads them from
+    /// the key's own partition). The key's index partitions are queried at once.
     async fn pending_index_for_key(
         &self,
         org: &OrgId,
         key: &MatchKey,
+        with_groups: bool,
     ) -> StoreResult<(Vec<(ImportId, RowRecord)>, Vec<WaitingGroup>)> {
-        let mut groups = Vec::new();
         let sk = keys::match_key_pk(org, key);
-        let mut out = Vec::new();
-        for partition in Self::pending_partitions_of(org, key) {
-            let mut start = None;
-            loop {
-                let page = self
-                    .pending_index_query(partition.clone(), "#k = :k", &sk)
-                    .set_exclusive_start_key(start.take())
-                    .send()
-                    .await
-                    .map_err(service("query pending rows"))?;
-                for item in page.items.unwrap_or_default() {
-                    if item.contains_key("rows") {
-                        groups.push(from_item(item)?);
-                        continue;
+        let partitions = Self::pending_partitions_of(org, key);
+        let read = partitions.into_iter().map(|partition| {
+            let sk = &sk;
+            async move {
+                let (mut rows, mut groups) = (Vec::new(), Vec::new());
+                let mut start = None;
+                loop {
+                    let mut query = self
+                        .pending_index_query(partition.clone(), "#k = :k", sk)
+                        .set_exclusive_start_key(start.take());
+                    if !with_groups {
+                        query = query
+                            .filter_expression("attribute_not_exists(#rows)")
+                            .expression_attribute_names("#rows", "rows");
                     }
-                    let row: RowRecord = from_item(item)?;
-                    let import = ImportId::parse(&row.import_id).map_err(StoreError::Corrupt)?;
-                    out.push((import, row));
-                }
-                match page.last_evaluated_key {
-                    Some(k) if !k.is_empty() => start = Some(k),
-                    _ => break,
+                    let page = query.send().await.map_err(service("query pending rows"))?;
+                    for item in page.items.unwrap_or_default() {
+                        if item.contains_key("rows") {
+                            groups.push(from_item(item)?);
+                            continue;
+                        }
+                        let row: RowRecord = from_item(item)?;
+                        let import =
+                            ImportId::parse(&row.import_id).map_err(StoreError::Corrupt)?;
+                        rows.push((import, row));
+                    }
+                    match page.last_evaluated_key {
+                        Some(k) if !k.is_empty() => start = Some(k),
+                        _ => return Ok::<_, StoreError>((rows, groups)),
+                    }
                 }
             }
+        });
+        let mut out = (Vec::new(), Vec::new());
+        for (rows, groups) in futures::future::try_join_all(read).await? {
+            out.0.extend(rows);
+            out.1.extend(groups);
         }
-        Ok((out, groups))
+        Ok(out)
     }
 
     #[expect(
