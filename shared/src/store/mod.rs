@@ -1,5 +1,18 @@
 //! Every DynamoDB and S3 call of the system, and the conversions between items and the
 //! domain. The access patterns and keys are listed in docs/data-model.md.
+//!
+//! By responsibility:
+//! - `imports`: an import's summary and its moves; `counts`: its row-status counts;
+//! - `rows`: what a row is and where an import keeps it; `pages`: rows in pages (the
+//!   validation's verdicts, fixes in place); `row_items`: imports from before pages;
+//! - `commit`: the commit's lease, pages and completions; `groups`: waiting groups
+//!   (put by the commit, `groups/apply.rs` for sign-ups, `groups/delete.rs`);
+//!   `pending`: finding pending rows through the index, `pending/own_items.rs` for rows
+//!   with their own item (commits from before groups);
+//! - `directory`, `items`, `accounts`, `mappings`: people, trainings, completions,
+//!   accounts, join codes, remembered column mappings; `objects`: S3;
+//! - `write`: batched writes and the transaction retried without the members whose
+//!   condition failed (`transact_dropping_failed`), shared by all of the above.
 
 mod accounts;
 mod commit;
