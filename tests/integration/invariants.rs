@@ -1779,26 +1779,38 @@ async fn imports_stored_before_pages_are_still_listed_committed_applied_and_dele
     let s = assert_counts_match_rows(store, org, &id).await;
     assert_eq!(s["statuses"]["pending"], 3, "{s}");
 
-    // A later file with one of those rows finds it pending already.
-    let (again, again_key) = create(store, org, &csv_for(&emails[..1])).await;
+    a_later_file_a_delete_and_a_sign_up_reach_them(store, org, &id, &emails[0], "sub-old0").await;
+    let s = assert_counts_match_rows(store, org, &id).await;
+    assert_eq!(ended(&s), (&json!(1), &json!(1), &json!(1)), "{s}");
+}
+
+/// Of an import whose rows 2 to 4 wait for three people (the first `email`), stored the
+/// way an older release left them: a later file with the first row finds it pending
+/// already, a delete of row 3 deletes it, and the first person's sign-up (`sub`)
+/// applies their row.
+async fn a_later_file_a_delete_and_a_sign_up_reach_them(
+    store: &Store,
+    org: &OrgId,
+    id: &ImportId,
+    email: &str,
+    sub: &str,
+) {
+    let (again, again_key) = create(store, org, &csv_for(&[email.to_string()])).await;
     deliver(store, &again_key).await;
     let s = summary(store, org, &again).await;
     assert_eq!(s["issues"]["ALREADY_PENDING"], 1, "{s}");
 
-    // A delete and a sign-up reach them.
     let (status, body) = call(store, org, "DELETE", &format!("/imports/{id}/rows/3"), None).await;
     assert_eq!(
         (status, &body["row"]["status"]),
         (200, &json!("deleted")),
         "{body}"
     );
-    match signup(store, org, "sub-old0", &emails[0]).await {
+    match signup(store, org, sub, email).await {
         on_signup::Handled::Applied(report) => assert_eq!(report.applied, 1, "{report:?}"),
         other => panic!("{other:?}"),
     }
-    assert_eq!(completions(store, org, "sub-old0").await, 1);
-    let s = assert_counts_match_rows(store, org, &id).await;
-    assert_eq!(ended(&s), (&json!(1), &json!(1), &json!(1)), "{s}");
+    assert_eq!(completions(store, org, sub).await, 1);
 }
 
 /// A commit requested before waiting groups (its request does not say
@@ -1852,22 +1864,7 @@ async fn rows_committed_before_groups_are_still_listed_applied_and_deleted() {
     let (rows, groups) = store.waiting_for_key(org, &waiting_key).await.unwrap();
     assert_eq!((rows.len(), groups.len()), (1, 0));
 
-    let (again, again_key) = create(store, org, &csv_for(&emails[..1])).await;
-    deliver(store, &again_key).await;
-    let s = summary(store, org, &again).await;
-    assert_eq!(s["issues"]["ALREADY_PENDING"], 1, "{s}");
-
-    let (status, body) = call(store, org, "DELETE", &format!("/imports/{id}/rows/3"), None).await;
-    assert_eq!(
-        (status, &body["row"]["status"]),
-        (200, &json!("deleted")),
-        "{body}"
-    );
-    match signup(store, org, "sub-row0", &emails[0]).await {
-        on_signup::Handled::Applied(report) => assert_eq!(report.applied, 1, "{report:?}"),
-        other => panic!("{other:?}"),
-    }
-    assert_eq!(completions(store, org, "sub-row0").await, 1);
+    a_later_file_a_delete_and_a_sign_up_reach_them(store, org, &id, &emails[0], "sub-row0").await;
     let layout =
         training_imports::store::RowLayout::of(&store.get_import(org, &id).await.unwrap().unwrap());
     let row = store.get_row(org, &id, layout, 2).await.unwrap().unwrap();
