@@ -42,6 +42,14 @@ pub fn row_sk(row: u64) -> String {
 pub fn page_sk(last_line: u64) -> String {
     format!("PAGE#{last_line:09}")
 }
+/// Sort key of what the commit did to the rows of one of its pages, in the import's
+/// partition, by the page's last line (so the outcome covering a line is the first whose
+/// key is at or after the line's).
+pub fn outcome_sk(last_line: u64) -> String {
+    format!("{OUTCOME_PREFIX}{last_line:09}")
+}
+/// The start of every commit outcome's sort key.
+pub const OUTCOME_PREFIX: &str = "OUTCOME#";
 /// Sort key of a pending row's own item (beside its page), the one the pending index
 /// holds and a sign-up or a delete changes.
 pub fn pending_row_sk(line: u64) -> String {

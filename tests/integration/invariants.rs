@@ -447,6 +447,18 @@ async fn the_commit_stopped_after_any_write_converges_when_run_again() {
             first.is_err(),
             "crash after {crash_after} of {writes} writes must fail the invocation"
         );
+        // Stopped: a row reads imported only once its completion is written.
+        for r in all_rows(store, &org, &id).await {
+            if r["status"] == "imported" {
+                let email = r["cells"][0].as_str().unwrap();
+                let i = ready.iter().position(|e| e == email).unwrap();
+                assert_eq!(
+                    completions(store, &org, &format!("sub-r{i}")).await,
+                    1,
+                    "{email} reads imported after a crash at write {crash_after}"
+                );
+            }
+        }
         deliver(store, &commit_key).await; // Lambda's retry
         let s = assert_counts_match_rows(store, &org, &id).await;
         assert_eq!(
@@ -485,6 +497,119 @@ async fn the_commit_stopped_after_any_write_converges_when_run_again() {
             println!("commit crash points: {writes}");
             break;
         }
+    }
+}
+
+/// A commit that stops while the completions of a page are being written (some
+/// requests landed, the rest never sent) shows no row imported whose completion is
+/// missing, and the run after it writes every completion: for a commit that puts
+/// waiting groups, one requested before groups, and one of an import stored before
+/// pages. The page brings more completions than the commit sends at once, so the stop
+/// comes after whole requests have landed.
+#[tokio::test]
+async fn a_commit_stopped_while_writing_a_page_shows_no_row_imported_without_its_completion() {
+    for stored in [Stored::Now, Stored::BeforeGroups, Stored::BeforePages] {
+        commit_stopped_while_writing_a_page(stored).await;
+    }
+}
+
+/// How an import's rows are stored: as now, or as an older release left them.
+#[derive(Clone, Copy, Debug)]
+enum Stored {
+    Now,
+    /// Its commit was requested before waiting groups.
+    BeforeGroups,
+    /// It was created before pages of rows.
+    BeforePages,
+}
+
+async fn commit_stopped_while_writing_a_page(stored: Stored) {
+    use aws_sdk_dynamodb::types::AttributeValue::{Bool, S};
+    use training_imports::store::WRITE_CONCURRENCY;
+    let env = test_env("commit-mid-page").await;
+    let short_lease = env
+        .store
+        .with_commit_lease(std::time::Duration::from_millis(500));
+    let store = &short_lease;
+    let org = new_org();
+    setup_org(store, &org).await;
+    let ready: Vec<String> = (0..25 * (WRITE_CONCURRENCY + 2))
+        .map(|i| format!("r{i}@example.com"))
+        .collect();
+    for (i, e) in ready.iter().enumerate() {
+        signup(store, &org, &format!("sub-r{i}"), e).await;
+    }
+    let (id, key) = create(store, &org, &csv_for(&ready)).await;
+    if let Stored::BeforePages = stored {
+        as_stored_before_rows_were_spread(store, &org, &id).await;
+    }
+    deliver(store, &key).await;
+    let (status, _) = call(
+        store,
+        &org,
+        "POST",
+        &format!("/imports/{id}/commit"),
+        Some(json!({})),
+    )
+    .await;
+    assert_eq!(status, 202);
+    if let Stored::BeforeGroups = stored {
+        store
+            .dynamodb()
+            .update_item()
+            .table_name(store.table())
+            .key("pk", S(keys::import_pk(&org, &id)))
+            .key("sk", S(keys::SUMMARY_SK.into()))
+            .update_expression("SET #c.waiting_groups = :no")
+            .expression_attribute_names("#c", "commit")
+            .expression_attribute_values(":no", Bool(false))
+            .send()
+            .await
+            .unwrap();
+    }
+    let commit_key = keys::s3::commit_key(&org, &id);
+    let head = store
+        .s3()
+        .head_object()
+        .bucket(store.bucket())
+        .key(&commit_key)
+        .send()
+        .await
+        .unwrap();
+    let event = s3_event(
+        store.bucket(),
+        &commit_key,
+        head.content_length.unwrap_or(0),
+        "x",
+    );
+    // The commit takes its lease, then sends its page's batched puts WRITE_CONCURRENCY
+    // at once: the request after those is refused once one of them has landed.
+    let (crashing, _) = store.with_crash_plan(Some(1 + WRITE_CONCURRENCY as u64));
+    assert!(import_worker::handle(&crashing, event).await.is_err());
+    for r in all_rows(store, &org, &id).await {
+        if r["status"] == "imported" {
+            let email = r["cells"][0].as_str().unwrap();
+            let i = ready.iter().position(|e| e == email).unwrap();
+            assert_eq!(
+                completions(store, &org, &format!("sub-r{i}")).await,
+                1,
+                "{stored:?}: {email} reads imported without its completion"
+            );
+        }
+    }
+    deliver(store, &commit_key).await; // Lambda's retry
+    let s = assert_counts_match_rows(store, &org, &id).await;
+    assert_eq!(
+        s["statuses"]["imported"],
+        json!(ready.len()),
+        "{stored:?}: {s}"
+    );
+    for i in 0..ready.len() {
+        assert_eq!(
+            completions(store, &org, &format!("sub-r{i}")).await,
+            1,
+            "{stored:?}: person {i}"
+        );
     }
 }
 

@@ -1,8 +1,9 @@
 //! The commit, run by the worker after the Import click. One run at a time holds the
 //! import's commit lease and goes through the rows in file order, a page at a time:
 //! each row still `validated` is resolved again against people and trainings as they
-//! are now, the page's rows and new completions are written with batched puts, and one
-//! small transaction records the page (cursor, count changes, lease renewal); the next
+//! are now, the page's new completions are written with batched puts, and one small
+//! transaction records the page (cursor, count changes, what it did to each row, lease
+//! renewal: a row reads moved only once its completion is written); the next
 //! page is read and resolved (and the one after it read) while a page is written. Once
 //! every page is recorded, the rows left waiting go into one waiting group per person's
 //! match key (store::groups), and the groups of people who signed up meanwhile are
@@ -15,9 +16,9 @@ use crate::domain::{
     PersonStanding, RowStatus, TrainingId,
 };
 use crate::store::{
-    committed_status, now_ms, now_rfc3339, CommitLease, CommitRequest, CommittedRow, LeaseAttempt,
-    NewCompletion, RowLayout, RowRecord, RowTransition, Stamp, Store, StoreError, TrainingRecord,
-    WaitingRow,
+    committed_status, now_ms, now_rfc3339, CommitLease, CommitOutcome, CommitRequest, CommittedRow,
+    LeaseAttempt, NewCompletion, RowLayout, RowRecord, RowTransition, Stamp, Store, StoreError,
+    TrainingRecord, WaitingRow,
 };
 use aws_sdk_dynamodb::types::AttributeValue;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -249,8 +250,30 @@ async fn commit_pages(
             Ok::<_, PipelineError>((Some(page?), after?))
         };
         let by = summary.commit.as_ref().and_then(|c| c.by.as_ref());
-        let (written, next) = tokio::join!(write_page(store, org, id, &page, by, &mut watch), next);
+        let now = now_rfc3339();
+        let committed: Vec<CommittedRow> = page
+            .moves
+            .iter()
+            .map(|(i, t)| moved_row(&page.rows[*i], t, &now, by))
+            .collect();
+        let (written, next) = tokio::join!(
+            write_page(store, org, id, &page, &committed, &mut watch),
+            next
+        );
         written?;
+        // With groups, the page's rows are not written again: what the commit did to
+        // them is recorded with the page.
+        let outcome = match page.layout {
+            RowLayout::Pages { groups: true, .. } => CommitOutcome::of(
+                page.moves
+                    .iter()
+                    .zip(&committed)
+                    .map(|((i, _), c)| (&page.rows[*i], &c.record)),
+                &now,
+                by,
+            ),
+            _ => None,
+        };
         let mut statuses: BTreeMap<RowStatus, i64> = BTreeMap::new();
         let mut moved: HashMap<u64, RowStatus> = page
             .moves
@@ -270,6 +293,7 @@ async fn commit_pages(
                 last + 1,
                 &statuses,
                 page.rows.len() as i64,
+                outcome.as_ref(),
                 length,
             )
             .await
@@ -552,10 +576,9 @@ async fn write_page(
     org: &OrgId,
     id: &ImportId,
     page: &Page,
-    by: Option<&Stamp>,
+    rows: &[CommittedRow<'_>],
     watch: &mut SignUpWatch,
 ) -> Result<(), PipelineError> {
-    let now = now_rfc3339();
     let completions: Vec<NewCompletion> = page
         .moves
         .iter()
@@ -570,13 +593,8 @@ async fn write_page(
             ))
         })
         .collect();
-    let rows: Vec<CommittedRow> = page
-        .moves
-        .iter()
-        .map(|(i, t)| moved_row(&page.rows[*i], t, &now, by))
-        .collect();
     store
-        .put_committed(org, id, page.layout, &page.rows, &rows, &new)
+        .put_committed(org, id, page.layout, &page.rows, rows, &new)
         .await?;
     if let RowLayout::Pages { groups: true, .. } = page.layout {
         return Ok(()); // waiting rows go into groups once every page is written

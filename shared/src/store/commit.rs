@@ -1,14 +1,17 @@
-//! The commit's writes. One runner at a time holds an import's commit lease; it moves
-//! the rows of a page with plain batched puts (no per-row transaction: only the lease
-//! holder writes `validated` rows, and nobody else changes a row before it is moved),
-//! then records the page in one small transaction that advances the commit cursor, adds
-//! the page's count changes and renews the lease. A run that stops between the puts and
-//! that transaction leaves the page to the next run, which counts the rows it finds
-//! already moved (see [`committed_status`]) so that every row is counted exactly once.
+//! The commit's writes. One runner at a time holds an import's commit lease; it writes
+//! a page's new completions with plain batched puts (no per-row transaction: only the
+//! lease holder moves `validated` rows), then records the page in one small transaction
+//! that advances the commit cursor, adds the page's count changes, puts what it did to
+//! the rows (store::outcomes) and renews the lease. A run that stops before that
+//! transaction leaves the page `validated` to the next run. Commits requested before
+//! waiting groups write the rows' new statuses into the pages (or row items) after the
+//! completions; a run after one that stopped there counts the rows it finds already
+//! moved (see [`committed_status`]) so that every row is counted exactly once.
 
 use super::counts::COUNT_SHARDS;
 use super::directory::READ_CONCURRENCY;
 use super::imports::{n, s};
+use super::outcomes::CommitOutcome;
 use super::rows::{status_path, RowLayout};
 use super::schema::{PENDING_INDEX_PK, PENDING_INDEX_SK};
 use super::write::{Item, TxOutcome};
@@ -313,9 +316,12 @@ impl Store {
     }
 
     /// Writes moved rows and new completions. Only the lease holder calls this, and only
-    /// for rows it read as `validated`. Everything goes by BatchWriteItem: row items
-    /// (older imports) or pages with the rows' new statuses, and completions; then, with
-    /// pages, an item for each row left waiting. A row its page already says is pending
+    /// for rows it read as `validated`. Everything goes by BatchWriteItem: the
+    /// completions first, then, for commits from before waiting groups, row items
+    /// (older imports) or pages with the rows' new statuses, then, with pages, an item
+    /// for each row left waiting (a commit that puts groups records its rows' statuses
+    /// with the page: [`Store::record_commit_page`]). A row never says it moved before
+    /// its completion is written: a run that stops in between leaves it `validated`. A row its page already says is pending
     /// was moved by a run that stopped, perhaps before its item was put: its item is put
     /// on condition it does not exist (a sign-up or a delete may have changed it since).
     /// `read`: every row of the pages the moved rows are in, as read.
@@ -329,7 +335,12 @@ impl Store {
         completions: &[&NewCompletion<'_>],
     ) -> StoreResult<()> {
         let now = now_rfc3339();
-        let mut items = Vec::with_capacity(rows.len() + completions.len());
+        let completions = completions
+            .iter()
+            .map(|c| completion_item(org, id, c, &now))
+            .collect();
+        self.put_items(completions).await?;
+        let mut items = Vec::with_capacity(rows.len());
         match layout {
             RowLayout::Single => {
                 for row in rows {
@@ -341,14 +352,14 @@ impl Store {
                     items.push(item);
                 }
             }
-            RowLayout::Pages { .. } => {
+            // The rows' new statuses are kept apart (store::outcomes), put when the page
+            // is recorded.
+            RowLayout::Pages { groups: true, .. } => {}
+            RowLayout::Pages { groups: false, .. } => {
                 let changed: HashMap<u64, &RowRecord> =
                     rows.iter().map(|r| (r.record.row, &r.record)).collect();
                 items.extend(Store::pages_with(org, id, read, &changed)?);
             }
-        }
-        for c in completions {
-            items.push(completion_item(org, id, c, &now));
         }
         self.put_items(items).await?;
         if let RowLayout::Pages { groups: false, .. } = layout {
@@ -404,7 +415,8 @@ impl Store {
     }
 
     /// Records a page as done: the cursor moves from `lease.cursor` to `to`, the page's
-    /// count changes are added and the lease renewed, in one transaction.
+    /// count changes are added, what it did to its rows is put (`outcome`, for commits
+    /// that put waiting groups) and the lease renewed, in one transaction.
     /// ConditionFailed when this run no longer holds the lease.
     #[expect(
         clippy::too_many_arguments,
@@ -418,6 +430,7 @@ impl Store {
         to: u64,
         statuses: &BTreeMap<RowStatus, i64>,
         rows: i64,
+        outcome: Option<&CommitOutcome>,
         length: Duration,
     ) -> StoreResult<()> {
         let until = now_ms() + length.as_millis() as i64;
@@ -444,10 +457,18 @@ impl Store {
         for (status, count) in statuses {
             *deltas.entry(status_path(*status)).or_default() += count;
         }
-        let items = vec![
+        let mut items = vec![
             TransactWriteItem::builder().update(summary).build(),
             self.counts_update(org, id, lease.cursor % COUNT_SHARDS, &deltas, rows),
         ];
+        if let Some(outcome) = outcome {
+            let put = aws_sdk_dynamodb::types::Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(outcome.item(org, id)?))
+                .build()
+                .expect("item set");
+            items.push(TransactWriteItem::builder().put(put).build());
+        }
         match self.transact(items).await? {
             TxOutcome::Committed => {
                 lease.cursor = to;

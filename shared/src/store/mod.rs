@@ -5,7 +5,8 @@
 //! - `imports`: an import's summary and its moves; `counts`: its row-status counts;
 //! - `rows`: what a row is and where an import keeps it; `pages`: rows in pages (the
 //!   validation's verdicts, fixes in place); `row_items`: imports from before pages;
-//! - `commit`: the commit's lease, pages and completions; `groups`: waiting groups
+//! - `commit`: the commit's lease, pages and completions; `outcomes`: what each page
+//!   of the commit did to its rows, laid over the pages when read; `groups`: waiting groups
 //!   (put by the commit, `groups/apply.rs` for sign-ups, `groups/delete.rs`);
 //!   `pending`: finding pending rows through the index, `pending/own_items.rs` for rows
 //!   with their own item (commits from before groups);
@@ -23,6 +24,7 @@ mod imports;
 mod items;
 mod mappings;
 mod objects;
+mod outcomes;
 mod pages;
 mod pending;
 mod row_items;
@@ -43,6 +45,7 @@ pub use imports::{
 pub use items::{CompletionRecord, Stamp, TrainingRecord};
 pub use mappings::RememberedMapping;
 pub use objects::{attachment, ObjectInfo, ObjectWriter, PART_BYTES};
+pub use outcomes::CommitOutcome;
 pub use pages::{PAGE_CELL_BYTES, ROWS_PER_PAGE};
 pub use pending::{
     APPLY_CONCURRENCY, APPLY_ITEMS_PER_TRANSACTION, DELETE_CONCURRENCY, DELETE_ROWS_PER_TRANSACTION,

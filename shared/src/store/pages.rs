@@ -2,11 +2,13 @@
 //! lines in one item (packed: JSON, deflated) (`ORG#<org>#IMPORT#<id>#ROWS#<line / 1000>`, `PAGE#<last line>`),
 //! so that a validation writes one item per 200 rows instead of one per row. A page is
 //! written whole: by the validation (its bounds depend only on the file, so a run again
-//! puts the same pages), by a fix in place (on condition of its `version`), and by the
-//! commit (the rows' new statuses). A row the commit leaves waiting for its person also
-//! gets its own item beside the page (`PENDING#<line>`, the record as committed, in the
-//! pending index): the sign-up and the delete change that item and never the page, and a
-//! listing shows it in place of the page's copy.
+//! puts the same pages) and by a fix in place (on condition of its `version`). The
+//! commit does not write pages: what it did to their rows is kept apart
+//! (store::outcomes), and the rows it leaves waiting go into waiting groups
+//! (store::groups). Commits requested before groups put pages again with the rows' new
+//! statuses, and an item for each waiting row beside its page (`PENDING#<line>`, in the
+//! pending index) that sign-ups and deletes change and a listing shows in place of the
+//! page's copy.
 
 use super::imports::s;
 use super::items::{from_item, keyed};
@@ -52,10 +54,14 @@ struct PageIn {
 const PACKED_ROWS: &str = "z";
 
 fn pack(rows: &[RowRecord]) -> Vec<u8> {
+    deflate(&serde_json::to_vec(rows).expect("rows always serialise"))
+}
+
+/// Bytes deflated (fast), as pages and the commit's outcomes keep their rows.
+pub(super) fn deflate(bytes: &[u8]) -> Vec<u8> {
     use std::io::Write;
-    let json = serde_json::to_vec(rows).expect("rows always serialise");
     let mut z = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::fast());
-    z.write_all(&json)
+    z.write_all(bytes)
         .and_then(|()| z.finish())
         .expect("writing to memory does not fail")
 }

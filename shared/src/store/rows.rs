@@ -245,6 +245,7 @@ impl Store {
                 return Ok(None);
             };
             let found: Vec<RowRecord> = page.rows.into_iter().filter(|r| r.row == row).collect();
+            let found = self.as_committed(org, id, groups, found, true).await?;
             return Ok(self.as_now(org, id, groups, found, true).await?.pop());
         }
         self.get_row_item(org, id, row).await
@@ -320,6 +321,7 @@ impl Store {
                 .flat_map(|p| p.rows)
                 .filter(|r| r.row >= from)
                 .collect();
+            let read = self.as_committed(org, id, groups, read, false).await?;
             let Some(last_read) = read.last().map(|r| r.row) else {
                 return Ok(RowPage {
                     rows,
@@ -363,6 +365,23 @@ impl Store {
         }
     }
 
+    /// Rows read from pages with what the commit did to them: a commit that puts
+    /// waiting groups leaves its pages as validated and keeps each page's outcome
+    /// apart (store::outcomes).
+    pub(super) async fn as_committed(
+        &self,
+        org: &OrgId,
+        id: &ImportId,
+        groups: bool,
+        rows: Vec<RowRecord>,
+        consistent: bool,
+    ) -> StoreResult<Vec<RowRecord>> {
+        match groups {
+            true => self.with_outcomes(org, id, rows, consistent).await,
+            false => Ok(rows),
+        }
+    }
+
     /// Rows read from pages as they are now: each row the commit left waiting as its
     /// group, or its own item, has it (pending, applied or deleted).
     async fn as_now(
@@ -389,7 +408,7 @@ impl Store {
         from: u64,
         limit: usize,
     ) -> StoreResult<(Vec<RowRecord>, bool)> {
-        if let RowLayout::Pages { last_line, .. } = layout {
+        if let RowLayout::Pages { last_line, groups } = layout {
             let (pages, more) = self
                 .pages_from(
                     org,
@@ -406,7 +425,7 @@ impl Store {
                     "the commit's cursor {from} is inside a page"
                 )));
             }
-            return Ok((rows, more));
+            return Ok((self.as_committed(org, id, groups, rows, true).await?, more));
         }
         self.row_items_from(org, id, from, limit).await
     }

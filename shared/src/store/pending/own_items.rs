@@ -273,10 +273,14 @@ impl Store {
     ) -> StoreResult<()> {
         let done = match layout {
             RowLayout::Pages { groups: true, .. } => {
-                let key = self
+                let found = self
                     .page_holding(org, id, row)
                     .await?
-                    .and_then(|p| p.rows.into_iter().find(|r| r.row == row))
+                    .and_then(|p| p.rows.into_iter().find(|r| r.row == row));
+                let key = self
+                    .as_committed(org, id, true, found.into_iter().collect(), true)
+                    .await?
+                    .pop()
                     .filter(|r| r.status == RowStatus::Pending)
                     .and_then(|r| r.match_key());
                 match key {
