@@ -483,12 +483,10 @@ mod store_bench {
         let commit_s = t.elapsed().as_secs_f64();
         let s = store.get_import(&org, &id).await.unwrap().unwrap();
         // Items the commit writes: a completion per imported row, a waiting group per
-        // person still to sign up, its pages again (about one per 200 rows), and per
-        // commit page the summary (cursor, lease) and a count shard.
-        let commit_items = s.statuses.imported as usize
-            + groups
-            + rows.div_ceil(training_imports::store::ROWS_PER_PAGE)
-            + 2 * rows.div_ceil(commit::COMMIT_PAGE_ROWS);
+        // person still to sign up, and per commit page the summary (cursor, lease), a
+        // count shard and the page's commit outcome.
+        let commit_items =
+            s.statuses.imported as usize + groups + 3 * rows.div_ceil(commit::COMMIT_PAGE_ROWS);
 
         // The usual hand-written way: one request per lookup and per write, row by row.
         let base_org = OrgId::parse(&format!("base-{suffix}")).unwrap();
@@ -874,12 +872,10 @@ mod store_bench {
         let commit_s = t.elapsed().as_secs_f64();
         let rss_commit = peak_rss_mib();
         let s = store.get_import(&org, &id).await.unwrap().unwrap();
-        // A completion per imported row, a group per waiting person, the pages again
-        // and two items per commit page.
-        let items = s.statuses.imported as usize
-            + groups
-            + rows.div_ceil(training_imports::store::ROWS_PER_PAGE)
-            + 2 * rows.div_ceil(commit::COMMIT_PAGE_ROWS);
+        // A completion per imported row, a group per waiting person and three items
+        // per commit page (summary, count shard, commit outcome).
+        let items =
+            s.statuses.imported as usize + groups + 3 * rows.div_ceil(commit::COMMIT_PAGE_ROWS);
         let floor_for_items = floor_s * items as f64 / floor_n as f64;
         println!(
             "\n## Its commit ({} imported, {} waiting in {groups} groups)\n",

@@ -44,6 +44,11 @@ pub struct RoleColumns {
 const PERSON_SLOTS: usize = 50_000;
 /// Distinct training and date texts kept.
 const TEXT_SLOTS: usize = 50_000;
+/// Keys looked up and found in nobody's directory entry, kept (8 bytes each, about
+/// 4.5 MiB at most) across the emptying of the person caches: a file of 1,000,000 rows
+/// and 200,000 people nobody knows yet looks each up once, not once per cache (five
+/// times as many BatchGetItem requests, which took most of such a validation's time).
+const ABSENT_KEYS: usize = 400_000;
 
 struct PersonSlot {
     key: Option<MatchKey>,
@@ -129,6 +134,10 @@ pub struct FileChecker {
     text_limit: usize,
     /// Person slots below this were handed out by `take_unmatched`.
     handed_out: usize,
+    /// Hashes of the keys a lookup found nobody for ([`ABSENT_KEYS`]). A person who
+    /// signs up during the validation may still read not signed up on a later row: the
+    /// commit looks every person up again.
+    absent: HashSet<u64>,
 }
 
 impl FileChecker {
@@ -161,6 +170,7 @@ impl FileChecker {
             person_limit: PERSON_SLOTS,
             text_limit: TEXT_SLOTS,
             handed_out: 0,
+            absent: HashSet::new(),
         }
     }
 
@@ -297,20 +307,32 @@ impl FileChecker {
 
     /// The people parsed since the last call and not matched yet, with their keys: to
     /// look up and give back with [`FileChecker::set_people`].
+    /// A key already found absent in this file is not handed out: its slot reads not
+    /// found at once.
     pub fn take_unmatched(&mut self) -> Vec<(u32, MatchKey)> {
         let from = self.handed_out.min(self.persons.len());
         self.handed_out = self.persons.len();
-        self.persons[from..]
-            .iter()
-            .enumerate()
-            .filter(|(_, p)| p.found.is_none())
-            .filter_map(|(i, p)| Some(((from + i) as u32, p.key.clone()?)))
-            .collect()
+        let mut wanted = Vec::new();
+        for slot in from..self.persons.len() {
+            let p = &self.persons[slot];
+            let Some(key) = p.key.as_ref().filter(|_| p.found.is_none()) else {
+                continue;
+            };
+            if self.absent.contains(&self.hot[slot].key_hash) {
+                self.set_people(slot as u32, &[]);
+            } else {
+                wanted.push((slot as u32, key.clone()));
+            }
+        }
+        wanted
     }
 
     /// Who a person slot's key matches, from a lookup ([`FileChecker::take_unmatched`]).
     pub fn set_people(&mut self, slot: u32, people: &[PersonRef]) {
         if let Some(p) = self.persons.get_mut(slot as usize) {
+            if people.is_empty() && p.key.is_some() {
+                self.absent.insert(self.hot[slot as usize].key_hash);
+            }
             self.hot[slot as usize].standing = standing(
                 self.method,
                 p.found.insert(match_person(people)),
@@ -456,6 +478,9 @@ impl FileChecker {
     /// Call between chunks of rows: empties the parse caches once they are large (the
     /// rows seen so far are kept). Rows parsed before must not be used after.
     pub fn end_chunk(&mut self) {
+        if self.absent.len() > ABSENT_KEYS {
+            self.absent = HashSet::new();
+        }
         if self.persons.len() > self.person_limit {
             self.persons.clear();
             self.hot.clear();
@@ -513,4 +538,90 @@ fn fmix64(mut k: u64) -> u64 {
     k ^= k >> 33;
     k = k.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
     k ^ (k >> 33)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::csv_input::CsvRows;
+    use crate::domain::{PersonId, PersonRef};
+
+    /// Chunks of rows through the checker as the validation sends them, with its caches
+    /// emptied after every chunk; the keys each chunk hands out to look up.
+    fn keys_asked(chunks: &[&[&str]]) -> Vec<Vec<String>> {
+        let mut csv = String::from("email,training,date\n");
+        for (i, email) in chunks.iter().flat_map(|c| c.iter()).enumerate() {
+            csv.push_str(&format!("{email},Forklift Safety,2024-01-{:02}\n", i + 1));
+        }
+        let mut rows = CsvRows::open(csv.as_bytes(), MatchMethod::Email).unwrap();
+        let today = NaiveDate::from_ymd_opt(2026, 11, 25).unwrap();
+        let mut checker = FileChecker::new(
+            MatchMethod::Email,
+            None,
+            DateOrder::Undecided,
+            today,
+            rows.layout.role_columns(),
+        )
+        .with_cache_limit(0);
+        let mut dir = DirectorySnapshot::default();
+        dir.add_training(crate::domain::Training {
+            id: crate::domain::TrainingId::parse("forklift").unwrap(),
+            title: "Forklift Safety".into(),
+            published: true,
+        });
+        let mut asked = vec![];
+        for chunk in chunks {
+            let mut checked = vec![];
+            for _ in chunk.iter() {
+                let record = rows.next_record().unwrap().unwrap();
+                checked.push(checker.parse(&record.roles().unwrap(), &dir));
+            }
+            let unmatched = checker.take_unmatched();
+            asked.push(
+                unmatched
+                    .iter()
+                    .map(|(_, k)| k.value().to_string())
+                    .collect(),
+            );
+            for (slot, key) in unmatched {
+                let known = PersonRef {
+                    person_id: PersonId::parse("p-ana").unwrap(),
+                    signed_up: false,
+                };
+                let people = match key.value() {
+                    "ana@example.com" => vec![known],
+                    _ => vec![],
+                };
+                checker.set_people(slot, &people);
+            }
+            for row in &checked {
+                let decision = checker.decide(row, &dir);
+                assert_eq!(
+                    checker.verdict(row, decision).outcome,
+                    Outcome::Pending,
+                    "nobody here has signed up"
+                );
+            }
+            checker.end_chunk();
+        }
+        asked
+    }
+
+    #[test]
+    fn a_key_nobody_has_is_looked_up_once_a_file_whatever_the_caches_forget() {
+        let asked = keys_asked(&[
+            &["ana@example.com", "bo@example.com", "cy@example.com"],
+            &["bo@example.com", "ana@example.com", "di@example.com"],
+            &["cy@example.com", "di@example.com"],
+        ]);
+        assert_eq!(
+            asked,
+            [
+                vec!["ana@example.com", "bo@example.com", "cy@example.com"],
+                // Someone found is asked for again (their standing may change).
+                vec!["ana@example.com", "di@example.com"],
+                vec![],
+            ]
+        );
+    }
 }
