@@ -500,6 +500,84 @@ async fn the_commit_stopped_after_any_write_converges_when_run_again() {
     }
 }
 
+/// The commit looks people up again only if the organisation's directory moved since
+/// the validation's lookups began: with nobody signed up or added since, the rows the
+/// validation found waiting still wait and nobody is read; after a sign-up the commit
+/// imports that person's row, and after a person is added under a waiting key the row
+/// waits for them.
+#[tokio::test]
+async fn the_commit_looks_people_up_again_only_when_someone_signed_up_or_was_added() {
+    let env = test_env("commit-lookups").await;
+    let emails: Vec<String> = (0..3).map(|i| format!("c{i}@example.com")).collect();
+    for change in ["nobody", "a sign-up", "a person added"] {
+        let store = &env.store;
+        let org = new_org();
+        setup_org(store, &org).await;
+        let (id, key) = create(store, &org, &csv_for(&emails)).await;
+        deliver(store, &key).await;
+        let mut added = None;
+        match change {
+            "a sign-up" => {
+                signup(store, &org, "sub-c0", &emails[0]).await;
+            }
+            "a person added" => {
+                let (status, body) = call(
+                    store,
+                    &org,
+                    "POST",
+                    "/people",
+                    Some(json!({"email": emails[1]})),
+                )
+                .await;
+                assert_eq!(status, 201, "{body}");
+                added = body["person"]["person_id"].as_str().map(str::to_string);
+            }
+            _ => {}
+        }
+        let (counting, counter) = writes::counting(store).await;
+        call(
+            store,
+            &org,
+            "POST",
+            &format!("/imports/{id}/commit"),
+            Some(json!({})),
+        )
+        .await;
+        counter.take();
+        training_imports::pipeline::commit::run_commit(&counting, &org, &id)
+            .await
+            .unwrap();
+        let read = counter.take().people_read;
+        let s = assert_counts_match_rows(store, &org, &id).await;
+        let rows = all_rows(store, &org, &id).await;
+        match change {
+            "nobody" => {
+                assert_eq!(read, 0, "{change}");
+                assert_eq!(s["statuses"]["pending"], 3, "{s}");
+            }
+            "a sign-up" => {
+                assert_eq!(read, 3, "{change}");
+                assert_eq!(
+                    (&s["statuses"]["imported"], &s["statuses"]["pending"]),
+                    (&json!(1), &json!(2)),
+                    "{s}"
+                );
+            }
+            _ => {
+                assert_eq!(read, 3, "{change}");
+                assert_eq!(s["statuses"]["pending"], 3, "{s}");
+                assert!(added.is_some());
+                assert_eq!(
+                    rows[1]["person_id"].as_str(),
+                    added.as_deref(),
+                    "{}",
+                    rows[1]
+                );
+            }
+        }
+    }
+}
+
 /// A commit that stops while the completions of a page are being written (some
 /// requests landed, the rest never sent) shows no row imported whose completion is
 /// missing, and the run after it writes every completion: for a commit that puts

@@ -53,10 +53,11 @@ async fn the_write_counter_counts_items_partitions_transactions_and_index_writes
     assert!(!indexes.contains_key("PendingByOrg"), "{indexes:?}");
 
     // A real import of three people nobody has signed up as: validation writes their
-    // page (one item); the commit puts the page again with the rows' statuses, records
-    // it in one transaction of two items (the summary and a count shard), then puts a
-    // waiting group for each person in their key's partition, in the pending index in
-    // the shard of their match key (never the organisation's own partition).
+    // page (one item); the commit leaves the page as it is, records it in one
+    // transaction of three items (the summary, a count shard and what it did to the
+    // rows), then puts a waiting group for each person in their key's partition, in the
+    // pending index in the shard of their match key (never the organisation's own
+    // partition).
     store
         .put_training(
             &env.org,

@@ -28,6 +28,8 @@ pub struct Writes {
     pub transactional: u64,
     /// Index writes by (index, index partition key).
     pub by_index_partition: HashMap<(String, String), u64>,
+    /// Not a write: match keys whose people were read (BatchGetItem of `PEOPLE` items).
+    pub people_read: u64,
 }
 
 impl Writes {
@@ -120,6 +122,21 @@ impl WriteCounter {
                     }
                     state.writes.transactional += 1;
                 }
+            }
+            "BatchGetItem" => {
+                for keys in body["RequestItems"]
+                    .as_object()
+                    .into_iter()
+                    .flat_map(|m| m.values())
+                {
+                    state.writes.people_read += keys["Keys"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter(|k| k["sk"]["S"] == training_imports::keys::PEOPLE_SK)
+                        .count() as u64;
+                }
+                return;
             }
             _ => return,
         }

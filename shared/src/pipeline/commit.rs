@@ -192,6 +192,7 @@ async fn commit_pages(
     let mut reader = PageReader {
         store,
         org,
+        waiting_stand: summary.directory_at_validation == Some(watch.before_lookups),
         layout: crate::store::RowLayout::of(summary),
         skip_invalid: summary.commit.as_ref().is_some_and(|c| c.skip_invalid_rows),
         trainings: store
@@ -462,6 +463,9 @@ struct Page {
 struct PageReader<'a> {
     store: &'a Store,
     org: &'a OrgId,
+    /// Nobody signed up and nobody was added since the validation's lookups began: a
+    /// row it found waiting still waits for the same person, and is not looked up.
+    waiting_stand: bool,
     layout: RowLayout,
     skip_invalid: bool,
     trainings: HashMap<String, TrainingRecord>,
@@ -501,6 +505,13 @@ impl PageReader<'_> {
                 .enumerate()
                 .filter(|(_, r)| r.status == RowStatus::Validated)
         };
+        if self.waiting_stand {
+            for (_, r) in todo().filter(|(_, r)| r.outcome == Outcome::Pending) {
+                if let Some(key) = r.match_key() {
+                    self.people.entry(key).or_insert_with(|| as_validated(r));
+                }
+            }
+        }
         let wanted: HashSet<MatchKey> = todo()
             .filter(|(_, r)| matches!(r.outcome, Outcome::Ready | Outcome::Pending))
             .filter_map(|(_, r)| r.match_key())
@@ -537,6 +548,20 @@ impl PageReader<'_> {
             present,
         })
     }
+}
+
+/// Who a row the validation found waiting waits for, as the validation found them: the
+/// person on the roster not signed up yet, or nobody.
+fn as_validated(row: &RowRecord) -> Vec<PersonRef> {
+    row.person_id
+        .as_deref()
+        .and_then(|p| crate::domain::PersonId::parse(p).ok())
+        .map(|person_id| PersonRef {
+            person_id,
+            signed_up: false,
+        })
+        .into_iter()
+        .collect()
 }
 
 fn completion_of(row: u64, t: &RowTransition) -> Option<NewCompletion<'_>> {

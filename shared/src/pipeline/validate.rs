@@ -145,6 +145,12 @@ pub async fn validate_import_until(
         }
         Err(e) => return Err(e.into()),
     };
+    // Before any lookup: while this count stays, what the lookups find stays true of
+    // everyone not signed up (the commit relies on it, pipeline::commit).
+    let directory = store.sign_ups(org).await?;
+    store
+        .note_directory_at_validation(org, id, directory)
+        .await?;
     conclude(
         store,
         org,

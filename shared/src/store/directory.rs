@@ -134,7 +134,9 @@ impl Store {
     // ---- people ----------------------------------------------------------------------
 
     /// Writes a profile, and the person into the people item of each match key it has
-    /// (one attribute per person, so two people added under one key at once both land).
+    /// (one attribute per person, so two people added under one key at once both land),
+    /// then counts the change ([`Store::count_sign_up`]): a key that meant nobody, or
+    /// one person, may now mean someone else too.
     pub async fn put_person(
         &self,
         org: &OrgId,
@@ -149,7 +151,8 @@ impl Store {
         )])
         .await?;
         self.put_person_keys(org, &pid, profile.signed_up, match_keys)
-            .await
+            .await?;
+        self.count_sign_up(org).await
     }
 
     /// Writes the profile of a person signing up as the account `profile.user_sub`, unless
@@ -214,10 +217,12 @@ impl Store {
         Ok(())
     }
 
-    /// Counts a sign-up in the organisation. A sign-up calls this after it marks the
-    /// person signed up and before it looks for their pending rows, so that a commit
-    /// that reads the same count before its lookups and after its writes knows whether
-    /// a sign-up could have missed the rows it wrote (see pipeline::commit).
+    /// Counts a sign-up (or a person added) in the organisation. A sign-up calls this
+    /// after it marks the person signed up and before it looks for their pending rows,
+    /// so that a commit that reads the same count before its lookups and after its
+    /// writes knows whether a sign-up could have missed the rows it wrote (see
+    /// pipeline::commit); and a commit that finds the count the validation read before
+    /// its lookups knows that every key the validation found waiting still waits.
     pub async fn count_sign_up(&self, org: &OrgId) -> StoreResult<()> {
         self.write_point("count sign-up")?;
         self.ddb

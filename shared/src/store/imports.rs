@@ -147,6 +147,13 @@ pub struct ImportSummary {
     /// The highest line a row was written for (the last partition to read).
     #[serde(default)]
     pub last_line: u64,
+    /// The organisation's count of changes to who a key means (sign-ups and people
+    /// added, [`Store::count_sign_up`]) read before the first validation run looked
+    /// anyone up: while it has not moved, every person the validation found not
+    /// signed up still is, and the commit need not look them up again. Kept in the
+    /// table only (not part of the API's summary).
+    #[serde(default, skip_serializing)]
+    pub directory_at_validation: Option<u64>,
 }
 
 impl ImportSummary {
@@ -191,6 +198,7 @@ impl ImportSummary {
             commit_resumes: 0,
             row_pages: true,
             last_line: 0,
+            directory_at_validation: None,
         }
     }
 }
@@ -221,6 +229,32 @@ pub(super) fn decode_cursor(cursor: &str) -> Result<String, StoreError> {
 impl Store {
     fn summary_key(&self, org: &OrgId, id: &ImportId) -> (AttributeValue, AttributeValue) {
         (s(keys::import_pk(org, id)), s(keys::SUMMARY_SK))
+    }
+
+    /// Notes the organisation's count of sign-ups and people added (`count`, read
+    /// before the validation's first lookup) unless a run before noted an earlier one.
+    pub async fn note_directory_at_validation(
+        &self,
+        org: &OrgId,
+        id: &ImportId,
+        count: u64,
+    ) -> StoreResult<()> {
+        let (pk, sk) = self.summary_key(org, id);
+        self.write_point("note the directory")?;
+        self.ddb
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", pk)
+            .key("sk", sk)
+            .update_expression(
+                "SET directory_at_validation = if_not_exists(directory_at_validation, :c)",
+            )
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":c", n(count as i64))
+            .send()
+            .await
+            .map_err(service("note the directory"))?;
+        Ok(())
     }
 
     pub(super) fn summary_update(
