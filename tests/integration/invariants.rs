@@ -171,6 +171,19 @@ async fn commit(store: &Store, org: &OrgId, id: &ImportId) {
     deliver(store, &keys::s3::commit_key(org, id)).await;
 }
 
+/// Clicks Import (the commit request is written; its event is not delivered).
+async fn ask_to_commit(store: &Store, org: &OrgId, id: &ImportId) {
+    let (status, body) = call(
+        store,
+        org,
+        "POST",
+        &format!("/imports/{id}/commit"),
+        Some(json!({})),
+    )
+    .await;
+    assert_eq!(status, 202, "{body}");
+}
+
 /// A summary's (applied, deleted, pending) counts.
 fn ended(s: &Value) -> (&Value, &Value, &Value) {
     (
@@ -293,20 +306,7 @@ async fn the_validator_stopped_after_any_write_converges_when_run_again() {
     for crash_after in 0..writes {
         let (id, key) = create(store, &org, &csv).await;
         let (crashing, _) = store.with_crash_plan(Some(crash_after));
-        let head = store
-            .s3()
-            .head_object()
-            .bucket(store.bucket())
-            .key(&key)
-            .send()
-            .await
-            .unwrap();
-        let event = s3_event(
-            store.bucket(),
-            &key,
-            head.content_length.unwrap_or(0),
-            head.e_tag.as_deref().unwrap_or(""),
-        );
+        let event = object_event(store, &key, None).await;
         assert!(
             import_worker::handle(&crashing, event).await.is_err(),
             "crash after {crash_after} writes must fail the invocation"
@@ -346,20 +346,7 @@ async fn validation_progress_never_runs_ahead_of_the_rows_written() {
     for crash_after in (1..writes).step_by((writes / 8).max(1) as usize) {
         let (id, key) = create(store, &org, &csv).await;
         let (crashing, _) = store.with_crash_plan(Some(crash_after));
-        let head = store
-            .s3()
-            .head_object()
-            .bucket(store.bucket())
-            .key(&key)
-            .send()
-            .await
-            .unwrap();
-        let event = s3_event(
-            store.bucket(),
-            &key,
-            head.content_length.unwrap_or(0),
-            head.e_tag.as_deref().unwrap_or(""),
-        );
+        let event = object_event(store, &key, None).await;
         assert!(import_worker::handle(&crashing, event).await.is_err());
         let s = summary(store, &org, &id).await;
         let (done, stored) = (
@@ -409,30 +396,9 @@ async fn the_commit_stopped_after_any_write_converges_when_run_again() {
         }
         let (id, key) = create(store, &org, &csv).await;
         deliver(store, &key).await;
-        let (status, _) = call(
-            store,
-            &org,
-            "POST",
-            &format!("/imports/{id}/commit"),
-            Some(json!({})),
-        )
-        .await;
-        assert_eq!(status, 202);
+        ask_to_commit(store, &org, &id).await;
         let commit_key = keys::s3::commit_key(&org, &id);
-        let head = store
-            .s3()
-            .head_object()
-            .bucket(store.bucket())
-            .key(&commit_key)
-            .send()
-            .await
-            .unwrap();
-        let event = s3_event(
-            store.bucket(),
-            &commit_key,
-            head.content_length.unwrap_or(0),
-            "x",
-        );
+        let event = object_event(store, &commit_key, Some("x")).await;
         let plan_after = reference.as_ref().map(|_| crash_after);
         let (crashing, plan) = store.with_crash_plan(plan_after);
         let first = import_worker::handle(&crashing, event).await;
@@ -448,17 +414,8 @@ async fn the_commit_stopped_after_any_write_converges_when_run_again() {
             "crash after {crash_after} of {writes} writes must fail the invocation"
         );
         // Stopped: a row reads imported only once its completion is written.
-        for r in all_rows(store, &org, &id).await {
-            if r["status"] == "imported" {
-                let email = r["cells"][0].as_str().unwrap();
-                let i = ready.iter().position(|e| e == email).unwrap();
-                assert_eq!(
-                    completions(store, &org, &format!("sub-r{i}")).await,
-                    1,
-                    "{email} reads imported after a crash at write {crash_after}"
-                );
-            }
-        }
+        let after = format!("after a crash at write {crash_after}");
+        assert_no_row_imported_without_its_completion(store, &org, &id, &ready, &after).await;
         deliver(store, &commit_key).await; // Lambda's retry
         let s = assert_counts_match_rows(store, &org, &id).await;
         assert_eq!(
@@ -496,6 +453,28 @@ async fn the_commit_stopped_after_any_write_converges_when_run_again() {
         if crash_after >= writes {
             println!("commit crash points: {writes}");
             break;
+        }
+    }
+}
+
+/// Every row of the import that reads imported has its completion (`ready[i]` is the
+/// email of the person signed up as `sub-r<i>`).
+async fn assert_no_row_imported_without_its_completion(
+    store: &Store,
+    org: &OrgId,
+    id: &ImportId,
+    ready: &[String],
+    when: &str,
+) {
+    for r in all_rows(store, org, id).await {
+        if r["status"] == "imported" {
+            let email = r["cells"][0].as_str().unwrap();
+            let i = ready.iter().position(|e| e == email).unwrap();
+            assert_eq!(
+                completions(store, org, &format!("sub-r{i}")).await,
+                1,
+                "{when}: {email} reads imported without its completion"
+            );
         }
     }
 }
@@ -622,15 +601,7 @@ async fn commit_stopped_while_writing_a_page(stored: Stored) {
         as_stored_before_rows_were_spread(store, &org, &id).await;
     }
     deliver(store, &key).await;
-    let (status, _) = call(
-        store,
-        &org,
-        "POST",
-        &format!("/imports/{id}/commit"),
-        Some(json!({})),
-    )
-    .await;
-    assert_eq!(status, 202);
+    ask_to_commit(store, &org, &id).await;
     if let Stored::BeforeGroups = stored {
         store
             .dynamodb()
@@ -646,35 +617,13 @@ async fn commit_stopped_while_writing_a_page(stored: Stored) {
             .unwrap();
     }
     let commit_key = keys::s3::commit_key(&org, &id);
-    let head = store
-        .s3()
-        .head_object()
-        .bucket(store.bucket())
-        .key(&commit_key)
-        .send()
-        .await
-        .unwrap();
-    let event = s3_event(
-        store.bucket(),
-        &commit_key,
-        head.content_length.unwrap_or(0),
-        "x",
-    );
+    let event = object_event(store, &commit_key, Some("x")).await;
     // The commit takes its lease, then sends its page's batched puts WRITE_CONCURRENCY
     // at once: the request after those is refused once one of them has landed.
     let (crashing, _) = store.with_crash_plan(Some(1 + WRITE_CONCURRENCY as u64));
     assert!(import_worker::handle(&crashing, event).await.is_err());
-    for r in all_rows(store, &org, &id).await {
-        if r["status"] == "imported" {
-            let email = r["cells"][0].as_str().unwrap();
-            let i = ready.iter().position(|e| e == email).unwrap();
-            assert_eq!(
-                completions(store, &org, &format!("sub-r{i}")).await,
-                1,
-                "{stored:?}: {email} reads imported without its completion"
-            );
-        }
-    }
+    let stored_as = format!("{stored:?}");
+    assert_no_row_imported_without_its_completion(store, &org, &id, &ready, &stored_as).await;
     deliver(store, &commit_key).await; // Lambda's retry
     let s = assert_counts_match_rows(store, &org, &id).await;
     assert_eq!(
@@ -711,15 +660,7 @@ async fn a_commit_near_its_deadline_hands_the_rest_to_a_new_invocation() {
     }
     let (id, key) = create(store, &org, &csv_for(&people)).await;
     deliver(store, &key).await;
-    let (status, _) = call(
-        store,
-        &org,
-        "POST",
-        &format!("/imports/{id}/commit"),
-        Some(json!({})),
-    )
-    .await;
-    assert_eq!(status, 202);
+    ask_to_commit(store, &org, &id).await;
     let commit_key = keys::s3::commit_key(&org, &id);
     let object = |store: &Store| {
         let (store, commit_key) = (store.clone(), commit_key.clone());
@@ -739,20 +680,7 @@ async fn a_commit_near_its_deadline_hands_the_rest_to_a_new_invocation() {
         }
     };
     let (first_etag, _) = object(store).await;
-    let head = store
-        .s3()
-        .head_object()
-        .bucket(store.bucket())
-        .key(&commit_key)
-        .send()
-        .await
-        .unwrap();
-    let event = s3_event(
-        store.bucket(),
-        &commit_key,
-        head.content_length.unwrap_or(0),
-        &first_etag,
-    );
+    let event = object_event(store, &commit_key, Some(&first_etag)).await;
 
     // A deadline already closer than the margin: one page, then hand on.
     import_worker::handle_until(store, event, Some(std::time::Instant::now()))
@@ -951,15 +879,7 @@ async fn a_commit_delivery_waits_for_the_lease_and_takes_over_only_a_stopped_run
     )
     .await;
     deliver(store, &key).await;
-    let (status, _) = call(
-        store,
-        &org,
-        "POST",
-        &format!("/imports/{id}/commit"),
-        Some(json!({})),
-    )
-    .await;
-    assert_eq!(status, 202);
+    ask_to_commit(store, &org, &id).await;
     let commit_key = keys::s3::commit_key(&org, &id);
 
     // Another run holds the lease and is alive: it renews the lease until the delivery

@@ -132,6 +132,13 @@ pub async fn put_and_deliver(store: &Store, key: &str, body: &[u8]) -> import_wo
 
 /// Delivers the ObjectCreated event of an existing object to the worker.
 pub async fn deliver(store: &Store, key: &str) -> import_worker::WorkerReport {
+    let event = object_event(store, key, None).await;
+    import_worker::handle(store, event).await.unwrap()
+}
+
+/// The ObjectCreated event of an object in the bucket (its size as S3 has it; its
+/// ETag, or `etag`).
+pub async fn object_event(store: &Store, key: &str, etag: Option<&str>) -> S3Event {
     let head = store
         .s3()
         .head_object()
@@ -140,13 +147,12 @@ pub async fn deliver(store: &Store, key: &str) -> import_worker::WorkerReport {
         .send()
         .await
         .unwrap();
-    let event = s3_event(
+    s3_event(
         store.bucket(),
         key,
         head.content_length.unwrap_or(0),
-        head.e_tag.as_deref().unwrap_or(""),
-    );
-    import_worker::handle(store, event).await.unwrap()
+        etag.or(head.e_tag.as_deref()).unwrap_or(""),
+    )
 }
 
 /// The PostConfirmation event Cognito sends when a user confirms their sign-up.
