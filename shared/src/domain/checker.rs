@@ -136,7 +136,10 @@ pub struct FileChecker {
     handed_out: usize,
     /// Hashes of the keys a lookup found nobody for ([`ABSENT_KEYS`]). A person who
     /// signs up during the validation may still read not signed up on a later row: the
-    /// commit looks every person up again.
+    /// sign-up moves the organisation's count, so the commit looks everyone up again.
+    /// A key whose hash meets an absent one's (about one chance in 10^8 for a file of
+    /// 1,000,000 people) reads not signed up and waits: never anyone else's row (groups
+    /// go by the key itself), and applied at that person's next sign-in.
     absent: HashSet<u64>,
 }
 

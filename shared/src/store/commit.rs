@@ -321,9 +321,10 @@ impl Store {
     /// (older imports) or pages with the rows' new statuses, then, with pages, an item
     /// for each row left waiting (a commit that puts groups records its rows' statuses
     /// with the page: [`Store::record_commit_page`]). A row never says it moved before
-    /// its completion is written: a run that stops in between leaves it `validated`. A row its page already says is pending
-    /// was moved by a run that stopped, perhaps before its item was put: its item is put
-    /// on condition it does not exist (a sign-up or a delete may have changed it since).
+    /// its completion is written: a run that stops in between leaves it `validated`. A
+    /// row its page already says is pending was moved by a run that stopped, perhaps
+    /// before its item was put: its item is put on condition it does not exist (a
+    /// sign-up or a delete may have changed it since).
     /// `read`: every row of the pages the moved rows are in, as read.
     pub async fn put_committed(
         &self,
