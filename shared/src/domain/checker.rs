@@ -137,8 +137,8 @@ pub struct FileChecker {
     /// Hashes of the keys a lookup found nobody for ([`ABSENT_KEYS`]). A person who
     /// signs up during the validation may still read not signed up on a later row: the
     /// sign-up moves the organisation's count, so the commit looks everyone up again.
-    /// A key whose hash meets an absent one's (about one chance in 10^8 for a file of
-    /// 1,000,000 people) reads not signed up and waits: never anyone else's row (groups
+    /// A key whose hash meets an absent one's (about one chance in 50 million with
+    /// 1,000,000 people known and 400,000 absent) reads not signed up and waits: never anyone else's row (groups
     /// go by the key itself), and applied at that person's next sign-in.
     absent: HashSet<u64>,
 }
